@@ -1,0 +1,409 @@
+"""The syntax tree: frozen attrs classes, one per construct, each with its ``Span``.
+
+Built by ``audlang.syntax`` from Lark's parse tree; nothing downstream sees
+Lark. Nodes are values: compared by value, printed readably, easy to build in
+a test. Spans are excluded from equality so that two trees parsed from
+differently laid-out text compare equal (the formatter's round-trip relies on
+it). Imports nothing of ours but ``Span``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Union
+
+import attrs
+
+from audlang.diagnostics import Span
+
+_span = attrs.field(eq=False, repr=False, default=None)
+
+# ------------------------------------------------------------------- values
+
+
+@attrs.frozen
+class StringValue:
+    value: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class NumberValue:
+    value: Decimal
+    span: Span | None = _span
+
+
+@attrs.frozen
+class BooleanValue:
+    value: bool
+    span: Span | None = _span
+
+
+@attrs.frozen
+class DateLiteral:
+    """An ISO date as written; checked for existence by the checker."""
+
+    text: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Today:
+    """``today`` or ``today - N unit``: relative to the as-of date."""
+
+    minus: int = 0
+    unit: str = "days"  # canonical plural unit
+    span: Span | None = _span
+
+
+@attrs.frozen
+class SeasonalDate:
+    """``MM-DD of this year`` / ``of last year`` / ``of N years ago``: relative to the as-of year."""
+
+    month: int
+    day: int
+    years_ago: int
+    span: Span | None = _span
+
+
+DateValue = Union[DateLiteral, Today, SeasonalDate]
+Value = Union[StringValue, NumberValue, BooleanValue, DateLiteral, Today, SeasonalDate]
+
+# ------------------------------------------------------------------- windows
+
+
+@attrs.frozen
+class Between:
+    low: DateValue
+    high: DateValue
+    span: Span | None = _span
+
+
+@attrs.frozen
+class WithinLast:
+    count: int
+    unit: str  # hours, days, weeks, months, years
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Since:
+    date: DateValue
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Before:
+    date: DateValue
+    span: Span | None = _span
+
+
+@attrs.frozen
+class After:
+    date: DateValue
+    span: Span | None = _span
+
+
+@attrs.frozen
+class On:
+    date: DateValue
+    span: Span | None = _span
+
+
+Window = Union[Between, WithinLast, Since, Before, After, On]
+
+# ------------------------------------------------------------------- conditions
+
+
+@attrs.frozen
+class Attribute:
+    name: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Compare:
+    """``attribute OP value`` with OP one of = != > >= < <=."""
+
+    attribute: Attribute
+    op: str
+    value: Value
+    span: Span | None = _span
+
+
+@attrs.frozen
+class InValues:
+    attribute: Attribute
+    values: tuple[Value, ...]
+    negated: bool = False
+    span: Span | None = _span
+
+
+@attrs.frozen
+class BetweenValues:
+    attribute: Attribute
+    low: Value
+    high: Value
+    span: Span | None = _span
+
+
+@attrs.frozen
+class StringMatch:
+    attribute: Attribute
+    op: str  # "starts with", "ends with", "contains"
+    value: StringValue
+    span: Span | None = _span
+
+
+@attrs.frozen
+class IsSet:
+    attribute: Attribute
+    negated: bool = False
+    span: Span | None = _span
+
+
+@attrs.frozen
+class BooleanAttribute:
+    attribute: Attribute
+    span: Span | None = _span
+
+
+@attrs.frozen
+class ItemFilter:
+    field: str  # product, category, collection, brand, channel, store
+    values: tuple[Value, ...]
+    is_list: bool = False  # written ``field in (…)``
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Measure:
+    kind: str  # orders, quantity, spend
+    op: str  # = != > >= < <= or "between"
+    value: NumberValue
+    high: NumberValue | None = None  # for "between"
+    span: Span | None = _span
+
+
+@attrs.frozen
+class HasPurchased:
+    filters: tuple[ItemFilter, ...] = ()
+    measure: Measure | None = None
+    window: Window | None = None
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Tagged:
+    tags: tuple[StringValue, ...]
+    is_list: bool = False
+    span: Span | None = _span
+
+
+@attrs.frozen
+class AbandonedCheckout:
+    window: Window | None = None
+    span: Span | None = _span
+
+
+@attrs.frozen
+class InSegment:
+    name: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class InFile:
+    path: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class NearStore:
+    store: str
+    distance: NumberValue
+    unit: str  # miles, km
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Not:
+    operand: Condition
+    span: Span | None = _span
+
+
+@attrs.frozen
+class And:
+    operands: tuple[Condition, ...]
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Or:
+    operands: tuple[Condition, ...]
+    span: Span | None = _span
+
+
+Predicate = Union[
+    Compare, InValues, BetweenValues, StringMatch, IsSet, BooleanAttribute,
+    HasPurchased, Tagged, AbandonedCheckout, InSegment, InFile, NearStore,
+]
+Condition = Union[Predicate, Not, And, Or]
+
+ATTRIBUTE_PREDICATES = (Compare, InValues, BetweenValues, StringMatch, IsSet, BooleanAttribute)
+
+# ------------------------------------------------------------------- declarations
+
+
+@attrs.frozen
+class EnvRef:
+    """``env("NAME")``: a secret or setting read from the environment at apply time."""
+
+    variable: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class TextValue:
+    """Strings and ``env(...)`` references joined with ``+``."""
+
+    parts: tuple[StringValue | EnvRef, ...]
+    span: Span | None = _span
+
+    @property
+    def has_env(self) -> bool:
+        return any(isinstance(p, EnvRef) for p in self.parts)
+
+
+@attrs.frozen
+class Word:
+    """A bare word setting value, such as ``mirror``."""
+
+    value: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class ListValue:
+    items: tuple[Word | StringValue, ...]
+    span: Span | None = _span
+
+
+SettingValue = Union[TextValue, NumberValue, BooleanValue, Word, ListValue]
+
+
+@attrs.frozen
+class Setting:
+    key: str
+    value: SettingValue
+    header: bool = False  # ``header "Name" = …``
+    span: Span | None = _span
+    key_span: Span | None = _span
+
+
+@attrs.frozen
+class Segment:
+    name: str
+    condition: Condition
+    paused: bool = False
+    description: str | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+
+
+@attrs.frozen
+class Destination:
+    name: str
+    kind: str
+    settings: tuple[Setting, ...] = ()
+    paused: bool = False
+    description: str | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+    kind_span: Span | None = _span
+
+
+@attrs.frozen
+class Audience:
+    """A campaign's audience: a segment by name, or an inline condition."""
+
+    segment: str | None = None
+    condition: Condition | None = None
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Treatment:
+    name: str
+    percent: Decimal
+    destinations: tuple[StringValue, ...] = ()
+    span: Span | None = _span
+
+
+@attrs.frozen
+class SubAudience:
+    name: str
+    condition: Condition | None  # None: the catch-all (``otherwise``)
+    destinations: tuple[StringValue, ...] = ()
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Campaign:
+    name: str
+    audience: Audience | None = None
+    salt: str | None = None
+    holdout: Decimal | None = None
+    treatments: tuple[Treatment, ...] = ()
+    subaudiences: tuple[SubAudience, ...] = ()
+    paused: bool = False
+    description: str | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+    # Order of the items as written: the formatter keeps audience, salt and
+    # holdout first, then the groups in their written order.
+    holdout_span: Span | None = _span
+
+
+@attrs.frozen
+class ColumnMap:
+    attribute: str
+    type: str | None
+    column: str
+    span: Span | None = _span
+
+
+@attrs.frozen
+class TableMapping:
+    name: str
+    source: str | None = None
+    columns: tuple[ColumnMap, ...] = ()
+    has_body: bool = False
+    description: str | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+
+
+@attrs.frozen
+class Moved:
+    kind: str  # segment, campaign, destination
+    old: str
+    new: str
+    description: str | None = None
+    span: Span | None = _span
+
+
+Declaration = Union[Segment, Destination, Campaign, TableMapping, Moved]
+
+
+@attrs.frozen
+class Comment:
+    text: str  # including the leading '#'
+    span: Span
+
+
+@attrs.frozen
+class SourceFile:
+    path: str
+    declarations: tuple[Declaration, ...]
+    comments: tuple[Comment, ...] = attrs.field(default=(), eq=False)

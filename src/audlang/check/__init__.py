@@ -1,0 +1,9 @@
+"""The check stage: standard data model, schema mappings, names, types, cycles → ``Model``.
+
+May import ``audlang.ast`` and ``audlang.diagnostics``.
+"""
+
+from audlang.check.checker import check, walk
+from audlang.check.model import Model
+
+__all__ = ["Model", "check", "walk"]

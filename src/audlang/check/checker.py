@@ -1,0 +1,545 @@
+"""Name resolution, types, cycles, dates, campaigns and secrets: parsed files → ``Model``.
+
+Collects every problem as a ``Diagnostic`` and keeps going, so that one bad
+declaration does not hide the others. Imports ``ast``, ``diagnostics`` and the
+rest of this package only.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime as dt
+import difflib
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from audlang import ast
+from audlang.check import destinations as dest_specs
+from audlang.check.datamodel import (
+    BOOLEAN, DATE, NUMERIC_TYPES, STANDARD_TABLES, TEMPORAL_TYPES, TEXT, TYPES,
+    AttributeInfo, DataModel, TableInfo, standard_model,
+)
+from audlang.check.model import ListFile, Model
+from audlang.diagnostics import Diagnostic, Span
+
+ListReader = Callable[[str], bytes]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`?" if match else None
+
+
+def did_you_mean_quoted(name: str, candidates: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f'did you mean "{match[0]}"?' if match else None
+
+
+def _where(span: Span | None) -> str:
+    return f" (first declared at {span})" if span else ""
+
+
+def check(files: Sequence[ast.SourceFile], read_file: ListReader | None = None) -> tuple[Model, list[Diagnostic]]:
+    """Check a whole project. ``read_file`` reads ``in list`` files (default: from disk)."""
+    return _Checker(files, read_file or (lambda p: Path(p).read_bytes())).run()
+
+
+class _Checker:
+    def __init__(self, files: Sequence[ast.SourceFile], read_file: ListReader):
+        self.files = tuple(files)
+        self.read_file = read_file
+        self.diagnostics: list[Diagnostic] = []
+        self.lists: dict[tuple[str, str], ListFile] = {}
+
+    def error(self, code: str, message: str, span: Span | None, suggestion: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic.error(code, message, span, suggestion))
+
+    def warning(self, code: str, message: str, span: Span | None, suggestion: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic.warning(code, message, span, suggestion))
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> tuple[Model, list[Diagnostic]]:
+        segments: dict[str, ast.Segment] = {}
+        destinations: dict[str, ast.Destination] = {}
+        campaigns: dict[str, ast.Campaign] = {}
+        tables: dict[str, ast.TableMapping] = {}
+        moves: list[ast.Moved] = []
+        for file in self.files:
+            for decl in file.declarations:
+                if isinstance(decl, ast.Segment):
+                    self._declare(segments, decl, "segment")
+                elif isinstance(decl, ast.Destination):
+                    self._declare(destinations, decl, "destination")
+                elif isinstance(decl, ast.Campaign):
+                    self._declare(campaigns, decl, "campaign")
+                elif isinstance(decl, ast.TableMapping):
+                    self._declare(tables, decl, "table")
+                elif isinstance(decl, ast.Moved):
+                    moves.append(decl)
+        self.segment_names = segments
+        self.destination_names = destinations
+        self.model = self._data_model(tables.values())
+
+        dependencies: dict[str, tuple[str, ...]] = {}
+        for segment in segments.values():
+            self.current_file = segment.span.file if segment.span else ""
+            self._condition(segment.condition)
+            dependencies[segment.name] = tuple(dict.fromkeys(_segment_refs(segment.condition)))
+        for destination in destinations.values():
+            self._destination(destination)
+        for campaign in campaigns.values():
+            self._campaign(campaign)
+        self._moves(moves, segments, campaigns, destinations)
+        order = self._order(segments, dependencies)
+        model = Model(
+            data_model=self.model,
+            segments={name: segments[name] for name in order},
+            destinations=destinations,
+            campaigns=campaigns,
+            moves=tuple(moves),
+            dependencies=dependencies,
+            lists=self.lists,
+            files=self.files,
+        )
+        return model, self.diagnostics
+
+    def _declare(self, table: dict, decl, kind: str) -> None:
+        if decl.name in table:
+            self.error("E103", f'{kind} "{decl.name}" is declared twice{_where(table[decl.name].name_span)}',
+                       decl.name_span)
+        else:
+            table[decl.name] = decl
+
+    # ------------------------------------------------------------------ schema mappings
+    def _data_model(self, mappings: Iterable[ast.TableMapping]) -> DataModel:
+        base = standard_model()
+        tables = dict(base.tables)
+        attributes = dict(base.attributes)
+        for mapping in mappings:
+            standard = mapping.name in STANDARD_TABLES
+            columns: dict[str, str] = dict(tables[mapping.name].columns) if standard else {}
+            types: dict[str, str] = dict(tables[mapping.name].types) if standard else {"customer_id": TEXT}
+            if not standard:
+                columns["customer_id"] = "customer_id"
+            for col in mapping.columns:
+                known = types.get(col.attribute)
+                if col.type is not None and col.type not in TYPES:
+                    self.error("E113", f"unknown type `{col.type}`", col.span, did_you_mean(col.type, TYPES))
+                if known is not None:
+                    if col.type is not None and col.type != known and col.attribute != "customer_id":
+                        self.error("E113", f"`{mapping.name}.{col.attribute}` is {known}, not {col.type}", col.span,
+                                   "leave the type out when mapping a standard column")
+                    columns[col.attribute] = col.column
+                    continue
+                if standard and mapping.name != "customer_360":
+                    self.error("E113", f"table `{mapping.name}` has no column `{col.attribute}`", col.span,
+                               did_you_mean(col.attribute, types))
+                    continue
+                if col.type is None:
+                    self.error("E113", f"attribute `{col.attribute}` needs a type "
+                               f"({', '.join(TYPES)})", col.span)
+                    continue
+                if col.attribute in attributes:
+                    other = attributes[col.attribute]
+                    self.error("E103", f"attribute `{col.attribute}` is already defined by table `{other.table}`"
+                               if other.table else f"`{col.attribute}` is a derived attribute", col.span)
+                    continue
+                columns[col.attribute] = col.column
+                types[col.attribute] = col.type
+                attributes[col.attribute] = AttributeInfo(col.attribute, col.type, mapping.name, col.attribute)
+            tables[mapping.name] = TableInfo(
+                mapping.name, mapping.source or mapping.name, columns, types, custom=not standard
+            )
+            if not standard and len(types) == 1:
+                self.warning("W202", f"custom table `{mapping.name}` declares no attributes", mapping.name_span)
+        return DataModel(tables, attributes)
+
+    # ------------------------------------------------------------------ conditions
+    def _condition(self, node: ast.Condition) -> None:
+        if isinstance(node, (ast.And, ast.Or)):
+            for operand in node.operands:
+                self._condition(operand)
+        elif isinstance(node, ast.Not):
+            self._condition(node.operand)
+        elif isinstance(node, ast.ATTRIBUTE_PREDICATES):
+            self._attribute_predicate(node)
+        elif isinstance(node, ast.HasPurchased):
+            self._has_purchased(node)
+        elif isinstance(node, ast.Tagged):
+            for tag in node.tags:
+                self._expect_string(tag, "a tag")
+        elif isinstance(node, ast.AbandonedCheckout):
+            if node.window is not None:
+                self._window(node.window)
+        elif isinstance(node, ast.InSegment):
+            if node.name not in self.segment_names:
+                self.error("E102", f'unknown segment "{node.name}"', node.span,
+                           did_you_mean_quoted(node.name, self.segment_names))
+        elif isinstance(node, ast.InFile):
+            self._list_file(node)
+        elif isinstance(node, ast.NearStore):
+            if node.distance.value <= 0:
+                self.error("E105", "the distance must be more than 0", node.distance.span)
+
+    def _attribute(self, attribute: ast.Attribute) -> AttributeInfo | None:
+        info = self.model.attributes.get(attribute.name)
+        if info is None:
+            suggestion = did_you_mean(attribute.name, self.model.attributes)
+            if suggestion is None and attribute.name in ("product", "category", "collection", "brand", "channel"):
+                suggestion = f"to test purchases, write `has_purchased {attribute.name} \"…\"`"
+            self.error("E101", f"unknown attribute `{attribute.name}`", attribute.span, suggestion)
+        return info
+
+    def _attribute_predicate(self, node) -> None:
+        info = self._attribute(node.attribute)
+        if info is None:
+            for value in _values_of(node):
+                self._date(value)
+            return
+        name, type_ = info.name, info.type
+        if isinstance(node, ast.BooleanAttribute):
+            if type_ != BOOLEAN:
+                self.error("E105", f"`{name}` is {type_}, not boolean: compare it with a value", node.span,
+                           f"for example `{name} is set`")
+        elif isinstance(node, ast.IsSet):
+            pass
+        elif isinstance(node, ast.StringMatch):
+            if type_ != TEXT:
+                self.error("E105", f"`{node.op}` needs a text attribute; `{name}` is {type_}", node.span)
+        elif isinstance(node, ast.Compare):
+            if type_ in (TEXT, BOOLEAN) and node.op not in ("=", "!="):
+                self.error("E105", f"`{node.op}` does not apply to {type_} attribute `{name}`", node.span,
+                           "use =, !=, in (…)" + (", starts with, ends with or contains" if type_ == TEXT else ""))
+            self._value_type(node.value, name, type_)
+        elif isinstance(node, ast.InValues):
+            if type_ == BOOLEAN:
+                self.error("E105", f"`in (…)` does not apply to boolean attribute `{name}`", node.span)
+            for value in node.values:
+                self._value_type(value, name, type_)
+        elif isinstance(node, ast.BetweenValues):
+            if type_ in (TEXT, BOOLEAN):
+                self.error("E105", f"`between` does not apply to {type_} attribute `{name}`", node.span)
+            else:
+                self._value_type(node.low, name, type_)
+                self._value_type(node.high, name, type_)
+                self._ordered(node.low, node.high, node.span)
+
+    def _value_type(self, value: ast.Value, name: str, type_: str) -> None:
+        if isinstance(value, ast.StringValue):
+            got = TEXT
+        elif isinstance(value, ast.NumberValue):
+            got = "number"
+        elif isinstance(value, ast.BooleanValue):
+            got = BOOLEAN
+        else:
+            got = DATE
+            self._date(value)
+        compatible = (
+            (type_ == TEXT and got == TEXT)
+            or (type_ in NUMERIC_TYPES and got == "number")
+            or (type_ == BOOLEAN and got == BOOLEAN)
+            or (type_ in TEMPORAL_TYPES and got == DATE)
+        )
+        if not compatible:
+            article = "an" if got[0] in "aeiou" else "a"
+            hint = None
+            if type_ == TEXT and got == "number":
+                hint = f'write the value in double quotes: "{value.value}"'
+            elif type_ in TEMPORAL_TYPES and got == TEXT:
+                hint = "write dates without quotes: 2024-01-31"
+            self.error("E105", f"`{name}` is {type_}; it cannot be compared with {article} {got}", value.span, hint)
+
+    def _expect_string(self, value: ast.Value, what: str) -> None:
+        if not isinstance(value, ast.StringValue):
+            self.error("E105", f"{what} is written as a string in double quotes", value.span)
+
+    # ------------------------------------------------------------------ behaviour
+    def _has_purchased(self, node: ast.HasPurchased) -> None:
+        seen: dict[str, ast.ItemFilter] = {}
+        for item in node.filters:
+            if item.field in seen:
+                self.error("E105", f"`{item.field}` is filtered twice; use `{item.field} in (…)` for several values",
+                           item.span)
+            seen[item.field] = item
+            for value in item.values:
+                self._expect_string(value, f"a {item.field}")
+        measure = node.measure
+        if measure is not None:
+            values = [measure.value] + ([measure.high] if measure.high is not None else [])
+            for value in values:
+                if measure.kind == "orders" and value.value != value.value.to_integral_value():
+                    self.error("E105", "a number of orders is a whole number", value.span)
+                if value.value < 0:
+                    self.warning("W203", f"{measure.kind} is never negative; this test is always "
+                                 f"{'true' if measure.op in ('>', '>=', '!=') else 'false'}", value.span)
+            if measure.high is not None and measure.high.value < measure.value.value:
+                self.error("E106", f"empty range: {measure.value.value} is above {measure.high.value}", measure.span)
+        if node.window is not None:
+            self._window(node.window)
+
+    def _window(self, window: ast.Window) -> None:
+        if isinstance(window, ast.WithinLast):
+            if window.count <= 0:
+                self.error("E106", "a window of 0 is empty; count at least 1", window.span)
+        elif isinstance(window, ast.Between):
+            self._date(window.low)
+            self._date(window.high)
+            self._ordered(window.low, window.high, window.span)
+        else:
+            self._date(window.date)
+
+    def _date(self, value) -> dt.date | None:
+        if isinstance(value, ast.DateLiteral):
+            try:
+                return dt.date.fromisoformat(value.text)
+            except ValueError:
+                year, month, day = (int(x) for x in value.text.split("-"))
+                self.error("E106", f"{value.text} is not a date" + _why_not_a_date(year, month, day), value.span)
+                return None
+        if isinstance(value, ast.SeasonalDate):
+            if not 1 <= value.month <= 12 or not 1 <= value.day <= calendar.monthrange(2000, value.month)[1]:
+                self.error("E106", f"{value.month:02d}-{value.day:02d} is not a day of the year"
+                           + _why_not_a_date(2000, value.month, value.day), value.span)
+        return None
+
+    def _ordered(self, low, high, span: Span | None) -> None:
+        if isinstance(low, ast.DateLiteral) and isinstance(high, ast.DateLiteral):
+            try:
+                a, b = dt.date.fromisoformat(low.text), dt.date.fromisoformat(high.text)
+            except ValueError:
+                return
+            if a > b:
+                self.error("E106", f"empty range: {low.text} is after {high.text}", span,
+                           "write the earlier date first")
+        elif isinstance(low, ast.NumberValue) and isinstance(high, ast.NumberValue) and low.value > high.value:
+            self.error("E106", f"empty range: {low.value} is above {high.value}", span, "write the smaller value first")
+
+    def _list_file(self, node: ast.InFile) -> None:
+        declaring = self.current_file
+        path = Path(declaring).parent / node.path if declaring else Path(node.path)
+        try:
+            content = self.read_file(str(path))
+        except OSError:
+            self.error("E112", f'list file "{node.path}" not found (looked for {path})', node.span)
+            return
+        header = content.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
+        columns = next(csv.reader([header]), []) if header else []
+        if "customer_id" not in [c.strip() for c in columns]:
+            self.error("E112", f'list file "{node.path}" has no `customer_id` column'
+                       + (f" (its columns: {', '.join(columns)})" if columns else " (it is empty)"), node.span)
+            return
+        self.lists[(declaring, node.path)] = ListFile(node.path, str(path), hashlib.sha256(content).hexdigest())
+
+    # ------------------------------------------------------------------ destinations
+    def _destination(self, destination: ast.Destination) -> None:
+        kind = destination.kind
+        if kind not in dest_specs.KINDS:
+            self.error("E110", f"unknown destination kind `{kind}`", destination.kind_span,
+                       did_you_mean(kind, dest_specs.KINDS) or f"one of: {', '.join(dest_specs.KINDS)}")
+            return
+        specs = dest_specs.settings_for(kind)
+        seen: dict[str, ast.Setting] = {}
+        for setting in destination.settings:
+            if setting.header:
+                if kind != "webhook":
+                    self.error("E110", f"headers are for webhook destinations, not {kind}", setting.span)
+                value = setting.value
+                if not isinstance(value, ast.TextValue):
+                    self.error("E110", f'header "{setting.key}" takes text', setting.span)
+                elif dest_specs.is_secret_header(setting.key) and not value.has_env:
+                    self._literal_secret(f'header "{setting.key}"', setting)
+                continue
+            if setting.key in seen:
+                self.error("E110", f"setting `{setting.key}` is given twice", setting.key_span)
+                continue
+            seen[setting.key] = setting
+            spec = specs.get(setting.key)
+            if spec is None:
+                self.error("E110", f"{kind} destinations have no setting `{setting.key}`", setting.key_span,
+                           did_you_mean(setting.key, specs) or f"settings: {', '.join(sorted(specs))}")
+                continue
+            self._setting_value(kind, setting, spec)
+        for key, spec in specs.items():
+            if spec.required and key not in seen:
+                self.error("E110", f"{kind} destination \"{destination.name}\" needs `{key}`", destination.name_span,
+                           f'add `{key} = env("…")`' if spec.secret else None)
+
+    def _setting_value(self, kind: str, setting: ast.Setting, spec: dest_specs.SettingSpec) -> None:
+        value = setting.value
+        expected = {
+            "text": ast.TextValue, "number": ast.NumberValue, "boolean": ast.BooleanValue,
+            "word": ast.Word, "list": ast.ListValue,
+        }[spec.kind]
+        if not isinstance(value, expected):
+            shown = {"text": 'text in double quotes or env("…")', "number": "a number", "boolean": "true or false",
+                     "word": " or ".join(spec.choices) or "a word", "list": "a list such as (phone, email)"}
+            self.error("E110", f"`{setting.key}` takes {shown[spec.kind]}", setting.span)
+            return
+        if isinstance(value, ast.TextValue):
+            if dest_specs.is_secret_setting(setting.key, spec) and not value.has_env:
+                self._literal_secret(f"`{setting.key}`", setting)
+            elif any(isinstance(p, ast.StringValue) and dest_specs.has_literal_password(p.value) for p in value.parts):
+                self._literal_secret(f"the password in `{setting.key}`", setting)
+        if isinstance(value, ast.Word) and spec.choices and value.value not in spec.choices:
+            self.error("E110", f"`{setting.key}` is one of {', '.join(spec.choices)}, not `{value.value}`",
+                       value.span, did_you_mean(value.value, spec.choices))
+        if isinstance(value, ast.ListValue) and spec.choices:
+            for item in value.items:
+                if item.value not in spec.choices:
+                    self.error("E110", f"`{item.value}` is not one of {', '.join(spec.choices)}", item.span,
+                               did_you_mean(item.value, spec.choices))
+        if isinstance(value, ast.NumberValue):
+            if setting.key == "batch_size":
+                limit = dest_specs.BATCH_LIMITS.get(kind)
+                if value.value < 1 or value.value != value.value.to_integral_value():
+                    self.error("E110", "`batch_size` is a whole number of at least 1", value.span)
+                elif limit is not None and value.value > limit:
+                    self.error("E110", f"{kind} takes at most {limit:,} members a request", value.span)
+            if setting.key == "max_removal" and not Decimal(0) <= value.value <= Decimal(100):
+                self.error("E110", "`max_removal` is a percentage from 0 to 100", value.span)
+
+    def _literal_secret(self, what: str, setting: ast.Setting) -> None:
+        self.error("E108", f"{what} is a secret and cannot be written in the file", setting.value.span or setting.span,
+                   f'read it from the environment: {setting.key if not setting.header else "header"} = env("NAME")'
+                   if not setting.header else f'read it from the environment: header "{setting.key}" = env("NAME")')
+
+    # ------------------------------------------------------------------ campaigns
+    def _campaign(self, campaign: ast.Campaign) -> None:
+        audience = campaign.audience
+        if audience is None:
+            self.error("E111", f'campaign "{campaign.name}" has no audience', campaign.name_span,
+                       'add `audience segment "…"` or `audience < condition >`')
+        elif audience.segment is not None:
+            if audience.segment not in self.segment_names:
+                self.error("E102", f'unknown segment "{audience.segment}"', audience.span,
+                           did_you_mean_quoted(audience.segment, self.segment_names))
+        elif audience.condition is not None:
+            self.current_file = campaign.span.file if campaign.span else ""
+            self._condition(audience.condition)
+        if campaign.treatments and campaign.subaudiences:
+            self.error("E111", "a campaign splits its audience either by treatment percentages or by "
+                       "sub-audience conditions, not both", campaign.subaudiences[0].span,
+                       "make a second campaign for the other split")
+        percent_items = [(t.percent, t.span) for t in campaign.treatments]
+        if campaign.holdout is not None:
+            percent_items.append((campaign.holdout, campaign.holdout_span))
+        for percent, span in percent_items:
+            if not Decimal(0) <= percent <= Decimal(100):
+                self.error("E107", f"{percent}% is not a share between 0% and 100%", span)
+        if campaign.treatments:
+            total = sum((p for p, _ in percent_items), Decimal(0))
+            if total != 100:
+                parts = " + ".join(f"{p}%" for p, _ in percent_items)
+                self.error("E107", f'the holdout and treatments of "{campaign.name}" sum to {total}% ({parts}), '
+                           "not 100%", campaign.name_span)
+        names: dict[str, Span | None] = {}
+        groups = list(campaign.treatments) + list(campaign.subaudiences)
+        for group in groups:
+            if group.name in names or (campaign.holdout is not None and group.name == "holdout"):
+                self.error("E103", f'group "{group.name}" appears twice in campaign "{campaign.name}"', group.span)
+            names[group.name] = group.span
+            for dest in group.destinations:
+                if dest.value not in self.destination_names:
+                    self.error("E109", f'unknown destination "{dest.value}"', dest.span,
+                               did_you_mean_quoted(dest.value, self.destination_names))
+        for i, sub in enumerate(campaign.subaudiences):
+            if sub.condition is None:
+                if i != len(campaign.subaudiences) - 1:
+                    self.error("E111", f'the catch-all "{sub.name}" must be the last sub-audience', sub.span)
+            else:
+                self.current_file = campaign.span.file if campaign.span else ""
+                self._condition(sub.condition)
+        if not groups and campaign.audience is not None:
+            self.warning("W204", f'campaign "{campaign.name}" has no treatment or sub-audience, so it sends nothing',
+                         campaign.name_span)
+
+    # ------------------------------------------------------------------ renames
+    def _moves(self, moves, segments, campaigns, destinations) -> None:
+        tables = {"segment": segments, "campaign": campaigns, "destination": destinations}
+        seen: dict[tuple[str, str], ast.Moved] = {}
+        for move in moves:
+            current = tables[move.kind]
+            if move.old in current:
+                self.error("E114", f'{move.kind} "{move.old}" still exists; a move renames it to "{move.new}"',
+                           move.span, f'rename the declaration to "{move.new}"')
+            if move.new not in current:
+                self.error("E114", f'{move.kind} "{move.new}" (the new name) is not declared', move.span,
+                           did_you_mean_quoted(move.new, current))
+            if (move.kind, move.old) in seen:
+                self.error("E114", f'{move.kind} "{move.old}" is moved twice', move.span)
+            seen[(move.kind, move.old)] = move
+
+    # ------------------------------------------------------------------ cycles
+    def _order(self, segments: dict[str, ast.Segment], dependencies: dict[str, tuple[str, ...]]) -> list[str]:
+        """Dependency order (depth-first); a cycle is reported once with its path."""
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str, path: list[str]) -> None:
+            state[name] = 1
+            path.append(name)
+            for dep in dependencies.get(name, ()):
+                if dep not in segments:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = path[path.index(dep):] + [dep]
+                    key = frozenset(cycle)
+                    if key not in reported:
+                        reported.add(key)
+                        shown = " → ".join(f'"{n}"' for n in cycle)
+                        self.error("E104", f"segments use each other in a cycle: {shown}",
+                                   _ref_span(segments[name].condition, dep) or segments[name].name_span)
+                elif state.get(dep) is None:
+                    visit(dep, path)
+            path.pop()
+            state[name] = 2
+            order.append(name)
+
+        for name in segments:
+            if name not in state:
+                visit(name, [])
+        return order
+
+
+def _why_not_a_date(year: int, month: int, day: int) -> str:
+    if not 1 <= month <= 12:
+        return f": there is no month {month}"
+    last = calendar.monthrange(year, month)[1]
+    if day > last or day < 1:
+        return f": {calendar.month_name[month]} {year} has {last} days"
+    return ""
+
+
+def _values_of(node) -> list:
+    if isinstance(node, ast.Compare):
+        return [node.value]
+    if isinstance(node, ast.InValues):
+        return list(node.values)
+    if isinstance(node, ast.BetweenValues):
+        return [node.low, node.high]
+    return []
+
+
+def walk(node) -> Iterable:
+    """Every condition node under ``node``, itself included."""
+    yield node
+    if isinstance(node, (ast.And, ast.Or)):
+        for operand in node.operands:
+            yield from walk(operand)
+    elif isinstance(node, ast.Not):
+        yield from walk(node.operand)
+
+
+def _segment_refs(condition: ast.Condition) -> Iterable[str]:
+    return (n.name for n in walk(condition) if isinstance(n, ast.InSegment))
+
+
+def _ref_span(condition: ast.Condition, name: str) -> Span | None:
+    for node in walk(condition):
+        if isinstance(node, ast.InSegment) and node.name == name:
+            return node.span
+    return None

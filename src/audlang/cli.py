@@ -1,0 +1,148 @@
+"""The command line. The only module (beside ``lsp``) that prints, reads the terminal or exits.
+
+Every error a user can cause reaches ``main`` as an ``AudlangError`` and is
+rendered there, once; anything else is a bug and is reported as one, without
+a traceback unless ``AUDLANG_DEBUG`` is set.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from audlang.diagnostics import AudlangError, Diagnostic, render_json, render_text
+
+EXIT_ERROR = 1
+
+
+def _color(stream=None) -> bool:
+    stream = stream or sys.stderr
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _emit(diagnostics, sources=None, fmt: str = "text", stream=None) -> None:
+    stream = stream or sys.stderr
+    if fmt == "json":
+        click.echo(render_json(diagnostics))
+    elif diagnostics:
+        click.echo(render_text(diagnostics, sources, color=_color(stream)), file=stream)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AudlangError as error:
+            _emit(error.diagnostics)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project", "project_dir", type=click.Path(file_okay=False), default=None,
+              help="Project folder (default: the folder holding audlang.toml, found upward).")
+@click.version_option(package_name="audlang")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: str | None) -> None:
+    """audlang: customer-marketing audiences as code."""
+    ctx.obj = {"project_dir": project_dir}
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
+    """Parse, resolve and type-check. Exit 0 when clean, 1 with errors."""
+    from audlang import project
+
+    loaded = project.load(list(paths), ctx.obj["project_dir"])
+    _emit(loaded.diagnostics, loaded.sources, fmt)
+    if fmt == "text":
+        errors = len(loaded.errors)
+        warnings = len(loaded.diagnostics) - errors
+        model = loaded.model
+        summary = ", ".join([_count(len(model.segments), "segment"), _count(len(model.campaigns), "campaign"),
+                             _count(len(model.destinations), "destination")]) + \
+            f" in {_count(len(loaded.sources), 'file')}"
+        if errors:
+            click.echo(f"{_count(errors, 'error')}, {_count(warnings, 'warning')} ({summary})", err=True)
+        else:
+            click.echo(f"OK: {summary}" + (f"; {_count(warnings, 'warning')}" if warnings else ""))
+    ctx.exit(EXIT_ERROR if loaded.errors else 0)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 when a file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show the changes as a unified diff; change nothing.")
+@click.pass_context
+def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Rewrite files in the one canonical layout, keeping comments."""
+    from audlang import project
+    from audlang.syntax import format_source
+
+    config = project.load_config(ctx.obj["project_dir"])
+    targets = list(paths) or [config.root / p for p in config.paths]
+    files = project.source_files(targets)
+    sources = project.read_sources(files)
+    problems: list[Diagnostic] = []
+    changed: list[str] = []
+    for (path, text), file in zip(sources.items(), files):
+        formatted, diagnostics = format_source(text, path)
+        if formatted is None:
+            problems.extend(diagnostics)
+            continue
+        if formatted == text:
+            continue
+        changed.append(path)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(
+                text.splitlines(keepends=True), formatted.splitlines(keepends=True), f"a/{path}", f"b/{path}")),
+                nl=False)
+        if not check and not show_diff:
+            _write_atomically(file, formatted)
+    if problems:
+        _emit(problems, sources)
+    verb = "would reformat" if check or show_diff else "reformatted"
+    for path in changed:
+        click.echo(f"{verb} {path}", err=True)
+    if not show_diff:
+        click.echo(f"{_count(len(changed), 'file')} {verb}, "
+                   f"{len(files) - len(changed) - len({p.span.file for p in problems if p.span})} unchanged",
+                   err=True)
+    ctx.exit(EXIT_ERROR if problems or (check and changed) else 0)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.audlang-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="audlang", standalone_mode=True)
+    except AudlangError as error:  # raised outside a command (option parsing callbacks)
+        _emit(error.diagnostics)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as error:  # a bug: say so plainly
+        if os.environ.get("AUDLANG_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(error).__name__}: {error}\n"
+                   "this is a bug in audlang; run again with AUDLANG_DEBUG=1 for details and report it", err=True)
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

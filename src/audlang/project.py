@@ -1,0 +1,144 @@
+"""A project on disk: ``audlang.toml``, its ``.aud`` files, parsed and checked.
+
+The project is the folder holding ``audlang.toml``, found from the working
+directory upward; a folder of ``.aud`` files without one works with defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import attrs
+
+from audlang.check import Model, check
+from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.syntax import parse_source
+
+CONFIG_NAME = "audlang.toml"
+SOURCE_SUFFIX = ".aud"
+SKIPPED_DIRS = {".git", "target", "node_modules", ".venv", "venv", "__pycache__"}
+
+
+@attrs.frozen
+class Config:
+    root: Path
+    name: str = "audlang"
+    warehouse: str | None = None
+    state: str | None = None
+    paths: tuple[str, ...] = (".",)
+    has_file: bool = False
+
+
+@attrs.frozen
+class LoadedProject:
+    config: Config
+    model: Model
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def find_root(start: Path) -> Path | None:
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return None
+
+
+def load_config(project_dir: str | os.PathLike | None = None) -> Config:
+    if project_dir is not None:
+        root = Path(project_dir)
+        if not root.is_dir():
+            raise AudlangError(Diagnostic.sourceless("E301", "project folder not found", str(project_dir)))
+    else:
+        root = find_root(Path.cwd()) or Path.cwd()
+    config_file = root / CONFIG_NAME
+    if not config_file.is_file():
+        return Config(root=root)
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise AudlangError(Diagnostic.sourceless("E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
+    known = {"name", "warehouse", "state", "paths"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise AudlangError(Diagnostic.sourceless(
+            "E302", f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", str(config_file)))
+    paths = data.get("paths", ["."])
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise AudlangError(Diagnostic.sourceless("E302", "`paths` is a list of folders", str(config_file)))
+    for key in ("name", "warehouse", "state"):
+        if key in data and not isinstance(data[key], str):
+            raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` is a string", str(config_file)))
+    return Config(root=root, name=data.get("name", root.name), warehouse=data.get("warehouse"),
+                  state=data.get("state"), paths=tuple(paths), has_file=True)
+
+
+def source_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Every ``.aud`` file under the given files and folders, in a stable order."""
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found[path] = None
+        elif path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
+                for name in sorted(filenames):
+                    if name.endswith(SOURCE_SUFFIX):
+                        found[Path(dirpath) / name] = None
+        else:
+            raise AudlangError(Diagnostic.sourceless("E303", "no such file or folder", str(raw)))
+    return list(found)
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def read_sources(files: Sequence[Path]) -> dict[str, str]:
+    sources: dict[str, str] = {}
+    for file in files:
+        try:
+            sources[display_path(file)] = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise AudlangError(Diagnostic.sourceless("E304", "not a UTF-8 text file", str(file))) from None
+        except OSError as error:
+            raise AudlangError(Diagnostic.sourceless("E304", f"cannot read: {error.strerror}", str(file))) from None
+    return sources
+
+
+def analyze(sources: dict[str, str]) -> tuple[Model, list[Diagnostic]]:
+    """Parse and check sources given as ``{path: text}``."""
+    diagnostics: list[Diagnostic] = []
+    files = []
+    for path, text in sources.items():
+        parsed, problems = parse_source(text, path)
+        files.append(parsed)
+        diagnostics.extend(problems)
+    model, problems = check(files)
+    diagnostics.extend(problems)
+    return model, diagnostics
+
+
+def load(paths: Sequence[str] | None = None, project_dir: str | None = None) -> LoadedProject:
+    """Load, parse and check a project (or the given paths within it)."""
+    config = load_config(project_dir)
+    if paths:
+        targets: list[str | Path] = list(paths)
+    else:
+        targets = [config.root / p for p in config.paths]
+    files = source_files(targets)
+    sources = read_sources(files)
+    model, diagnostics = analyze(sources)
+    return LoadedProject(config, model, tuple(diagnostics), sources)

@@ -1,0 +1,367 @@
+"""The formatter: ``ast.SourceFile`` → the one canonical text, comments kept.
+
+Rules (the decisions are in docs/language.md):
+- one blank line between declarations; comment blocks above a declaration stay
+  above it (a block directly above is its description, so the gap is kept);
+- a segment fits on one line up to 100 columns; otherwise its body is wrapped
+  one top-level clause per line, each after the first led by its `and`/`or`;
+- destinations, campaigns and mappings with a body put one item per line;
+- minimal parentheses, keywords lower case, units singular after 1;
+- comments inside a body stay beside the clause they were written beside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from audlang import ast
+from audlang.diagnostics import Span
+
+WIDTH = 100
+INDENT = "  "
+
+_PRECEDENCE = {ast.Or: 1, ast.And: 2, ast.Not: 3}
+_COMPARISONS = (ast.Compare, ast.InValues, ast.BetweenValues, ast.StringMatch, ast.IsSet)
+
+
+def quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+def unit_text(count: int, unit: str) -> str:
+    return unit[:-1] if count == 1 and unit.endswith("s") else unit
+
+
+def number_text(value) -> str:
+    return str(value)
+
+
+# ------------------------------------------------------------------ values and conditions
+
+
+def value_text(value) -> str:
+    if isinstance(value, ast.StringValue):
+        return quote(value.value)
+    if isinstance(value, ast.NumberValue):
+        return number_text(value.value)
+    if isinstance(value, ast.BooleanValue):
+        return "true" if value.value else "false"
+    if isinstance(value, ast.DateLiteral):
+        return value.text
+    if isinstance(value, ast.Today):
+        return "today" if value.minus == 0 and value.unit == "days" else \
+            f"today - {value.minus} {unit_text(value.minus, value.unit)}"
+    if isinstance(value, ast.SeasonalDate):
+        year = {0: "this year", 1: "last year"}.get(value.years_ago, f"{value.years_ago} years ago")
+        return f"{value.month:02d}-{value.day:02d} of {year}"
+    raise TypeError(f"not a value: {value!r}")
+
+
+def values_text(values: Sequence) -> str:
+    return "(" + ", ".join(value_text(v) for v in values) + ")"
+
+
+def window_text(window) -> str:
+    if isinstance(window, ast.Between):
+        return f"between {value_text(window.low)} and {value_text(window.high)}"
+    if isinstance(window, ast.WithinLast):
+        return f"within last {window.count} {unit_text(window.count, window.unit)}"
+    keyword = {ast.Since: "since", ast.Before: "before", ast.After: "after", ast.On: "on"}[type(window)]
+    return f"{keyword} {value_text(window.date)}"
+
+
+def _predicate_text(node) -> str:
+    if isinstance(node, ast.Compare):
+        return f"{node.attribute.name} {node.op} {value_text(node.value)}"
+    if isinstance(node, ast.InValues):
+        return f"{node.attribute.name} {'not in' if node.negated else 'in'} {values_text(node.values)}"
+    if isinstance(node, ast.BetweenValues):
+        return f"{node.attribute.name} between {value_text(node.low)} and {value_text(node.high)}"
+    if isinstance(node, ast.StringMatch):
+        return f"{node.attribute.name} {node.op} {quote(node.value.value)}"
+    if isinstance(node, ast.IsSet):
+        return f"{node.attribute.name} is {'not set' if node.negated else 'set'}"
+    if isinstance(node, ast.BooleanAttribute):
+        return node.attribute.name
+    if isinstance(node, ast.HasPurchased):
+        parts = ["has_purchased"]
+        for item in node.filters:
+            shown = f"in {values_text(item.values)}" if item.is_list else value_text(item.values[0])
+            parts.append(f"{item.field} {shown}")
+        if node.measure is not None:
+            m = node.measure
+            if m.op == "between":
+                parts.append(f"{m.kind} between {number_text(m.value.value)} and {number_text(m.high.value)}")
+            else:
+                parts.append(f"{m.kind} {m.op} {number_text(m.value.value)}")
+        if node.window is not None:
+            parts.append(window_text(node.window))
+        return " ".join(parts)
+    if isinstance(node, ast.Tagged):
+        return f"tagged in {values_text(node.tags)}" if node.is_list else f"tagged {quote(node.tags[0].value)}"
+    if isinstance(node, ast.AbandonedCheckout):
+        return "abandoned_checkout" + (f" {window_text(node.window)}" if node.window else "")
+    if isinstance(node, ast.InSegment):
+        return f"in segment {quote(node.name)}"
+    if isinstance(node, ast.InFile):
+        return f"in list {quote(node.path)}"
+    if isinstance(node, ast.NearStore):
+        count = node.distance.value
+        unit = node.unit[:-1] if node.unit == "miles" and count == 1 else node.unit
+        return f"near store {quote(node.store)} within {number_text(count)} {unit}"
+    raise TypeError(f"not a condition: {node!r}")
+
+
+def condition_text(node, parent: int = 0) -> str:
+    """The condition on one line, with the parentheses its precedence needs and no more."""
+    own = _PRECEDENCE.get(type(node), 4)
+    if isinstance(node, ast.Or):
+        text = " or ".join(condition_text(o, own) for o in node.operands)
+    elif isinstance(node, ast.And):
+        text = " and ".join(condition_text(o, own + 0.5) for o in node.operands)
+    elif isinstance(node, ast.Not):
+        operand = condition_text(node.operand, own)
+        if isinstance(node.operand, _COMPARISONS):
+            # `not (state = "OR")` keeps its parentheses: it takes in missing
+            # values, and must not read like `state != "OR"`, which does not.
+            operand = f"({operand})"
+        text = "not " + operand
+    else:
+        return _predicate_text(node)
+    return f"({text})" if own < parent else text
+
+
+def clauses(node) -> tuple[str, list]:
+    """The top-level operator and its clauses, for the wrapped layout."""
+    if isinstance(node, ast.Or):
+        return "or", list(node.operands)
+    if isinstance(node, ast.And):
+        return "and", list(node.operands)
+    return "", [node]
+
+
+# ------------------------------------------------------------------ comments
+
+
+@attrs.define
+class _Comments:
+    """Comments of one declaration, attached to its items."""
+
+    leading: dict[int, list[ast.Comment]] = attrs.Factory(dict)
+    trailing: dict[int, ast.Comment] = attrs.Factory(dict)
+    before_close: list[ast.Comment] = attrs.Factory(list)
+    after_decl: ast.Comment | None = None
+
+    @property
+    def any_inside(self) -> bool:
+        return bool(self.leading or self.trailing or self.before_close)
+
+
+def _attach(comments: list[ast.Comment], items: list[Span | None], decl: Span) -> _Comments:
+    out = _Comments()
+    for comment in comments:
+        line = comment.span.line
+        if line == decl.end_line and comment.span.column > decl.end_column - 1:
+            out.after_decl = comment
+            continue
+        index = None
+        for i in range(len(items) - 1, -1, -1):
+            span = items[i]
+            if span is not None and span.end_line == line and span.end_column <= comment.span.column:
+                index = i
+                break
+        if index is not None and index not in out.trailing:
+            out.trailing[index] = comment
+            continue
+        for i, span in enumerate(items):
+            if span is not None and span.end_line >= line:
+                out.leading.setdefault(i, []).append(comment)
+                break
+        else:
+            out.before_close.append(comment)
+    return out
+
+
+# ------------------------------------------------------------------ declarations
+
+
+def _header(decl, keyword: str, rest: str = "") -> str:
+    paused = "paused " if getattr(decl, "paused", False) else ""
+    return f"{paused}{keyword} {quote(decl.name)}{rest}"
+
+
+def _body(open_line: str, items: list[str], comments: _Comments, indent: str, close: str = ">") -> list[str]:
+    lines = [open_line]
+    for i, item in enumerate(items):
+        for c in comments.leading.get(i, []):
+            lines.append(indent + INDENT + c.text)
+        trailing = comments.trailing.get(i)
+        lines.append(indent + INDENT + item + (f"  {trailing.text}" if trailing else ""))
+    for c in comments.before_close:
+        lines.append(indent + INDENT + c.text)
+    lines.append(indent + close)
+    return lines
+
+
+def _condition_block(head: str, condition, comments: _Comments, indent: str, tail: str = "") -> list[str]:
+    """``head < condition >tail`` on one line when it fits, else wrapped one clause per line."""
+    one_line = f"{indent}{head} < {condition_text(condition)} >{tail}"
+    if len(one_line) <= WIDTH and not comments.any_inside:
+        return [one_line]
+    op, parts = clauses(condition)
+    inner = 2 if op == "or" else 2.5
+    items = [(f"{op} " if i and op else "") + condition_text(p, inner if op else 0) for i, p in enumerate(parts)]
+    return _body(f"{indent}{head} <", items, comments, indent, f">{tail}")
+
+
+def _condition_item_spans(condition) -> list[Span | None]:
+    return [p.span for p in clauses(condition)[1]]
+
+
+def _setting_text(setting: ast.Setting) -> str:
+    value = setting.value
+    if isinstance(value, ast.TextValue):
+        shown = " + ".join(
+            quote(p.value) if isinstance(p, ast.StringValue) else f"env({quote(p.variable)})" for p in value.parts
+        )
+    elif isinstance(value, ast.ListValue):
+        shown = "(" + ", ".join(quote(i.value) if isinstance(i, ast.StringValue) else i.value
+                                for i in value.items) + ")"
+    elif isinstance(value, ast.Word):
+        shown = value.value
+    else:
+        shown = value_text(value)
+    key = f"header {quote(setting.key)}" if setting.header else setting.key
+    return f"{key} = {shown}"
+
+
+def _send_to(destinations) -> str:
+    return (" to " + ", ".join(quote(d.value) for d in destinations)) if destinations else ""
+
+
+def _percent(value) -> str:
+    return f"{value}%"
+
+
+def format_declaration(decl, comments: list[ast.Comment]) -> list[str]:
+    span = decl.span
+    if isinstance(decl, ast.Segment):
+        attached = _attach(comments, _condition_item_spans(decl.condition), span)
+        lines = _condition_block(_header(decl, "segment"), decl.condition, attached, "")
+    elif isinstance(decl, ast.Destination):
+        attached = _attach(comments, [s.span for s in decl.settings], span)
+        head = _header(decl, "destination", f" {decl.kind}")
+        if decl.settings or attached.any_inside:
+            lines = _body(f"{head} <", [_setting_text(s) for s in decl.settings], attached, "")
+        else:
+            lines = [f"{head} < >"]
+    elif isinstance(decl, ast.Campaign):
+        lines = _campaign(decl, comments)
+        attached = _attach([c for c in comments if c.span.line == span.end_line], [], span)
+    elif isinstance(decl, ast.TableMapping):
+        attached = _attach(comments, [c.span for c in decl.columns], span)
+        head = f"table {decl.name}" + (f" from {quote(decl.source)}" if decl.source else "")
+        if decl.columns or attached.any_inside:
+            items = [f"{c.attribute}{' ' + c.type if c.type else ''} = {quote(c.column)}" for c in decl.columns]
+            lines = _body(f"{head} <", items, attached, "")
+        else:
+            lines = [head]
+    elif isinstance(decl, ast.Moved):
+        attached = _attach(comments, [], span)
+        lines = [f"moved {decl.kind} {quote(decl.old)} to {quote(decl.new)}"]
+    else:
+        raise TypeError(f"not a declaration: {decl!r}")
+    if attached.after_decl is not None and not lines[-1].endswith(attached.after_decl.text):
+        lines[-1] += f"  {attached.after_decl.text}"
+    return lines
+
+
+def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
+    entries: list[tuple[Span | None, list[str]]] = []
+    inner_comments = [c for c in comments if c.span.line != decl.span.end_line or c.span.column < decl.span.end_column]
+
+    def simple(span, text):
+        entries.append((span, [INDENT + text]))
+
+    if decl.audience is not None:
+        if decl.audience.segment is not None:
+            simple(decl.audience.span, f"audience segment {quote(decl.audience.segment)}")
+        else:
+            entries.append((decl.audience.span,
+                            _condition_block("audience", decl.audience.condition, _Comments(), INDENT)))
+    if decl.salt is not None:
+        simple(None, f"salt {quote(decl.salt)}")
+    if decl.holdout is not None:
+        simple(decl.holdout_span, f"holdout {_percent(decl.holdout)}")
+    for t in decl.treatments:
+        simple(t.span, f"treatment {quote(t.name)} {_percent(t.percent)}{_send_to(t.destinations)}")
+    for s in decl.subaudiences:
+        if s.condition is None:
+            simple(s.span, f"subaudience {quote(s.name)} otherwise{_send_to(s.destinations)}")
+        else:
+            entries.append((s.span, _condition_block(f"subaudience {quote(s.name)}", s.condition, _Comments(),
+                                                     INDENT, _send_to(s.destinations))))
+    attached = _attach(inner_comments, [e[0] for e in entries], decl.span)
+    lines = [_header(decl, "campaign") + " <"]
+    for i, (_span, block) in enumerate(entries):
+        for c in attached.leading.get(i, []):
+            lines.append(INDENT + c.text)
+        trailing = attached.trailing.get(i)
+        if trailing is not None:
+            block = block[:-1] + [block[-1] + f"  {trailing.text}"]
+        lines.extend(block)
+    for c in attached.before_close:
+        lines.append(INDENT + c.text)
+    lines.append(">")
+    return lines
+
+
+def format_file(source: ast.SourceFile, text: str) -> str:
+    """The canonical text of a parsed file. ``text`` is the original, for blank-line facts."""
+    text_lines = text.splitlines()
+    declarations = sorted(source.declarations, key=lambda d: (d.span.line, d.span.column))
+    comments = sorted(source.comments, key=lambda c: (c.span.line, c.span.column))
+    out: list[str] = []
+    ci = 0
+    for decl in declarations:
+        outside: list[ast.Comment] = []
+        while ci < len(comments) and comments[ci].span.line < decl.span.line:
+            outside.append(comments[ci])
+            ci += 1
+        inside: list[ast.Comment] = []
+        while ci < len(comments) and (
+            comments[ci].span.line < decl.span.end_line
+            or (comments[ci].span.line == decl.span.end_line)
+        ):
+            inside.append(comments[ci])
+            ci += 1
+        blocks = _blocks(outside, text_lines)
+        if out:
+            out.append("")
+        for i, block in enumerate(blocks):
+            out.extend(c.text for c in block)
+            attached = i == len(blocks) - 1 and block[-1].span.line == decl.span.line - 1
+            if not attached:
+                out.append("")
+        out.extend(format_declaration(decl, inside))
+    rest = comments[ci:]
+    if rest:
+        for block in _blocks(rest, text_lines):
+            if out:
+                out.append("")
+            out.extend(c.text for c in block)
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _blocks(comments: list[ast.Comment], text_lines: list[str]) -> list[list[ast.Comment]]:
+    """Comments split into blocks at blank lines (or any non-comment line between them)."""
+    blocks: list[list[ast.Comment]] = []
+    for comment in comments:
+        if blocks and blocks[-1][-1].span.line == comment.span.line - 1:
+            blocks[-1].append(comment)
+        else:
+            blocks.append([comment])
+    return blocks

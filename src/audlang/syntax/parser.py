@@ -1,0 +1,645 @@
+"""Source text → ``ast.SourceFile`` plus diagnostics.
+
+A thin Lark ``Transformer`` turns Lark's tree into the frozen attrs nodes of
+``audlang.ast``; nothing outside this package sees a Lark tree. A syntax
+error does not hide the rest of the file: the text is cut at each declaration
+keyword and every piece is parsed on its own, so each broken declaration
+gets its own diagnostic and the sound ones still reach the checker.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from audlang import ast
+from audlang.diagnostics import Diagnostic, Span
+from audlang.syntax.grammar import parser
+
+UNITS = {
+    "hour": "hours", "hours": "hours", "day": "days", "days": "days",
+    "week": "weeks", "weeks": "weeks", "month": "months", "months": "months",
+    "year": "years", "years": "years",
+}
+DISTANCE_UNITS = {"mile": "miles", "miles": "miles", "km": "km"}
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def unquote(text: str) -> str:
+    body = text[1:-1]
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+
+
+class _Builder(Transformer):
+    """Lark tree → ast nodes. Method names are the grammar's rule names."""
+
+    def __init__(self, file: str, line_offset: int, diagnostics: list[Diagnostic]):
+        super().__init__(visit_tokens=False)
+        self.file = file
+        self.line_offset = line_offset
+        self.diagnostics = diagnostics
+
+    # ---------------------------------------------------------------- positions
+    def span(self, item) -> Span | None:
+        if isinstance(item, Token):
+            if item.line is None:
+                return None
+            return Span(self.file, item.line + self.line_offset, item.column,
+                        item.end_line + self.line_offset, item.end_column)
+        meta = getattr(item, "meta", item)
+        if getattr(meta, "empty", True):
+            return None
+        return Span(self.file, meta.line + self.line_offset, meta.column,
+                    meta.end_line + self.line_offset, meta.end_column)
+
+    def _whole(self, token: Token, what: str) -> int:
+        if "." in token.value:
+            self.diagnostics.append(Diagnostic.error(
+                "E002", f"{what} must be a whole number, not {token.value}", self.span(token)))
+            return int(Decimal(token.value))
+        return int(token.value)
+
+    # ---------------------------------------------------------------- values
+    @v_args(meta=True)
+    def string(self, meta, children):
+        return ast.StringValue(unquote(children[0].value), self.span(children[0]))
+
+    def _string(self, token: Token) -> ast.StringValue:
+        return ast.StringValue(unquote(token.value), self.span(token))
+
+    @v_args(meta=True)
+    def number(self, meta, children):
+        text = "".join(c.value for c in children)
+        return ast.NumberValue(Decimal(text), self.span(meta))
+
+    @v_args(meta=True)
+    def true(self, meta, children):
+        return ast.BooleanValue(True, self.span(meta))
+
+    @v_args(meta=True)
+    def false(self, meta, children):
+        return ast.BooleanValue(False, self.span(meta))
+
+    @v_args(meta=True)
+    def date_literal(self, meta, children):
+        return ast.DateLiteral(children[0].value, self.span(children[0]))
+
+    @v_args(meta=True)
+    def today(self, meta, children):
+        return ast.Today(0, "days", self.span(meta))
+
+    @v_args(meta=True)
+    def today_minus(self, meta, children):
+        _minus, count, unit = children
+        return ast.Today(self._whole(count, "the number of units"), unit, self.span(meta))
+
+    def unit(self, children):
+        return UNITS[children[0].value]
+
+    def distance_unit(self, children):
+        return DISTANCE_UNITS[children[0].value]
+
+    @v_args(meta=True)
+    def seasonal(self, meta, children):
+        month_day, years_ago = children
+        month, day = (int(x) for x in month_day.value.split("-"))
+        return ast.SeasonalDate(month, day, years_ago, self.span(meta))
+
+    def this_year(self, children):
+        return 0
+
+    def last_year(self, children):
+        return 1
+
+    def years_ago(self, children):
+        count, unit = children
+        if unit != "years":
+            self.diagnostics.append(Diagnostic.error(
+                "E002", f"a seasonal date counts back in years, not {unit}", self.span(count)))
+        return self._whole(count, "the number of years")
+
+    # ---------------------------------------------------------------- windows
+    @v_args(meta=True)
+    def window_between(self, meta, children):
+        return ast.Between(children[0], children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def window_within(self, meta, children):
+        count, unit = children
+        return ast.WithinLast(self._whole(count, "a window's length"), unit, self.span(meta))
+
+    @v_args(meta=True)
+    def window_since(self, meta, children):
+        return ast.Since(children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def window_before(self, meta, children):
+        return ast.Before(children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def window_after(self, meta, children):
+        return ast.After(children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def window_on(self, meta, children):
+        return ast.On(children[0], self.span(meta))
+
+    # ---------------------------------------------------------------- conditions
+    def _attribute(self, token: Token) -> ast.Attribute:
+        return ast.Attribute(token.value, self.span(token))
+
+    def comparator(self, children):
+        return children[0].value
+
+    def value_list(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def compare(self, meta, children):
+        name, op, value = children
+        return ast.Compare(self._attribute(name), op, value, self.span(meta))
+
+    @v_args(meta=True)
+    def in_values(self, meta, children):
+        return ast.InValues(self._attribute(children[0]), children[1], False, self.span(meta))
+
+    @v_args(meta=True)
+    def not_in_values(self, meta, children):
+        return ast.InValues(self._attribute(children[0]), children[1], True, self.span(meta))
+
+    @v_args(meta=True)
+    def between_values(self, meta, children):
+        name, low, high = children
+        return ast.BetweenValues(self._attribute(name), low, high, self.span(meta))
+
+    def _match(self, meta, children, op):
+        return ast.StringMatch(self._attribute(children[0]), op, self._string(children[1]), self.span(meta))
+
+    @v_args(meta=True)
+    def starts_with(self, meta, children):
+        return self._match(meta, children, "starts with")
+
+    @v_args(meta=True)
+    def ends_with(self, meta, children):
+        return self._match(meta, children, "ends with")
+
+    @v_args(meta=True)
+    def contains(self, meta, children):
+        return self._match(meta, children, "contains")
+
+    @v_args(meta=True)
+    def is_set(self, meta, children):
+        return ast.IsSet(self._attribute(children[0]), False, self.span(meta))
+
+    @v_args(meta=True)
+    def is_not_set(self, meta, children):
+        return ast.IsSet(self._attribute(children[0]), True, self.span(meta))
+
+    @v_args(meta=True)
+    def boolean_attribute(self, meta, children):
+        return ast.BooleanAttribute(self._attribute(children[0]), self.span(meta))
+
+    def filter_field(self, children):
+        return children[0].value
+
+    def measure_kind(self, children):
+        return children[0].value
+
+    @v_args(meta=True)
+    def item_filter(self, meta, children):
+        field, rest = children
+        if isinstance(rest, Token):
+            return ast.ItemFilter(field, (self._string(rest),), False, self.span(meta))
+        return ast.ItemFilter(field, rest, True, self.span(meta))
+
+    @v_args(meta=True)
+    def measure(self, meta, children):
+        kind, op, value = children
+        return ast.Measure(kind, op, value, None, self.span(meta))
+
+    @v_args(meta=True)
+    def measure_between(self, meta, children):
+        kind, low, high = children
+        return ast.Measure(kind, "between", low, high, self.span(meta))
+
+    @v_args(meta=True)
+    def has_purchased(self, meta, children):
+        filters = tuple(c for c in children if isinstance(c, ast.ItemFilter))
+        measures = [c for c in children if isinstance(c, ast.Measure)]
+        windows = [c for c in children if not isinstance(c, (ast.ItemFilter, ast.Measure))]
+        return ast.HasPurchased(filters, measures[0] if measures else None,
+                                windows[0] if windows else None, self.span(meta))
+
+    @v_args(meta=True)
+    def tagged(self, meta, children):
+        rest = children[0]
+        if isinstance(rest, Token):
+            return ast.Tagged((self._string(rest),), False, self.span(meta))
+        return ast.Tagged(rest, True, self.span(meta))
+
+    @v_args(meta=True)
+    def abandoned_checkout(self, meta, children):
+        return ast.AbandonedCheckout(children[0] if children else None, self.span(meta))
+
+    @v_args(meta=True)
+    def in_segment(self, meta, children):
+        return ast.InSegment(unquote(children[0].value), self.span(meta))
+
+    @v_args(meta=True)
+    def in_file(self, meta, children):
+        return ast.InFile(unquote(children[0].value), self.span(meta))
+
+    @v_args(meta=True)
+    def near_store(self, meta, children):
+        store, distance, unit = children
+        return ast.NearStore(unquote(store.value), distance, unit, self.span(meta))
+
+    @v_args(meta=True)
+    def negation(self, meta, children):
+        return ast.Not(children[0], self.span(meta))
+
+    @v_args(meta=True)
+    def and_condition(self, meta, children):
+        return ast.And(_flatten(ast.And, children), self.span(meta))
+
+    @v_args(meta=True)
+    def or_condition(self, meta, children):
+        return ast.Or(_flatten(ast.Or, children), self.span(meta))
+
+    # ---------------------------------------------------------------- declarations
+    @v_args(meta=True)
+    def segment(self, meta, children):
+        paused = _take_paused(children)
+        name, _lt, condition, _gt = children
+        return ast.Segment(unquote(name.value), condition, paused, None, self.span(meta), self.span(name))
+
+    @v_args(meta=True)
+    def env(self, meta, children):
+        return ast.EnvRef(unquote(children[0].value), self.span(meta))
+
+    @v_args(meta=True)
+    def text_value(self, meta, children):
+        parts = tuple(self._string(c) if isinstance(c, Token) else c for c in children)
+        return ast.TextValue(parts, self.span(meta))
+
+    @v_args(meta=True)
+    def number_setting(self, meta, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def word(self, meta, children):
+        return ast.Word(children[0].value, self.span(children[0]))
+
+    @v_args(meta=True)
+    def list_setting(self, meta, children):
+        items = tuple(
+            ast.StringValue(unquote(c.value), self.span(c)) if c.type == "STRING" else ast.Word(c.value, self.span(c))
+            for c in children
+        )
+        return ast.ListValue(items, self.span(meta))
+
+    @v_args(meta=True)
+    def setting(self, meta, children):
+        key, _eq, value = children
+        key = key.children[0]
+        return ast.Setting(key.value, value, False, self.span(meta), self.span(key))
+
+    @v_args(meta=True)
+    def header(self, meta, children):
+        key, _eq, value = children
+        return ast.Setting(unquote(key.value), value, True, self.span(meta), self.span(key))
+
+    @v_args(meta=True)
+    def destination(self, meta, children):
+        paused = _take_paused(children)
+        name, kind, _lt, *settings, _gt = children
+        return ast.Destination(unquote(name.value), kind.value, tuple(settings), paused, None,
+                               self.span(meta), self.span(name), self.span(kind))
+
+    def _percent(self, token: Token) -> Decimal:
+        return Decimal(token.value[:-1])
+
+    @v_args(meta=True)
+    def audience_segment(self, meta, children):
+        return ast.Audience(unquote(children[0].value), None, self.span(meta))
+
+    @v_args(meta=True)
+    def audience_condition(self, meta, children):
+        return ast.Audience(None, children[1], self.span(meta))
+
+    @v_args(meta=True)
+    def salt(self, meta, children):
+        return ("salt", unquote(children[0].value), self.span(meta))
+
+    @v_args(meta=True)
+    def holdout(self, meta, children):
+        return ("holdout", self._percent(children[0]), self.span(meta))
+
+    def send_to(self, children):
+        return tuple(self._string(c) for c in children)
+
+    @v_args(meta=True)
+    def treatment(self, meta, children):
+        name, percent, *rest = children
+        return ast.Treatment(unquote(name.value), self._percent(percent), rest[0] if rest else (), self.span(meta))
+
+    @v_args(meta=True)
+    def subaudience(self, meta, children):
+        name, _lt, condition, _gt, *rest = children
+        return ast.SubAudience(unquote(name.value), condition, rest[0] if rest else (), self.span(meta))
+
+    @v_args(meta=True)
+    def catch_all(self, meta, children):
+        name, *rest = children
+        return ast.SubAudience(unquote(name.value), None, rest[0] if rest else (), self.span(meta))
+
+    @v_args(meta=True)
+    def campaign(self, meta, children):
+        paused = _take_paused(children)
+        name, _lt, *items, _gt = children
+        fields: dict = {"treatments": [], "subaudiences": []}
+        for item in items:
+            if isinstance(item, ast.Audience):
+                self._once(fields, "audience", item, item.span)
+            elif isinstance(item, ast.Treatment):
+                fields["treatments"].append(item)
+            elif isinstance(item, ast.SubAudience):
+                fields["subaudiences"].append(item)
+            else:
+                key, value, span = item
+                self._once(fields, key, value, span)
+                if key == "holdout":
+                    fields["holdout_span"] = span
+        fields["treatments"] = tuple(fields["treatments"])
+        fields["subaudiences"] = tuple(fields["subaudiences"])
+        return ast.Campaign(unquote(name.value), paused=paused, span=self.span(meta),
+                            name_span=self.span(name), **fields)
+
+    def _once(self, fields: dict, key: str, value, span: Span | None) -> None:
+        if key in fields:
+            self.diagnostics.append(Diagnostic.error(
+                "E003", f"a campaign has one `{key}`; this one repeats it", span))
+        else:
+            fields[key] = value
+
+    def column_type(self, children):
+        return children[0].value
+
+    @v_args(meta=True)
+    def column(self, meta, children):
+        if len(children) == 4:
+            name, type_, _eq, column = children
+        else:
+            (name, _eq, column), type_ = children, None
+        return ast.ColumnMap(name.value, type_, unquote(column.value), self.span(meta))
+
+    @v_args(meta=True)
+    def table(self, meta, children):
+        name = children[0]
+        source = None
+        rest = children[1:]
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            source = unquote(rest[0].value)
+            rest = rest[1:]
+        columns = tuple(c for c in rest if isinstance(c, ast.ColumnMap))
+        has_body = any(isinstance(c, Token) and c.type == "LT" for c in rest)
+        return ast.TableMapping(name.value, source, columns, has_body, None, self.span(meta), self.span(name))
+
+    def moved_kind(self, children):
+        return children[0].value
+
+    @v_args(meta=True)
+    def moved(self, meta, children):
+        kind, old, new = children
+        return ast.Moved(kind, unquote(old.value), unquote(new.value), None, self.span(meta))
+
+    def start(self, children):
+        return children
+
+
+def _take_paused(children: list) -> bool:
+    if children and isinstance(children[0], Token) and children[0].type == "PAUSED":
+        del children[0]
+        return True
+    return False
+
+
+def _flatten(kind, children) -> tuple:
+    out = []
+    for child in children:
+        if isinstance(child, kind):
+            out.extend(child.operands)
+        else:
+            out.append(child)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------- comments
+
+
+def scan_comments(text: str, file: str) -> list[ast.Comment]:
+    """Every ``#`` comment outside a string, with its span."""
+    comments = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "#" not in line:
+            continue
+        in_string = False
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if in_string:
+                if ch == "\\":
+                    i += 1
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                body = line[i:].rstrip()
+                comments.append(ast.Comment(body, Span(file, number, i + 1, number, i + 1 + len(body))))
+                break
+            i += 1
+    return comments
+
+
+def _describe(decl_line: int, comments_by_line: dict[int, ast.Comment], text_lines: list[str]) -> str | None:
+    """Comment lines directly above a declaration (no blank line between) are its description."""
+    lines = []
+    line = decl_line - 1
+    while line in comments_by_line and text_lines[line - 1].lstrip().startswith("#"):
+        lines.append(comments_by_line[line].text[1:].strip())
+        line -= 1
+    if not lines:
+        return None
+    return "\n".join(reversed(lines))
+
+
+# ------------------------------------------------------------------- parsing
+
+_DECLARATION_START = re.compile(
+    r'^[ \t]*(?:paused[ \t]+)?(?:(?:segment|destination|campaign)[ \t]+"|table[ \t]+[A-Za-z_]|moved[ \t]+[a-z])',
+    re.MULTILINE,
+)
+
+
+def parse_source(text: str, file: str = "<string>") -> tuple[ast.SourceFile, list[Diagnostic]]:
+    """Parse one file. Never raises for bad input: problems come back as diagnostics."""
+    diagnostics: list[Diagnostic] = []
+    declarations: list = []
+    try:
+        tree = parser().parse(text)
+        declarations = _build(tree, file, 0, diagnostics)
+    except UnexpectedInput:
+        declarations = []
+        diagnostics = []
+        for start, chunk in _chunks(text):
+            line_offset = text.count("\n", 0, start)
+            try:
+                tree = parser().parse(chunk)
+            except UnexpectedInput as error:
+                diagnostics.append(syntax_diagnostic(error, file, line_offset, chunk))
+                continue
+            declarations.extend(_build(tree, file, line_offset, diagnostics))
+    comments = scan_comments(text, file)
+    by_line = {c.span.line: c for c in comments}
+    text_lines = text.splitlines()
+    described = []
+    for decl in declarations:
+        if decl.span is not None:
+            description = _describe(decl.span.line, by_line, text_lines)
+            if description is not None:
+                decl = _with_description(decl, description)
+        described.append(decl)
+    return ast.SourceFile(file, tuple(described), tuple(comments)), diagnostics
+
+
+def _with_description(decl, description):
+    import attrs
+
+    return attrs.evolve(decl, description=description)
+
+
+def _build(tree: Tree, file: str, line_offset: int, diagnostics: list[Diagnostic]) -> list:
+    try:
+        return _Builder(file, line_offset, diagnostics).transform(tree)
+    except VisitError as error:  # a number too large for Decimal and the like
+        if isinstance(error.orig_exc, (InvalidOperation, ValueError, OverflowError)):
+            diagnostics.append(Diagnostic.error("E002", f"a value cannot be read: {error.orig_exc}",
+                                                _Builder(file, line_offset, []).span(error.obj)))
+            return []
+        raise
+
+
+def _chunks(text: str):
+    starts = [m.start() for m in _DECLARATION_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        yield start, text[start:end]
+
+
+# ------------------------------------------------------------------- syntax errors
+
+_FRIENDLY = {
+    "STRING": "a string in double quotes",
+    "NUMBER": "a number",
+    "NAME": "a name",
+    "DATE": "a date (YYYY-MM-DD)",
+    "MONTH_DAY": "a month and day (MM-DD)",
+    "PERCENT": "a percentage such as 10%",
+    "RANGLE": "`>`",
+    "GT": "`>`",
+    "LT": "`<`",
+    "GE": "`>=`",
+    "LE": "`<=`",
+    "EQ": "`=`",
+    "NE": "`!=`",
+    "MINUS": "`-`",
+    "PAUSED": "`paused`",
+    "$END": "the end of the file",
+}
+_CONDITION_STARTS = {"NAME", "HAS_PURCHASED", "TAGGED", "ABANDONED_CHECKOUT", "IN", "NEAR", "NOT", "LPAR"}
+_VALUE_STARTS = {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
+_CONDITION_HELP = ("a condition is an attribute test, has_purchased, tagged, abandoned_checkout, "
+                   "in segment, in list or near store")
+_VALUE_HELP = 'a value is a string in double quotes, a number, a date (2024-01-31, today), true or false'
+_DECLARATION_KEYWORDS = {"SEGMENT", "DESTINATION", "CAMPAIGN", "TABLE", "MOVED", "PAUSED"}
+
+
+def _terminal_text(name: str) -> str:
+    if name in _FRIENDLY:
+        return _FRIENDLY[name]
+    try:
+        pattern = parser().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    if pattern.type == "str":
+        return f"`{pattern.value}`"
+    return name.lower()
+
+
+def _token_text(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type in ("STRING", "NUMBER", "DATE", "NAME"):
+        return f"{_FRIENDLY[token.type].split(' in ')[0]} `{token.value}`"
+    return f"`{token.value}`"
+
+
+def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text: str) -> Diagnostic:
+    line = (error.line if error.line not in (None, -1) else text.count("\n") + 1) + line_offset
+    column = error.column if error.column not in (None, -1) else 1
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        span = Span(file, line, column, line, column + 1)
+        if char == "'":
+            return Diagnostic.error("E001", "strings are written in double quotes", span,
+                                    'write "…" instead of \'…\'')
+        if char == '"':
+            return Diagnostic.error("E001", "this string is not closed on its line", span,
+                                    'add the closing `"`')
+        if char.isupper():
+            return Diagnostic.error("E001", f"unexpected `{char}`: keywords are lower case", span)
+        return Diagnostic.error("E001", f"unexpected character `{char}`", span)
+    token: Token | None = getattr(error, "token", None)
+    expected = set(getattr(error, "expected", None) or getattr(error, "accepts", None) or ())
+    if token is None or token.type == "$END" or isinstance(error, UnexpectedEOF):
+        last = text.rstrip()
+        end_line = last.count("\n") + 1 + line_offset
+        end_col = len(last.rsplit("\n", 1)[-1]) + 1
+        span = Span(file, end_line, end_col, end_line, end_col + 1)
+        if "RANGLE" in expected:
+            return Diagnostic.error("E001", "missing closing `>` at the end of the file", span,
+                                    "close the declaration's body with `>`")
+        if "NAME" in expected and expected <= _CONDITION_STARTS:
+            return Diagnostic.error("E001", "expected a condition before the end of the file", span, _CONDITION_HELP)
+        if expected <= _VALUE_STARTS:
+            return Diagnostic.error("E001", "expected a value before the end of the file", span, _VALUE_HELP)
+        return Diagnostic.error("E001", f"unexpected end of file; expected {_expected_text(expected)}", span)
+    length = max(1, (token.end_column or column + 1) - column) if token.end_line == token.line else 1
+    span = Span(file, line, column, line, column + length)
+    if "RANGLE" in expected and token.type in _DECLARATION_KEYWORDS:
+        return Diagnostic.error("E001", f"missing closing `>` before `{token.value}`", span,
+                                "close the previous declaration's body with `>`")
+    if expected and expected <= _CONDITION_STARTS and "NAME" in expected:
+        return Diagnostic.error("E001", f"expected a condition, found {_token_text(token)}", span, _CONDITION_HELP)
+    if expected and expected <= _VALUE_STARTS:
+        return Diagnostic.error("E001", f"expected a value, found {_token_text(token)}", span, _VALUE_HELP)
+    if token.type == "NAME" and "STRING" in expected and "NAME" not in expected:
+        return Diagnostic.error("E001", f"expected a string in double quotes, found `{token.value}`", span,
+                                f'write "{token.value}"')
+    return Diagnostic.error("E001", f"unexpected {_token_text(token)}; expected {_expected_text(expected)}", span)
+
+
+def _expected_text(expected: set[str]) -> str:
+    names = sorted({_terminal_text(e) for e in expected if e not in ("GT_RAW",)})
+    if not names:
+        return "something else"
+    if len(names) > 8:
+        return ", ".join(names[:8]) + ", …"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
