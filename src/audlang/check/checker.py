@@ -244,13 +244,13 @@ class _Checker:
             or (type_ in TEMPORAL_TYPES and got == DATE)
         )
         if not compatible:
-            article = "an" if got[0] in "aeiou" else "a"
+            article = "" if got == TEXT else "a "
             hint = None
             if type_ == TEXT and got == "number":
                 hint = f'write the value in double quotes: "{value.value}"'
             elif type_ in TEMPORAL_TYPES and got == TEXT:
                 hint = "write dates without quotes: 2024-01-31"
-            self.error("E105", f"`{name}` is {type_}; it cannot be compared with {article} {got}", value.span, hint)
+            self.error("E105", f"`{name}` is {type_}; it cannot be compared with {article}{got}", value.span, hint)
 
     def _expect_string(self, value: ast.Value, what: str) -> None:
         if not isinstance(value, ast.StringValue):

@@ -481,7 +481,7 @@ def _describe(decl_line: int, comments_by_line: dict[int, ast.Comment], text_lin
 # ------------------------------------------------------------------- parsing
 
 _DECLARATION_START = re.compile(
-    r'^[ \t]*(?:paused[ \t]+)?(?:(?:segment|destination|campaign)[ \t]+"|table[ \t]+[A-Za-z_]|moved[ \t]+[a-z])',
+    r'^[ \t]*(?:paused[ \t]+)?(?:segment|destination|campaign|table|moved)[ \t]+[^\s=]',
     re.MULTILINE,
 )
 
@@ -586,8 +586,10 @@ def _terminal_text(name: str) -> str:
 def _token_text(token: Token) -> str:
     if token.type == "$END":
         return "the end of the file"
-    if token.type in ("STRING", "NUMBER", "DATE", "NAME"):
-        return f"{_FRIENDLY[token.type].split(' in ')[0]} `{token.value}`"
+    if token.type == "STRING":
+        return f"the string {token.value}"
+    if token.type in ("NUMBER", "DATE", "NAME"):
+        return f"the {token.type.lower()} `{token.value}`"
     return f"`{token.value}`"
 
 
@@ -614,7 +616,7 @@ def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text:
         end_col = len(last.rsplit("\n", 1)[-1]) + 1
         span = Span(file, end_line, end_col, end_line, end_col + 1)
         if "RANGLE" in expected:
-            return Diagnostic.error("E001", "missing closing `>` at the end of the file", span,
+            return Diagnostic.error("E001", "missing closing `>`", span,
                                     "close the declaration's body with `>`")
         if "NAME" in expected and expected <= _CONDITION_STARTS:
             return Diagnostic.error("E001", "expected a condition before the end of the file", span, _CONDITION_HELP)
@@ -626,13 +628,20 @@ def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text:
     if "RANGLE" in expected and token.type in _DECLARATION_KEYWORDS:
         return Diagnostic.error("E001", f"missing closing `>` before `{token.value}`", span,
                                 "close the previous declaration's body with `>`")
+    if token.type == "RANGLE" and "SEGMENT" in expected:
+        return Diagnostic.error(
+            "E001", "unexpected `>`: the declaration was already closed by the `>` before it", span,
+            "if that `>` is a comparison, the value after it is missing")
     if expected and expected <= _CONDITION_STARTS and "NAME" in expected:
-        return Diagnostic.error("E001", f"expected a condition, found {_token_text(token)}", span, _CONDITION_HELP)
+        hint = _CONDITION_HELP
+        if token.value in ("product", "category", "collection", "brand", "channel", "store"):
+            hint = f'to test purchases, write `has_purchased {token.value} "…"`'
+        return Diagnostic.error("E001", f"expected a condition, found {_token_text(token)}", span, hint)
+    if token.type == "NAME" and "STRING" in expected and "NAME" not in expected:
+        return Diagnostic.error("E001", f"expected a name in double quotes, found `{token.value}`", span,
+                                f'write "{token.value}"')
     if expected and expected <= _VALUE_STARTS:
         return Diagnostic.error("E001", f"expected a value, found {_token_text(token)}", span, _VALUE_HELP)
-    if token.type == "NAME" and "STRING" in expected and "NAME" not in expected:
-        return Diagnostic.error("E001", f"expected a string in double quotes, found `{token.value}`", span,
-                                f'write "{token.value}"')
     return Diagnostic.error("E001", f"unexpected {_token_text(token)}; expected {_expected_text(expected)}", span)
 
 
