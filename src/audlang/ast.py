@@ -378,7 +378,7 @@ class TableMapping:
     name: str
     source: str | None = None
     columns: tuple[ColumnMap, ...] = ()
-    has_body: bool = False
+    has_body: bool = attrs.field(default=False, eq=False)  # layout only
     description: str | None = None
     span: Span | None = _span
     name_span: Span | None = _span

@@ -109,7 +109,7 @@ def render_text(
         where = f"{d.span}: " if d.span else (f"{d.subject}: " if d.subject else "")
         out.append(f"{where}{sev}[{d.code}]: {d.message}")
         if d.span is not None and d.span.file in sources:
-            lines = sources[d.span.file].splitlines()
+            lines = sources[d.span.file].split("\n")
             if 0 < d.span.line <= len(lines):
                 text = lines[d.span.line - 1].expandtabs(1)
                 width = (

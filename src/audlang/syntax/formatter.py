@@ -263,7 +263,7 @@ def format_declaration(decl, comments: list[ast.Comment]) -> list[str]:
         attached = _attach([c for c in comments if c.span.line == span.end_line], [], span)
     elif isinstance(decl, ast.TableMapping):
         attached = _attach(comments, [c.span for c in decl.columns], span)
-        head = f"table {decl.name}" + (f" from {quote(decl.source)}" if decl.source else "")
+        head = f"table {decl.name}" + (f" from {quote(decl.source)}" if decl.source is not None else "")
         if decl.columns or attached.any_inside:
             items = [f"{c.attribute}{' ' + c.type if c.type else ''} = {quote(c.column)}" for c in decl.columns]
             lines = _body(f"{head} <", items, attached, "")
@@ -321,7 +321,7 @@ def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
 
 def format_file(source: ast.SourceFile, text: str) -> str:
     """The canonical text of a parsed file. ``text`` is the original, for blank-line facts."""
-    text_lines = text.splitlines()
+    text_lines = text.split("\n")
     declarations = sorted(source.declarations, key=lambda d: (d.span.line, d.span.column))
     comments = sorted(source.comments, key=lambda c: (c.span.line, c.span.column))
     out: list[str] = []

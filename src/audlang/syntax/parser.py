@@ -444,7 +444,7 @@ def _flatten(kind, children) -> tuple:
 def scan_comments(text: str, file: str) -> list[ast.Comment]:
     """Every ``#`` comment outside a string, with its span."""
     comments = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if "#" not in line:
             continue
         in_string = False
@@ -506,7 +506,7 @@ def parse_source(text: str, file: str = "<string>") -> tuple[ast.SourceFile, lis
             declarations.extend(_build(tree, file, line_offset, diagnostics))
     comments = scan_comments(text, file)
     by_line = {c.span.line: c for c in comments}
-    text_lines = text.splitlines()
+    text_lines = text.split("\n")
     described = []
     for decl in declarations:
         if decl.span is not None:

@@ -1,0 +1,134 @@
+"""``audlang validate`` and ``audlang fmt`` through the CLI, on projects written inline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from audlang.cli import cli
+from conftest import EXAMPLES
+
+GOOD = 'segment "Big Spenders" < lifetime_revenue > 500 >\n'
+BAD = 'segment "Typo" < lifetime_revnue > 500 >\nsegment "Broken" < sms_opt_in and >\n'
+
+
+def run(*args, cwd=None):
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+    with runner.isolated_filesystem(temp_dir=cwd):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_validate_clean_project_exits_0(write_project, monkeypatch):
+    root = write_project({"a.aud": GOOD})
+    monkeypatch.chdir(root)
+    result = run("validate")
+    assert result.exit_code == 0, result.output
+    assert "OK: 1 segment, 0 campaigns, 0 destinations in 1 file" in result.output
+
+
+def test_validate_reports_every_error_with_position_and_exits_1(write_project, monkeypatch):
+    root = write_project({"a.aud": BAD, "b.aud": 'segment "Other" < in segment "Big Spender" >\n'})
+    monkeypatch.chdir(root)
+    result = run("validate")
+    assert result.exit_code == 1
+    out = result.output
+    assert "a.aud:1:18: error[E101]: unknown attribute `lifetime_revnue`" in out
+    assert "help: did you mean `lifetime_revenue`?" in out
+    assert "a.aud:2:35: error[E001]: expected a condition" in out
+    assert 'b.aud:1:19: error[E102]: unknown segment "Big Spender"' in out
+    assert "Traceback" not in out
+
+
+def test_validate_json_for_editors_and_ci(write_project, monkeypatch):
+    root = write_project({"a.aud": BAD})
+    monkeypatch.chdir(root)
+    result = run("validate", "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["format_version"] == 1 and doc["errors"] == 2
+    assert {d["code"] for d in doc["diagnostics"]} == {"E101", "E001"}
+
+
+def test_validate_names_are_global_across_files(write_project, monkeypatch):
+    root = write_project({"a.aud": GOOD, "sub/b.aud": 'segment "VIP" < in segment "Big Spenders" >\n'})
+    monkeypatch.chdir(root)
+    assert run("validate").exit_code == 0
+    assert run("validate", "sub/b.aud").exit_code == 1  # alone, the other file is not seen
+
+
+def test_validate_examples_is_clean():
+    result = run("validate", str(EXAMPLES))
+    assert result.exit_code == 0, result.output
+
+
+def test_fmt_check_diff_and_write(write_project, monkeypatch):
+    messy = 'segment   "Big Spenders"<lifetime_revenue>500>\n'
+    root = write_project({"a.aud": messy})
+    monkeypatch.chdir(root)
+    result = run("fmt", "--check")
+    assert result.exit_code == 1 and "would reformat a.aud" in result.output
+    assert (root / "a.aud").read_text() == messy
+    result = run("fmt", "--diff")
+    assert result.exit_code == 0
+    assert "-segment   \"Big Spenders\"<lifetime_revenue>500>" in result.stdout
+    assert "+" + GOOD.strip() in result.stdout
+    assert (root / "a.aud").read_text() == messy
+    result = run("fmt")
+    assert result.exit_code == 0 and (root / "a.aud").read_text() == GOOD
+    assert run("fmt", "--check").exit_code == 0
+
+
+def test_fmt_never_touches_a_file_with_syntax_errors(write_project, monkeypatch):
+    root = write_project({"a.aud": BAD})
+    monkeypatch.chdir(root)
+    result = run("fmt")
+    assert result.exit_code == 1
+    assert "a.aud:2:35: error[E001]" in result.output
+    assert (root / "a.aud").read_text() == BAD
+
+
+def test_examples_pass_fmt_check():
+    assert run("fmt", "--check", str(EXAMPLES)).exit_code == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["validate", "no/such/path"], "no/such/path: error[E303]: no such file or folder"),
+    (["--project", "no/such/folder", "validate"], "error[E301]: project folder not found"),
+])
+def test_user_errors_are_one_line_and_exit_1(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_is_reported(write_project, monkeypatch):
+    root = write_project({"a.aud": GOOD}, config="warehouse = [1\n")
+    monkeypatch.chdir(root)
+    result = run("validate")
+    assert result.exit_code == 1 and "error[E302]: cannot read audlang.toml" in result.output
+    root = write_project({"a.aud": GOOD}, config='wearhouse = "duckdb://"\n')
+    result = run("validate")
+    assert result.exit_code == 1 and "unknown setting(s) wearhouse" in result.output
+
+
+def test_project_found_upward_and_paths_setting(write_project, monkeypatch):
+    root = write_project({"audiences/a.aud": GOOD, "scratch/bad.aud": BAD}, config='paths = ["audiences"]\n')
+    (root / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(root / "deep" / "er")
+    assert run("validate").exit_code == 0
+
+
+def test_installed_entry_point_runs_without_traceback(tmp_path):
+    (tmp_path / "bad.aud").write_bytes(b'segment "x" < \xff\xfe >')
+    proc = subprocess.run([sys.executable, "-m", "audlang.cli", "validate", str(tmp_path / "bad.aud")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "not a UTF-8 text file" in proc.stderr and "Traceback" not in proc.stderr
