@@ -121,6 +121,16 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
     ctx.exit(EXIT_ERROR if problems or (check and changed) else 0)
 
 
+@cli.command()
+@click.option("--stdio", is_flag=True, hidden=True, help="Accepted for editors that pass it; stdio is the default.")
+@click.pass_context
+def lsp(ctx: click.Context, stdio: bool) -> None:
+    """The language server, on stdio (for editors)."""
+    from audlang.lsp import main as serve  # pygls loads only here: start-up stays fast
+
+    serve(ctx.obj["project_dir"])
+
+
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.audlang-tmp")
     tmp.write_text(text, encoding="utf-8")

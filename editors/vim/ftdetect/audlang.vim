@@ -1,0 +1,2 @@
+" audlang: customer-marketing audiences as code (*.aud files).
+autocmd BufRead,BufNewFile *.aud setfiletype audlang

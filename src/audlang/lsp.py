@@ -1,0 +1,650 @@
+"""The language server: ``audlang lsp``, on stdio (pygls 2).
+
+What an editor gets while the user types:
+
+- diagnostics, the same as ``audlang validate``: the open documents, as typed,
+  are checked together with the project's other files on disk
+  (``project.analyze``), so an unknown segment or a name declared twice in
+  another file shows up at once;
+- formatting (``syntax.format_source``), completion (keywords from the
+  grammar, attributes with their types, segment, destination and campaign
+  names), hover (an attribute's type and column, a declaration's description
+  and definition), go to definition of a quoted name (``in segment "…"``,
+  ``audience segment "…"``, ``to "…"``) and of a custom table's attribute,
+  across files, and document symbols;
+- semantic tokens for one thing TextMate grammars cannot see: the comment
+  lines directly above a declaration (its description) are marked
+  ``comment`` + ``documentation``.
+
+Like ``cli``, this module sits on top of the stages and only calls them. The
+parts that do not talk to a client are plain functions of text and a
+``ProjectAnalysis``, tested without a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import attrs
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from audlang import __version__, ast, project
+from audlang.check import Model
+from audlang.diagnostics import AudlangError, Diagnostic, Severity, Span
+from audlang.syntax import format_source, parse_source
+from audlang.syntax.grammar import keywords
+from audlang.syntax.parser import unquote
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "audlang"
+DOC_COMMENT_LEGEND = lsp.SemanticTokensLegend(token_types=["comment"], token_modifiers=["documentation"])
+
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?')
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KIND_BEFORE_STRING = re.compile(r"\b(segment|destination|campaign|to)\s*$|(,)\s*$")
+_SEVERITY = {
+    Severity.ERROR: lsp.DiagnosticSeverity.Error,
+    Severity.WARNING: lsp.DiagnosticSeverity.Warning,
+    Severity.INFO: lsp.DiagnosticSeverity.Information,
+}
+
+# --------------------------------------------------------------------------- analysis
+
+
+@attrs.frozen
+class ProjectAnalysis:
+    """One project checked as a whole: its sources (open documents over files on disk), model and diagnostics."""
+
+    root: Path | None
+    sources: dict[str, str]  # key (an absolute path, or a URI for an unsaved document) -> text
+    model: Model
+    diagnostics: tuple[Diagnostic, ...]
+
+    def declarations(self) -> Iterator[ast.Declaration]:
+        for file in self.model.files:
+            yield from file.declarations
+
+    def find(self, kind: str, name: str) -> ast.Declaration | None:
+        """The declaration of a segment, destination or campaign, also one the checker set aside."""
+        table = {"segment": self.model.segments, "destination": self.model.destinations,
+                 "campaign": self.model.campaigns}[kind]
+        if name in table:
+            return table[name]
+        wanted = {"segment": ast.Segment, "destination": ast.Destination, "campaign": ast.Campaign}[kind]
+        return next((d for d in self.declarations() if isinstance(d, wanted) and d.name == name), None)
+
+    def names(self, kind: str) -> list[str]:
+        wanted = {"segment": ast.Segment, "destination": ast.Destination, "campaign": ast.Campaign}[kind]
+        return sorted({d.name for d in self.declarations() if isinstance(d, wanted)})
+
+
+def document_key(uri: str) -> str:
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    return os.path.realpath(path) if path else uri
+
+
+def project_root(key: str, folders: Iterable[str] = (), fallback: str | None = None) -> Path | None:
+    """The project a document belongs to: the folder holding ``audlang.toml`` above it, else the
+    workspace folder that contains it, else ``--project``; ``None`` for a document on its own."""
+    if not os.path.isabs(key):
+        return None
+    found = project.find_root(Path(key).parent)
+    if found is not None:
+        return found
+    containing = [Path(f) for f in folders if _is_within(Path(key), Path(f))]
+    if containing:
+        return max(containing, key=lambda p: len(p.parts))
+    if fallback and _is_within(Path(key), Path(fallback)):
+        return Path(fallback).resolve()
+    return None
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def analyze(root: Path | None, open_documents: dict[str, str]) -> ProjectAnalysis:
+    """Check a project: its ``.aud`` files on disk, with the open documents' text in place of theirs.
+
+    ``open_documents`` maps keys (see ``document_key``) to text; those outside
+    ``root`` are left out. Problems with the project itself (a broken
+    ``audlang.toml``, a missing folder) come back as diagnostics without a span.
+    """
+    sources: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    if root is not None:
+        try:
+            config = project.load_config(root)
+            files = project.source_files([config.root / p for p in config.paths])
+        except AudlangError as error:
+            problems.extend(error.diagnostics)
+            files = []
+        for file in files:
+            key = os.path.realpath(file)
+            try:
+                sources[key] = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                problems.append(Diagnostic.sourceless("E304", f"cannot read: {error}", key))
+        for key, text in open_documents.items():
+            if os.path.isabs(key) and _is_within(Path(key), root):
+                sources[key] = text
+    else:
+        sources.update(open_documents)
+    model, diagnostics = project.analyze(sources)
+    return ProjectAnalysis(root, sources, model, tuple(problems + diagnostics))
+
+
+# --------------------------------------------------------------------------- positions
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True) or [""]
+
+
+def span_range(span: Span) -> lsp.Range:
+    """A span (1-based, in characters) as an LSP range (0-based, in characters)."""
+    return lsp.Range(
+        start=lsp.Position(line=max(span.line - 1, 0), character=max(span.column - 1, 0)),
+        end=lsp.Position(line=max(span.end_line - 1, 0), character=max(span.end_column - 1, 0)),
+    )
+
+
+def to_diagnostic(d: Diagnostic, range_: lsp.Range) -> lsp.Diagnostic:
+    message = d.message if d.suggestion is None else f"{d.message}\nhelp: {d.suggestion}"
+    if d.span is None and d.subject:
+        message = f"{d.subject}: {message}"
+    return lsp.Diagnostic(range=range_, message=message, severity=_SEVERITY[d.severity], code=d.code,
+                          source=SERVER_NAME)
+
+
+# --------------------------------------------------------------------------- what is under the cursor
+
+
+@attrs.frozen
+class QuotedName:
+    """A string under the cursor and the kind of thing it names, judged by what precedes it."""
+
+    kind: str | None  # segment, destination, campaign, or None
+    name: str
+    start: int  # column of the opening quote
+    end: int  # column after the closing quote (or the end of the line)
+
+
+def quoted_name_at(line: str, column: int) -> QuotedName | None:
+    """The string that holds the character at ``column`` (or ends unclosed there)."""
+    for match in _STRING.finditer(line):
+        text = match.group()
+        closed = len(text) > 1 and text.endswith('"')
+        if match.start() <= column < match.end() or (not closed and column == match.end()):
+            name = unquote(text) if closed else text[1:]
+            return QuotedName(_kind_before(line[: match.start()]), name, match.start(), match.end())
+    return None
+
+
+def _kind_before(prefix: str) -> str | None:
+    found = _KIND_BEFORE_STRING.search(prefix)
+    if found is None:
+        return None
+    word = found.group(1)
+    if word in ("segment", "destination", "campaign"):
+        return word
+    # `to "A", "B"`: a campaign's groups name destinations; `moved segment "Old" to "New"` does not.
+    if re.search(r"\bmoved\b", prefix):
+        match = re.match(r'\s*moved\s+(segment|destination|campaign)\b', prefix)
+        return match.group(1) if match else None
+    if word == "to" or re.search(r"\bto\b", prefix):
+        return "destination"
+    return None
+
+
+def word_at(line: str, column: int) -> tuple[str, int, int] | None:
+    for match in _WORD.finditer(line):
+        if match.start() <= column <= match.end():
+            return match.group(), match.start(), match.end()
+    return None
+
+
+def _inside_string(prefix: str) -> int | None:
+    """Column of the opening quote when ``prefix`` ends inside a string, else None."""
+    position = 0
+    while True:
+        match = _STRING.search(prefix, position)
+        if match is None:
+            return None
+        if not match.group().endswith('"') or len(match.group()) == 1:
+            return match.start()
+        position = match.end()
+
+
+def _strip_comment(line: str) -> str:
+    in_string = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            return line[:i]
+        i += 1
+    return line
+
+
+# --------------------------------------------------------------------------- features
+
+
+def completions(analysis: ProjectAnalysis, line: str, column: int, line_number: int) -> list[lsp.CompletionItem]:
+    """Completion items at ``column`` of ``line`` (characters, 0-based)."""
+    prefix = line[:column]
+    if "#" in prefix and _strip_comment(prefix) != prefix:
+        return []
+    quote = _inside_string(prefix)
+    if quote is not None:
+        kind = _kind_before(prefix[:quote])
+        if kind is None:
+            return []
+        closing = "" if line[column:column + 1] == '"' else '"'
+        edit_range = lsp.Range(start=lsp.Position(line=line_number, character=quote + 1),
+                               end=lsp.Position(line=line_number, character=column))
+        return [
+            _name_item(analysis, kind, name, text_edit=lsp.TextEdit(range=edit_range, new_text=name + closing))
+            for name in analysis.names(kind)
+        ]
+    if re.search(r"\b(?:in|audience)\s+segment\s+$", prefix):
+        return [_name_item(analysis, "segment", n, insert_text=_quote(n)) for n in analysis.names("segment")]
+    if re.search(r"(?:\bto|\"\s*,)\s+$", prefix) and re.search(r"\bto\b", prefix):
+        return [_name_item(analysis, "destination", n, insert_text=_quote(n))
+                for n in analysis.names("destination")]
+    items = [
+        lsp.CompletionItem(label=word, kind=lsp.CompletionItemKind.Keyword, sort_text=f"2{word}")
+        for word in sorted(keywords())
+    ]
+    for name, info in sorted(analysis.model.data_model.attributes.items()):
+        items.append(lsp.CompletionItem(
+            label=name, kind=lsp.CompletionItemKind.Field, detail=info.type,
+            label_details=lsp.CompletionItemLabelDetails(description=info.type),
+            documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=_attribute_text(analysis, name)),
+            sort_text=f"1{name}",
+        ))
+    return items
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_NAME_KINDS = {
+    "segment": lsp.CompletionItemKind.Class,
+    "destination": lsp.CompletionItemKind.Interface,
+    "campaign": lsp.CompletionItemKind.Event,
+}
+
+
+def _name_item(analysis: ProjectAnalysis, kind: str, name: str, **edit) -> lsp.CompletionItem:
+    decl = analysis.find(kind, name)
+    detail = kind if not isinstance(decl, ast.Destination) else f"destination ({decl.kind})"
+    documentation = None
+    if decl is not None and decl.description:
+        documentation = lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=decl.description)
+    return lsp.CompletionItem(label=name, kind=_NAME_KINDS[kind], detail=detail, documentation=documentation,
+                              filter_text=name, **edit)
+
+
+def _attribute_text(analysis: ProjectAnalysis, name: str) -> str:
+    info = analysis.model.data_model.attributes[name]
+    if info.derived:
+        return f"**{name}**: {info.type}\n\nDerived from orders dated on or before the as-of date."
+    table = analysis.model.data_model.tables.get(info.table) if info.table else None
+    text = f"**{name}**: {info.type}\n\nColumn `{info.column}` of table `{info.table}`"
+    if table is not None and (table.physical != table.name or table.column(info.column) != info.column):
+        text += f" (in the warehouse: `{table.physical}.{table.column(info.column)}`)"
+    if table is not None and table.custom:
+        text += ", a custom table"
+    return text + "."
+
+
+def hover(analysis: ProjectAnalysis, line: str, column: int) -> str | None:
+    """Markdown about what is at ``column`` of ``line``: a declaration named there, an attribute, a table."""
+    line = _strip_comment(line)
+    quoted = quoted_name_at(line, column)
+    if quoted is not None:
+        decl = _declaration_for(analysis, quoted)
+        return _declaration_text(analysis, decl) if decl is not None else None
+    found = word_at(line, column)
+    if found is None:
+        return None
+    word = found[0]
+    if word in analysis.model.data_model.attributes and word not in keywords():
+        return _attribute_text(analysis, word)
+    table = analysis.model.data_model.tables.get(word)
+    if table is not None and re.match(r"\s*table\b", line):
+        columns = ", ".join(f"`{c}` ({t})" for c, t in table.types.items())
+        return f"**table {word}**: `{table.physical}` in the warehouse\n\nColumns: {columns}."
+    return None
+
+
+def _declaration_for(analysis: ProjectAnalysis, quoted: QuotedName) -> ast.Declaration | None:
+    kinds = [quoted.kind] if quoted.kind else []
+    return next((d for kind in kinds if (d := analysis.find(kind, quoted.name)) is not None), None)
+
+
+def _declaration_text(analysis: ProjectAnalysis, decl: ast.Declaration) -> str:
+    kind = type(decl).__name__.lower()
+    title = f"**{kind}** {_quote(decl.name)}"
+    if isinstance(decl, ast.Destination):
+        title += f" ({decl.kind})"
+    if getattr(decl, "paused", False):
+        title += " — paused"
+    parts = [title]
+    if decl.description:
+        parts.append(decl.description)
+    if decl.span is not None and decl.span.file in analysis.sources:
+        lines = analysis.sources[decl.span.file].splitlines()[decl.span.line - 1: decl.span.end_line]
+        if len(lines) > 12:
+            lines = lines[:12] + ["…"]
+        parts.append("```audlang\n" + "\n".join(lines) + "\n```")
+    return "\n\n".join(parts)
+
+
+def definition(analysis: ProjectAnalysis, line: str, column: int) -> Span | None:
+    """Where the thing named at ``column`` of ``line`` is declared: a segment, destination or campaign
+    by its quoted name, a mapped table or a custom attribute by its table mapping."""
+    line = _strip_comment(line)
+    quoted = quoted_name_at(line, column)
+    if quoted is not None:
+        decl = _declaration_for(analysis, quoted)
+        if decl is None:
+            return None
+        return decl.name_span or decl.span
+    found = word_at(line, column)
+    if found is None:
+        return None
+    for decl in analysis.declarations():
+        if isinstance(decl, ast.TableMapping):
+            if decl.name == found[0]:
+                return decl.name_span or decl.span
+            for col in decl.columns:
+                if col.attribute == found[0]:
+                    return col.span
+    return None
+
+
+def document_symbols(text: str, key: str) -> list[lsp.DocumentSymbol]:
+    parsed, _ = parse_source(text, key)
+    symbols = []
+    for decl in parsed.declarations:
+        if decl.span is None:
+            continue
+        whole = span_range(decl.span)
+        selection = span_range(getattr(decl, "name_span", None) or decl.span)
+        children: list[lsp.DocumentSymbol] = []
+        if isinstance(decl, ast.Campaign):
+            for group in (*decl.treatments, *decl.subaudiences):
+                if group.span is not None:
+                    children.append(lsp.DocumentSymbol(
+                        name=group.name, kind=lsp.SymbolKind.EnumMember, range=span_range(group.span),
+                        selection_range=span_range(group.span),
+                        detail="treatment" if isinstance(group, ast.Treatment) else "subaudience"))
+        elif isinstance(decl, ast.TableMapping):
+            for col in decl.columns:
+                if col.span is not None:
+                    children.append(lsp.DocumentSymbol(
+                        name=col.attribute, kind=lsp.SymbolKind.Field, range=span_range(col.span),
+                        selection_range=span_range(col.span), detail=col.type or ""))
+        elif isinstance(decl, ast.Destination):
+            for setting in decl.settings:
+                if setting.span is not None:
+                    children.append(lsp.DocumentSymbol(
+                        name=setting.key, kind=lsp.SymbolKind.Property, range=span_range(setting.span),
+                        selection_range=span_range(setting.key_span or setting.span)))
+        if isinstance(decl, ast.Moved):
+            name, kind, detail = f"{decl.old} → {decl.new}", lsp.SymbolKind.Key, f"moved {decl.kind}"
+        elif isinstance(decl, ast.Destination):
+            name, kind, detail = decl.name, lsp.SymbolKind.Interface, f"destination ({decl.kind})"
+        else:
+            name = decl.name
+            kind = {ast.Segment: lsp.SymbolKind.Class, ast.Campaign: lsp.SymbolKind.Event,
+                    ast.TableMapping: lsp.SymbolKind.Struct}[type(decl)]
+            detail = type(decl).__name__.lower().replace("tablemapping", "table")
+        if getattr(decl, "paused", False):
+            detail += ", paused"
+        symbols.append(lsp.DocumentSymbol(name=name, kind=kind, range=whole, selection_range=selection,
+                                          detail=detail, children=children or None))
+    return symbols
+
+
+def doc_comment_lines(text: str, key: str = "<document>") -> list[tuple[int, int, int]]:
+    """``(line, start, end)`` (0-based, characters) of each comment line that describes a declaration."""
+    parsed, _ = parse_source(text, key)
+    lines = text.splitlines()
+    found: set[int] = set()
+    for decl in parsed.declarations:
+        if decl.description is None or decl.span is None:
+            continue
+        index = decl.span.line - 2
+        while index >= 0 and lines[index].lstrip().startswith("#"):
+            found.add(index)
+            index -= 1
+    out = []
+    for index in sorted(found):
+        line = lines[index]
+        start = line.index("#")
+        out.append((index, start, len(line.rstrip())))
+    return out
+
+
+def format_document(text: str, key: str) -> str | None:
+    """The canonical text, or None when the document does not parse (the diagnostics say why)."""
+    try:
+        formatted, _ = format_source(text, key)
+    except AssertionError:  # the formatter's own safety net; never rewrite in that case
+        return None
+    return formatted
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class AudlangLanguageServer(LanguageServer):
+    def __init__(self, fallback_root: str | None = None):
+        super().__init__(SERVER_NAME, __version__)
+        self.fallback_root = fallback_root
+        self.analyses: dict[Path | str, ProjectAnalysis] = {}
+        self.published: dict[Path | str, set[str]] = {}
+        self.uris: dict[str, str] = {}  # key -> the URI the client used
+
+    # ---------------------------------------------------------------- documents
+    def open_documents(self) -> dict[str, str]:
+        docs = {}
+        for uri, doc in self.workspace.text_documents.items():
+            key = document_key(uri)
+            self.uris[key] = uri
+            docs[key] = doc.source
+        return docs
+
+    def scope_of(self, uri: str) -> Path | str:
+        """The project a document belongs to, or the document's own key when it belongs to none."""
+        folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()]
+        if self.workspace.root_path:
+            folders.append(self.workspace.root_path)
+        key = document_key(uri)
+        return project_root(key, [f for f in folders if f], self.fallback_root) or key
+
+    def analysis_for(self, uri: str) -> ProjectAnalysis:
+        scope = self.scope_of(uri)
+        if scope not in self.analyses:
+            self.refresh(scope)
+        return self.analyses[scope]
+
+    def uri_of(self, key: str) -> str:
+        return self.uris.get(key) or (from_fs_path(key) if os.path.isabs(key) else None) or key
+
+    def client_range(self, analysis: ProjectAnalysis, span: Span) -> lsp.Range:
+        lines = _lines(analysis.sources.get(span.file, ""))
+        return self.workspace.position_codec.range_to_client_units(lines, span_range(span))
+
+    # ---------------------------------------------------------------- diagnostics
+    def refresh(self, scope: Path | str) -> None:
+        """Check a project again and publish every file's diagnostics (clearing the fixed ones)."""
+        docs = self.open_documents()
+        if isinstance(scope, Path):
+            analysis = analyze(scope, docs)
+        else:
+            analysis = analyze(None, {scope: docs[scope]} if scope in docs else {})
+        self.analyses[scope] = analysis
+        # Open documents always get their (maybe empty) list; files on disk only when they have
+        # something to show or had before, so that typing does not flood the client.
+        by_uri: dict[str, list[lsp.Diagnostic]] = {self.uri_of(key): [] for key in analysis.sources if key in docs}
+        for d in analysis.diagnostics:
+            if d.span is not None and d.span.file in analysis.sources:
+                uri = self.uri_of(d.span.file)
+                by_uri.setdefault(uri, []).append(to_diagnostic(d, self.client_range(analysis, d.span)))
+            else:  # about the project as a whole: shown at the top of each open document
+                top = lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
+                for key in analysis.sources:
+                    if key in docs:
+                        by_uri.setdefault(self.uri_of(key), []).append(to_diagnostic(d, top))
+        for uri in self.published.get(scope, set()) - set(by_uri):
+            by_uri[uri] = []
+        for uri, items in by_uri.items():
+            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=items))
+        self.published[scope] = {uri for uri, items in by_uri.items() if items}
+        if not analysis.sources:  # a closed document of its own: nothing left to keep
+            self.analyses.pop(scope, None)
+            self.published.pop(scope, None)
+
+    def refresh_for(self, uri: str) -> None:
+        self.safely(self.refresh, self.scope_of(uri))
+
+    def safely(self, check, scope) -> None:
+        try:
+            check(scope)
+        except Exception:  # a bug must not take the editor's server down
+            log.exception("checking %s failed", scope)
+            self.window_log_message(lsp.LogMessageParams(
+                type=lsp.MessageType.Error, message=f"audlang: checking {scope} failed (this is a bug)"))
+
+
+def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
+    server = AudlangLanguageServer(fallback_root)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: AudlangLanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        ls.refresh_for(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: AudlangLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        ls.refresh_for(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: AudlangLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        ls.refresh_for(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: AudlangLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        ls.refresh_for(params.text_document.uri)
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: AudlangLanguageServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+        for scope in list(ls.analyses):
+            ls.safely(ls.refresh, scope)
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls: AudlangLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        text = doc.source
+        formatted = format_document(text, document_key(doc.uri))
+        if formatted is None:
+            return None
+        if formatted == text:
+            return []
+        lines = _lines(text)
+        end = lsp.Position(line=len(lines), character=0)
+        return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=formatted)]
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=['"']))
+    def completion(ls: AudlangLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        position = doc.position_from_client_units(params.position)
+        line = doc.lines[position.line].rstrip("\r\n") if position.line < len(doc.lines) else ""
+        items = completions(ls.analysis_for(doc.uri), line, position.character, params.position.line)
+        codec = ls.workspace.position_codec
+        for item in items:  # edits were computed in characters; the client counts in its own units
+            if isinstance(item.text_edit, lsp.TextEdit):
+                item.text_edit.range = codec.range_to_client_units(doc.lines, item.text_edit.range)
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: AudlangLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        position = doc.position_from_client_units(params.position)
+        if position.line >= len(doc.lines):
+            return None
+        text = hover(ls.analysis_for(doc.uri), doc.lines[position.line].rstrip("\r\n"), position.character)
+        if text is None:
+            return None
+        return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def on_definition(ls: AudlangLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        position = doc.position_from_client_units(params.position)
+        if position.line >= len(doc.lines):
+            return None
+        analysis = ls.analysis_for(doc.uri)
+        span = definition(analysis, doc.lines[position.line].rstrip("\r\n"), position.character)
+        if span is None:
+            return None
+        return lsp.Location(uri=ls.uri_of(span.file), range=ls.client_range(analysis, span))
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def on_document_symbol(ls: AudlangLanguageServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        symbols = document_symbols(doc.source, document_key(doc.uri))
+        codec = ls.workspace.position_codec
+
+        def convert(symbol: lsp.DocumentSymbol) -> None:
+            symbol.range = codec.range_to_client_units(doc.lines, symbol.range)
+            symbol.selection_range = codec.range_to_client_units(doc.lines, symbol.selection_range)
+            for child in symbol.children or ():
+                convert(child)
+
+        for symbol in symbols:
+            convert(symbol)
+        return symbols
+
+    @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, DOC_COMMENT_LEGEND)
+    def semantic_tokens(ls: AudlangLanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        codec = ls.workspace.position_codec
+        data: list[int] = []
+        previous = 0
+        for line, start, end in doc_comment_lines(doc.source, document_key(doc.uri)):
+            text = doc.lines[line]
+            client_start = codec.client_num_units(text[:start])
+            length = codec.client_num_units(text[start:end])
+            data.extend([line - previous, client_start, length, 0, 1])
+            previous = line
+        return lsp.SemanticTokens(data=data)
+
+    return server
+
+
+def main(fallback_root: str | None = None) -> None:
+    """Serve on stdin/stdout until the client says exit."""
+    create_server(fallback_root).start_io()

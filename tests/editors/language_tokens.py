@@ -1,0 +1,141 @@
+"""The reference the highlighters are tested against: the language's own lexer.
+
+Every example file is lexed with the parser's Lark lexer (post-lexer
+included, so a comparison `>` and a closing `>` are told apart as the parser
+does), and each token gets a *role*: the class a highlighter must give it.
+A highlighter test then asks its highlighter what it made of the same
+characters. Comments come from the parser's comment scanner, and the comment
+lines that describe a declaration from the parser's own descriptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import EXAMPLES
+
+from audlang.syntax import parse_source
+from audlang.syntax.grammar import keywords, parser
+
+ROOT = EXAMPLES.parent
+EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.aud"))
+
+# Keyword classes shared by the three highlighters (the rest of the grammar's keywords are "keyword").
+KEYWORD_CLASSES = {
+    "declaration": {"segment", "destination", "campaign", "table", "moved"},
+    "paused": {"paused"},
+    "logical": {"and", "or", "not"},
+    "boolean": {"true", "false"},
+    "date": {"today"},
+    "type": {"text", "number", "integer", "boolean", "date", "timestamp"},
+    "unit": {"hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years",
+             "mile", "miles", "km"},
+    "function": {"env"},
+}
+VALUE_TOKENS = {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
+
+
+def keyword_class(word: str) -> str:
+    return next((name for name, words in KEYWORD_CLASSES.items() if word in words), "keyword")
+
+
+@dataclass(frozen=True)
+class Token:
+    role: str  # see roles() below
+    detail: str  # the keyword class, or the kind of declared name
+    text: str
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+    offset: int  # 0-based, in characters, from the start of the file
+
+
+ROLES = ("keyword", "setting_key", "string", "declared_name", "number", "date", "comparison", "assignment",
+         "block_open", "block_close", "name", "arithmetic", "punctuation", "comment", "doc_comment")
+
+
+def _offsets(text: str) -> list[int]:
+    starts, total = [0], 0
+    for line in text.splitlines(keepends=True):
+        total += len(line)
+        starts.append(total)
+    return starts
+
+
+def tokens(path: Path) -> list[Token]:
+    """The tokens of one file, each with the role a highlighter must give it."""
+    text = path.read_text(encoding="utf-8")
+    line_starts = _offsets(text)
+    lexed = list(parser().lex(text))
+    out: list[Token] = []
+    body: str | None = None  # the declaration whose body we are in: settings and columns use `=` to assign
+    lines = text.splitlines()
+    for i, tok in enumerate(lexed):
+        previous = lexed[i - 1] if i > 0 else None
+        before = lexed[i - 2] if i > 1 else None
+        following = lexed[i + 1] if i + 1 < len(lexed) else None
+        first_on_line = lines[tok.line - 1][: tok.column - 1].strip() == ""
+        detail = ""
+        if tok.type == "STRING":
+            is_declaration = (previous is not None and previous.value in ("segment", "destination", "campaign")
+                              and (before is None or before.value not in ("in", "audience", "moved"))
+                              and lines[previous.line - 1][: previous.column - 1].strip() in ("", "paused"))
+            role, detail = ("declared_name", previous.value) if is_declaration else ("string", "")
+        elif tok.type == "NAME" and previous is not None and previous.type == "TABLE" and \
+                lines[previous.line - 1][: previous.column - 1].strip() == "":
+            role, detail = "declared_name", "table"
+        elif body and first_on_line and following is not None and following.type == "EQ":
+            role = "setting_key"
+        elif body and first_on_line and following is not None and following.value in KEYWORD_CLASSES["type"] \
+                and i + 2 < len(lexed) and lexed[i + 2].type == "EQ":
+            role = "setting_key"
+        elif tok.value in keywords() and tok.type not in ("NAME", "STRING"):
+            role, detail = "keyword", keyword_class(tok.value)
+        elif tok.type in ("NUMBER", "PERCENT"):
+            role = "number"
+        elif tok.type in ("DATE", "MONTH_DAY"):
+            role = "date"
+        elif tok.type == "EQ":
+            role = "assignment" if body else "comparison"
+        elif tok.type in ("GT", "GE", "LE", "NE"):
+            role = "comparison"
+        elif tok.type == "LT":
+            role = "comparison" if following is not None and following.type in VALUE_TOKENS else "block_open"
+        elif tok.type == "RANGLE":
+            role = "block_close"
+        elif tok.type == "NAME":
+            role = "name"
+        elif tok.type in ("MINUS", "PLUS"):
+            role = "arithmetic"
+        elif tok.type in ("LPAR", "RPAR", "COMMA"):
+            role = "punctuation"
+        else:
+            raise AssertionError(f"{path}:{tok.line}:{tok.column}: no role for {tok.type} {tok.value!r}")
+        if tok.type in ("DESTINATION", "TABLE") and lines[tok.line - 1][: tok.column - 1].strip() in ("", "paused"):
+            body = tok.value
+        elif tok.type == "RANGLE":
+            body = None
+        out.append(Token(role, detail, tok.value, tok.line, tok.column, line_starts[tok.line - 1] + tok.column - 1))
+
+    parsed, diagnostics = parse_source(text, str(path))
+    assert not diagnostics, diagnostics
+    described = set()
+    for decl in parsed.declarations:
+        if decl.description is not None:
+            line = decl.span.line - 1
+            while line >= 1 and lines[line - 1].lstrip().startswith("#"):
+                described.add(line)
+                line -= 1
+    for comment in parsed.comments:
+        role = "doc_comment" if comment.span.line in described else "comment"
+        out.append(Token(role, "", comment.text, comment.span.line, comment.span.column,
+                         line_starts[comment.span.line - 1] + comment.span.column - 1))
+    return sorted(out, key=lambda t: t.offset)
+
+
+def all_tokens() -> dict[Path, list[Token]]:
+    return {path: tokens(path) for path in EXAMPLE_FILES}
+
+
+def roles_seen(found: dict[Path, list[Token]]) -> set[str]:
+    return {t.role for toks in found.values() for t in toks}

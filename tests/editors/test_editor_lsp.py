@@ -1,0 +1,232 @@
+"""`audlang lsp` driven end to end over stdio by a real LSP client (pytest-lsp).
+
+The server runs as a subprocess on a copy of the example project; the client
+opens documents, types, and asks for diagnostics, completion, hover,
+formatting, definitions, symbols and semantic tokens as an editor would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.uris import from_fs_path
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from conftest import EXAMPLES
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "audlang.cli", "lsp"])
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "retail"
+    shutil.copytree(EXAMPLES / "retail", root)
+    return root.resolve()
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient, project: Path):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=from_fs_path(str(project)),
+        workspace_folders=[types.WorkspaceFolder(uri=from_fs_path(str(project)), name="retail")],
+    ))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def published(client: LanguageClient, uri: str, predicate, timeout: float = 20.0):
+    """The diagnostics of ``uri`` once ``predicate`` holds for them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (uri in client.diagnostics and predicate(client.diagnostics[uri])):
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            pytest.fail(f"no matching diagnostics for {uri}; got {client.diagnostics.get(uri)!r}")
+        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), remaining)
+    return client.diagnostics[uri]
+
+
+def open_document(client: LanguageClient, path: Path, text: str) -> str:
+    uri = from_fs_path(str(path))
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="audlang", version=1, text=text)))
+    return uri
+
+
+def change_document(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+BROKEN = '''\
+# Loyal big spenders.
+segment "Loyal" <
+  lifetime_revnue > 500
+  and in segment "Big Spenders"
+>
+'''
+
+
+@pytest.mark.asyncio
+async def test_diagnostics_follow_typing(client: LanguageClient, project: Path):
+    uri = open_document(client, project / "segments" / "loyal.aud", BROKEN)
+    (diagnostic,) = await published(client, uri, lambda ds: len(ds) > 0)
+    assert diagnostic.code == "E101"
+    assert diagnostic.severity == types.DiagnosticSeverity.Error
+    assert "lifetime_revnue" in diagnostic.message and "lifetime_revenue" in diagnostic.message  # the suggestion
+    assert diagnostic.range == types.Range(start=types.Position(line=2, character=2),
+                                           end=types.Position(line=2, character=17))
+
+    # Fixed as the user types: the diagnostic goes away.
+    change_document(client, uri, 2, BROKEN.replace("revnue", "revenue"))
+    await published(client, uri, lambda ds: len(ds) == 0)
+
+    # A syntax error, then a clash with a name declared in another file on disk.
+    change_document(client, uri, 3, 'segment "Loyal" < lifetime_revenue > 500\n')
+    (syntax,) = await published(client, uri, lambda ds: len(ds) == 1 and ds[0].code == "E001")
+    assert "`>`" in syntax.message
+    change_document(client, uri, 4, 'segment "Big Spenders" < lifetime_revenue > 900 >\n')
+    (twice,) = await published(client, uri, lambda ds: len(ds) == 1 and ds[0].code == "E103")
+    assert "declared twice" in twice.message and "lifecycle.aud" in twice.message
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_segment_in_a_file_on_disk_is_reported_when_its_declaration_is_renamed(
+        client: LanguageClient, project: Path):
+    lifecycle = project / "segments" / "lifecycle.aud"
+    text = lifecycle.read_text()
+    uri = open_document(client, lifecycle, text)
+    await published(client, uri, lambda ds: len(ds) == 0)
+    change_document(client, uri, 2, text.replace('segment "Lapsed VIP" <', 'segment "Lapsed VIPs" <'))
+    campaigns = from_fs_path(str(project / "campaigns.aud"))
+    (unknown,) = await published(client, campaigns, lambda ds: len(ds) == 1)
+    assert unknown.code == "E102" and "Lapsed VIP" in unknown.message
+
+
+@pytest.mark.asyncio
+async def test_completion(client: LanguageClient, project: Path):
+    text = 'segment "Loyal" <\n  lifetime_orders >= 2\n  and in segment "Bi\n>\n'
+    uri = open_document(client, project / "loyal.aud", text)
+    await published(client, uri, lambda ds: True)
+
+    # Attributes with their types, and the grammar's keywords, at the start of a condition.
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=1, character=2)))
+    items = {item.label: item for item in result.items}
+    assert items["lifetime_revenue"].kind == types.CompletionItemKind.Field
+    assert items["lifetime_revenue"].detail == "number"
+    assert items["sms_opt_in"].detail == "boolean"
+    assert items["churn_score"].detail == "number"  # from the project's own table mapping
+    assert items["has_purchased"].kind == types.CompletionItemKind.Keyword
+    assert {"within", "between", "tagged", "abandoned_checkout"} <= set(items)
+
+    # Segment names inside `in segment "…`, replacing what was typed and closing the string.
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=2, character=20)))
+    items = {item.label: item for item in result.items}
+    assert "Big Spenders" in items and "Holiday Shoppers - SMS" in items
+    assert not any(label in items for label in ("Holiday Mailing File", "has_purchased"))
+    edit = items["Big Spenders"].text_edit
+    assert edit.new_text == 'Big Spenders"'
+    assert edit.range == types.Range(start=types.Position(line=2, character=18),
+                                     end=types.Position(line=2, character=20))
+    assert items["Big Spenders"].documentation.value == "Customers whose lifetime spend is above 500."
+
+    # Destination names after a campaign group's `to`.
+    campaign = 'campaign "C" <\n  audience segment "Big Spenders"\n  treatment "All" 100% to "\n>\n'
+    uri = open_document(client, project / "c.aud", campaign)
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=2, character=27)))
+    labels = {item.label for item in result.items}
+    assert "Braze - VIP" in labels and "Big Spenders" not in labels
+
+
+@pytest.mark.asyncio
+async def test_formatting(client: LanguageClient, project: Path):
+    messy = 'segment   "Big"<lifetime_revenue>500 and\n   sms_opt_in>\n'
+    uri = open_document(client, project / "messy.aud", messy)
+    edits = await client.text_document_formatting_async(types.DocumentFormattingParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        options=types.FormattingOptions(tab_size=2, insert_spaces=True)))
+    (edit,) = edits
+    assert edit.range.start == types.Position(line=0, character=0)
+    assert edit.range.end == types.Position(line=2, character=0)
+    assert edit.new_text == 'segment "Big" < lifetime_revenue > 500 and sms_opt_in >\n'
+
+    # A document that does not parse is left alone (its diagnostics say why).
+    change_document(client, uri, 2, 'segment "Big" < lifetime_revenue >\n')
+    edits = await client.text_document_formatting_async(types.DocumentFormattingParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        options=types.FormattingOptions(tab_size=2, insert_spaces=True)))
+    assert not edits
+
+
+@pytest.mark.asyncio
+async def test_go_to_definition_across_files(client: LanguageClient, project: Path):
+    campaigns = project / "campaigns.aud"
+    text = campaigns.read_text()
+    uri = open_document(client, campaigns, text)
+    lines = text.splitlines()
+    line = next(i for i, s in enumerate(lines) if 'in segment "Lapsed VIP"' in s)
+    column = lines[line].index("Lapsed VIP") + 3
+    result = await client.text_document_definition_async(types.DefinitionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=column)))
+    assert result.uri == from_fs_path(str(project / "segments" / "lifecycle.aud"))
+    target = (project / "segments" / "lifecycle.aud").read_text().splitlines()
+    declared = next(i for i, s in enumerate(target) if s.startswith('segment "Lapsed VIP"'))
+    assert result.range.start == types.Position(line=declared, character=8)
+    assert result.range.end == types.Position(line=declared, character=8 + len('"Lapsed VIP"'))
+
+    # A destination named in a treatment's `to` list.
+    line = next(i for i, s in enumerate(lines) if "Klaviyo - Win Back" in s)
+    column = lines[line].index("Klaviyo")
+    result = await client.text_document_definition_async(types.DefinitionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=column)))
+    assert result.uri == from_fs_path(str(project / "destinations.aud"))
+
+
+@pytest.mark.asyncio
+async def test_hover(client: LanguageClient, project: Path):
+    text = 'segment "Loyal" < lifetime_revenue > 500 and in segment "Lapsed VIP" >\n'
+    uri = open_document(client, project / "loyal.aud", text)
+    result = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=20)))
+    assert "**lifetime_revenue**: number" in result.contents.value
+    result = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=60)))
+    assert "Tagged VIPs who are big spenders and have not bought in 90 days." in result.contents.value
+    result = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=2)))
+    assert result is None
+
+
+@pytest.mark.asyncio
+async def test_document_symbols_and_doc_comments(client: LanguageClient, project: Path):
+    campaigns = project / "campaigns.aud"
+    text = campaigns.read_text()
+    uri = open_document(client, campaigns, text)
+    symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert [s.name for s in symbols] == ["Holiday SMS 2024", "Store Invites", "Win Back", "Lapsed VIP Journey"]
+    assert [c.name for c in symbols[1].children] == ["Portland", "Seattle", "Elsewhere"]
+
+    # The comment lines directly above a declaration are its description: semantic tokens mark them.
+    result = await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+    lines, line = [], 0
+    for i in range(0, len(result.data), 5):
+        line += result.data[i]
+        lines.append(line)
+    described = [i for i, s in enumerate(text.splitlines())
+                 if s.startswith("#") and i + 1 < len(text.splitlines())
+                 and text.splitlines()[i + 1].startswith(("campaign", "#"))]
+    assert lines == [i for i in described if i >= 3]  # the file's opening comment is followed by a blank line
+    assert lines[0] == 3
