@@ -23,6 +23,7 @@ parts that do not talk to a client are plain functions of text and a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from audlang import __version__, ast, project
 from audlang.check import Model
+from audlang.check import destinations as dest_specs
 from audlang.diagnostics import AudlangError, Diagnostic, Severity, Span
 from audlang.syntax import format_source, parse_source
 from audlang.syntax.grammar import keywords
@@ -44,6 +46,8 @@ from audlang.syntax.parser import unquote
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "audlang"
+#: Typing is checked once the user pauses this long: the whole project is parsed and checked each time.
+CHECK_DELAY_SECONDS = 0.15
 DOC_COMMENT_LEGEND = lsp.SemanticTokensLegend(token_types=["comment"], token_modifiers=["documentation"])
 
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?')
@@ -248,11 +252,15 @@ def _strip_comment(line: str) -> str:
 # --------------------------------------------------------------------------- features
 
 
-def completions(analysis: ProjectAnalysis, line: str, column: int, line_number: int) -> list[lsp.CompletionItem]:
-    """Completion items at ``column`` of ``line`` (characters, 0-based)."""
+def completions(analysis: ProjectAnalysis, line: str, column: int, line_number: int,
+                lines_above: list[str] | tuple[str, ...] = ()) -> list[lsp.CompletionItem]:
+    """Completion items at ``column`` of ``line`` (characters, 0-based); ``lines_above`` give the context."""
     prefix = line[:column]
     if "#" in prefix and _strip_comment(prefix) != prefix:
         return []
+    kind = _destination_kind(lines_above)
+    if kind is not None:
+        return _setting_completions(kind, prefix)
     quote = _inside_string(prefix)
     if quote is not None:
         kind = _kind_before(prefix[:quote])
@@ -281,6 +289,45 @@ def completions(analysis: ProjectAnalysis, line: str, column: int, line_number: 
             documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=_attribute_text(analysis, name)),
             sort_text=f"1{name}",
         ))
+    return items
+
+
+_DECLARATION_LINE = re.compile(r"^\s*(?:paused\s+)?(segment|campaign|table|moved|destination)\b")
+_DESTINATION_HEAD = re.compile(r'^\s*(?:paused\s+)?destination\s+"(?:[^"\\]|\\.)*"\s+([A-Za-z_]\w*)\s*<\s*$')
+
+
+def _destination_kind(lines_above) -> str | None:
+    """The kind of the destination whose body the cursor is in, if it is in one."""
+    for line in reversed(lines_above):
+        text = _strip_comment(line).rstrip()
+        head = _DESTINATION_HEAD.match(text)
+        if head:
+            return head.group(1)
+        if text.lstrip().startswith(">") or _DECLARATION_LINE.match(text):
+            return None
+    return None
+
+
+def _setting_completions(kind: str, prefix: str) -> list[lsp.CompletionItem]:
+    """A destination's settings (its kind's and the common ones), or the choices of the one being set."""
+    specs = {**dest_specs.KINDS.get(kind, {}), **dest_specs.COMMON}
+    setting = re.match(r"^\s*([A-Za-z_]\w*)\s*=\s*\(?(?:[A-Za-z_]\w*\s*,\s*)*[A-Za-z_]*$", prefix)
+    if setting:
+        spec = specs.get(setting.group(1))
+        return [lsp.CompletionItem(label=choice, kind=lsp.CompletionItemKind.EnumMember)
+                for choice in (spec.choices if spec else ())]
+    if not re.match(r"^\s*[A-Za-z_]*$", prefix):
+        return []
+    items = []
+    for key, spec in specs.items():
+        detail = spec.kind + (", required" if spec.required else "") + (", secret: use env(\"…\")" if spec.secret else "")
+        insert = f'{key} = env("$1")' if spec.secret else f"{key} = $1"
+        items.append(lsp.CompletionItem(
+            label=key, kind=lsp.CompletionItemKind.Property, detail=detail,
+            documentation=spec.doc or None, insert_text=insert, insert_text_format=lsp.InsertTextFormat.Snippet,
+            sort_text=("0" if spec.required else "1") + key))
+    items.append(lsp.CompletionItem(label="header", kind=lsp.CompletionItemKind.Keyword,
+                                    detail="an HTTP header: header \"Name\" = value", sort_text="2header"))
     return items
 
 
@@ -467,6 +514,7 @@ class AudlangLanguageServer(LanguageServer):
         self.analyses: dict[Path | str, ProjectAnalysis] = {}
         self.published: dict[Path | str, set[str]] = {}
         self.uris: dict[str, str] = {}  # key -> the URI the client used
+        self.pending: dict[Path | str, asyncio.TimerHandle] = {}  # checks waiting for the user to pause
 
     # ---------------------------------------------------------------- documents
     def open_documents(self) -> dict[str, str]:
@@ -486,8 +534,12 @@ class AudlangLanguageServer(LanguageServer):
         return project_root(key, [f for f in folders if f], self.fallback_root) or key
 
     def analysis_for(self, uri: str) -> ProjectAnalysis:
+        """The project's analysis, brought up to date with what was typed (for completion, hover, …)."""
         scope = self.scope_of(uri)
-        if scope not in self.analyses:
+        pending = self.pending.pop(scope, None)
+        if pending is not None:
+            pending.cancel()
+        if pending is not None or scope not in self.analyses:
             self.refresh(scope)
         return self.analyses[scope]
 
@@ -529,7 +581,29 @@ class AudlangLanguageServer(LanguageServer):
             self.published.pop(scope, None)
 
     def refresh_for(self, uri: str) -> None:
-        self.safely(self.refresh, self.scope_of(uri))
+        scope = self.scope_of(uri)
+        pending = self.pending.pop(scope, None)
+        if pending is not None:
+            pending.cancel()
+        self.safely(self.refresh, scope)
+
+    def refresh_soon(self, uri: str) -> None:
+        """Check again once the user pauses: each change restarts the wait."""
+        scope = self.scope_of(uri)
+        pending = self.pending.pop(scope, None)
+        if pending is not None:
+            pending.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.safely(self.refresh, scope)
+            return
+
+        def run() -> None:
+            self.pending.pop(scope, None)
+            self.safely(self.refresh, scope)
+
+        self.pending[scope] = loop.call_later(CHECK_DELAY_SECONDS, run)
 
     def safely(self, check, scope) -> None:
         try:
@@ -549,7 +623,7 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: AudlangLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.refresh_for(params.text_document.uri)
+        ls.refresh_soon(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: AudlangLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -582,7 +656,8 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         position = doc.position_from_client_units(params.position)
         line = doc.lines[position.line].rstrip("\r\n") if position.line < len(doc.lines) else ""
-        items = completions(ls.analysis_for(doc.uri), line, position.character, params.position.line)
+        above = [text.rstrip("\r\n") for text in doc.lines[: position.line]]
+        items = completions(ls.analysis_for(doc.uri), line, position.character, params.position.line, above)
         codec = ls.workspace.position_codec
         for item in items:  # edits were computed in characters; the client counts in its own units
             if isinstance(item.text_edit, lsp.TextEdit):

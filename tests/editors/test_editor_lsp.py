@@ -148,6 +148,19 @@ async def test_completion(client: LanguageClient, project: Path):
     labels = {item.label for item in result.items}
     assert "Braze - VIP" in labels and "Big Spenders" not in labels
 
+    # In a destination's body: its kind's settings, then a setting's choices.
+    destination = 'destination "D" klaviyo <\n  \n  mode = \n>\n'
+    uri = open_document(client, project / "d.aud", destination)
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=1, character=2)))
+    items = {item.label: item for item in result.items}
+    assert {"api_key", "list_id", "identifiers", "mode", "batch_size"} <= set(items)
+    assert "lifetime_revenue" not in items and "segment" not in items
+    assert items["api_key"].insert_text == 'api_key = env("$1")'
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=2, character=9)))
+    assert {item.label for item in result.items} == {"mirror", "add"}
+
 
 @pytest.mark.asyncio
 async def test_formatting(client: LanguageClient, project: Path):
@@ -230,3 +243,16 @@ async def test_document_symbols_and_doc_comments(client: LanguageClient, project
                  and text.splitlines()[i + 1].startswith(("campaign", "#"))]
     assert lines == [i for i in described if i >= 3]  # the file's opening comment is followed by a blank line
     assert lines[0] == 3
+
+
+def test_the_cli_loads_the_language_server_only_when_asked():
+    """`audlang lsp` imports pygls inside the command: every other command starts without it."""
+    import subprocess
+
+    probe = ("import sys, audlang.cli; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol') or m == 'audlang.lsp'))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "audlang.cli", "--help"], capture_output=True, text=True,
+                               check=True).stdout
+    assert "lsp" in help_text
