@@ -1,0 +1,123 @@
+"""The as-of date D and instant T (SPEC §3), and the calendar arithmetic on them.
+
+Every date in a condition is resolved here, in Python, against the as-of date,
+so the compiled SQL holds only bound date and timestamp parameters: no date
+arithmetic is left for the database, and every engine sees the same bounds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+import attrs
+
+from audlang import ast
+
+
+@attrs.frozen
+class AsOf:
+    """D, the as-of date, and T, the instant before which events are seen (t < T)."""
+
+    date: dt.date
+    instant: dt.datetime  # naive UTC
+
+    @classmethod
+    def of_date(cls, day: dt.date) -> AsOf:
+        return cls(day, dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
+
+    @classmethod
+    def of_instant(cls, instant: dt.datetime) -> AsOf:
+        if instant.tzinfo is not None:
+            instant = instant.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return cls(instant.date(), instant)
+
+    @classmethod
+    def parse(cls, text: str) -> AsOf:
+        """``YYYY-MM-DD`` or an ISO timestamp such as ``2024-11-22T15:00:00Z`` (UTC when no zone)."""
+        text = text.strip()
+        try:
+            if len(text) == 10:
+                return cls.of_date(dt.date.fromisoformat(text))
+            return cls.of_instant(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            raise ValueError(f"--as-of takes YYYY-MM-DD or an ISO timestamp such as 2024-11-22T15:00:00Z, "
+                             f"not {text!r}") from None
+
+    @classmethod
+    def today(cls) -> AsOf:
+        return cls.of_date(dt.datetime.now(dt.timezone.utc).date())
+
+    def __str__(self) -> str:
+        if self.instant == dt.datetime.combine(self.date + dt.timedelta(days=1), dt.time()):
+            return self.date.isoformat()
+        return self.instant.isoformat() + "Z"
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
+
+
+def minus(day: dt.date, count: int, unit: str) -> dt.date:
+    """``day`` minus ``count`` units; calendar months and years, a missing day clamped to the month's end."""
+    if unit == "days":
+        return day - dt.timedelta(days=count)
+    if unit == "weeks":
+        return day - dt.timedelta(weeks=count)
+    months = count * (12 if unit == "years" else 1)
+    if unit not in ("months", "years"):
+        raise ValueError(f"not a date unit: {unit}")
+    index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def resolve_date(value, as_of: AsOf) -> dt.date:
+    """A date value of the language → a calendar date, given the as-of date."""
+    if isinstance(value, ast.DateLiteral):
+        return dt.date.fromisoformat(value.text)
+    if isinstance(value, ast.Today):
+        return minus(as_of.date, value.minus, value.unit)
+    if isinstance(value, ast.SeasonalDate):
+        year = as_of.date.year - value.years_ago
+        return dt.date(year, value.month, min(value.day, calendar.monthrange(year, value.month)[1]))
+    raise TypeError(f"not a date value: {value!r}")
+
+
+@attrs.frozen
+class TimeRange:
+    """Events with ``low <= t < high`` (``low`` None: no lower bound)."""
+
+    low: dt.datetime | None
+    high: dt.datetime
+
+
+def window_range(window, as_of: AsOf) -> TimeRange:
+    """The half-open range of event timestamps a window admits (SPEC §3's table), never past T."""
+    T = as_of.instant
+
+    def day(value) -> dt.datetime:
+        return midnight(resolve_date(value, as_of))
+
+    def next_day(value) -> dt.datetime:
+        return midnight(resolve_date(value, as_of) + dt.timedelta(days=1))
+
+    if window is None:
+        return TimeRange(None, T)
+    if isinstance(window, ast.Between):
+        return TimeRange(day(window.low), min(next_day(window.high), T))
+    if isinstance(window, ast.WithinLast):
+        if window.unit == "hours":
+            return TimeRange(T - dt.timedelta(hours=window.count), T)
+        start = minus(as_of.date, window.count, window.unit) + dt.timedelta(days=1)
+        return TimeRange(midnight(start), T)
+    if isinstance(window, ast.Since):
+        return TimeRange(day(window.date), T)
+    if isinstance(window, ast.Before):
+        return TimeRange(None, min(day(window.date), T))
+    if isinstance(window, ast.After):
+        return TimeRange(next_day(window.date), T)
+    if isinstance(window, ast.On):
+        return TimeRange(day(window.date), min(next_day(window.date), T))
+    raise TypeError(f"not a window: {window!r}")

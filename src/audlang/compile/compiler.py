@@ -1,0 +1,475 @@
+"""Checked ``Model`` + as-of → one SQLAlchemy Core ``Select`` per segment.
+
+Each segment is one set-based query over ``customer_360`` selecting distinct
+``customer_id``; behaviour conditions are ``IN`` semi-joins on subqueries that
+filter and aggregate in the database (``GROUP BY customer_id … HAVING`` for
+measures). Every literal is a bound parameter. Every compiled condition is
+two-valued (never NULL), so ``not`` means exactly what SPEC §3 says.
+
+Dates are resolved in Python against the as-of date (``asof``) and reach the
+database as bound timestamps, so date windows are half-open timestamp ranges
+that every engine evaluates alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from decimal import Decimal
+
+import attrs
+from sqlalchemy import (
+    Boolean, Float, Integer, Numeric, String, and_, column, exists, false, func, literal, not_, or_, select,
+    table, true,
+)
+from sqlalchemy.sql import ColumnElement, Select
+
+from audlang import ast
+from audlang.check import Model, walk
+from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, ITEM_FILTER_COLUMNS, NUMBER, TEXT, TIMESTAMP
+from audlang.compile import dialects
+from audlang.compile.asof import AsOf, midnight, resolve_date, window_range
+
+LIST_TABLE_PREFIX = "audlang_list_"
+
+_SQL_TYPES = {TEXT: String(), NUMBER: Numeric(), INTEGER: Integer(), BOOLEAN: Boolean(), DATE: String(),
+              TIMESTAMP: String()}
+
+
+def list_table_name(sha256: str) -> str:
+    """The warehouse table holding an ``in list`` file's ids, named by its content."""
+    return LIST_TABLE_PREFIX + sha256[:16]
+
+
+@attrs.frozen
+class _Operand:
+    """A value to compare: a SQL expression and how to compare it."""
+
+    expr: ColumnElement
+    kind: str  # text, number, boolean, date, timestamp, days_since, average
+
+
+class SegmentCompiler:
+    """Compiles the segments of one model at one as-of instant.
+
+    ``membership`` maps segment names to a SQL table (or subquery) holding
+    their materialized members; ``in segment`` reads it instead of composing
+    the query again (plan/apply uses it).
+    """
+
+    def __init__(self, model: Model, as_of: AsOf, membership: dict[str, Select] | None = None):
+        self.model = model
+        self.as_of = as_of
+        self.membership = membership or {}
+        self._aliases = 0
+
+    # ------------------------------------------------------------------ tables
+    def _alias(self, logical: str, base: str):
+        info = self.model.data_model.tables[logical]
+        schema, _, name = info.physical.rpartition(".")
+        columns = [column(info.column(c)) for c in info.types]
+        t = table(name, *columns, schema=schema or None)
+        self._aliases += 1
+        return t.alias(f"{base}{self._aliases}")
+
+    def _col(self, alias, logical_table: str, logical_column: str) -> ColumnElement:
+        info = self.model.data_model.tables[logical_table]
+        return alias.c[info.column(logical_column)]
+
+    # ------------------------------------------------------------------ queries
+    def segment(self, name: str) -> Select:
+        """``SELECT DISTINCT customer_id`` of the segment's members, as of the compiler's date."""
+        return self.condition_query(self.model.segments[name].condition)
+
+    def condition_query(self, condition: ast.Condition) -> Select:
+        c = self._alias("customer_360", "c")
+        scope = _Scope(self, c)
+        where = scope.condition(condition)
+        customer_id = self._col(c, "customer_360", "customer_id")
+        source = scope.from_clause()
+        return (
+            select(customer_id.label("customer_id"))
+            .select_from(source)
+            .where(customer_id.is_not(None), where)
+            .distinct()
+        )
+
+    def segment_ids(self, name: str) -> Select:
+        """What ``in segment`` reads: the materialized membership when given, else the query."""
+        if name in self.membership:
+            return self.membership[name]
+        return self.segment(name)
+
+    # ------------------------------------------------------------------ behaviour subqueries
+    def orders_in(self, customer_ids: ColumnElement, window) -> tuple:
+        t = self._alias("unified_transactions", "o")
+        col = lambda n: self._col(t, "unified_transactions", n)  # noqa: E731
+        return t, col, self._range(col("order_datetime"), window)
+
+    def _range(self, ts: ColumnElement, window) -> list[ColumnElement]:
+        r = window_range(window, self.as_of)
+        conditions = [ts.is_not(None), ts < dialects.timestamp_param(r.high)]
+        if r.low is not None:
+            conditions.append(ts >= dialects.timestamp_param(r.low))
+        return conditions
+
+    def has_purchased(self, node: ast.HasPurchased) -> Select:
+        item_filters = [f for f in node.filters if ITEM_FILTER_COLUMNS[f.field][0] == "unified_itemized_transactions"]
+        order_filters = [f for f in node.filters if f not in item_filters]
+        if item_filters:
+            rows = self._alias("unified_itemized_transactions", "i")
+            rcol = lambda n: self._col(rows, "unified_itemized_transactions", n)  # noqa: E731
+            source = rows
+            where = self._range(rcol("order_datetime"), node.window)
+            for f in item_filters:
+                where.append(_in_strings(rcol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
+            if order_filters:
+                orders = self._alias("unified_transactions", "o")
+                ocol = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+                source = rows.join(orders, ocol("order_id") == rcol("order_id"))
+                for f in order_filters:
+                    where.append(_in_strings(ocol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
+            customer_id = rcol("customer_id")
+            order_id = rcol("order_id")
+            quantity = rcol("item_quantity")
+            revenue = rcol("item_revenue")
+        else:
+            orders = self._alias("unified_transactions", "o")
+            ocol = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+            source = orders
+            where = self._range(ocol("order_datetime"), node.window)
+            for f in order_filters:
+                where.append(_in_strings(ocol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
+            customer_id = ocol("customer_id")
+            order_id = ocol("order_id")
+            quantity = ocol("order_quantity")
+            revenue = ocol("order_revenue")
+        query = select(customer_id).select_from(source).where(customer_id.is_not(None), *where)
+        measure = node.measure
+        if measure is None:
+            return query.correlate(None)
+        if measure.kind == "orders":
+            value = func.count(order_id.distinct())
+        elif measure.kind == "quantity":
+            value = func.sum(quantity)
+        else:
+            value = dialects.money_sum(revenue)
+        if measure.op == "between":
+            having = and_(value.is_not(None), value >= _number(measure.value), value <= _number(measure.high))
+        else:
+            having = and_(value.is_not(None), _compare(value, measure.op, _number(measure.value)))
+        return query.group_by(customer_id).having(having).correlate(None)
+
+    def tagged(self, node: ast.Tagged) -> Select:
+        t = self._alias("customer_tags", "t")
+        cid = self._col(t, "customer_tags", "customer_id")
+        return select(cid).where(cid.is_not(None), _in_strings(self._col(t, "customer_tags", "tag"), node.tags)) \
+            .correlate(None)
+
+    def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select:
+        t = self._alias("checkouts", "k")
+        col = lambda n: self._col(t, "checkouts", n)  # noqa: E731
+        not_completed = or_(col("completed").is_(None), col("completed") == false())
+        return select(col("customer_id")).where(
+            col("customer_id").is_not(None), not_completed, *self._range(col("started_at"), node.window)
+        ).correlate(None)
+
+    def custom_attribute(self, info, build) -> Select:
+        t = self._alias(info.table, "x")
+        cid = self._col(t, info.table, "customer_id")
+        value = self._col(t, info.table, info.column)
+        return select(cid).where(cid.is_not(None), build(_Operand(value, _kind(info.type)))).correlate(None)
+
+    def list_ids(self, node: ast.InFile, declaring_file: str) -> Select:
+        listed = self.model.lists[(declaring_file, node.path)]
+        t = table(list_table_name(listed.sha256), column("customer_id"))
+        return select(t.c.customer_id).where(t.c.customer_id.is_not(None)).correlate(None)
+
+    def derived(self):
+        """Per-customer order aggregates as of T: lifetime revenue and orders, first and last order."""
+        orders = self._alias("unified_transactions", "o")
+        col = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+        return (
+            select(
+                col("customer_id").label("customer_id"),
+                dialects.money_sum(col("order_revenue")).label("revenue"),
+                func.count(col("order_id")).label("orders"),
+                func.min(col("order_datetime")).label("first_order"),
+                func.max(col("order_datetime")).label("last_order"),
+            )
+            .where(col("customer_id").is_not(None), *self._range(col("order_datetime"), None))
+            .group_by(col("customer_id"))
+            .subquery(f"d{self._aliases}")
+        )
+
+
+class _Scope:
+    """Compiles the conditions of one query over one customer alias."""
+
+    def __init__(self, compiler: SegmentCompiler, customers):
+        self.compiler = compiler
+        self.c = customers
+        self._derived = None
+        self.file = ""
+
+    def from_clause(self):
+        if self._derived is None:
+            return self.c
+        cid = self.compiler._col(self.c, "customer_360", "customer_id")
+        return self.c.outerjoin(self._derived, self._derived.c.customer_id == cid)
+
+    @property
+    def customer_id(self) -> ColumnElement:
+        return self.compiler._col(self.c, "customer_360", "customer_id")
+
+    def derived(self):
+        if self._derived is None:
+            self._derived = self.compiler.derived()
+        return self._derived
+
+    # ------------------------------------------------------------------ conditions
+    def condition(self, node) -> ColumnElement:
+        if isinstance(node, ast.And):
+            return and_(*(self.condition(o) for o in node.operands))
+        if isinstance(node, ast.Or):
+            return or_(*(self.condition(o) for o in node.operands))
+        if isinstance(node, ast.Not):
+            return not_(self.condition(node.operand))
+        if isinstance(node, ast.ATTRIBUTE_PREDICATES):
+            return self.attribute_predicate(node)
+        cc = self.compiler
+        if isinstance(node, ast.HasPurchased):
+            return self.customer_id.in_(cc.has_purchased(node))
+        if isinstance(node, ast.Tagged):
+            return self.customer_id.in_(cc.tagged(node))
+        if isinstance(node, ast.AbandonedCheckout):
+            return self.customer_id.in_(cc.abandoned_checkout(node))
+        if isinstance(node, ast.InSegment):
+            return self.customer_id.in_(cc.segment_ids(node.name))
+        if isinstance(node, ast.InFile):
+            return self.customer_id.in_(cc.list_ids(node, _declaring_file(cc.model, node)))
+        if isinstance(node, ast.NearStore):
+            return self.near_store(node)
+        raise TypeError(f"cannot compile {node!r}")
+
+    def near_store(self, node: ast.NearStore) -> ColumnElement:
+        cc = self.compiler
+        s = cc._alias("stores", "s")
+        lat = cc._col(self.c, "customer_360", "latitude")
+        lon = cc._col(self.c, "customer_360", "longitude")
+        slat, slon = cc._col(s, "stores", "latitude"), cc._col(s, "stores", "longitude")
+        km = float(node.distance.value) * (dialects.KM_PER_MILE if node.unit == "miles" else 1.0)
+        distance = dialects.haversine_km(lat, lon, slat, slon)
+        return exists(
+            select(literal(1)).select_from(s).where(
+                cc._col(s, "stores", "store_id") == literal(node.store, String()),
+                slat.is_not(None), slon.is_not(None), lat.is_not(None), lon.is_not(None),
+                distance <= literal(km, Float()),
+            ).correlate(self.c)
+        )
+
+    def operand(self, name: str):
+        """The attribute's SQL expression, or a builder for attributes that live in other tables."""
+        info = self.compiler.model.data_model.attributes[name]
+        if info.derived:
+            d = self.derived()
+            if name == "lifetime_revenue":
+                return _Operand(func.coalesce(d.c.revenue, 0), NUMBER), info
+            if name == "lifetime_orders":
+                return _Operand(func.coalesce(d.c.orders, 0), NUMBER), info
+            if name == "first_order_date":
+                return _Operand(d.c.first_order, TIMESTAMP), info
+            if name == "last_order_date":
+                return _Operand(d.c.last_order, TIMESTAMP), info
+            if name == "days_since_last_order":
+                return _Operand(d.c.last_order, "days_since"), info
+            if name == "average_order_value":
+                return _Operand(d, "average"), info
+        if info.table == "customer_360":
+            return _Operand(self.compiler._col(self.c, "customer_360", info.column), _kind(info.type)), info
+        return None, info
+
+    def attribute_predicate(self, node) -> ColumnElement:
+        operand, info = self.operand(node.attribute.name)
+        build = lambda op: self.test(op, node)  # noqa: E731
+        if operand is None:  # a custom table: any of the customer's rows passes
+            return self.customer_id.in_(self.compiler.custom_attribute(info, build))
+        return build(operand)
+
+    def test(self, operand: _Operand, node) -> ColumnElement:
+        """One attribute test, two-valued: false whenever the attribute is missing."""
+        as_of = self.compiler.as_of
+        if operand.kind == "average":
+            return _average_test(operand.expr, node)
+        expr = operand.expr
+        present = expr.is_not(None)
+        if isinstance(node, ast.IsSet):
+            return expr.is_(None) if node.negated else present
+        if isinstance(node, ast.BooleanAttribute):
+            return and_(present, expr == true())
+        if isinstance(node, ast.StringMatch):
+            match = {"starts with": dialects.starts_with, "ends with": dialects.ends_with,
+                     "contains": dialects.contains}[node.op]
+            return and_(present, match(expr, node.value.value))
+        if operand.kind in (TIMESTAMP, "days_since"):
+            return and_(present, _timestamp_test(expr, operand.kind, node, as_of))
+        value = lambda v: _param(v, operand.kind, as_of)  # noqa: E731
+        if isinstance(node, ast.Compare):
+            return and_(present, _compare(expr, node.op, value(node.value)))
+        if isinstance(node, ast.InValues):
+            test = expr.in_([value(v) for v in node.values])
+            return and_(present, not_(test) if node.negated else test)
+        if isinstance(node, ast.BetweenValues):
+            return and_(present, expr >= value(node.low), expr <= value(node.high))
+        raise TypeError(f"cannot compile {node!r}")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _kind(type_: str) -> str:
+    return NUMBER if type_ in (NUMBER, INTEGER) else type_
+
+
+def _number(value: ast.NumberValue) -> ColumnElement:
+    return literal(value.value, Numeric())
+
+
+def _param(value, kind: str, as_of: AsOf) -> ColumnElement:
+    if isinstance(value, ast.StringValue):
+        return literal(value.value, String())
+    if isinstance(value, ast.NumberValue):
+        return literal(value.value, Numeric())
+    if isinstance(value, ast.BooleanValue):
+        return true() if value.value else false()
+    return dialects.date_param(resolve_date(value, as_of))
+
+
+def _compare(expr, op: str, value) -> ColumnElement:
+    return {
+        "=": lambda: expr == value, "!=": lambda: expr != value, ">": lambda: expr > value,
+        ">=": lambda: expr >= value, "<": lambda: expr < value, "<=": lambda: expr <= value,
+    }[op]()
+
+
+def _in_strings(expr, values: Iterable) -> ColumnElement:
+    values = [v.value for v in values]
+    if len(values) == 1:
+        return expr == literal(values[0], String())
+    return expr.in_([literal(v, String()) for v in values])
+
+
+def _day_range_test(ts, op: str, day: dt.date) -> ColumnElement:
+    """``date(ts) OP day`` as a comparison on the timestamp itself (no casts, index-friendly)."""
+    start = dialects.timestamp_param(midnight(day))
+    end = dialects.timestamp_param(midnight(day + dt.timedelta(days=1)))
+    return {
+        "=": lambda: and_(ts >= start, ts < end),
+        "!=": lambda: or_(ts < start, ts >= end),
+        ">": lambda: ts >= end,
+        ">=": lambda: ts >= start,
+        "<": lambda: ts < start,
+        "<=": lambda: ts < end,
+    }[op]()
+
+
+_FLIP = {"=": "=", "!=": "!=", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
+def _timestamp_test(ts, kind: str, node, as_of: AsOf) -> ColumnElement:
+    """Tests on timestamps compared by date, and on days_since_last_order (D − date(last order))."""
+    if kind == "days_since":
+        # days = D − date(ts), a whole number: ``days OP n`` ⟺ ``date(ts) FLIP(OP) D − n``.
+        def by_days(op: str, n: Decimal) -> ColumnElement:
+            whole = n == n.to_integral_value()
+            if not whole:
+                if op == "=":
+                    return false()
+                if op == "!=":
+                    return true()
+                import math
+
+                n = Decimal(math.floor(n)) if op in ("<", "<=") else Decimal(math.ceil(n))
+                op = {"<": "<=", ">": ">="}.get(op, op)
+            day = as_of.date - dt.timedelta(days=int(n))
+            return _day_range_test(ts, _FLIP[op], day)
+
+        if isinstance(node, ast.Compare):
+            return by_days(node.op, node.value.value)
+        if isinstance(node, ast.InValues):
+            test = or_(false(), *(by_days("=", v.value) for v in node.values))
+            return not_(test) if node.negated else test
+        if isinstance(node, ast.BetweenValues):
+            return and_(by_days(">=", node.low.value), by_days("<=", node.high.value))
+    else:
+        day = lambda v: resolve_date(v, as_of)  # noqa: E731
+        if isinstance(node, ast.Compare):
+            return _day_range_test(ts, node.op, day(node.value))
+        if isinstance(node, ast.InValues):
+            test = or_(false(), *(_day_range_test(ts, "=", day(v)) for v in node.values))
+            return not_(test) if node.negated else test
+        if isinstance(node, ast.BetweenValues):
+            return and_(_day_range_test(ts, ">=", day(node.low)), _day_range_test(ts, "<=", day(node.high)))
+    raise TypeError(f"cannot compile {node!r}")
+
+
+def _average_test(d, node) -> ColumnElement:
+    """average_order_value OP v  ⟺  revenue OP v × orders (exact: no division), when there are orders."""
+    has_orders = and_(d.c.orders.is_not(None), d.c.orders > 0, d.c.revenue.is_not(None))
+    scaled = lambda v: dialects.money(literal(v.value, Numeric()) * d.c.orders)  # noqa: E731
+    revenue = d.c.revenue
+    if isinstance(node, ast.IsSet):
+        return not_(has_orders) if node.negated else has_orders
+    if isinstance(node, ast.Compare):
+        return and_(has_orders, _compare(revenue, node.op, scaled(node.value)))
+    if isinstance(node, ast.InValues):
+        test = or_(false(), *(revenue == scaled(v) for v in node.values))
+        return and_(has_orders, not_(test) if node.negated else test)
+    if isinstance(node, ast.BetweenValues):
+        return and_(has_orders, revenue >= scaled(node.low), revenue <= scaled(node.high))
+    raise TypeError(f"cannot compile {node!r}")
+
+
+def _declaring_file(model: Model, node: ast.InFile) -> str:
+    for (file, written) in model.lists:
+        if written == node.path:
+            for f in model.files:
+                if f.path == file and any(n is node for d in f.declarations for n in _conditions_of(d)):
+                    return file
+    for (file, written) in model.lists:
+        if written == node.path:
+            return file
+    raise KeyError(node.path)
+
+
+def _conditions_of(decl) -> Iterable:
+    if isinstance(decl, ast.Segment):
+        yield from walk(decl.condition)
+    elif isinstance(decl, ast.Campaign):
+        if decl.audience is not None and decl.audience.condition is not None:
+            yield from walk(decl.audience.condition)
+        for sub in decl.subaudiences:
+            if sub.condition is not None:
+                yield from walk(sub.condition)
+
+
+def list_files_used(model: Model, condition: ast.Condition) -> list:
+    """The list files a condition reads, following ``in segment`` (to load them before running)."""
+    seen: dict = {}
+    stack = [condition]
+    visited: set[str] = set()
+    while stack:
+        node = stack.pop()
+        for n in walk(node):
+            if isinstance(n, ast.InFile):
+                listed = model.lists[(_declaring_file(model, n), n.path)]
+                seen[listed.sha256] = listed
+            elif isinstance(n, ast.InSegment) and n.name not in visited and n.name in model.segments:
+                visited.add(n.name)
+                stack.append(model.segments[n.name].condition)
+    return list(seen.values())
+
+
+def content_hash(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()

@@ -1,0 +1,125 @@
+"""Evaluate segments in the warehouse: members, insights and the SQL itself.
+
+Everything here runs in the database; Python receives only the answer (the
+member ids to print, or six numbers).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy import Numeric, and_, func, literal, select, table, column, true, case
+
+from audlang import warehouse
+from audlang.check import Model
+from audlang.compile import AsOf, SegmentCompiler, list_files_used, list_table_name
+from audlang.compile import dialects
+from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.check.checker import did_you_mean_quoted
+
+INSIGHT_KEYS = ("members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone", "sms_opt_in")
+
+
+def require_segment(model: Model, name: str) -> None:
+    if name not in model.segments:
+        raise AudlangError(Diagnostic.sourceless(
+            "E201", "no such segment" + (f"; {did_you_mean_quoted(name, model.segments)}"
+                                          if did_you_mean_quoted(name, model.segments) else ""), f'"{name}"'))
+
+
+def ensure_lists(conn: sa.Connection, model: Model, name: str) -> None:
+    for listed in list_files_used(model, model.segments[name].condition):
+        warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+
+
+def _customers(model: Model):
+    info = model.data_model.tables["customer_360"]
+    schema, _, physical = info.physical.rpartition(".")
+    return table(physical, *(column(info.column(c)) for c in info.types), schema=schema or None).alias("profile"), info
+
+
+def members_query(model: Model, name: str, as_of: AsOf, fields: list[str] | None = None,
+                  limit: int | None = None) -> sa.Select:
+    compiled = SegmentCompiler(model, as_of).segment(name).subquery("members")
+    if fields:
+        profile, info = _customers(model)
+        columns = [compiled.c.customer_id] + [profile.c[info.column(f)].label(f) for f in fields]
+        query = select(*columns).select_from(
+            compiled.join(profile, profile.c[info.column("customer_id")] == compiled.c.customer_id, isouter=True))
+    else:
+        query = select(compiled.c.customer_id)
+    query = query.order_by(compiled.c.customer_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+def check_fields(model: Model, fields: list[str]) -> None:
+    known = [c for c in model.data_model.tables["customer_360"].types]
+    for f in fields:
+        if f not in known:
+            from audlang.check.checker import did_you_mean
+
+            hint = did_you_mean(f, known)
+            raise AudlangError(Diagnostic.sourceless(
+                "E202", "--fields takes columns of customer_360" + (f"; {hint}" if hint else ""), f))
+
+
+def members(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf,
+            fields: list[str] | None = None, limit: int | None = None):
+    """(header, rows) of the segment's members ordered by customer_id."""
+    require_segment(model, name)
+    fields = [f for f in (fields or []) if f != "customer_id"]
+    check_fields(model, fields)
+    query = members_query(model, name, as_of, fields, limit)
+    with warehouse.errors_translated(url, model), engine.begin() as conn:
+        ensure_lists(conn, model, name)
+        rows = conn.execute(query).fetchall()
+    return ["customer_id", *fields], rows
+
+
+def insights_query(model: Model, name: str, as_of: AsOf) -> sa.Select:
+    """The six figures of SPEC §6 in one query."""
+    compiler = SegmentCompiler(model, as_of)
+    segment = compiler.segment(name).cte("segment_members")
+    profile, info = _customers(model)
+    col = lambda n: profile.c[info.column(n)]  # noqa: E731
+    orders, ocol, conditions = compiler.orders_in(None, _last_365_days())
+    in_segment = ocol("customer_id").in_(select(segment.c.customer_id))
+    revenue = select(func.coalesce(dialects.money_sum(ocol("order_revenue")), 0)).where(in_segment, *conditions) \
+        .scalar_subquery()
+    orders2, ocol2, conditions2 = compiler.orders_in(None, _last_365_days())
+    active = select(func.count(ocol2("customer_id").distinct())).where(
+        ocol2("customer_id").in_(select(segment.c.customer_id)), *conditions2).scalar_subquery()
+
+    def flag(n):
+        return func.coalesce(func.sum(case((and_(col(n).is_not(None), col(n) == true()), 1), else_=0)), 0)
+
+    return select(
+        func.count(segment.c.customer_id).label("members"),
+        revenue.label("revenue_last_365_days"),
+        active.label("active"),
+        flag("contactable_email").label("reachable_email"),
+        flag("contactable_phone").label("reachable_phone"),
+        flag("sms_opt_in").label("sms_opt_in"),
+    ).select_from(segment.outerjoin(profile, col("customer_id") == segment.c.customer_id))
+
+
+def _last_365_days():
+    from audlang import ast
+
+    return ast.WithinLast(365, "days")
+
+
+def insights(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf) -> dict:
+    require_segment(model, name)
+    with warehouse.errors_translated(url, model), engine.begin() as conn:
+        ensure_lists(conn, model, name)
+        row = conn.execute(insights_query(model, name, as_of)).one()
+    figures = dict(zip(INSIGHT_KEYS, row))
+    figures["revenue_last_365_days"] = Decimal(str(figures["revenue_last_365_days"] or 0)).quantize(Decimal("0.01"))
+    for key in INSIGHT_KEYS:
+        if key != "revenue_last_365_days":
+            figures[key] = int(figures[key] or 0)
+    return figures
