@@ -36,3 +36,67 @@ def check_golden(path: Path, actual: str) -> None:
         path.write_text(actual)
         return
     assert actual == path.read_text(), f"{path.name} differs (AUDLANG_UPDATE_GOLDEN=1 rewrites it)"
+
+
+# -- a real PostgreSQL server for the whole test session ------------------------------------------
+
+def _postgresql_bindir() -> Path:
+    """The PostgreSQL server binaries: ``pg_config --bindir``, else the newest Debian install."""
+    import glob
+    import shutil
+    import subprocess
+
+    candidates = []
+    if shutil.which("pg_config"):
+        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+        if found:
+            candidates.append(Path(found))
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
+                    if Path(p).parent.name.isdigit() else 0)
+    candidates.extend(Path(p) for p in reversed(debian))
+    for bindir in candidates:
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            return bindir
+    pytest.fail("PostgreSQL server binaries not found (initdb, pg_ctl): install Debian's `postgresql` "
+                "package, as .ci/run does")
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    """A throwaway PostgreSQL server on 127.0.0.1 for this session; yields its SQLAlchemy URL.
+
+    initdb and pg_ctl refuse to run as root, so as root they run as the ``postgres``
+    user (``runuser``) in a temporary folder that user owns. The server is stopped
+    and its folder removed at the end of the session.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _postgresql_bindir()
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    folder = Path(tempfile.mkdtemp(prefix="audlang-pg-"))
+    if as_root:
+        shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def run(*args: str) -> None:
+        result = subprocess.run([*prefix, *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"{' '.join(args[:1])} failed: {result.stderr or result.stdout}")
+
+    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+        "--no-sync", "--locale=C")
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,17 @@
+"""The synthetic warehouse for the demo, the tests and the benchmarks (see README.md here).
+
+``generate(target, customers, seed, as_of, progress)`` builds SPEC §4's standard
+tables plus ``churn_scores`` in a DuckDB, SQLite, PostgreSQL or other
+SQLAlchemy database; ``generate_parquet(folder, …)`` writes the same data as
+Parquet files. Same seed, size and as-of date: the same rows, on every engine.
+
+May import SQLAlchemy, DuckDB and numpy; nothing else of ours.
+"""
+
+from audlang.datagen.build import DEFAULT_AS_OF, TAGS, Progress, build
+from audlang.datagen.schema import TABLES, sqlalchemy_tables
+from audlang.datagen.sinks import generate, generate_parquet
+
+__all__ = [
+    "DEFAULT_AS_OF", "TABLES", "TAGS", "Progress", "build", "generate", "generate_parquet", "sqlalchemy_tables",
+]
