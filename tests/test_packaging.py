@@ -28,7 +28,7 @@ def test_wheel_ships_the_grammar_and_runs_away_from_the_checkout(tmp_path):
         [sys.executable, "-c", "from audlang.syntax.grammar import grammar_path; print(grammar_path())"],
         cwd=away, env=env, capture_output=True, text=True, check=True)
     assert probe.stdout.strip().startswith(str(tmp_path / "site"))
-    result = subprocess.run([sys.executable, "-m", "audlang.cli", "validate", "a.aud"], cwd=away, env=env,
+    result = subprocess.run([sys.executable, "-m", "audlang", "validate", "a.aud"], cwd=away, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "OK: 1 segment" in result.stdout

@@ -128,7 +128,7 @@ def test_project_found_upward_and_paths_setting(write_project, monkeypatch):
 
 def test_installed_entry_point_runs_without_traceback(tmp_path):
     (tmp_path / "bad.aud").write_bytes(b'segment "x" < \xff\xfe >')
-    proc = subprocess.run([sys.executable, "-m", "audlang.cli", "validate", str(tmp_path / "bad.aud")],
+    proc = subprocess.run([sys.executable, "-m", "audlang", "validate", str(tmp_path / "bad.aud")],
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert "not a UTF-8 text file" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,4 +1,9 @@
-"""The command line. The only module (beside ``lsp``) that prints, reads the terminal or exits.
+"""The command line. The only package (beside ``lsp``) that prints, reads the terminal or exits.
+
+Commands are grouped in modules by the stage they drive: this module holds the
+group, the error handling and the language commands (validate, fmt, lsp);
+``data`` the evaluation commands (members, insights, sql, demo); ``deploy``
+plan/apply and the state commands. Each registers itself on ``cli``.
 
 Every error a user can cause reaches ``main`` as an ``AudlangError`` and is
 rendered there, once; anything else is a bug and is reported as one, without
@@ -135,6 +140,10 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.audlang-tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+# The other command modules register on ``cli`` when imported (heavy imports stay inside the commands).
+from audlang.cli import data  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,3 @@
+from audlang.cli import main
+
+main()

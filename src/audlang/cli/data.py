@@ -1,0 +1,151 @@
+"""Evaluation commands: members, insights, sql, demo. Heavy modules load inside each command."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from audlang.cli import cli
+
+WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
+AS_OF_HELP = "Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
+
+
+def load_checked(ctx: click.Context):
+    """The project, parsed and checked; its errors stop the command with their diagnostics."""
+    from audlang import project
+    from audlang.cli import EXIT_ERROR, _emit
+
+    loaded = project.load(None, ctx.obj["project_dir"])
+    if loaded.errors:
+        _emit(loaded.diagnostics, loaded.sources)
+        click.echo("the project has errors; fix them first (audlang validate)", err=True)
+        ctx.exit(EXIT_ERROR)
+    return loaded
+
+
+def warehouse_url(loaded, option: str | None) -> str:
+    from audlang import warehouse
+
+    return warehouse.resolve_url(option, loaded.config.warehouse, loaded.config.root)
+
+
+def parse_as_of(value: str | None):
+    from audlang.compile import AsOf
+    from audlang.diagnostics import AudlangError, Diagnostic
+
+    if value is None:
+        return AsOf.today()
+    try:
+        return AsOf.parse(value)
+    except ValueError as error:
+        raise AudlangError(Diagnostic.sourceless("E203", str(error), "--as-of")) from None
+
+
+def _json_default(value):
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--as-of", "as_of", help=AS_OF_HELP)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many members.")
+@click.option("--fields", help="Comma-separated customer_360 columns to add after customer_id.")
+@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@click.pass_context
+def members(ctx, name, as_of, fmt, limit, fields, warehouse_option):
+    """The segment's members, ordered by customer_id."""
+    from audlang import evaluate, warehouse
+
+    loaded = load_checked(ctx)
+    evaluate.require_segment(loaded.model, name)
+    url = warehouse_url(loaded, warehouse_option)
+    engine = warehouse.connect(url)
+    field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
+    header, rows = evaluate.members(engine, url, loaded.model, name, parse_as_of(as_of), field_list, limit)
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(header, row)) for row in rows], default=_json_default, indent=2))
+    else:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else _json_default(v) if not isinstance(v, str) else v for v in row])
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--as-of", "as_of", help=AS_OF_HELP)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@click.pass_context
+def insights(ctx, name, as_of, fmt, warehouse_option):
+    """Members, revenue in the last 365 days, active customers, reachability and SMS opt-ins."""
+    from audlang import evaluate, warehouse
+
+    loaded = load_checked(ctx)
+    evaluate.require_segment(loaded.model, name)
+    url = warehouse_url(loaded, warehouse_option)
+    engine = warehouse.connect(url)
+    moment = parse_as_of(as_of)
+    figures = evaluate.insights(engine, url, loaded.model, name, moment)
+    if fmt == "json":
+        click.echo(json.dumps({"segment": name, "as_of": str(moment), **figures}, default=_json_default, indent=2))
+    else:
+        click.echo(render_insights(name, str(moment), figures))
+
+
+def render_insights(name: str, as_of: str, figures: dict) -> str:
+    total = figures["members"]
+
+    def share(n: int) -> str:
+        return f"  ({n / total:.1%})" if total else ""
+
+    lines = [
+        f'Segment "{name}" as of {as_of}',
+        f"  members                {total:>14,}",
+        f"  revenue, last 365 days {figures['revenue_last_365_days']:>14,.2f}",
+        f"  active (ordered in 365 days) {figures['active']:>8,}{share(figures['active'])}",
+        f"  reachable by email     {figures['reachable_email']:>14,}{share(figures['reachable_email'])}",
+        f"  reachable by phone     {figures['reachable_phone']:>14,}{share(figures['reachable_phone'])}",
+        f"  SMS opt-ins            {figures['sms_opt_in']:>14,}{share(figures['sms_opt_in'])}",
+    ]
+    return "\n".join(lines)
+
+
+DIALECTS = {
+    "duckdb": "duckdb", "sqlite": "sqlite", "postgresql": "postgresql", "snowflake": "snowflake",
+    "bigquery": "bigquery", "trino": "trino", "spark": "hive", "hive": "hive", "databricks": "hive",
+}
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--dialect", type=click.Choice(sorted(DIALECTS)), help="SQL dialect (default: the warehouse's).")
+@click.option("--as-of", "as_of", help=AS_OF_HELP)
+@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@click.pass_context
+def sql(ctx, name, dialect, as_of, warehouse_option):
+    """The SQL that selects the segment's members (dates resolved against --as-of)."""
+    from audlang import evaluate
+    from audlang.compile import render
+
+    loaded = load_checked(ctx)
+    evaluate.require_segment(loaded.model, name)
+    if dialect is None:
+        from sqlalchemy.engine import make_url
+
+        backend = make_url(warehouse_url(loaded, warehouse_option)).get_backend_name()
+        dialect = backend if backend in DIALECTS else "duckdb"
+    click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], parse_as_of(as_of)))
