@@ -1,0 +1,227 @@
+"""A plain-Python reference evaluator, written from SPEC §3–§4 alone.
+
+It shares no code with ``audlang.compile``: its own calendar arithmetic, its
+own window table, its own two-valued logic. The oracle tests compare the SQL
+compiler's answers with it on every engine.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import datetime as dt
+import math
+from decimal import Decimal
+
+from audlang import ast
+
+
+def months_back(day: dt.date, months: int) -> dt.date:
+    y, m = day.year, day.month - months
+    while m < 1:
+        m += 12
+        y -= 1
+    return dt.date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
+
+
+def date_of(value, D: dt.date) -> dt.date:
+    if isinstance(value, ast.DateLiteral):
+        return dt.date.fromisoformat(value.text)
+    if isinstance(value, ast.Today):
+        n, unit = value.minus, value.unit
+        if unit == "days":
+            return D - dt.timedelta(days=n)
+        if unit == "weeks":
+            return D - dt.timedelta(days=7 * n)
+        return months_back(D, n * (12 if unit == "years" else 1))
+    if isinstance(value, ast.SeasonalDate):
+        y = D.year - value.years_ago
+        return dt.date(y, value.month, min(value.day, calendar.monthrange(y, value.month)[1]))
+    raise TypeError(value)
+
+
+def in_window(t: dt.datetime | None, window, D: dt.date, T: dt.datetime) -> bool:
+    """SPEC §3's window table, literally: on the date part d, and never an event at or after T."""
+    if t is None or not t < T:
+        return False
+    d = t.date()
+    if window is None:
+        return d <= D
+    if isinstance(window, ast.Between):
+        return date_of(window.low, D) <= d <= date_of(window.high, D)
+    if isinstance(window, ast.WithinLast):
+        if window.unit == "hours":
+            return T - dt.timedelta(hours=window.count) <= t
+        n = window.count
+        start = {"days": lambda: D - dt.timedelta(days=n), "weeks": lambda: D - dt.timedelta(days=7 * n),
+                 "months": lambda: months_back(D, n), "years": lambda: months_back(D, 12 * n)}[window.unit]()
+        return start < d <= D
+    if isinstance(window, ast.Since):
+        return date_of(window.date, D) <= d <= D
+    if isinstance(window, ast.Before):
+        return d < date_of(window.date, D)
+    if isinstance(window, ast.After):
+        return date_of(window.date, D) < d <= D
+    if isinstance(window, ast.On):
+        return d == date_of(window.date, D)
+    raise TypeError(window)
+
+
+OPS = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+}
+
+
+class Reference:
+    def __init__(self, data: dict[str, list[dict]], model, D: dt.date, T: dt.datetime, lists: dict[str, set] = None):
+        self.data = data
+        self.model = model
+        self.D, self.T = D, T
+        self.lists = lists or {}
+        self.customers = {r["customer_id"]: r for r in data["customer_360"] if r["customer_id"] is not None}
+        self.orders_by_id = {o["order_id"]: o for o in data["unified_transactions"]}
+
+    def members(self, name: str) -> set[str]:
+        return {c for c in self.customers if self.holds(self.model.segments[name].condition, c)}
+
+    # ------------------------------------------------------------------ logic
+    def holds(self, node, c: str) -> bool:
+        if isinstance(node, ast.And):
+            return all(self.holds(o, c) for o in node.operands)
+        if isinstance(node, ast.Or):
+            return any(self.holds(o, c) for o in node.operands)
+        if isinstance(node, ast.Not):
+            return not self.holds(node.operand, c)
+        if isinstance(node, ast.HasPurchased):
+            return self.has_purchased(node, c)
+        if isinstance(node, ast.Tagged):
+            tags = {t.value for t in node.tags}
+            return any(r["customer_id"] == c and r["tag"] in tags for r in self.data["customer_tags"])
+        if isinstance(node, ast.AbandonedCheckout):
+            return any(r["customer_id"] == c and r["completed"] is not True
+                       and in_window(r["started_at"], node.window, self.D, self.T)
+                       for r in self.data["checkouts"])
+        if isinstance(node, ast.InSegment):
+            return self.holds(self.model.segments[node.name].condition, c)
+        if isinstance(node, ast.InFile):
+            return c in self.lists[node.path]
+        if isinstance(node, ast.NearStore):
+            return self.near(node, c)
+        return self.attribute_test(node, c)
+
+    # ------------------------------------------------------------------ attributes
+    def value(self, name: str, c: str):
+        info = self.model.data_model.attributes[name]
+        if info.derived:
+            orders = [o for o in self.data["unified_transactions"] if o["customer_id"] == c
+                      and o["order_datetime"] is not None and o["order_datetime"] < self.T]
+            revenues = [o["order_revenue"] for o in orders if o["order_revenue"] is not None]
+            if name == "lifetime_revenue":
+                return sum(revenues, Decimal(0))
+            if name == "lifetime_orders":
+                return Decimal(len(orders))
+            if not orders:
+                return None
+            last = max(o["order_datetime"] for o in orders).date()
+            if name == "first_order_date":
+                return min(o["order_datetime"] for o in orders).date()
+            if name == "last_order_date":
+                return last
+            if name == "days_since_last_order":
+                return Decimal((self.D - last).days)
+            if name == "average_order_value":
+                return (sum(revenues, Decimal(0)) / len(orders)) if revenues else None
+        if info.table == "customer_360":
+            v = self.customers[c][info.column]
+            if isinstance(v, dt.datetime):
+                return v.date()
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return Decimal(str(v))
+            return v
+        raise NotImplementedError(name)
+
+    def literal(self, value):
+        if isinstance(value, (ast.StringValue, ast.BooleanValue)):
+            return value.value
+        if isinstance(value, ast.NumberValue):
+            return value.value
+        return date_of(value, self.D)
+
+    def attribute_test(self, node, c: str) -> bool:
+        v = self.value(node.attribute.name, c)
+        if isinstance(node, ast.IsSet):
+            return (v is None) if node.negated else (v is not None)
+        if v is None:
+            return False
+        if isinstance(node, ast.BooleanAttribute):
+            return v is True
+        if isinstance(node, ast.StringMatch):
+            s = node.value.value
+            return {"starts with": v.startswith, "ends with": v.endswith, "contains": v.__contains__}[node.op](s)
+        if isinstance(node, ast.Compare):
+            return OPS[node.op](v, self.literal(node.value))
+        if isinstance(node, ast.InValues):
+            found = v in [self.literal(x) for x in node.values]
+            return not found if node.negated else found
+        if isinstance(node, ast.BetweenValues):
+            return self.literal(node.low) <= v <= self.literal(node.high)
+        raise TypeError(node)
+
+    # ------------------------------------------------------------------ behaviour
+    def has_purchased(self, node: ast.HasPurchased, c: str) -> bool:
+        item_fields = {"product": "product_name", "category": "product_category",
+                       "collection": "product_collection", "brand": "product_brand"}
+        order_fields = {"channel": "channel", "store": "store_id"}
+        items = [f for f in node.filters if f.field in item_fields]
+        orders = [f for f in node.filters if f.field in order_fields]
+        table = "unified_itemized_transactions" if items else "unified_transactions"
+        rows = []
+        for r in self.data[table]:
+            if r["customer_id"] != c or not in_window(r["order_datetime"], node.window, self.D, self.T):
+                continue
+            if any(r[item_fields[f.field]] not in {v.value for v in f.values} for f in items):
+                continue
+            if orders:
+                order = r if not items else self.orders_by_id.get(r["order_id"])
+                if order is None or any(order[order_fields[f.field]] not in {v.value for v in f.values}
+                                        for f in orders):
+                    continue
+            rows.append(r)
+        if not rows:
+            return False
+        m = node.measure
+        if m is None:
+            return True
+        if m.kind == "orders":
+            value = Decimal(len({r["order_id"] for r in rows if r["order_id"] is not None}))
+        else:
+            key = ("item_quantity" if items else "order_quantity") if m.kind == "quantity" else \
+                ("item_revenue" if items else "order_revenue")
+            present = [Decimal(str(r[key])) for r in rows if r[key] is not None]
+            if not present:
+                return False
+            value = sum(present, Decimal(0))
+        if m.op == "between":
+            return m.value.value <= value <= m.high.value
+        return OPS[m.op](value, m.value.value)
+
+    def near(self, node: ast.NearStore, c: str) -> bool:
+        cust = self.customers[c]
+        if cust["latitude"] is None or cust["longitude"] is None:
+            return False
+        km = float(node.distance.value) * (1.609344 if node.unit == "miles" else 1.0)
+        for s in self.data["stores"]:
+            if s["store_id"] != node.store or s["latitude"] is None or s["longitude"] is None:
+                continue
+            p1, p2 = math.radians(cust["latitude"]), math.radians(s["latitude"])
+            dp, dl = p2 - p1, math.radians(s["longitude"] - cust["longitude"])
+            a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+            if 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, a))) <= km:
+                return True
+        return False
+
+
+def read_list(path: str) -> set[str]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        return {(r.get("customer_id") or "").strip() for r in csv.DictReader(handle)} - {""}
