@@ -100,3 +100,22 @@ def postgresql_url():
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
                        capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_database(postgresql_url):
+    """A factory of fresh databases on the session's server, so test modules never share tables."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def create(name: str) -> str:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return postgresql_url.rsplit("/", 1)[0] + f"/{name}"
+
+    yield create
+    admin.dispose()

@@ -106,6 +106,7 @@ _MISSING_TABLE = [
     re.compile(r"TABLE_OR_VIEW_NOT_FOUND\].*?`(?P<name>[\w.`]+)`", re.I),
 ]
 _MISSING_COLUMN = [
+    re.compile(r'does not have a column named "(?P<name>\w+)"', re.I),  # duckdb
     re.compile(r'Referenced column "(?P<name>\w+)" not found', re.I),
     re.compile(r"no such column: (?P<name>[\w.]+)", re.I),
     re.compile(r'column (?P<name>[\w."]+) does not exist', re.I),

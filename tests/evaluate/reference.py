@@ -133,12 +133,7 @@ class Reference:
             if name == "average_order_value":
                 return (sum(revenues, Decimal(0)) / len(orders)) if revenues else None
         if info.table == "customer_360":
-            v = self.customers[c][info.column]
-            if isinstance(v, dt.datetime):
-                return v.date()
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return Decimal(str(v))
-            return v
+            return self.plain(self.customers[c][info.column])
         raise NotImplementedError(name)
 
     def literal(self, value):
@@ -149,7 +144,25 @@ class Reference:
         return date_of(value, self.D)
 
     def attribute_test(self, node, c: str) -> bool:
-        v = self.value(node.attribute.name, c)
+        info = self.model.data_model.attributes[node.attribute.name]
+        if not info.derived and info.table != "customer_360":  # a custom table keyed by customer_id
+            column = self.model.data_model.tables[info.table].column(info.column)
+            rows = [r for r in self.data[info.table] if r["customer_id"] == c]
+            if isinstance(node, ast.IsSet):
+                present = any(r[column] is not None for r in rows)
+                return not present if node.negated else present
+            return any(self.test_value(node, self.plain(r[column])) for r in rows)
+        return self.test_value(node, self.value(node.attribute.name, c))
+
+    @staticmethod
+    def plain(v):
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return Decimal(str(v))
+        return v
+
+    def test_value(self, node, v) -> bool:
         if isinstance(node, ast.IsSet):
             return (v is None) if node.negated else (v is not None)
         if v is None:

@@ -270,11 +270,11 @@ def load(engine: sa.Engine, data: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def engines(postgresql_url):
+def engines(postgresql_database):
     made = {
         "duckdb": sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.StaticPool),
         "sqlite": sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool),
-        "postgresql": sa.create_engine(postgresql_url),
+        "postgresql": sa.create_engine(postgresql_database("oracle")),
     }
     from audlang.warehouse import _sqlite_functions
 

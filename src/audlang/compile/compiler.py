@@ -294,6 +294,9 @@ class _Scope:
         operand, info = self.operand(node.attribute.name)
         build = lambda op: self.test(op, node)  # noqa: E731
         if operand is None:  # a custom table: any of the customer's rows passes
+            if isinstance(node, ast.IsSet) and node.negated:  # no row with a value: missing
+                present = ast.IsSet(node.attribute, False)
+                return not_(self.customer_id.in_(self.compiler.custom_attribute(info, lambda op: self.test(op, present))))
             return self.customer_id.in_(self.compiler.custom_attribute(info, build))
         return build(operand)
 

@@ -171,11 +171,30 @@ EARTH_RADIUS_KM = 6371.0088
 KM_PER_MILE = 1.609344
 
 
+class radians(functions.FunctionElement):
+    """Degrees to radians; BigQuery has no RADIANS()."""
+
+    name = "radians"
+    type = types.Float()
+    inherit_cache = True
+
+
+@compiles(radians)
+def _radians_default(element, compiler, **kw):
+    return f"radians({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(radians, "bigquery")
+def _radians_bigquery(element, compiler, **kw):
+    return f"(({compiler.process(element.clauses, **kw)}) * ACOS(-1) / 180)"
+
+
 def haversine_km(lat1, lon1, lat2, lon2) -> ColumnElement:
     """Great-circle distance in km (SPEC §3), from standard SQL math functions."""
     f = functions.func
-    half_dlat = f.sin(f.radians(lat2 - lat1) / 2)
-    half_dlon = f.sin(f.radians(lon2 - lon1) / 2)
-    a = half_dlat * half_dlat + f.cos(f.radians(lat1)) * f.cos(f.radians(lat2)) * half_dlon * half_dlon
+    two = expression.literal(2.0, types.Float())
+    half_dlat = f.sin(radians(lat2 - lat1) / two)
+    half_dlon = f.sin(radians(lon2 - lon1) / two)
+    a = half_dlat * half_dlat + f.cos(radians(lat1)) * f.cos(radians(lat2)) * half_dlon * half_dlon
     clamped = expression.case((a > 1, expression.literal(1.0)), else_=a)
     return 2 * EARTH_RADIUS_KM * f.asin(f.sqrt(clamped))
