@@ -18,6 +18,7 @@ def test_wheel_ships_the_grammar_and_runs_away_from_the_checkout(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "audlang/audlang.lark" in names
+        assert "audlang/examples/retail/audlang.toml" in names  # what `audlang demo` writes
         assert zf.read("audlang/audlang.lark") == (ROOT / "grammar" / "audlang.lark").read_bytes()
         zf.extractall(tmp_path / "site")
     away = tmp_path / "elsewhere"

@@ -175,3 +175,17 @@ def test_sql_command(project, warehouses):
     out = run(project, "sql", "Cat Snack Buyers", "--dialect", "postgresql", "--as-of", AS_OF).stdout
     assert "GROUP BY" in out and "HAVING" in out and "'Cat snacks'" in out
     assert out.rstrip().endswith(";")
+
+
+def test_demo_from_nothing_to_insights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["demo", "shop", "--customers", "300"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "shop" / "audlang.toml").is_file()
+    assert (tmp_path / "shop" / "target" / "warehouse.duckdb").is_file()
+    assert "Every segment, as of 2024-11-30" in result.stdout
+    assert "Holiday Shoppers - SMS" in result.stdout and "Near Pearl Store" in result.stdout
+    # The project it wrote is a working project: members straight away, from inside it.
+    monkeypatch.chdir(tmp_path / "shop")
+    again = CliRunner().invoke(cli, ["members", "Big Spenders", "--as-of", "2024-11-30", "--limit", "2"])
+    assert again.exit_code == 0 and again.stdout.startswith("customer_id\nC")

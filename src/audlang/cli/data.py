@@ -149,3 +149,92 @@ def sql(ctx, name, dialect, as_of, warehouse_option):
         backend = make_url(warehouse_url(loaded, warehouse_option)).get_backend_name()
         dialect = backend if backend in DIALECTS else "duckdb"
     click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], parse_as_of(as_of)))
+
+
+@cli.command()
+@click.argument("directory", default="audlang-demo", type=click.Path(file_okay=False))
+@click.option("--customers", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Size of the synthetic warehouse.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--warehouse", "warehouse_option", help="Build the warehouse here instead of the embedded DuckDB file.")
+@click.pass_context
+def demo(ctx, directory, customers, seed, warehouse_option):
+    """From nothing to insights: writes the example project, builds a synthetic warehouse, shows every segment."""
+    from pathlib import Path
+
+    from audlang import examples, project, warehouse
+    from audlang.datagen import DEFAULT_AS_OF, generate
+
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    written = examples.write_example(root)
+    click.echo(f"project: {root} ({len(written)} files written"
+               f"{', existing files kept' if not written else ''})", err=True)
+    ctx.obj["project_dir"] = str(root)
+    config = project.load_config(str(root))
+    url = warehouse.resolve_url(warehouse_option, config.warehouse, root)
+    _make_parent(url)
+    _generate_with_progress(generate, url, customers, seed)
+    as_of = parse_as_of(DEFAULT_AS_OF.isoformat())
+    loaded = load_checked(ctx)
+    engine = warehouse.connect(url)
+    _demo_deploy(ctx, loaded, url, as_of)
+    _insights_table(engine, url, loaded.model, as_of)
+    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5", err=True)
+
+
+def _make_parent(url: str) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _generate_with_progress(generate, url: str, customers: int, seed: int) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from audlang.warehouse import shown
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task(f"building {customers:,} customers", total=1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(task, completed=min(1.0, fraction), description=f"{stage}")
+
+        counts = generate(url, customers=customers, seed=seed, progress=progress)
+        bar.update(task, completed=1.0, description="warehouse built")
+    summary = ", ".join(f"{table} {count:,}" for table, count in counts.items())
+    click.echo(f"warehouse: {shown(url)} ({summary})", err=True)
+
+
+def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
+    """plan → apply on the demo project, when the deploy stage is installed."""
+    try:
+        from audlang import apply as deploy
+    except ImportError:
+        return
+    runner = getattr(deploy, "demo_cycle", None)
+    if runner is not None:
+        runner(ctx, loaded, url, as_of)
+
+
+def _insights_table(engine, url: str, model, as_of) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from audlang import evaluate
+
+    table = Table(title=f"Every segment, as of {as_of}", title_justify="left")
+    for heading in ("segment", "members", "revenue 365d", "active", "email", "phone", "SMS"):
+        table.add_column(heading, justify="left" if heading == "segment" else "right")
+    for name in model.segments:
+        f = evaluate.insights(engine, url, model, name, as_of)
+        table.add_row(name, f"{f['members']:,}", f"{f['revenue_last_365_days']:,.2f}", f"{f['active']:,}",
+                      f"{f['reachable_email']:,}", f"{f['reachable_phone']:,}", f"{f['sms_opt_in']:,}")
+    Console(width=120).print(table)
