@@ -458,7 +458,7 @@ def test_loads_into_postgresql(postgresql_url, small_reference):
 
 
 def test_duckdb_targets_by_url_and_engine(tmp_path, small_reference):
-    path = tmp_path / "warehouse.duckdb"
+    path = tmp_path / "target" / "warehouse.duckdb"  # the folder is made as needed
     generate(f"duckdb:///{path}", SMALL)
     with duckdb.connect(str(path)) as con:
         assert {t: sorted_rows(table_rows(con, t)) for t in TABLES} == small_reference
@@ -488,3 +488,33 @@ def test_rejects_an_empty_warehouse_and_unknown_targets():
         generate(duckdb.connect(), 0)
     with pytest.raises(TypeError):
         generate(42, 10)
+
+
+def test_datagen_imports_nothing_else_of_ours():
+    """STYLE §1: datagen stands on SQLAlchemy, DuckDB and numpy alone."""
+    import ast
+    from pathlib import Path
+
+    import audlang.datagen
+
+    for path in Path(audlang.datagen.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                assert not name.startswith("audlang") or name.startswith("audlang.datagen"), (path.name, name)
+
+
+def test_weighted_choices_follow_their_weights():
+    import numpy as np
+
+    from audlang.datagen.randomness import Streams
+
+    streams = Streams(42)
+    picks = streams.choice("test", np.arange(200_000), [1, 0, 3])
+    shares = np.bincount(picks, minlength=3) / len(picks)
+    assert shares[1] == 0 and abs(shares[0] - 0.25) < 0.01 and abs(shares[2] - 0.75) < 0.01
+    u = streams.uniform("test", np.arange(100_000))
+    assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+    assert (streams.uniform("test", np.arange(10)) == Streams(42).uniform("test", np.arange(10))).all()
+    assert (streams.uniform("test", np.arange(10)) != Streams(43).uniform("test", np.arange(10))).all()

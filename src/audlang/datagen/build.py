@@ -1,11 +1,12 @@
 """Builds the synthetic warehouse inside a DuckDB connection.
 
 The numbers are drawn in vectorised numpy from counter-based streams
-(``randomness.Streams``), one array per column, never a Python loop over rows;
-DuckDB then turns the arrays into the final tables in set-based SQL (joins to
-the small reference tables of ``catalog``, ids, strings, DECIMAL and TIMESTAMP
-casts). Every sink (a DuckDB file, SQLite, PostgreSQL, Parquet files) starts
-from the tables this module builds.
+(``randomness.Streams``), one array per column, never a Python loop over rows,
+and put in the tables' final row order; DuckDB then turns the arrays into the
+final tables with one set-based projection each (ids, strings looked up in
+list literals of ``catalog``, DECIMAL and TIMESTAMP casts). Every sink (a
+DuckDB file, SQLite, PostgreSQL, Parquet files) starts from the tables this
+module builds.
 """
 
 from __future__ import annotations
@@ -357,7 +358,7 @@ class _Builder:
         del item_index, item_offsets, item_offsets_sorted, lines
         self.report("orders", 0.6)
 
-        ow, cw = max(8, len(str(total))), self.id_width
+        ow = max(8, len(str(total)))
         order_id = f"'O' || lpad(CAST(a.number AS VARCHAR), {ow}, '0')"
         self.create("unified_transactions", f"""
             SELECT {order_id} AS order_id,
@@ -388,7 +389,6 @@ class _Builder:
             "number": order_of_item + 1, "customer": customer[order_of_item], "when": when[order_of_item],
             "product": product, "quantity": quantity, "cents": item_cents,
         })
-        del cw
         self.counts["unified_transactions"] = total
         self.counts["unified_itemized_transactions"] = n_items
         self.report("orders", 1.0)

@@ -27,7 +27,7 @@ import duckdb
 import sqlalchemy as sa
 
 from audlang.datagen.build import DEFAULT_AS_OF, Progress, build
-from audlang.datagen.schema import BOOLEAN, DATE, DECIMAL, INDEXES, TABLES, TIMESTAMP, sqlalchemy_tables
+from audlang.datagen.schema import BOOLEAN, DATE, DECIMAL, TABLES, TIMESTAMP, sqlalchemy_tables
 
 BATCH_ROWS = 50_000
 # The share of the progress bar given to building when the data is then loaded elsewhere.
@@ -52,6 +52,8 @@ def generate(target: Any, customers: int, seed: int = 42, as_of: dt.date = DEFAU
         return build(target, customers, seed, as_of, progress)
     if isinstance(target, (str, sa.URL)):
         url = sa.make_url(target)
+        if url.get_backend_name() in ("duckdb", "sqlite") and url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # e.g. target/warehouse.duckdb
         if url.get_backend_name() == "duckdb":
             with duckdb.connect(url.database or ":memory:") as con:
                 return build(con, customers, seed, as_of, progress)
