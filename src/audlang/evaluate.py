@@ -75,8 +75,20 @@ def members(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf,
     query = members_query(model, name, as_of, fields, limit)
     with warehouse.errors_translated(url, model), engine.begin() as conn:
         ensure_lists(conn, model, name)
-        rows = conn.execute(query).fetchall()
+        rows = fetch_raw(conn, query)
     return ["customer_id", *fields], rows
+
+
+def fetch_raw(conn: sa.Connection, query: sa.Select) -> list[tuple]:
+    """All rows as the driver returns them: no per-row Row objects (a third of the time on 300k ids)."""
+    result = conn.execute(query)
+    cursor = getattr(result, "cursor", None)
+    if cursor is None:
+        return [tuple(r) for r in result.fetchall()]
+    try:
+        return cursor.fetchall()
+    finally:
+        result.close()
 
 
 def insights_query(model: Model, name: str, as_of: AsOf) -> sa.Select:

@@ -84,6 +84,8 @@ def connect(url: str, must_exist: bool = True) -> Engine:
         raise AudlangError(Diagnostic.sourceless("E401", f"no driver for this database: {error}", shown(url)))
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_functions)
+    if backend in FILE_DIALECTS:
+        return engine  # an existing file opens; its errors surface (translated) at the first query
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
