@@ -55,3 +55,26 @@ def test_mutated_examples_never_raise(seed, mutations):
 @given(st.text(max_size=200))
 def test_arbitrary_text_never_raises(text):
     survive(text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(VOCABULARY)), min_size=1,
+                                         max_size=3))
+def test_cli_over_fuzzed_files_never_shows_a_traceback(tmp_path_factory, seed, edits):
+    from click.testing import CliRunner
+
+    from audlang.cli import cli
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    text = seed
+    for where, token in edits:
+        i = int(where * len(text))
+        text = text[:i] + token + text[i:]
+    (folder / "a.aud").write_text(text)
+    for args in (["validate", str(folder)], ["validate", "--format", "json", str(folder)],
+                 ["fmt", "--check", str(folder)], ["fmt", str(folder)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code in (0, 1), (args, result.output, result.exception)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+        assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
