@@ -40,6 +40,7 @@ from audlang.check import Model
 from audlang.check import destinations as dest_specs
 from audlang.diagnostics import AudlangError, Diagnostic, Severity, Span
 from audlang.syntax import format_source, parse_source
+from audlang.syntax.parser import comment_start
 from audlang.syntax.grammar import keywords
 from audlang.syntax.parser import unquote
 
@@ -232,21 +233,8 @@ def _inside_string(prefix: str) -> int | None:
 
 
 def _strip_comment(line: str) -> str:
-    in_string = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if in_string:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
-            return line[:i]
-        i += 1
-    return line
+    start = comment_start(line)
+    return line if start is None else line[:start]
 
 
 # --------------------------------------------------------------------------- features

@@ -441,28 +441,35 @@ def _flatten(kind, children) -> tuple:
 # ------------------------------------------------------------------- comments
 
 
+def comment_start(line: str) -> int | None:
+    """Index of the ``#`` that starts a comment on this line (outside strings), or None."""
+    in_string = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            return i
+        i += 1
+    return None
+
+
 def scan_comments(text: str, file: str) -> list[ast.Comment]:
     """Every ``#`` comment outside a string, with its span."""
     comments = []
     for number, line in enumerate(text.split("\n"), start=1):
         if "#" not in line:
             continue
-        in_string = False
-        i = 0
-        while i < len(line):
-            ch = line[i]
-            if in_string:
-                if ch == "\\":
-                    i += 1
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "#":
-                body = line[i:].rstrip()
-                comments.append(ast.Comment(body, Span(file, number, i + 1, number, i + 1 + len(body))))
-                break
-            i += 1
+        i = comment_start(line)
+        if i is not None:
+            body = line[i:].rstrip()
+            comments.append(ast.Comment(body, Span(file, number, i + 1, number, i + 1 + len(body))))
     return comments
 
 
