@@ -198,3 +198,72 @@ def haversine_km(lat1, lon1, lat2, lon2) -> ColumnElement:
     a = half_dlat * half_dlat + f.cos(radians(lat1)) * f.cos(radians(lat2)) * half_dlon * half_dlon
     clamped = expression.case((a > 1, expression.literal(1.0)), else_=a)
     return 2 * EARTH_RADIUS_KM * f.asin(f.sqrt(clamped))
+
+
+# ------------------------------------------------------------------ campaign buckets
+
+BUCKETS = 10_000
+
+
+def bucket_of(text: str) -> int:
+    """The bucket (0..9999) of a text in Python: the first 7 hex digits of its md5, modulo 10,000.
+
+    SQLite has no md5: this is the deterministic function registered there as ``audlang_bucket``,
+    and the reference the SQL of every other engine is tested against."""
+    import hashlib
+
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest()[:7], 16) % BUCKETS
+
+
+#: Functions a SQLite connection needs registered before running campaign queries: name -> (arity, function).
+SQLITE_FUNCTIONS = {"audlang_bucket": (1, bucket_of)}
+
+
+class bucket(functions.FunctionElement):
+    """A campaign's bucket of a text (salt + ":" + customer_id), 0..9999, equal on every engine:
+    the first 7 hex digits (28 bits, so a positive 32-bit integer everywhere) of md5, modulo 10,000."""
+
+    name = "audlang_bucket"
+    type = types.Integer()
+    inherit_cache = True
+
+
+def _bucket_arg(element, compiler, **kw) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(bucket)
+def _bucket_default(element, compiler, **kw):
+    return f"mod(CAST(CAST('x' || substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7) AS BIT(28)) AS INTEGER), 10000)"
+
+
+@compiles(bucket, "duckdb")
+def _bucket_duckdb(element, compiler, **kw):
+    return f"mod(CAST('0x' || substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7) AS BIGINT), 10000)"
+
+
+@compiles(bucket, "sqlite")
+def _bucket_sqlite(element, compiler, **kw):
+    return f"audlang_bucket({_bucket_arg(element, compiler, **kw)})"
+
+
+@compiles(bucket, "snowflake")
+def _bucket_snowflake(element, compiler, **kw):
+    return f"MOD(TO_NUMBER(SUBSTR(MD5({_bucket_arg(element, compiler, **kw)}), 1, 7), 'XXXXXXX'), 10000)"
+
+
+@compiles(bucket, "bigquery")
+def _bucket_bigquery(element, compiler, **kw):
+    arg = _bucket_arg(element, compiler, **kw)
+    return f"MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(MD5({arg})), 1, 7)) AS INT64), 10000)"
+
+
+@compiles(bucket, "trino")
+def _bucket_trino(element, compiler, **kw):
+    arg = _bucket_arg(element, compiler, **kw)
+    return f"mod(from_base(substr(lower(to_hex(md5(to_utf8({arg})))), 1, 7), 16), 10000)"
+
+
+@compiles(bucket, "hive")
+def _bucket_hive(element, compiler, **kw):
+    return f"pmod(CAST(conv(substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7), 16, 10) AS BIGINT), 10000)"

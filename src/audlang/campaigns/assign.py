@@ -1,0 +1,157 @@
+"""Group assignment, computed in the database.
+
+Treatments and the holdout split the audience by a **bucket**: 0..9999 from
+the md5 of ``salt + ":" + customer_id`` (``compile.dialects.bucket``; the same
+number on DuckDB, SQLite, PostgreSQL and in Python). Groups own contiguous,
+cumulative ranges of buckets in declaration order, holdout first: with a 10%
+holdout and two 45% treatments, buckets 0–999 are the holdout, 1000–5499 the
+first treatment, 5500–9999 the second. So
+
+- a customer keeps their group across runs and engines (the bucket depends on
+  nothing but the salt and their id);
+- customers joining or leaving the audience move nobody else;
+- a change of percentages moves only the customers whose bucket changes
+  owner: the fewest a contiguous layout allows (growing the holdout from 10%
+  to 12% moves 2% of the audience, all from the first treatment).
+
+Sub-audiences are conditions tested in order, first match wins, with an
+optional catch-all; a holdout, when there is one, is taken by bucket before
+them. A customer is in at most one group of a campaign.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import String, case, literal, select
+from sqlalchemy.sql import Select
+
+from audlang import ast
+from audlang.check import Model
+from audlang.compile import SegmentCompiler, dialects
+
+HOLDOUT = "holdout"
+CAMPAIGN_MEMBERS_TABLE = "audlang_campaign_members"
+
+_metadata = sa.MetaData()
+campaign_members_table = sa.Table(
+    CAMPAIGN_MEMBERS_TABLE, _metadata,
+    sa.Column("campaign", sa.String(500), nullable=False),
+    sa.Column("group_name", sa.String(500), nullable=False),
+    sa.Column("customer_id", sa.String, nullable=False),
+    sa.Index("audlang_campaign_members_key", "campaign", "group_name", "customer_id"),
+)
+
+
+@attrs.frozen
+class Group:
+    """One group of a campaign: the holdout, a treatment (a range of buckets) or a sub-audience."""
+
+    name: str
+    kind: str  # holdout, treatment, subaudience
+    destinations: tuple[str, ...] = ()
+    low: int | None = None  # buckets [low, high) for the holdout and treatments
+    high: int | None = None
+    condition: ast.Condition | None = None  # sub-audiences; None for the catch-all
+
+    @property
+    def synced(self) -> bool:
+        return self.kind != "holdout"
+
+
+def salt_of(campaign: ast.Campaign) -> str:
+    return campaign.salt if campaign.salt is not None else campaign.name
+
+
+def _buckets(percent: Decimal) -> int:
+    return int((Decimal(percent) * dialects.BUCKETS / 100).to_integral_value())
+
+
+def bucket_ranges(campaign: ast.Campaign) -> list[tuple[str, int, int]]:
+    """(group, low, high) for the holdout and each treatment: cumulative ranges, holdout first."""
+    out: list[tuple[str, int, int]] = []
+    total = Decimal(0)
+    low = 0
+    parts = ([(HOLDOUT, campaign.holdout)] if campaign.holdout is not None else []) + \
+        [(t.name, t.percent) for t in campaign.treatments]
+    for name, percent in parts:
+        total += Decimal(percent)
+        high = min(_buckets(total), dialects.BUCKETS)
+        out.append((name, low, high))
+        low = high
+    return out
+
+
+def groups(campaign: ast.Campaign) -> tuple[Group, ...]:
+    ranges = {name: (low, high) for name, low, high in bucket_ranges(campaign)}
+    out: list[Group] = []
+    if campaign.holdout is not None:
+        out.append(Group(HOLDOUT, "holdout", (), *ranges[HOLDOUT]))
+    for t in campaign.treatments:
+        out.append(Group(t.name, "treatment", tuple(d.value for d in t.destinations), *ranges[t.name]))
+    for s in campaign.subaudiences:
+        out.append(Group(s.name, "subaudience", tuple(d.value for d in s.destinations), condition=s.condition))
+    return tuple(out)
+
+
+def audience_query(model: Model, campaign: ast.Campaign, compiler: SegmentCompiler) -> Select:
+    audience = campaign.audience
+    if audience is not None and audience.segment is not None:
+        return compiler.segment_ids(audience.segment)
+    if audience is not None and audience.condition is not None:
+        return compiler.condition_query(audience.condition)
+    return select(literal("", String()).label("customer_id")).where(sa.false())
+
+
+def assignment_query(model: Model, name: str, compiler: SegmentCompiler) -> Select:
+    """``SELECT customer_id, group_name`` of every audience member that falls in a group of the campaign."""
+    campaign = model.campaigns[name]
+    audience = audience_query(model, campaign, compiler).subquery("audience")
+    salt = literal(salt_of(campaign) + ":", String())
+    members = select(audience.c.customer_id, dialects.bucket(salt + audience.c.customer_id).label("bucket")) \
+        .subquery("bucketed")
+    cid, bucket = members.c.customer_id, members.c.bucket
+    whens = []
+    for group in groups(campaign):
+        label = literal(group.name, String())
+        if group.kind in ("holdout", "treatment"):
+            whens.append((sa.and_(bucket >= group.low, bucket < group.high), label))
+        elif group.condition is not None:
+            whens.append((cid.in_(compiler.condition_query(group.condition)), label))
+        else:
+            whens.append((sa.true(), label))
+    if not whens:
+        group_name = sa.null()
+    else:
+        group_name = case(*whens, else_=sa.null())
+    assigned = select(cid.label("customer_id"), group_name.label("group_name")).subquery("assigned")
+    return select(assigned.c.customer_id, assigned.c.group_name).where(assigned.c.group_name.is_not(None))
+
+
+def prepare_connection(conn: sa.Connection) -> None:
+    """Register the functions a SQLite connection lacks (the bucket hash); a no-op elsewhere."""
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.driver_connection
+    for fname, (arity, fn) in dialects.SQLITE_FUNCTIONS.items():
+        raw.create_function(fname, arity, fn, deterministic=True)
+
+
+def materialize(conn: sa.Connection, model: Model, name: str, compiler: SegmentCompiler) -> dict[str, int]:
+    """Replace the campaign's rows of ``audlang_campaign_members`` in this transaction; members per group."""
+    prepare_connection(conn)
+    if not sa.inspect(conn).has_table(CAMPAIGN_MEMBERS_TABLE):
+        _metadata.create_all(conn)
+    t = campaign_members_table
+    conn.execute(t.delete().where(t.c.campaign == name))
+    query = assignment_query(model, name, compiler).subquery("q")
+    conn.execute(t.insert().from_select(
+        ["campaign", "group_name", "customer_id"],
+        select(literal(name, String()).label("campaign"), query.c.group_name, query.c.customer_id)))
+    counts = {g.name: 0 for g in groups(model.campaigns[name])}
+    for group_name, count in conn.execute(
+            select(t.c.group_name, sa.func.count()).where(t.c.campaign == name).group_by(t.c.group_name)):
+        counts[group_name] = int(count)
+    return counts
