@@ -132,3 +132,15 @@ def test_installed_entry_point_runs_without_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert "not a UTF-8 text file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_init_writes_a_valid_formatted_starter_project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("init", "starter")
+    assert result.exit_code == 0
+    assert (tmp_path / "starter" / "audlang.toml").is_file()
+    assert run("validate", "starter").exit_code == 0
+    assert run("fmt", "--check", "starter").exit_code == 0
+    (tmp_path / "starter" / "segments.aud").write_text('segment "Mine" < sms_opt_in >\n')
+    assert "kept" in run("init", "starter").output
+    assert (tmp_path / "starter" / "segments.aud").read_text() == 'segment "Mine" < sms_opt_in >\n'

@@ -126,6 +126,40 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
     ctx.exit(EXIT_ERROR if problems or (check and changed) else 0)
 
 
+STARTER_CONFIG = """# audlang project settings.
+# The warehouse: a SQLAlchemy URL. Overridden by AUDLANG_WAREHOUSE and --warehouse.
+warehouse = "duckdb:///target/warehouse.duckdb"
+# Where deployed state lives (default: the warehouse). Overridden by AUDLANG_STATE and --state.
+# state = "sqlite:///target/state.db"
+"""
+
+STARTER_SEGMENTS = """# Customers who bought during the last holiday season and can get SMS.
+segment "Holiday Shoppers - SMS" <
+  has_purchased between 11-01 of last year and 12-31 of last year
+  and sms_opt_in
+>
+
+# Customers whose lifetime spend is above 500.
+segment "Big Spenders" < lifetime_revenue > 500 >
+"""
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """Write a starter project (audlang.toml and a first .aud file); existing files are kept."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in (("audlang.toml", STARTER_CONFIG), ("segments.aud", STARTER_SEGMENTS)):
+        path = root / name
+        if path.exists():
+            click.echo(f"kept {path} (already there)", err=True)
+        else:
+            path.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {path}", err=True)
+    click.echo("next: audlang validate; audlang demo builds a synthetic warehouse to try segments on", err=True)
+
+
 @cli.command()
 @click.option("--stdio", is_flag=True, hidden=True, help="Accepted for editors that pass it; stdio is the default.")
 @click.pass_context
@@ -144,6 +178,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 # The other command modules register on ``cli`` when imported (heavy imports stay inside the commands).
 from audlang.cli import data  # noqa: E402,F401
+from audlang.cli import report  # noqa: E402,F401
+from audlang.cli import deploy  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
