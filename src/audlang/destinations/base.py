@@ -1,0 +1,289 @@
+"""The protocol every destination speaks, the values it exchanges, settings and identifiers.
+
+A destination is opened for one *target* (a campaign group sent to one
+destination) and takes batches of members: ``add(batch)`` and
+``remove(batch)`` return a ``BatchResult`` saying, member by member, what the
+destination acknowledged and what it rejected (with its status and message).
+A destination that cannot be reached after its retries raises
+``DestinationUnavailable``: nothing of that batch is acknowledged. ``finish``
+is called at the end of every sync of the target with the whole acknowledged
+membership (the csv destination writes its file there).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from audlang import ast
+from audlang.check.destinations import BATCH_LIMITS, settings_for
+
+#: Identifier name -> how each vendor calls it.
+IDENTIFIERS = ("customer_id", "email", "phone")
+DEFAULT_IDENTIFIERS = {"csv": ("customer_id",), "webhook": ("customer_id",), "sql": ("customer_id",),
+                       "attentive": ("phone",), "braze": ("customer_id",), "klaviyo": ("email",)}
+DEFAULT_BATCH = {"csv": 10_000, "webhook": 1_000, "sql": 10_000, **BATCH_LIMITS}
+
+
+@attrs.frozen
+class Target:
+    """Where one sync goes: a campaign group and a destination."""
+
+    campaign: str
+    group: str
+    destination: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.campaign}\x1f{self.group}\x1f{self.destination}"
+
+    def __str__(self) -> str:
+        return f'"{self.campaign}" / "{self.group}" → "{self.destination}"'
+
+
+@attrs.frozen
+class Member:
+    """One member as sent: the key is its first identifier, normalized; ``data`` holds every identifier
+    and field sent (and what the destination returned, such as a Klaviyo profile id)."""
+
+    customer_id: str
+    key: str
+    data: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+
+
+@attrs.frozen
+class Batch:
+    target: Target
+    operation: str  # add, remove
+    seq: int
+    idempotency_key: str
+    members: tuple[Member, ...]
+
+
+@attrs.frozen
+class Rejection:
+    member: Member
+    status: str  # the destination's HTTP status or error code
+    message: str
+    attempts: int = 1
+
+
+@attrs.frozen
+class BatchResult:
+    accepted: tuple[Member, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+    requests: int = 0
+    retries: int = 0
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(self.accepted + other.accepted, self.rejected + other.rejected,
+                           self.requests + other.requests, self.retries + other.retries)
+
+
+class DestinationUnavailable(Exception):
+    """The destination could not be reached or kept failing after the retries; nothing was acknowledged."""
+
+    def __init__(self, message: str, requests: int = 0, retries: int = 0):
+        super().__init__(message)
+        self.requests = requests
+        self.retries = retries
+
+
+class BatchRejected(Exception):
+    """The destination refused a whole request (a 4xx other than 429): split it to find the bad rows."""
+
+    def __init__(self, status: str, message: str, attempts: int = 1):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.attempts = attempts
+
+
+class Destination(Protocol):
+    kind: str
+    batch_size: int
+    identifiers: tuple[str, ...]
+
+    def add(self, batch: Batch) -> BatchResult: ...
+
+    def remove(self, batch: Batch) -> BatchResult: ...
+
+    def finish(self, members: Iterable[Member]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SettingsError(Exception):
+    """A destination that cannot be used as written (a missing environment variable, a bad value)."""
+
+
+# ------------------------------------------------------------------ settings
+
+
+def env_variables(decl: ast.Destination) -> list[tuple[str, str]]:
+    """(setting, variable) for every ``env("…")`` the destination reads."""
+    out = []
+    for setting in decl.settings:
+        if isinstance(setting.value, ast.TextValue):
+            for part in setting.value.parts:
+                if isinstance(part, ast.EnvRef):
+                    out.append((("header " if setting.header else "") + setting.key, part.variable))
+    return out
+
+
+def missing_env(decl: ast.Destination, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    env = os.environ if env is None else env
+    return [(key, var) for key, var in env_variables(decl) if not env.get(var)]
+
+
+def _value(value, env: Mapping[str, str]):
+    if isinstance(value, ast.TextValue):
+        parts = []
+        for part in value.parts:
+            if isinstance(part, ast.EnvRef):
+                if not env.get(part.variable):
+                    raise SettingsError(f"environment variable {part.variable} is not set")
+                parts.append(env[part.variable])
+            else:
+                parts.append(part.value)
+        return "".join(parts)
+    if isinstance(value, ast.NumberValue):
+        return int(value.value) if value.value == value.value.to_integral_value() else float(value.value)
+    if isinstance(value, ast.BooleanValue):
+        return value.value
+    if isinstance(value, ast.Word):
+        return value.value
+    if isinstance(value, ast.ListValue):
+        return tuple(item.value for item in value.items)
+    raise TypeError(value)
+
+
+@attrs.frozen
+class Settings:
+    kind: str
+    values: Mapping[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+    #: the secret values read from the environment: redacted from every message
+    secrets: tuple[str, ...] = ()
+
+    def get(self, key: str, default=None):
+        return self.values.get(key, default)
+
+    @property
+    def mode(self) -> str:
+        return self.values.get("mode", "mirror")
+
+    @property
+    def identifiers(self) -> tuple[str, ...]:
+        return tuple(self.values.get("identifiers") or DEFAULT_IDENTIFIERS.get(self.kind, ("customer_id",)))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.values.get("fields") or ())
+
+    @property
+    def batch_size(self) -> int:
+        limit = DEFAULT_BATCH.get(self.kind, 1000)
+        size = int(self.values.get("batch_size") or limit)
+        return max(1, min(size, BATCH_LIMITS.get(self.kind, size)))
+
+    @property
+    def max_removal(self) -> float:
+        return float(self.values.get("max_removal", 20))
+
+    @property
+    def allow_empty(self) -> bool:
+        return bool(self.values.get("allow_empty", False))
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "***")
+        return re.sub(r"://[^@/\s:]+:[^@/\s]+@", "://***@", text)
+
+
+def resolve_settings(decl: ast.Destination, env: Mapping[str, str] | None = None) -> Settings:
+    """The destination's settings with ``env("…")`` read now; raises ``SettingsError`` for a missing variable."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    headers: list[tuple[str, str]] = []
+    secrets: list[str] = []
+    for setting in decl.settings:
+        value = _value(setting.value, env)
+        if isinstance(setting.value, ast.TextValue):
+            secrets.extend(env[p.variable] for p in setting.value.parts if isinstance(p, ast.EnvRef))
+        if setting.header:
+            headers.append((setting.key, value))
+        else:
+            values[setting.key] = value
+    known = settings_for(decl.kind)
+    for key in values:
+        if key not in known:
+            raise SettingsError(f"{decl.kind} destinations have no setting `{key}`")
+    return Settings(decl.kind, values, tuple(headers), tuple(secrets))
+
+
+# ------------------------------------------------------------------ identifiers
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def normalize_email(value) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    return text if _EMAIL.fullmatch(text) else None
+
+
+def normalize_phone(value, default_country: str = "1") -> str | None:
+    """E.164: ``+`` and 8–15 digits. Without a country code, a 10-digit number is taken as
+    North American (``default_country``); anything with letters is unusable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or re.search(r"[A-Za-z]", text):
+        return None
+    international = text.startswith("+") or text.startswith("00")
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("00"):
+        digits = digits[2:]
+    if not international:
+        if len(digits) == 10 and default_country == "1" and digits[0] in "23456789":
+            digits = "1" + digits
+        elif len(digits) == 11 and default_country == "1" and digits.startswith("1"):
+            pass
+        else:
+            return None
+    if not 8 <= len(digits) <= 15 or digits[0] == "0":
+        return None
+    return "+" + digits
+
+
+def normalize_customer_id(value) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+NORMALIZERS = {"customer_id": normalize_customer_id, "email": normalize_email, "phone": normalize_phone}
+
+
+def make_member(row: Mapping[str, Any], identifiers: tuple[str, ...], fields: tuple[str, ...] = ()) -> Member | None:
+    """A member from a customer row, identifiers normalized; None when the key (the first identifier) is unusable."""
+    data: dict[str, Any] = {}
+    for name in identifiers:
+        value = NORMALIZERS[name](row.get(name))
+        if value is not None:
+            data[name] = value
+    key = data.get(identifiers[0])
+    if key is None:
+        return None
+    for name in fields:
+        value = row.get(name)
+        data[name] = None if value is None else (value if isinstance(value, (str, int, float, bool)) else str(value))
+    return Member(str(row["customer_id"]), key, data)

@@ -1,0 +1,220 @@
+"""Attentive, Braze and Klaviyo, each speaking its documented HTTP API (../shared VENDORS.md, docs/destinations.md).
+
+- Attentive: ``POST`` / ``DELETE /v2/bulk/segments/members`` with the segment's
+  ``externalId`` and members (phone, email, clientUserId); Bearer key; up to
+  10,000 members a request.
+- Braze: ``POST /users/track`` with one attributes object per member adding
+  the group's value to (or removing it from) a custom array attribute
+  (default ``audiences``); Bearer key; 75 objects a request. Braze answers a
+  partly bad request with 201 and ``errors[].index``: those members alone are
+  rejected.
+- Klaviyo: adds upsert profiles by email/phone with a profile bulk import job
+  that also puts them on the list, then read the job's profiles for their
+  Klaviyo ids (kept in the sync state); removals ``DELETE
+  /api/lists/{id}/relationships/profiles`` by those ids; rejected rows come
+  from the job's import errors. ``Klaviyo-API-Key`` and a pinned ``revision``;
+  1,000 members a request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from audlang.destinations.base import (
+    Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
+)
+from audlang.destinations.http import Http, split
+
+KLAVIYO_REVISION = "2025-01-15"
+
+
+class _HttpDestination:
+    kind = ""
+
+    def __init__(self, settings: Settings, target: Target, http: Http):
+        self.settings = settings
+        self.target = target
+        self.http = http
+        self.batch_size = settings.batch_size
+        self.identifiers = settings.identifiers
+
+    def add(self, batch: Batch) -> BatchResult:
+        return split(batch, lambda b: self._send("add", b))
+
+    def remove(self, batch: Batch) -> BatchResult:
+        return split(batch, lambda b: self._send("remove", b))
+
+    def _send(self, operation: str, batch: Batch) -> BatchResult:
+        raise NotImplementedError
+
+    def finish(self, members: Iterable[Member]) -> None:
+        return None
+
+    def close(self) -> None:
+        self.http.close()
+
+    @property
+    def stats(self) -> tuple[int, int]:
+        return self.http.requests, self.http.retries
+
+
+class Attentive(_HttpDestination):
+    kind = "attentive"
+    PATH = "/v2/bulk/segments/members"
+
+    def __init__(self, settings: Settings, target: Target, **http_options):
+        http = Http(settings, settings.get("base_url") or "https://api.attentivemobile.com",
+                    {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
+                    **http_options)
+        super().__init__(settings, target, http)
+
+    @staticmethod
+    def member(m: Member) -> dict:
+        out = {}
+        if "phone" in m.data:
+            out["phone"] = m.data["phone"]
+        if "email" in m.data:
+            out["email"] = m.data["email"]
+        if "customer_id" in m.data:
+            out["clientUserId"] = m.data["customer_id"]
+        return out
+
+    def _send(self, operation: str, batch: Batch) -> BatchResult:
+        body = {"externalId": self.settings.get("segment"), "members": [self.member(m) for m in batch.members]}
+        response = self.http.request("POST" if operation == "add" else "DELETE", self.PATH, json=body)
+        self.http.check(response)
+        return BatchResult(accepted=batch.members)
+
+
+class Braze(_HttpDestination):
+    kind = "braze"
+    PATH = "/users/track"
+    ID_FIELDS = {"customer_id": "external_id", "email": "email", "phone": "phone"}
+
+    def __init__(self, settings: Settings, target: Target, **http_options):
+        http = Http(settings, settings.get("base_url"),
+                    {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
+                    **http_options)
+        super().__init__(settings, target, http)
+        self.attribute = settings.get("attribute") or "audiences"
+        self.value = settings.get("value") or target.group
+
+    def _send(self, operation: str, batch: Batch) -> BatchResult:
+        key_field = self.ID_FIELDS[self.identifiers[0]]
+        attributes = [{key_field: m.key, self.attribute: {operation: [self.value]}} for m in batch.members]
+        response = self.http.check(self.http.request("POST", self.PATH, json={"attributes": attributes}))
+        try:
+            errors = response.json().get("errors") or []
+        except ValueError:
+            errors = []
+        bad: dict[int, str] = {}
+        for error in errors:
+            if isinstance(error, dict) and isinstance(error.get("index"), int) \
+                    and error.get("input_array", "attributes") == "attributes":
+                bad[error["index"]] = str(error.get("type") or error.get("message") or "rejected")
+        accepted = tuple(m for i, m in enumerate(batch.members) if i not in bad)
+        rejected = tuple(Rejection(batch.members[i], str(response.status_code), self.settings.redact(msg))
+                         for i, msg in sorted(bad.items()) if i < len(batch.members))
+        return BatchResult(accepted=accepted, rejected=rejected)
+
+
+class Klaviyo(_HttpDestination):
+    kind = "klaviyo"
+    JOBS = "/api/profile-bulk-import-jobs"
+    POLL = 0.5
+    POLL_TIMEOUT = 600.0
+
+    def __init__(self, settings: Settings, target: Target, **http_options):
+        headers = {"Authorization": f"Klaviyo-API-Key {settings.get('api_key')}",
+                   "revision": settings.get("revision") or KLAVIYO_REVISION,
+                   "Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
+        http = Http(settings, settings.get("base_url") or "https://a.klaviyo.com", headers, **http_options)
+        super().__init__(settings, target, http)
+        self.list_id = settings.get("list_id")
+
+    @staticmethod
+    def _profile(m: Member) -> dict:
+        attributes = {}
+        if "email" in m.data:
+            attributes["email"] = m.data["email"]
+        if "phone" in m.data:
+            attributes["phone_number"] = m.data["phone"]
+        if "customer_id" in m.data:
+            attributes["external_id"] = m.data["customer_id"]
+        return {"type": "profile", "attributes": attributes}
+
+    def _match(self, attributes: dict) -> str | None:
+        """The member key a profile or an import error's original row stands for."""
+        name = self.identifiers[0]
+        field = {"email": "email", "phone": "phone_number", "customer_id": "external_id"}[name]
+        value = attributes.get(field)
+        if value is None:
+            return None
+        from audlang.destinations.base import NORMALIZERS
+
+        return NORMALIZERS[name](value)
+
+    def _send(self, operation: str, batch: Batch) -> BatchResult:
+        if operation == "add":
+            return self._import(batch)
+        ids, unknown = [], []
+        for m in batch.members:
+            (ids if m.data.get("klaviyo_id") else unknown).append(m)
+        rejected = tuple(Rejection(m, "no-profile-id", "no Klaviyo profile id was recorded for this member")
+                         for m in unknown)
+        if not ids:
+            return BatchResult(rejected=rejected)
+        body = {"data": [{"type": "profile", "id": m.data["klaviyo_id"]} for m in ids]}
+        self.http.check(self.http.request("DELETE", f"/api/lists/{self.list_id}/relationships/profiles",
+                                          json=body))
+        return BatchResult(accepted=tuple(ids), rejected=rejected)
+
+    def _import(self, batch: Batch) -> BatchResult:
+        body = {"data": {"type": "profile-bulk-import-job", "attributes": {
+            "profiles": {"data": [self._profile(m) for m in batch.members]}},
+            "relationships": {"lists": {"data": [{"type": "list", "id": self.list_id}]}}}}
+        response = self.http.check(self.http.request("POST", self.JOBS, json=body))
+        job = response.json()["data"]["id"]
+        deadline = time.monotonic() + self.POLL_TIMEOUT
+        while True:
+            status = self.http.check(self.http.request("GET", f"{self.JOBS}/{job}")).json()["data"]["attributes"]
+            state = status.get("status")
+            if state in ("complete", "cancelled", "failed"):
+                break
+            if time.monotonic() > deadline:
+                raise DestinationUnavailable(f"Klaviyo import job {job} did not complete in {self.POLL_TIMEOUT:.0f}s")
+            time.sleep(self.POLL)
+        if state != "complete":
+            raise DestinationUnavailable(f"Klaviyo import job {job} ended {state}")
+        profile_ids: dict[str, str] = {}
+        for item in self._pages(f"{self.JOBS}/{job}/profiles", {"fields[profile]": "email,phone_number,external_id"}):
+            key = self._match(item.get("attributes") or {})
+            if key is not None:
+                profile_ids[key] = item["id"]
+        errors: dict[str, tuple[str, str]] = {}
+        for item in self._pages(f"{self.JOBS}/{job}/import-errors", None):
+            attributes = item.get("attributes") or {}
+            key = self._match(attributes.get("original_payload") or {})
+            if key is not None:
+                errors[key] = (str(attributes.get("code") or "import-error"),
+                               self.settings.redact(str(attributes.get("detail") or attributes.get("title") or "")))
+        accepted, rejected = [], []
+        for m in batch.members:
+            if m.key in errors:
+                rejected.append(Rejection(m, *errors[m.key]))
+            elif m.key in profile_ids:
+                accepted.append(Member(m.customer_id, m.key, {**m.data, "klaviyo_id": profile_ids[m.key]}))
+            else:
+                rejected.append(Rejection(m, "not-imported", "the import job returned no profile for this member"))
+        return BatchResult(accepted=tuple(accepted), rejected=tuple(rejected))
+
+    def _pages(self, path: str, params):
+        url: str | None = path
+        while url:
+            page = self.http.check(self.http.request("GET", url, params=params)).json()
+            yield from page.get("data") or []
+            url = (page.get("links") or {}).get("next")
+            params = None
+            if url and url.startswith(str(self.http.client.base_url)):
+                url = url[len(str(self.http.client.base_url)):]

@@ -1,0 +1,615 @@
+"""Delta sync of campaign groups to destinations, with exactly-once effect.
+
+For every *target* (a campaign group sent to one destination) the state
+database keeps the membership the destination last **acknowledged**
+(``audlang_sync_members``). A sync:
+
+1. finishes any batches a previous, interrupted sync planned and did not see
+   acknowledged (``audlang_sync_batches``), re-sending each under its recorded
+   idempotency key;
+2. reads the group's members from the warehouse (``audlang_campaign_members``
+   joined with ``customer_360``), normalizes identifiers, skips members without
+   a usable key and duplicates after normalization (counted), and compares them
+   with the acknowledged membership: ``mirror`` sends adds and removes, ``add``
+   only adds; a removal only ever removes what audlang itself added (the
+   acknowledged membership holds nothing else);
+3. checks the guards: a sync that would empty the audience, or remove more
+   than ``max_removal`` percent of it (default 20), is held back unless the
+   destination allows it (``allow_empty``, a higher ``max_removal``) or the
+   caller passed ``allow_removals``;
+4. records the whole batch plan (removes then adds, each sorted by key, cut at
+   the destination's batch size) in one transaction *before sending anything*;
+5. sends the batches in order; after each, one transaction moves what the
+   destination acknowledged into the acknowledged membership, records every
+   rejected member (key, operation, status, message, attempts) in
+   ``audlang_sync_errors`` and deletes the batch from the plan.
+
+A process killed anywhere in this therefore re-sends at most the one batch
+that was in flight (under the same idempotency key: for the vendors an add or
+remove of the same members is a no-op the second time, for webhooks the key
+lets the receiver drop it) and loses nothing: every change not acknowledged
+is still in the plan or still in the delta. Rejected members are not
+acknowledged, so the next sync tries them again. A paused campaign or
+destination is not synced and its state is kept as it is.
+
+The tables live in the state database beside the plan/apply tables; they
+carry their own schema version (``audlang_sync_meta``). Targets are keyed by
+campaign, group and destination *names*.
+
+May import ``campaigns``, ``destinations``, ``check``, ``compile``, ``state`` and
+SQLAlchemy (STYLE §1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import attrs
+import sqlalchemy as sa
+
+from audlang import ast
+from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE, groups as campaign_groups
+from audlang.check import Model
+from audlang.destinations import (
+    Batch, BatchResult, DestinationUnavailable, Member, SettingsError, Target, make_member, missing_env,
+    open_destination, resolve_settings,
+)
+
+SYNC_SCHEMA_VERSION = 1
+ADD, REMOVE = "add", "remove"
+#: Test hook: ``point:seq`` (points before_send, after_send, after_ack) kills this process with SIGKILL there.
+FAULT_ENV = "AUDLANG_SYNC_FAULT"
+
+metadata = sa.MetaData()
+meta_table = sa.Table(
+    "audlang_sync_meta", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+)
+members_table = sa.Table(
+    "audlang_sync_members", metadata,
+    sa.Column("target", sa.String(1600), primary_key=True),
+    sa.Column("customer_id", sa.String(500), primary_key=True),
+    sa.Column("member_key", sa.String(500), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON: the identifiers and fields as sent (+ vendor ids)
+)
+batches_table = sa.Table(
+    "audlang_sync_batches", metadata,
+    sa.Column("target", sa.String(1600), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("operation", sa.String(10), nullable=False),
+    sa.Column("idempotency_key", sa.String(100), nullable=False),
+    sa.Column("members", sa.Text, nullable=False),  # JSON: [[customer_id, key, data], …]
+    sa.Column("planned_at", sa.String(40), nullable=False),
+)
+errors_table = sa.Table(
+    "audlang_sync_errors", metadata,
+    sa.Column("target", sa.String(1600), primary_key=True),
+    sa.Column("customer_id", sa.String(500), primary_key=True),
+    sa.Column("operation", sa.String(10), primary_key=True),
+    sa.Column("campaign", sa.String(500), nullable=False),
+    sa.Column("group_name", sa.String(500), nullable=False),
+    sa.Column("destination", sa.String(500), nullable=False),
+    sa.Column("member_key", sa.String(500), nullable=False),
+    sa.Column("status", sa.String(100), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("first_at", sa.String(40), nullable=False),
+    sa.Column("last_at", sa.String(40), nullable=False),
+)
+runs_table = sa.Table(
+    "audlang_sync_runs", metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("target", sa.String(1600), primary_key=True),
+    sa.Column("campaign", sa.String(500), nullable=False),
+    sa.Column("group_name", sa.String(500), nullable=False),
+    sa.Column("destination", sa.String(500), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text),  # JSON: the SyncResult's counts and message
+)
+
+
+def now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------ values
+
+
+@attrs.frozen
+class Delta:
+    """What one sync would send to one target (counted before anything is sent)."""
+
+    target: Target
+    adds: tuple[Member, ...] = ()
+    removes: tuple[Member, ...] = ()
+    members: int = 0  # usable members of the group now
+    acknowledged: int = 0  # members the destination has acknowledged so far
+    skipped_no_identifier: int = 0
+    skipped_duplicate: int = 0
+    pending_batches: int = 0  # planned by an interrupted sync, sent first
+    guard: str | None = None  # why the sync is held back
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_no_identifier + self.skipped_duplicate
+
+
+@attrs.frozen
+class SyncResult:
+    target: Target
+    kind: str
+    status: str  # ok, held, failed, paused, unchanged
+    added: int = 0
+    removed: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    requests: int = 0
+    retries: int = 0
+    batches: int = 0
+    resumed_batches: int = 0
+    message: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"campaign": self.target.campaign, "group": self.target.group,
+                "destination": self.target.destination, "kind": self.kind, "status": self.status,
+                "added": self.added, "removed": self.removed, "skipped": self.skipped, "rejected": self.rejected,
+                "requests": self.requests, "retries": self.retries, "batches": self.batches,
+                "resumed_batches": self.resumed_batches, "message": self.message,
+                "seconds": round(self.seconds, 3)}
+
+
+@attrs.frozen
+class SyncError:
+    campaign: str
+    group: str
+    destination: str
+    customer_id: str
+    key: str
+    operation: str
+    status: str
+    message: str
+    attempts: int
+    first_at: str
+    last_at: str
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+
+# ------------------------------------------------------------------ targets
+
+
+def targets(model: Model) -> list[tuple[ast.Campaign, str, ast.Destination]]:
+    """(campaign, group, destination) for every group sent somewhere; holdouts are never sent."""
+    out = []
+    for campaign in model.campaigns.values():
+        for group in campaign_groups(campaign):
+            if not group.synced:
+                continue
+            for name in group.destinations:
+                if name in model.destinations:
+                    out.append((campaign, group.name, model.destinations[name]))
+    return out
+
+
+def missing_secrets(model: Model, env: Mapping[str, str] | None = None) -> list[str]:
+    """Messages for every environment variable a destination that would sync needs and is not set
+    (checked at plan time, before anything is sent)."""
+    used = {d.name for c, _g, d in targets(model) if not c.paused and not d.paused}
+    out = []
+    for name in sorted(used):
+        for key, variable in missing_env(model.destinations[name], env):
+            out.append(f'destination "{name}": environment variable {variable} ({key}) is not set')
+    return out
+
+
+# ------------------------------------------------------------------ the state tables
+
+
+def prepare_state(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        if not inspector.has_table("audlang_sync_meta"):
+            metadata.create_all(conn)
+            conn.execute(meta_table.insert().values(id=1, schema_version=SYNC_SCHEMA_VERSION))
+            return
+        version = conn.execute(sa.select(meta_table.c.schema_version)).scalar()
+        if version is not None and version > SYNC_SCHEMA_VERSION:
+            raise RuntimeError(f"the sync state was written by a newer audlang (version {version})")
+        metadata.create_all(conn)
+
+
+def _member_row(m: Member) -> list:
+    return [m.customer_id, m.key, dict(m.data)]
+
+
+def _member_of(row) -> Member:
+    customer_id, key, data = row
+    return Member(customer_id, key, data)
+
+
+def acknowledged(conn: sa.Connection, target: Target) -> dict[str, Member]:
+    t = members_table
+    rows = conn.execute(sa.select(t.c.customer_id, t.c.member_key, t.c.data).where(t.c.target == target.key))
+    return {cid: Member(cid, key, json.loads(data)) for cid, key, data in rows}
+
+
+def _pending(conn: sa.Connection, target: Target) -> list[Batch]:
+    t = batches_table
+    rows = conn.execute(sa.select(t).where(t.c.target == target.key).order_by(t.c.seq)).fetchall()
+    return [Batch(target, r.operation, r.seq, r.idempotency_key,
+                  tuple(_member_of(m) for m in json.loads(r.members))) for r in rows]
+
+
+# ------------------------------------------------------------------ desired membership
+
+
+def _customer_columns(model: Model, names: Iterable[str]):
+    info = model.data_model.tables["customer_360"]
+    schema, _, physical = info.physical.rpartition(".")
+    wanted = ["customer_id", *[n for n in names if n != "customer_id"]]
+    profile = sa.table(physical, *(sa.column(info.column(c)) for c in dict.fromkeys(wanted)),
+                       schema=schema or None).alias("profile")
+    return profile, {c: profile.c[info.column(c)] for c in dict.fromkeys(wanted)}
+
+
+def desired_query(model: Model, campaign: str, group: str, columns: Iterable[str],
+                  source: sa.Select | None = None) -> sa.Select:
+    """customer_id and the identifier and field columns of the group's members, ordered by customer_id.
+
+    ``source`` is a (customer_id, group_name) query (the live assignment, for a preview); by default the
+    materialized ``audlang_campaign_members``."""
+    if source is None:
+        cm = sa.table(CAMPAIGN_MEMBERS_TABLE, sa.column("campaign"), sa.column("group_name"),
+                      sa.column("customer_id"))
+        members = sa.select(cm.c.customer_id).where(cm.c.campaign == sa.literal(campaign, sa.String),
+                                                     cm.c.group_name == sa.literal(group, sa.String)).subquery("m")
+    else:
+        s = source.subquery("a")
+        members = sa.select(s.c.customer_id).where(s.c.group_name == sa.literal(group, sa.String)).subquery("m")
+    profile, cols = _customer_columns(model, columns)
+    selected = [members.c.customer_id.label("customer_id")] + \
+        [cols[c].label(c) for c in cols if c != "customer_id"]
+    return (sa.select(*selected)
+            .select_from(members.outerjoin(profile, cols["customer_id"] == members.c.customer_id))
+            .order_by(members.c.customer_id))
+
+
+def desired_members(rows: Iterable[Mapping], identifiers: tuple[str, ...], fields: tuple[str, ...]
+                    ) -> tuple[dict[str, Member], int, int]:
+    """Members by customer_id from rows ordered by customer_id; (members, no identifier, duplicates).
+    Of several customers with the same key after normalization, the first by customer_id is kept."""
+    out: dict[str, Member] = {}
+    seen: set[str] = set()
+    no_identifier = duplicates = 0
+    for row in rows:
+        member = make_member(row, identifiers, fields)
+        if member is None:
+            no_identifier += 1
+            continue
+        if member.key in seen or member.customer_id in out:
+            duplicates += 1
+            continue
+        seen.add(member.key)
+        out[member.customer_id] = member
+    return out, no_identifier, duplicates
+
+
+def _comparable(data: Mapping) -> dict:
+    return {k: v for k, v in data.items() if k != "klaviyo_id"}
+
+
+def delta(target: Target, desired: dict[str, Member], acked: dict[str, Member], mode: str,
+          max_removal: float = 20.0, allow_empty: bool = False, allow_removals: bool = False,
+          skipped_no_identifier: int = 0, skipped_duplicate: int = 0, pending_batches: int = 0) -> Delta:
+    """The changes to send (pure): adds for new or changed members, removes (mirror) for departed ones
+    and for a changed key; then the guards."""
+    adds, removes = [], []
+    for cid, member in desired.items():
+        have = acked.get(cid)
+        if have is None or have.key != member.key or _comparable(have.data) != _comparable(member.data):
+            adds.append(member)
+            if have is not None and have.key != member.key and mode == "mirror":
+                removes.append(have)
+    if mode == "mirror":
+        removes.extend(m for cid, m in acked.items() if cid not in desired)
+    adds.sort(key=lambda m: (m.key, m.customer_id))
+    removes.sort(key=lambda m: (m.key, m.customer_id))
+    guard = None
+    departing = sum(1 for m in acked.values() if m.customer_id not in desired) if mode == "mirror" else 0
+    if acked and departing and not allow_removals:
+        if not desired and not allow_empty:
+            guard = (f"held back: this sync would empty the audience (remove all {len(acked):,} members); set "
+                     "allow_empty = true on the destination or plan with --allow-removals to send it")
+        elif departing * 100 > max_removal * len(acked) and desired:
+            guard = (f"held back: this sync would remove {departing:,} of {len(acked):,} members "
+                     f"({departing / len(acked):.0%}, more than max_removal = {max_removal:g}%); raise max_removal "
+                     "on the destination or plan with --allow-removals to send it")
+    return Delta(target, tuple(adds), tuple(removes), len(desired), len(acked), skipped_no_identifier,
+                 skipped_duplicate, pending_batches, guard)
+
+
+def plan_batches(d: Delta, batch_size: int, run_id: str, first_seq: int = 1) -> list[Batch]:
+    """Removes, then adds, each cut at ``batch_size``: deterministic; keys derived from the run and the seq."""
+    out: list[Batch] = []
+    seq = first_seq
+    for operation, members in ((REMOVE, d.removes), (ADD, d.adds)):
+        for start in range(0, len(members), batch_size):
+            key = hashlib.sha256(f"{d.target.key}\x1f{run_id}\x1f{seq}".encode()).hexdigest()[:40]
+            out.append(Batch(d.target, operation, seq, key, tuple(members[start:start + batch_size])))
+            seq += 1
+    return out
+
+
+# ------------------------------------------------------------------ running
+
+
+def _fault(point: str, seq: int, hook: Callable[[str, int], None] | None) -> None:
+    if hook is not None:
+        hook(point, seq)
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted == f"{point}:{seq}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Syncer:
+    """Runs the syncs of one apply: reads the warehouse, keeps the state, talks to the destinations."""
+
+    def __init__(self, model: Model, warehouse: sa.Engine, state: sa.Engine, root: Path | str = ".",
+                 env: Mapping[str, str] | None = None, allow_removals: bool = False,
+                 hook: Callable[[str, int], None] | None = None, http_options: dict | None = None,
+                 progress: Callable[[Target, int, int], None] | None = None):
+        self.model = model
+        self.warehouse = warehouse
+        self.state = state
+        self.root = Path(root)
+        self.env = os.environ if env is None else env
+        self.allow_removals = allow_removals
+        self.hook = hook
+        self.http_options = http_options or {}
+        self.progress = progress
+        self.run_id = str(uuid.uuid4())
+        prepare_state(state)
+
+    # ------------------------------------------------------------------ reading
+    def compute(self, campaign: ast.Campaign, group: str, decl: ast.Destination,
+                source: sa.Select | None = None) -> Delta:
+        target = Target(campaign.name, group, decl.name)
+        settings = resolve_settings(decl, {v: "-" for _k, v in _env_refs(decl)})  # secrets not needed to count
+        identifiers, fields = settings.identifiers, settings.fields
+        query = desired_query(self.model, campaign.name, group, (*identifiers, *fields), source)
+        with self.warehouse.connect() as conn:
+            if source is not None:
+                from audlang.campaigns import prepare_connection
+
+                prepare_connection(conn)
+            rows = conn.execute(query).mappings()
+            desired, no_identifier, duplicates = desired_members(rows, identifiers, fields)
+        with self.state.connect() as conn:
+            acked = acknowledged(conn, target)
+            pending = len(_pending(conn, target))
+        return delta(target, desired, acked, settings.mode, settings.max_removal, settings.allow_empty,
+                     self.allow_removals, no_identifier, duplicates, pending)
+
+    # ------------------------------------------------------------------ writing
+    def _record_plan(self, batches: list[Batch]) -> None:
+        stamp = now()
+        with self.state.begin() as conn:
+            rows = [{"target": b.target.key, "seq": b.seq, "operation": b.operation,
+                     "idempotency_key": b.idempotency_key,
+                     "members": json.dumps([_member_row(m) for m in b.members], separators=(",", ":")),
+                     "planned_at": stamp} for b in batches]
+            for start in range(0, len(rows), 100):
+                conn.execute(batches_table.insert(), rows[start:start + 100])
+
+    def _acknowledge(self, batch: Batch, result: BatchResult) -> None:
+        """One transaction: the acknowledged members move, rejections are recorded, the batch leaves the plan."""
+        target = batch.target
+        t, e = members_table, errors_table
+        stamp = now()
+        with self.state.begin() as conn:
+            ids = [m.customer_id for m in result.accepted]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                conn.execute(t.delete().where(t.c.target == target.key, t.c.customer_id.in_(chunk)))
+                conn.execute(e.delete().where(e.c.target == target.key, e.c.customer_id.in_(chunk)))
+            if batch.operation == ADD and result.accepted:
+                rows = [{"target": target.key, "customer_id": m.customer_id, "member_key": m.key,
+                         "data": json.dumps(dict(m.data), sort_keys=True, separators=(",", ":"))}
+                        for m in result.accepted]
+                _bulk_insert(conn, t, rows)
+            for rejection in result.rejected:
+                m = rejection.member
+                where = sa.and_(e.c.target == target.key, e.c.customer_id == m.customer_id,
+                                e.c.operation == batch.operation)
+                before = conn.execute(sa.select(e.c.attempts, e.c.first_at).where(where)).first()
+                conn.execute(e.delete().where(where))
+                conn.execute(e.insert().values(
+                    target=target.key, customer_id=m.customer_id, operation=batch.operation,
+                    campaign=target.campaign, group_name=target.group, destination=target.destination,
+                    member_key=m.key, status=str(rejection.status)[:100], message=rejection.message[:2000],
+                    attempts=(before.attempts if before else 0) + max(1, rejection.attempts),
+                    first_at=before.first_at if before else stamp, last_at=stamp))
+            conn.execute(batches_table.delete().where(batches_table.c.target == target.key,
+                                                      batches_table.c.seq == batch.seq))
+
+    def _forget_stale_errors(self, target: Target, d: Delta) -> None:
+        """Rejections of members whose change is no longer wanted (they left, or came back) are dropped."""
+        e = errors_table
+        wanted = {(m.customer_id, ADD) for m in d.adds} | {(m.customer_id, REMOVE) for m in d.removes}
+        with self.state.begin() as conn:
+            rows = conn.execute(sa.select(e.c.customer_id, e.c.operation).where(e.c.target == target.key)).fetchall()
+            for cid, operation in rows:
+                if (cid, operation) not in wanted:
+                    conn.execute(e.delete().where(e.c.target == target.key, e.c.customer_id == cid,
+                                                  e.c.operation == operation))
+
+    def _record_run(self, result: SyncResult, started: str) -> None:
+        with self.state.begin() as conn:
+            conn.execute(runs_table.insert().values(
+                run_id=self.run_id, target=result.target.key, campaign=result.target.campaign,
+                group_name=result.target.group, destination=result.target.destination, started_at=started,
+                finished_at=now(), status=result.status, detail=json.dumps(result.to_json(), sort_keys=True)))
+
+    # ------------------------------------------------------------------ one target
+    def sync(self, campaign: ast.Campaign, group: str, decl: ast.Destination) -> SyncResult:
+        target = Target(campaign.name, group, decl.name)
+        started, clock = now(), time.monotonic()
+        if campaign.paused or decl.paused:
+            what = "campaign" if campaign.paused else "destination"
+            return SyncResult(target, decl.kind, "paused", message=f"{what} paused: nothing sent, state kept")
+        try:
+            destination = open_destination(decl, target, self.root, self.env, **self.http_options)
+        except SettingsError as error:
+            result = SyncResult(target, decl.kind, "failed", message=str(error))
+            self._record_run(result, started)
+            return result
+        counts = {"added": 0, "removed": 0, "rejected": 0, "batches": 0, "resumed": 0}
+        status, message, skipped = "ok", None, 0
+        try:
+            with self.state.connect() as conn:
+                pending = _pending(conn, target)
+            counts["resumed"] = len(pending)
+            # An interrupted sync's batches go first, then this sync's own delta.
+            for _round in range(2 if pending else 1):
+                if not pending:
+                    d = self.compute(campaign, group, decl)
+                    skipped = d.skipped
+                    if d.guard:
+                        status, message = "held", d.guard
+                        break
+                    pending = plan_batches(d, destination.batch_size, self.run_id)
+                    self._forget_stale_errors(target, d)
+                    if not pending:
+                        break
+                    self._record_plan(pending)
+                total = sum(len(b.members) for b in pending)
+                done = 0
+                for batch in pending:
+                    _fault("before_send", batch.seq, self.hook)
+                    send = destination.add if batch.operation == ADD else destination.remove
+                    result = send(batch)
+                    _fault("after_send", batch.seq, self.hook)
+                    self._acknowledge(batch, result)
+                    _fault("after_ack", batch.seq, self.hook)
+                    counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
+                    counts["rejected"] += len(result.rejected)
+                    counts["batches"] += 1
+                    done += len(batch.members)
+                    if self.progress is not None:
+                        self.progress(target, done, total)
+                pending = []
+            with self.state.connect() as conn:
+                destination.finish(acknowledged(conn, target).values())
+            if counts["rejected"] and status == "ok":
+                status, message = "partial", f"{counts['rejected']:,} members rejected (audlang sync errors)"
+        except DestinationUnavailable as error:
+            status, message = "failed", str(error)
+        except SettingsError as error:
+            status, message = "failed", str(error)
+        except OSError as error:
+            status, message = "failed", f"{type(error).__name__}: {error}"
+        except sa.exc.SQLAlchemyError as error:
+            if decl.kind != "sql":
+                raise
+            status, message = "failed", destination.settings.redact(str(getattr(error, "orig", error)))
+        finally:
+            requests, retries = getattr(destination, "stats", (0, 0))
+            destination.close()
+        if status == "ok" and not counts["batches"]:
+            status = "unchanged"
+        result = SyncResult(target, decl.kind, status, counts["added"], counts["removed"], skipped,
+                            counts["rejected"], requests, retries, counts["batches"], counts["resumed"], message,
+                            time.monotonic() - clock)
+        self._record_run(result, started)
+        return result
+
+    def sync_all(self, only: Iterable[str] | None = None) -> list[SyncResult]:
+        """Every target of the model (optionally only these campaigns); one failing does not stop the others."""
+        wanted = set(only) if only is not None else None
+        return [self.sync(c, g, d) for c, g, d in targets(self.model) if wanted is None or c.name in wanted]
+
+
+def _env_refs(decl: ast.Destination):
+    from audlang.destinations import env_variables
+
+    return env_variables(decl)
+
+
+def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "duckdb":
+        # DuckDB's executemany runs one statement per row: a multi-row VALUES is two orders faster.
+        for start in range(0, len(rows), 2000):
+            conn.execute(table.insert().values(rows[start:start + 2000]))
+        return
+    conn.execute(table.insert(), rows)
+
+
+# ------------------------------------------------------------------ reading the state
+
+
+def errors(state: sa.Engine, destination: str | None = None) -> list[SyncError]:
+    prepare_state(state)
+    e = errors_table
+    query = sa.select(e).order_by(e.c.destination, e.c.campaign, e.c.group_name, e.c.member_key, e.c.operation)
+    if destination is not None:
+        query = query.where(e.c.destination == destination)
+    with state.connect() as conn:
+        return [SyncError(r.campaign, r.group_name, r.destination, r.customer_id, r.member_key, r.operation,
+                          r.status, r.message, r.attempts, r.first_at, r.last_at) for r in conn.execute(query)]
+
+
+def runs(state: sa.Engine) -> list[dict]:
+    prepare_state(state)
+    with state.connect() as conn:
+        rows = conn.execute(sa.select(runs_table).order_by(runs_table.c.started_at)).fetchall()
+    return [{"run_id": r.run_id, "status": r.status, **json.loads(r.detail or "{}")} for r in rows]
+
+
+# ------------------------------------------------------------------ a whole run (outside plan/apply)
+
+
+def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Mapping[str, sa.Select] | None = None
+                          ) -> dict[str, dict[str, int]]:
+    """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group."""
+    from audlang.campaigns import materialize
+    from audlang.compile import SegmentCompiler, list_files_used, list_table_name
+    from audlang.warehouse import load_list
+
+    compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
+    out = {}
+    for name, campaign in model.campaigns.items():
+        if campaign.paused:
+            continue
+        with engine.begin() as conn:
+            conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
+            if campaign.audience and campaign.audience.segment and campaign.audience.segment in model.segments:
+                conditions.append(model.segments[campaign.audience.segment].condition)
+            conditions.extend(s.condition for s in campaign.subaudiences if s.condition is not None)
+            for condition in conditions:
+                for listed in list_files_used(model, condition):
+                    load_list(conn, list_table_name(listed.sha256), listed.path)
+            out[name] = materialize(conn, model, name, compiler)
+    return out
+
+
+def run(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, root: Path | str = ".", **options
+        ) -> list[SyncResult]:
+    """Materialize the campaigns and sync every target (what apply does after the segments)."""
+    materialize_campaigns(warehouse, model, as_of)
+    return Syncer(model, warehouse, state, root, **options).sync_all()

@@ -1,0 +1,57 @@
+"""Shared pieces of the sync tests: a small warehouse, a project, the expected membership of a group."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from audlang import datagen
+from audlang.compile import AsOf
+from audlang.destinations import make_member
+from audlang.project import analyze
+
+AS_OF = AsOf.parse("2024-11-30")
+CUSTOMERS = 300
+_TEMPLATE: dict[str, Path] = {}
+
+SEGMENTS = '''
+segment "Reachable" < phone is set or email is set >
+'''
+
+
+def warehouse(folder: Path, tmp_path_factory) -> str:
+    """A copy of one small synthetic DuckDB warehouse, generated once per session."""
+    if "duckdb" not in _TEMPLATE:
+        base = tmp_path_factory.mktemp("sync-template") / "w.duckdb"
+        datagen.generate(f"duckdb:///{base}", customers=CUSTOMERS, seed=5)
+        _TEMPLATE["duckdb"] = base
+    target = folder / "warehouse.duckdb"
+    shutil.copy(_TEMPLATE["duckdb"], target)
+    return f"duckdb:///{target}"
+
+
+def model_of(folder: Path, text: str):
+    path = folder / "project.aud"
+    path.write_text(SEGMENTS + text)
+    model, diagnostics = analyze({str(path): path.read_text()})
+    assert not [d for d in diagnostics if d.is_error], diagnostics
+    return model
+
+
+def expected(engine: sa.Engine, campaign: str, group: str, identifiers: tuple[str, ...]) -> dict[str, str]:
+    """customer_id -> key of the group's members that have a usable key (first by customer_id per key)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT m.customer_id, c.email, c.phone FROM audlang_campaign_members m "
+            "LEFT JOIN customer_360 c ON c.customer_id = m.customer_id "
+            "WHERE m.campaign = :c AND m.group_name = :g ORDER BY m.customer_id"), {"c": campaign, "g": group}
+        ).mappings().fetchall()
+    out, seen = {}, set()
+    for row in rows:
+        member = make_member(row, identifiers)
+        if member is not None and member.key not in seen:
+            seen.add(member.key)
+            out[member.customer_id] = member.key
+    return out

@@ -1,0 +1,264 @@
+"""Real HTTP servers on 127.0.0.1 speaking each vendor's request shape (VENDORS.md).
+
+Each checks the auth headers and the batch limit, keeps the membership it was
+told, and records every member operation it applied, so a test can assert
+that it ends with exactly the group's membership and that no operation
+arrived twice. Faults are queued per server: ``429`` (with ``Retry-After``),
+``500``, ``drop`` (the connection closed before an answer, the request not
+applied); ``poison`` keys make the server refuse any request holding them
+(Braze: flag their index in a 201, as Braze does; Klaviyo: an import error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class VendorServer:
+    kind = ""
+    limit = 0
+
+    def __init__(self, api_key: str = "secret-key"):
+        self.api_key = api_key
+        self.lock = threading.Lock()
+        self.membership: dict[str, set[str]] = {}
+        self.operations: list[tuple[str, str, str]] = []  # (audience, operation, member key) as applied
+        self.requests: list[tuple[str, str]] = []
+        self.faults: list[tuple] = []
+        self.poison: set[str] = set()
+        self.refused: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                return None
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with server.lock:
+                    server.requests.append((self.command, self.path))
+                    fault = server.faults.pop(0) if server.faults else None
+                if fault is not None:
+                    if fault[0] == "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    if fault[0] == "429":
+                        headers = {"Retry-After": str(fault[1])} if len(fault) > 1 and fault[1] is not None else {}
+                        return self.reply(429, {"errors": [{"detail": "rate limited"}]}, headers)
+                    if fault[0] == "500":
+                        return self.reply(500, {"errors": [{"detail": "internal error"}]})
+                if not server.authorized(self.headers):
+                    return self.reply(401, {"errors": [{"detail": "bad credentials"}]})
+                try:
+                    payload = json.loads(body) if body else None
+                except ValueError:
+                    return self.reply(400, {"errors": [{"detail": "not JSON"}]})
+                status, answer, headers = server.handle(self.command, self.path, payload, self.headers)
+                self.reply(status, answer, headers)
+
+            def reply(self, status, answer, headers=None):
+                data = b"" if answer is None else json.dumps(answer).encode()
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def members(self, audience: str) -> set[str]:
+        with self.lock:
+            return set(self.membership.get(audience, set()))
+
+    def duplicates(self) -> list:
+        return [op for op, n in Counter(self.operations).items() if n > 1]
+
+    def apply(self, audience: str, operation: str, keys: list[str]) -> None:
+        with self.lock:
+            members = self.membership.setdefault(audience, set())
+            for key in keys:
+                self.operations.append((audience, operation, key))
+                (members.add if operation == "add" else members.discard)(key)
+
+    def authorized(self, headers) -> bool:
+        return headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    def handle(self, method, path, payload, headers):
+        raise NotImplementedError
+
+
+class AttentiveServer(VendorServer):
+    kind = "attentive"
+    limit = 10_000
+
+    def handle(self, method, path, payload, headers):
+        if path != "/v2/bulk/segments/members" or method not in ("POST", "DELETE"):
+            return 404, {"errors": [{"detail": "no such endpoint"}]}, {}
+        if headers.get("Content-Type") != "application/json":
+            return 415, {"errors": [{"detail": "content type"}]}, {}
+        members = payload.get("members") if isinstance(payload, dict) else None
+        if not payload.get("externalId") or not isinstance(members, list) or not 1 <= len(members) <= self.limit:
+            return 400, {"errors": [{"detail": "1-10000 members and an externalId"}]}, {}
+        keys = []
+        for m in members:
+            key = m.get("phone") or m.get("email") or m.get("clientUserId")
+            if not key:
+                return 400, {"errors": [{"detail": "a member needs phone, email or clientUserId"}]}, {}
+            if key in self.poison or (m.get("phone") and not m["phone"].startswith("+")):
+                self.refused.append(key)
+                return 400, {"errors": [{"detail": f"invalid member {key}"}]}, {}
+            keys.append(key)
+        self.apply(payload["externalId"], "add" if method == "POST" else "remove", keys)
+        return 202, {"message": "accepted", "batchJobId": "job-1"}, {}
+
+
+class BrazeServer(VendorServer):
+    kind = "braze"
+    limit = 75
+
+    def handle(self, method, path, payload, headers):
+        if path != "/users/track" or method != "POST":
+            return 404, {"message": "no such endpoint"}, {}
+        attributes = payload.get("attributes") if isinstance(payload, dict) else None
+        if not isinstance(attributes, list) or not 1 <= len(attributes) <= self.limit:
+            return 400, {"message": "1-75 objects a request"}, {}
+        errors = []
+        for i, a in enumerate(attributes):
+            key = a.get("external_id") or a.get("email") or a.get("phone")
+            changes = [(k, v) for k, v in a.items() if isinstance(v, dict)]
+            if not key or len(changes) != 1 or key in self.poison:
+                errors.append({"type": f"invalid user {key}", "input_array": "attributes", "index": i})
+                continue
+            attribute, change = changes[0]
+            for operation in ("add", "remove"):
+                for value in change.get(operation, []):
+                    self.apply(f"{attribute}={value}", operation, [key])
+        answer = {"message": "success", "attributes_processed": len(attributes) - len(errors)}
+        if errors:
+            answer["errors"] = errors
+        return 201, answer, {}
+
+
+class KlaviyoServer(VendorServer):
+    kind = "klaviyo"
+    limit = 1000
+    page = 100
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.jobs: dict[str, dict] = {}
+        self.profiles: dict[str, str] = {}  # profile id -> email
+
+    def authorized(self, headers) -> bool:
+        return (headers.get("Authorization") == f"Klaviyo-API-Key {self.api_key}" and bool(headers.get("revision"))
+                and headers.get("Accept") == "application/vnd.api+json")
+
+    def members(self, audience: str) -> set[str]:
+        with self.lock:
+            return {self.profiles[p] for p in self.membership.get(audience, set())}
+
+    def handle(self, method, path, payload, headers):
+        parsed = urlparse(path)
+        parts = parsed.path.strip("/").split("/")
+        if parsed.path == "/api/profile-bulk-import-jobs" and method == "POST":
+            data = payload["data"]
+            profiles = data["attributes"]["profiles"]["data"]
+            if not 1 <= len(profiles) <= 10_000:
+                return 400, {"errors": [{"detail": "1-10000 profiles"}]}, {}
+            list_id = data["relationships"]["lists"]["data"][0]["id"]
+            job = f"job{len(self.jobs) + 1}"
+            ok, errors = [], []
+            for i, p in enumerate(profiles):
+                email = p["attributes"].get("email")
+                if not email or email in self.poison:
+                    errors.append({"type": "import-error", "id": f"e{i}", "attributes": {
+                        "code": "invalid", "title": "Invalid email", "detail": f"{email} is not valid",
+                        "source": {"pointer": f"/data/attributes/profiles/data/{i}"},
+                        "original_payload": p["attributes"]}})
+                    continue
+                pid = "p" + hashlib.sha1(email.encode()).hexdigest()[:12]
+                self.profiles[pid] = email
+                ok.append(pid)
+            self.apply(list_id, "add", ok)
+            self.jobs[job] = {"profiles": ok, "errors": errors, "polls": 0}
+            return 202, {"data": {"type": "profile-bulk-import-job", "id": job,
+                                  "attributes": {"status": "queued"}}}, {}
+        if len(parts) >= 3 and parts[:2] == ["api", "profile-bulk-import-jobs"] and method == "GET":
+            job = self.jobs.get(parts[2])
+            if job is None:
+                return 404, {"errors": [{"detail": "no such job"}]}, {}
+            if len(parts) == 3:
+                job["polls"] += 1
+                status = "processing" if job["polls"] == 1 else "complete"
+                return 200, {"data": {"type": "profile-bulk-import-job", "id": parts[2],
+                                      "attributes": {"status": status}}}, {}
+            items = job["profiles"] if parts[3] == "profiles" else job["errors"]
+            cursor = int(parse_qs(parsed.query).get("page[cursor]", ["0"])[0])
+            chunk = items[cursor:cursor + self.page]
+            if parts[3] == "profiles":
+                data = [{"type": "profile", "id": pid, "attributes": {"email": self.profiles[pid]}} for pid in chunk]
+            else:
+                data = chunk
+            links = {"next": f"{self.url}/api/profile-bulk-import-jobs/{parts[2]}/{parts[3]}?page[cursor]="
+                             f"{cursor + self.page}" if cursor + self.page < len(items) else None}
+            return 200, {"data": data, "links": links}, {}
+        if len(parts) == 5 and parts[:2] == ["api", "lists"] and parts[3:] == ["relationships", "profiles"] \
+                and method in ("POST", "DELETE"):
+            data = payload["data"]
+            if not 1 <= len(data) <= self.limit:
+                return 400, {"errors": [{"detail": "1-1000 ids"}]}, {}
+            self.apply(parts[2], "add" if method == "POST" else "remove", [d["id"] for d in data])
+            return 204, None, {}
+        return 404, {"errors": [{"detail": "no such endpoint"}]}, {}
+
+
+class WebhookServer(VendorServer):
+    kind = "webhook"
+    limit = 1000
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys: dict[str, list] = {}  # idempotency key -> the (operation, member) pairs of its first delivery
+        self.redelivered: list[str] = []
+
+    def handle(self, method, path, payload, headers):
+        key = headers.get("Idempotency-Key")
+        if method != "POST" or not key:
+            return 400, {"error": "POST with an Idempotency-Key"}, {}
+        members = payload.get("members") or []
+        if len(members) > self.limit:
+            return 413, {"error": "too many members"}, {}
+        if any(m.get("customer_id") in self.poison for m in members):
+            return 422, {"error": "a member is invalid"}, {}
+        with self.lock:
+            if key in self.keys:
+                self.redelivered.append(key)
+                return 200, {"ok": True, "duplicate": True}, {}
+            self.keys[key] = [(payload["operation"], m["customer_id"]) for m in members]
+        audience = f"{payload['campaign']}/{payload['group']}"
+        self.apply(audience, payload["operation"], [m["customer_id"] for m in members])
+        return 200, {"ok": True}, {}
