@@ -1,0 +1,13 @@
+"""The state store: what is deployed, under an increasing serial and a lineage, the lock and the history.
+
+Lives in the state database (default: the warehouse; ``state`` in
+audlang.toml, ``AUDLANG_STATE``, ``--state URL``), reached through SQLAlchemy.
+Its tables carry a schema version; a newer audlang upgrades an older state in
+place (``schema``). May import SQLAlchemy and ``audlang.diagnostics`` only.
+"""
+
+from audlang.state.model import DeployedObject, HistoryEvent, LockInfo, Snapshot
+from audlang.state.store import LockHeld, StateStore, open_engine, refuse_unsupported
+
+__all__ = ["DeployedObject", "HistoryEvent", "LockHeld", "LockInfo", "Snapshot", "StateStore", "open_engine",
+           "refuse_unsupported"]
