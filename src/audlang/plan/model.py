@@ -1,0 +1,86 @@
+"""The plan as data: frozen attrs values, compared by value, rendered elsewhere.
+
+Fields marked *display* are for people only; apply never reads them.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from audlang.plan.desired import DesiredObject
+
+#: The actions, in the words of the plan.
+CREATE, UPDATE, DELETE, RENAME, REFRESH, PAUSED = "create", "update", "delete", "rename", "refresh", "paused"
+ACTIONS = (CREATE, UPDATE, RENAME, REFRESH, PAUSED, DELETE)
+
+
+@attrs.frozen
+class MembershipPreview:
+    """Who would be in a segment, counted in the warehouse against its deployed membership."""
+
+    members: int  # after
+    deployed: int  # rows in the deployed membership now
+    added: int
+    removed: int
+
+
+@attrs.frozen
+class MembershipChange:
+    before: int | None  # None: no deployed membership
+    after: int | None  # None: not computed (paused, deleted)
+    added: int
+    removed: int
+
+
+@attrs.frozen
+class Action:
+    kind: str  # segment, campaign, destination
+    name: str
+    action: str  # create, update, rename, refresh, paused, delete
+    #: why (display): "definition changed", "window moved with the as-of date", "data changed", …
+    reasons: tuple[str, ...] = ()
+    previous_name: str | None = None  # rename: the deployed name
+    object_id: str | None = None  # the deployed object's stable id (None when created)
+    before: str | None = None  # deployed canonical definition
+    after: str | None = None  # desired canonical definition
+    membership: MembershipChange | None = None
+    #: display: what a deleted segment fed ("campaign "X" → destination "Y"")
+    feeds: tuple[str, ...] = ()
+    #: the desired object to record (None for delete)
+    desired: DesiredObject | None = None
+    #: whether apply recomputes the segment's membership
+    materialize: bool = False
+
+    @property
+    def definition_changed(self) -> bool:
+        return self.before is not None and self.after is not None and self.before != self.after
+
+
+@attrs.frozen
+class Plan:
+    as_of: str
+    lineage: str | None  # the deployed state's lineage (None: no state yet)
+    serial: int  # the deployed state's serial the plan was made against
+    actions: tuple[Action, ...] = ()
+    unchanged: tuple[str, ...] = ()  # "kind name" of objects with nothing to do (display)
+    warnings: tuple[str, ...] = ()  # display
+    #: the desired project as planned: {path relative to the project: text}, for apply of a saved plan
+    sources: tuple[tuple[str, str], ...] = ()
+    #: list files the desired definitions read: (written path in its file, sha256)
+    lists: tuple[tuple[str, str], ...] = ()
+    project: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return any(a.action != PAUSED or a.desired is not None for a in self.actions)
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions if a.action == action)
+
+    @property
+    def added(self) -> int:
+        return sum(a.membership.added for a in self.actions if a.membership)
+
+    @property
+    def removed(self) -> int:
+        return sum(a.membership.removed for a in self.actions if a.membership)

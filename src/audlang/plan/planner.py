@@ -1,0 +1,202 @@
+"""The planner: a pure function (desired, deployed, membership preview) → Plan. No I/O.
+
+Order of the actions: segments in dependency order (creations, updates,
+renames and refreshes at their place), then destinations, then campaigns;
+deletions last, in reverse: campaigns, destinations, then segments with those
+that use others first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.plan.desired import Desired, DesiredObject
+from audlang.plan.model import (
+    CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action, MembershipChange, MembershipPreview, Plan,
+)
+from audlang.state.model import DeployedObject, Snapshot
+from audlang.syntax.formatter import quote
+
+KIND_ORDER = ("segment", "destination", "campaign")
+
+
+def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipPreview], as_of: str,
+         warnings: tuple[str, ...] = ()) -> Plan:
+    """What apply must do to turn ``deployed`` into ``desired`` at ``as_of``.
+
+    ``preview`` holds, for each segment to be refreshed (not paused), its
+    membership counted in the warehouse against the deployed membership (of
+    its old name, for a rename). Raises ``AudlangError`` for a plan that
+    cannot be carried out (a deleted segment still in use, a conflicting move).
+    """
+    errors: list[Diagnostic] = []
+    actions: list[Action] = []
+    unchanged: list[str] = []
+    renamed_from: dict[tuple[str, str], DeployedObject] = {}
+    moved_away: set[tuple[str, str]] = set()
+
+    for kind, old, new in desired.moves:
+        have_old = deployed.get(kind, old)
+        if have_old is None:
+            continue  # already applied: a `moved` may stay in the code
+        if deployed.get(kind, new) is not None:
+            errors.append(Diagnostic.sourceless(
+                "E520", f'cannot move {kind} "{old}" to "{new}": both are deployed; remove the `moved` '
+                f'declaration or delete one of them first', f'{kind} "{new}"'))
+            continue
+        renamed_from[(kind, new)] = have_old
+        moved_away.add((kind, old))
+
+    changed_members: set[str] = set()
+    for kind in KIND_ORDER:
+        for name, want in desired.of_kind(kind).items():
+            have = deployed.get(kind, name)
+            previous = None
+            if have is None and (kind, name) in renamed_from:
+                have = renamed_from[(kind, name)]
+                previous = have.name
+            action = _action(want, have, previous, preview.get(name) if kind == "segment" else None,
+                             as_of, changed_members)
+            if action is None:
+                unchanged.append(f'{kind} "{name}"')
+                continue
+            if kind == "segment" and action.membership and (action.membership.added or action.membership.removed):
+                changed_members.add(name)
+            actions.append(action)
+
+    deletions: list[Action] = []
+    wanted = {(o.kind, o.name) for o in desired.objects}
+    deleted_names = {(o.kind, o.name) for o in deployed.objects
+                     if (o.kind, o.name) not in wanted and (o.kind, o.name) not in moved_away}
+    for kind in reversed(KIND_ORDER):
+        gone = [o for o in deployed.objects if o.kind == kind and (kind, o.name) in deleted_names]
+        if kind == "segment":
+            gone = _dependents_first(gone)
+        for o in gone:
+            users = [f"{w.kind} \"{w.name}\"" for w in desired.objects
+                     if (w.kind == kind == "segment" and o.name in w.depends_on)
+                     or (w.kind == "campaign" and f"{kind}:{o.name}" in w.depends_on)]
+            if users:
+                errors.append(Diagnostic.sourceless(
+                    "E521", f'cannot delete {kind} "{o.name}": {", ".join(users)} still uses it', f'{kind} "{o.name}"'))
+                continue
+            deletions.append(_deletion(o, deployed))
+    if errors:
+        raise AudlangError(errors)
+    return Plan(as_of=as_of, lineage=deployed.lineage, serial=deployed.serial, actions=tuple(actions + deletions),
+                unchanged=tuple(unchanged), warnings=tuple(warnings), sources=desired.sources,
+                lists=tuple(sorted({tuple(item.split("=", 1)) for o in desired.objects for item in o.lists})),
+                project=desired.project)
+
+
+def _action(want: DesiredObject, have: DeployedObject | None, previous: str | None,
+            preview: MembershipPreview | None, as_of: str, changed_members: set[str]) -> Action | None:
+    is_segment = want.kind == "segment"
+    if have is None:
+        reasons = [f"new {want.kind}"]
+        membership = None
+        if is_segment and want.paused:
+            reasons.append("paused: its membership is computed once it is unpaused")
+        elif is_segment and preview is not None:
+            membership = MembershipChange(None, preview.members, preview.added, preview.removed)
+        return Action(want.kind, want.name, CREATE, tuple(reasons), desired=want, after=want.definition,
+                      membership=membership, materialize=is_segment and not want.paused)
+
+    reasons: list[str] = []
+    if previous is not None:
+        reasons.append(f'renamed from "{previous}"')
+    before_text = have.definition
+    if previous is not None:  # the name is in the text: a rename alone is not a definition change
+        before_text = before_text.replace(quote(previous), quote(want.name), 1)
+    definition_changed = want.definition != before_text
+    if definition_changed:
+        reasons.append("definition changed")
+    elif is_segment and tuple(want.lists) != tuple(have.lists) and have.lists:
+        reasons.append("list file changed")
+    record = (definition_changed or previous is not None or want.paused != have.paused
+              or want.description != have.description or tuple(want.depends_on) != tuple(have.depends_on)
+              or tuple(want.lists) != tuple(have.lists) or want.relative != have.relative)
+    common = dict(previous_name=previous, object_id=have.object_id, before=have.definition,
+                  after=want.definition, desired=want)
+
+    if want.paused:
+        reasons.append("paused" if have.paused else "paused now: its membership stays as deployed")
+        if not record and have.paused:
+            return Action(want.kind, want.name, PAUSED, ("paused",), object_id=have.object_id,
+                          before=have.definition, after=want.definition, desired=None)
+        return Action(want.kind, want.name, RENAME if previous else PAUSED, tuple(reasons), **common)
+    if have.paused:
+        reasons.append("unpaused")
+
+    membership = None
+    moved = False
+    if is_segment and preview is not None:
+        before = preview.deployed
+        membership = MembershipChange(before, preview.members, preview.added, preview.removed)
+        moved = bool(preview.added or preview.removed)
+        if moved and not reasons:
+            upstream = [d for d in want.depends_on if d in changed_members]
+            if upstream:
+                reasons.append("upstream segment changed: " + ", ".join(f'"{d}"' for d in upstream))
+            if want.relative and have.as_of is not None and have.as_of != as_of:
+                reasons.append("window moved with the as-of date")
+            if not reasons:
+                reasons.append("data changed")
+    if previous is not None:
+        action = RENAME
+    elif definition_changed or have.paused or want.description != have.description:
+        action = UPDATE
+        if not reasons:
+            reasons.append("description changed")
+    elif moved:
+        action = REFRESH  # also records any detail the state lacks (after an upgrade)
+    elif record:
+        action = UPDATE
+        reasons.append("recorded details changed")
+    else:
+        return None
+    return Action(want.kind, want.name, action, tuple(reasons), membership=membership,
+                  materialize=is_segment and (action != UPDATE or moved or definition_changed or have.paused
+                                              or previous is not None), **common)
+
+
+def _deletion(o: DeployedObject, deployed: Snapshot) -> Action:
+    reasons = [f"{o.kind} removed from the code"]
+    feeds: list[str] = []
+    if o.kind == "segment":
+        for c in deployed.objects:
+            if c.kind == "campaign" and f"segment:{o.name}" in c.depends_on:
+                destinations = [d.split(":", 1)[1] for d in c.depends_on if d.startswith("destination:")]
+                if destinations:
+                    feeds.extend(f'campaign "{c.name}" → destination "{d}"' for d in destinations)
+                else:
+                    feeds.append(f'campaign "{c.name}"')
+        if feeds:
+            reasons.append("it fed a destination: its audience will no longer be synced")
+    if o.kind == "destination":
+        reasons = ["destination removed"]
+    members = o.members or 0
+    membership = MembershipChange(members, None, 0, members) if o.kind == "segment" else None
+    return Action(o.kind, o.name, DELETE, tuple(reasons), object_id=o.object_id, before=o.definition,
+                  membership=membership, feeds=tuple(feeds))
+
+
+def _dependents_first(objects: list[DeployedObject]) -> list[DeployedObject]:
+    """Deployed segments ordered so that a segment comes before those it uses."""
+    by_name = {o.name: o for o in objects}
+    done: list[DeployedObject] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for other in sorted(by_name):
+            if name in by_name[other].depends_on:
+                visit(other)
+        done.append(by_name[name])
+
+    for name in sorted(by_name):
+        visit(name)
+    return done

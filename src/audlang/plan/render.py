@@ -1,0 +1,204 @@
+"""Renderers. ``plan_to_json`` is the one versioned document; text and Markdown are drawn from it.
+
+The JSON format is documented in docs/plan-format.md. Bump ``FORMAT_VERSION``
+on any change of its shape; ``plan_from_json`` reads back a saved plan of this
+version.
+"""
+
+from __future__ import annotations
+
+import difflib
+from importlib import resources
+
+from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.plan.desired import DesiredObject
+from audlang.syntax.formatter import quote
+from audlang.plan.model import (
+    CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action, MembershipChange, Plan,
+)
+
+FORMAT_VERSION = 1
+MINUS = "\u2212"
+
+
+def _diff(a: Action) -> list[str]:
+    """The definition change as ``- old`` / ``+ new`` / ``  same`` lines (a rename alone is no change)."""
+    before, after = a.before or "", a.after or ""
+    if a.previous_name is not None:
+        before = before.replace(quote(a.previous_name), quote(a.name), 1)
+    if a.action == CREATE or before == after:
+        return []
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3)
+    return [f"{line[0]} {line[1:]}" for line in lines if not line.startswith(("---", "+++", "@@"))]
+
+
+def _object_to_json(o: DesiredObject | None) -> dict | None:
+    if o is None:
+        return None
+    return {"kind": o.kind, "name": o.name, "definition": o.definition, "paused": o.paused,
+            "description": o.description, "depends_on": list(o.depends_on), "lists": list(o.lists),
+            "relative": o.relative}
+
+
+def _membership_to_json(m: MembershipChange | None) -> dict | None:
+    if m is None:
+        return None
+    return {"before": m.before, "after": m.after, "added": m.added, "removed": m.removed}
+
+
+def plan_to_json(plan: Plan) -> dict:
+    """The plan as a JSON-ready dict with ``format_version`` (docs/plan-format.md)."""
+    from audlang import __version__
+
+    actions = []
+    for a in plan.actions:
+        actions.append({
+            "kind": a.kind, "name": a.name, "action": a.action, "reasons": list(a.reasons),
+            "previous_name": a.previous_name, "object_id": a.object_id,
+            "before": a.before, "after": a.after, "diff": _diff(a),
+            "membership": _membership_to_json(a.membership), "feeds": list(a.feeds),
+            "materialize": a.materialize, "desired": _object_to_json(a.desired),
+        })
+    return {
+        "format_version": FORMAT_VERSION,
+        "audlang_version": __version__,
+        "project": plan.project,
+        "as_of": plan.as_of,
+        "prior_state": {"lineage": plan.lineage, "serial": plan.serial},
+        "summary": {
+            "create": plan.count(CREATE), "update": plan.count(UPDATE), "rename": plan.count(RENAME),
+            "refresh": plan.count(REFRESH), "delete": plan.count(DELETE), "paused": plan.count(PAUSED),
+            "unchanged": len(plan.unchanged), "members_added": plan.added, "members_removed": plan.removed,
+            "has_changes": plan.has_changes,
+        },
+        "actions": actions,
+        "unchanged": list(plan.unchanged),
+        "warnings": list(plan.warnings),
+        "configuration": {"sources": dict(plan.sources), "lists": dict(plan.lists)},
+    }
+
+
+def plan_from_json(doc: dict, source: str = "plan file") -> Plan:
+    """A saved plan back into a ``Plan``; refuses other format versions and damaged files."""
+    if not isinstance(doc, dict) or "format_version" not in doc:
+        raise AudlangError(Diagnostic.sourceless("E530", "not an audlang plan file", source))
+    if doc["format_version"] != FORMAT_VERSION:
+        raise AudlangError(Diagnostic.sourceless(
+            "E530", f"plan format version {doc['format_version']} is not the one this audlang reads "
+            f"({FORMAT_VERSION}); make the plan again with this version", source))
+    try:
+        actions = []
+        for a in doc["actions"]:
+            m = a.get("membership")
+            d = a.get("desired")
+            actions.append(Action(
+                kind=a["kind"], name=a["name"], action=a["action"], reasons=tuple(a["reasons"]),
+                previous_name=a.get("previous_name"), object_id=a.get("object_id"), before=a.get("before"),
+                after=a.get("after"),
+                membership=MembershipChange(m["before"], m["after"], m["added"], m["removed"]) if m else None,
+                feeds=tuple(a.get("feeds", ())), materialize=bool(a.get("materialize")),
+                desired=DesiredObject(d["kind"], d["name"], d["definition"], d["paused"], d.get("description"),
+                                      tuple(d["depends_on"]), tuple(d["lists"]), bool(d["relative"]))
+                if d else None))
+        prior = doc["prior_state"]
+        config = doc.get("configuration", {})
+        return Plan(as_of=doc["as_of"], lineage=prior["lineage"], serial=int(prior["serial"]),
+                    actions=tuple(actions), unchanged=tuple(doc.get("unchanged", ())),
+                    warnings=tuple(doc.get("warnings", ())),
+                    sources=tuple(sorted(config.get("sources", {}).items())),
+                    lists=tuple(sorted(config.get("lists", {}).items())), project=doc.get("project", ""))
+    except (KeyError, TypeError, ValueError) as error:
+        raise AudlangError(Diagnostic.sourceless("E530", f"the plan file is damaged ({error!r})", source)) from None
+
+
+# ------------------------------------------------------------------ text
+
+SYMBOLS = {CREATE: "+", UPDATE: "~", RENAME: "→", REFRESH: "↻", PAUSED: "‖", DELETE: "-"}
+COLOURS = {CREATE: "green", UPDATE: "yellow", RENAME: "cyan", REFRESH: "blue", PAUSED: "magenta", DELETE: "red"}
+
+
+def number(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def membership_text(m: dict | None) -> str:
+    if not m:
+        return ""
+    return f"{number(m['before'])} → {number(m['after'])} (+{m['added']:,} {MINUS}{m['removed']:,})"
+
+
+def summary_line(doc: dict) -> str:
+    s = doc["summary"]
+    if not s["has_changes"]:
+        return f"No changes. The deployed state matches the code as of {doc['as_of']}."
+    parts = [f"{s['create']} to create", f"{s['update']} to update", f"{s['delete']} to delete"]
+    if s["rename"]:
+        parts.append(f"{s['rename']} to rename")
+    if s["refresh"]:
+        parts.append(f"{s['refresh']} to refresh")
+    return (f"Plan: {', '.join(parts)}; membership +{s['members_added']:,} {MINUS}{s['members_removed']:,}")
+
+
+def _title(a: dict) -> str:
+    if a["action"] == RENAME:
+        return f'rename {a["kind"]} "{a["previous_name"]}" to "{a["name"]}"'
+    return f'{a["action"]} {a["kind"]} "{a["name"]}"'
+
+
+def render_text(doc: dict, color: bool = False) -> str:
+    """The human plan, from ``plan_to_json``'s document; ANSI colours only when ``color``."""
+    import click
+
+    def style(text: str, **kw) -> str:
+        return click.style(text, **kw) if color else text
+
+    out = [f"audlang plan as of {doc['as_of']} (state serial {doc['prior_state']['serial']})", ""]
+    for a in doc["actions"]:
+        colour = COLOURS[a["action"]]
+        head = f"  {SYMBOLS[a['action']]} {_title(a)}"
+        reasons = f"  ({'; '.join(a['reasons'])})" if a["reasons"] else ""
+        out.append(style(head, fg=colour, bold=True) + reasons)
+        if a["action"] == CREATE and a["after"]:
+            out.extend(style(f"      + {line}", fg="green") for line in a["after"].splitlines())
+        for line in a["diff"]:
+            fg = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            out.append(style(f"      {line}", fg=fg) if fg else f"      {line}")
+        if a["membership"]:
+            out.append(f"      membership {membership_text(a['membership'])}")
+        for fed in a["feeds"]:
+            out.append(style(f"      !! it fed {fed}", fg="red", bold=True))
+    if doc["actions"]:
+        out.append("")
+    for warning in doc["warnings"]:
+        out.append(style(f"warning: {warning}", fg="yellow"))
+    if doc["warnings"]:
+        out.append("")
+    out.append(style(summary_line(doc), bold=True))
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ markdown
+
+
+def render_markdown(doc: dict) -> str:
+    """A pull-request comment: the summary, loud deletions, and each action in a <details> block."""
+    import jinja2
+
+    template_text = resources.files("audlang.plan").joinpath("templates/plan.md.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["number"] = number
+    env.filters["membership"] = membership_text
+    env.filters["md"] = _escape_md
+    env.filters["html"] = _escape_html
+    loud = [a for a in doc["actions"] if a["feeds"]]
+    return env.from_string(template_text).render(
+        doc=doc, summary=summary_line(doc), symbols=SYMBOLS, title=_title, loud=loud, minus=MINUS)
+
+
+def _escape_md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
