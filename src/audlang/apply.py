@@ -1,0 +1,367 @@
+"""Plan a project against the deployed state, and carry a plan out: lock, materialize, record.
+
+Library entry points (the CLI and ``audlang demo`` call these):
+
+- ``plan_project(loaded, warehouse_url=None, state_url=None, as_of=None) -> Plan``: the membership
+  preview is counted in the warehouse (SQL set differences against the deployed
+  membership), then the pure planner runs;
+- ``apply_plan(plan, warehouse_url, state_url=None, root=".", model=None, echo=None) -> ApplyResult``:
+  takes the lock, refuses a stale plan (lineage and serial), materializes each
+  segment in dependency order in one warehouse transaction of its own, and
+  records every change in the state under a new serial, with its history event.
+
+Membership lives in the warehouse, beside the data it is computed from, in one
+table ``audlang_membership(segment, customer_id)`` and a view per segment
+``audlang_members_<slug>`` (README, "Where membership lives"). Rows never pass
+through Python: ``INSERT … SELECT``, counts by ``EXCEPT``.
+
+May import ``plan``, ``state``, ``compile``, ``warehouse``, ``project``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from audlang import warehouse
+from audlang.check import Model
+from audlang.compile import AsOf, SegmentCompiler, list_files_used, list_table_name
+from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.plan import MembershipPreview, Plan, desired_from_model, plan as make_plan
+from audlang.plan.model import CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action
+from audlang.state import DeployedObject, Snapshot, StateStore
+from audlang.state.store import begin, now
+
+MEMBERSHIP_TABLE = "audlang_membership"
+#: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
+#: in flight (a second apply, a reader, a kill).
+STEP_DELAY = float(os.environ.get("AUDLANG_APPLY_STEP_DELAY", "0") or 0)
+VIEW_PREFIX = "audlang_members_"
+
+_metadata = sa.MetaData()
+membership_table = sa.Table(
+    MEMBERSHIP_TABLE, _metadata,
+    sa.Column("segment", sa.String(500), nullable=False),
+    sa.Column("customer_id", sa.String, nullable=False),
+    sa.Index("audlang_membership_segment", "segment", "customer_id"),
+)
+
+
+@attrs.frozen
+class ApplyResult:
+    serial: int
+    applied: tuple[str, ...]  # "action kind name: detail" lines
+    lock_id: str
+    taken_over: str | None = None  # a dead apply's lock that was taken over
+
+
+def view_name(segment: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", segment.lower()).strip("_") or "segment"
+    return VIEW_PREFIX + slug[:50]
+
+
+def state_url_for(warehouse_url: str, state_option: str | None = None, config_state: str | None = None,
+                  root: Path | None = None) -> str:
+    """``--state`` over AUDLANG_STATE over ``state`` in audlang.toml over the warehouse."""
+    resolved = warehouse.resolve_url(state_option, config_state, Path(root or "."), env_var="AUDLANG_STATE",
+                                     default=None)
+    return resolved or warehouse_url
+
+
+def open_warehouse(url: str) -> Engine:
+    """The warehouse engine; a DuckDB file is opened per transaction so that another process can read
+    the state between two steps of a long apply."""
+    engine = warehouse.connect(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
+        engine.dispose()
+        engine = sa.create_engine(engine.url, poolclass=NullPool)
+    return engine
+
+
+# ------------------------------------------------------------------ preview
+
+
+def _has_membership(conn: sa.Connection) -> bool:
+    return sa.inspect(conn).has_table(MEMBERSHIP_TABLE)
+
+
+def _members_of(name: str) -> sa.Select:
+    return select(membership_table.c.customer_id.label("customer_id")).where(membership_table.c.segment == name)
+
+
+def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot) -> dict[str, MembershipPreview]:
+    """For every segment that is not paused: members, deployed members, added and removed, counted by SQL."""
+    deployed_segments = deployed.of_kind("segment")
+    moves = {m.new: m.old for m in model.moves if m.kind == "segment"}
+    have_table = _has_membership(conn)
+    nobody = select(sa.literal("", sa.String).label("customer_id")).where(sa.false())
+    frozen = {name: _members_of(name if name in deployed_segments else moves.get(name, name)) if have_table
+              else nobody for name, seg in model.segments.items() if seg.paused}
+    compiler = SegmentCompiler(model, as_of, membership=frozen)
+    loaded: set[str] = set()
+    out: dict[str, MembershipPreview] = {}
+    for name, segment in model.segments.items():
+        if segment.paused:
+            continue
+        for listed in list_files_used(model, segment.condition):
+            if listed.sha256 not in loaded:
+                warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+                loaded.add(listed.sha256)
+        old_name = name if name in deployed_segments else moves.get(name)
+        new = compiler.segment(name).cte("new_members")
+        count = lambda q: select(func.count()).select_from(q.subquery()).scalar_subquery()  # noqa: E731
+        if have_table and old_name is not None:
+            old = _members_of(old_name).cte("old_members")
+            query = select(
+                count(select(new.c.customer_id)).label("members"),
+                count(select(old.c.customer_id)).label("deployed"),
+                count(sa.except_(select(new.c.customer_id), select(old.c.customer_id))).label("added"),
+                count(sa.except_(select(old.c.customer_id), select(new.c.customer_id))).label("removed"),
+            )
+            row = conn.execute(query).one()
+            out[name] = MembershipPreview(int(row.members), int(row.deployed), int(row.added), int(row.removed))
+        else:
+            members = int(conn.execute(select(count(select(new.c.customer_id)))).scalar())
+            out[name] = MembershipPreview(members, 0, members, 0)
+    return out
+
+
+def _env_warnings(model: Model) -> list[str]:
+    from audlang import ast
+
+    warnings = []
+    for destination in model.destinations.values():
+        if destination.paused:
+            continue
+        for setting in destination.settings:
+            if isinstance(setting.value, ast.TextValue):
+                for part in setting.value.parts:
+                    if isinstance(part, ast.EnvRef) and part.variable not in os.environ:
+                        warnings.append(f'destination "{destination.name}": environment variable {part.variable} '
+                                        f"({setting.key}) is not set; syncing will need it")
+    return warnings
+
+
+def _relative_sources(sources: dict[str, str], root: Path) -> dict[str, str]:
+    out = {}
+    for path, text in sources.items():
+        try:
+            rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+        except ValueError:
+            rel = path
+        out[rel.replace(os.sep, "/")] = text
+    return out
+
+
+def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None = None,
+                 as_of: AsOf | None = None) -> Plan:
+    """Plan a loaded, checked project (``audlang.project.load``) against the deployed state.
+
+    ``warehouse_url`` and ``state_url`` default to the project's settings
+    (environment, then audlang.toml; the state defaults to the warehouse).
+    """
+    config = loaded.config
+    if loaded.errors:
+        raise AudlangError(loaded.errors)
+    warehouse_url = warehouse_url or warehouse.resolve_url(None, config.warehouse, config.root)
+    state_url = state_url or state_url_for(warehouse_url, None, config.state, config.root)
+    as_of = as_of or AsOf.today()
+    store = StateStore(state_url)
+    deployed = store.snapshot()
+    engine = open_warehouse(warehouse_url)
+    try:
+        with warehouse.errors_translated(warehouse_url, loaded.model), begin(engine, warehouse_url) as conn:
+            preview = preview_membership(conn, loaded.model, as_of, deployed)
+    finally:
+        engine.dispose()
+    desired = desired_from_model(loaded.model, _relative_sources(loaded.sources, config.root), config.name)
+    return make_plan(desired, deployed, preview, str(as_of), tuple(_env_warnings(loaded.model)))
+
+
+# ------------------------------------------------------------------ apply
+
+
+def model_from_plan(plan: Plan, root: Path) -> Model:
+    """The desired project recorded in a saved plan, checked again here (list files must be unchanged)."""
+    from audlang.project import analyze
+
+    sources = {os.path.relpath(os.path.join(root, rel)): text for rel, text in plan.sources}
+    model, diagnostics = analyze(sources)
+    errors = [d for d in diagnostics if d.is_error]
+    if errors:
+        raise AudlangError(errors + [Diagnostic.sourceless(
+            "E531", "the definitions recorded in the saved plan do not check here (a list file missing?)",
+            "plan file")])
+    recorded = dict(plan.lists)
+    for listed in model.lists.values():
+        if listed.written in recorded and recorded[listed.written] != listed.sha256:
+            raise AudlangError(Diagnostic.sourceless(
+                "E532", f"stale plan: the list file {listed.written} changed since the plan was made; "
+                "make a new plan", "plan file"))
+    return model
+
+
+def check_fresh(plan: Plan, deployed: Snapshot) -> None:
+    """Refuse a plan made against another state (lineage) or an older serial of this one."""
+    if plan.lineage is not None and deployed.lineage != plan.lineage:
+        raise AudlangError(Diagnostic.sourceless(
+            "E533", f"stale plan: it was made against another state (lineage {plan.lineage}, this state is "
+            f"{deployed.lineage}); make a new plan", "plan file"))
+    if deployed.serial != plan.serial:
+        raise AudlangError(Diagnostic.sourceless(
+            "E533", f"stale plan: the deployed state moved since the plan was made (plan made at serial "
+            f"{plan.serial}, state now at serial {deployed.serial}); make a new plan", "plan file"))
+
+
+def _ensure_membership_table(engine: Engine, url: str) -> None:
+    with begin(engine, url) as conn:
+        if not _has_membership(conn):
+            _metadata.create_all(conn)
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _replace_view(conn: sa.Connection, segment: str, old: str | None = None) -> None:
+    for name in {view_name(segment), *( [view_name(old)] if old else [])}:
+        conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, name)}"))
+    literal = segment.replace("'", "''")
+    conn.execute(sa.text(
+        f"CREATE VIEW {_quote(conn, view_name(segment))} AS SELECT customer_id FROM {MEMBERSHIP_TABLE} "
+        f"WHERE segment = '{literal}'"))
+
+
+def _materialize(conn: sa.Connection, compiler: SegmentCompiler, model: Model, action: Action,
+                 object_id: str) -> dict:
+    """Replace one segment's membership in this transaction: build under a staging key, count the
+    change, swap. Other sessions see the old rows or the new, never a mix."""
+    name = action.name
+    m = membership_table
+    if action.previous_name:
+        conn.execute(m.update().where(m.c.segment == action.previous_name).values(segment=name))
+    for listed in list_files_used(model, model.segments[name].condition):
+        warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+    staging = f"audlang:staging:{object_id}"
+    conn.execute(m.delete().where(m.c.segment == staging))
+    query = compiler.segment(name).subquery("members")
+    conn.execute(m.insert().from_select(["segment", "customer_id"],
+                                        select(sa.literal(staging, sa.String).label("segment"), query.c.customer_id)))
+    new, old = _members_of(staging), _members_of(name)
+    count = lambda q: select(func.count()).select_from(q.subquery()).scalar_subquery()  # noqa: E731
+    row = conn.execute(select(count(new).label("members"), count(sa.except_(new, old)).label("added"),
+                              count(sa.except_(old, new)).label("removed"))).one()
+    conn.execute(m.delete().where(m.c.segment == name))
+    conn.execute(m.update().where(m.c.segment == staging).values(segment=name))
+    _replace_view(conn, name, action.previous_name)
+    return {"members": int(row.members), "added": int(row.added), "removed": int(row.removed)}
+
+
+def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, root: str | Path = ".",
+               model: Model | None = None, echo: Callable[[str], None] | None = None) -> ApplyResult:
+    """Carry out exactly ``plan``: lock, stale check, materialize in order, record each change.
+
+    ``model`` is the checked project the plan was made from; without it (a
+    saved plan) the definitions recorded in the plan are checked again.
+    ``echo`` receives one line per step.
+    """
+    echo = echo or (lambda _line: None)
+    state_url = state_url or warehouse_url
+    root = Path(root)
+    if model is None:
+        model = model_from_plan(plan, root)
+    store = StateStore(state_url)
+    engine = open_warehouse(warehouse_url)
+    lock, taken_over = store.acquire("apply")
+    apply_id = lock.lock_id
+    applied: list[str] = []
+    try:
+        if taken_over is not None:
+            store.log(apply_id, "lock taken over", {"lock_id": taken_over.lock_id, "who": taken_over.who,
+                                                    "pid": taken_over.pid, "started_at": taken_over.started_at})
+            echo(f"took over the lock {taken_over.lock_id} of a dead apply ({taken_over.who}, pid "
+                 f"{taken_over.pid}, since {taken_over.started_at})")
+        deployed = store.snapshot()
+        check_fresh(plan, deployed)
+        store.log(apply_id, "apply started", {"as_of": plan.as_of, "planned_serial": plan.serial,
+                                              "actions": len(plan.actions)})
+        as_of = AsOf.parse(plan.as_of)
+        if any(a.materialize or a.kind == "segment" for a in plan.actions):
+            _ensure_membership_table(engine, warehouse_url)
+        # `in segment` reads what is materialized: upstream segments come first in the plan's order.
+        membership = {name: _members_of(name) for name in model.segments}
+        compiler = SegmentCompiler(model, as_of, membership=membership)
+        serial = deployed.serial
+        for action in plan.actions:
+            line, serial = _carry_out(action, store, engine, warehouse_url, compiler, model, deployed, plan, apply_id)
+            applied.append(line)
+            echo(line)
+            if STEP_DELAY:
+                time.sleep(STEP_DELAY)
+        store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied)})
+        return ApplyResult(serial, tuple(applied), lock.lock_id, taken_over.lock_id if taken_over else None)
+    except AudlangError as error:
+        store.log(apply_id, "apply failed", {"error": str(error), "done": len(applied)})
+        raise
+    finally:
+        store.release()
+        engine.dispose()
+
+
+def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, compiler: SegmentCompiler,
+               model: Model, deployed: Snapshot, plan: Plan, apply_id: str) -> tuple[str, int]:
+    have = deployed.get(action.kind, action.previous_name or action.name)
+    object_id = action.object_id or (have.object_id if have else None) or str(uuid.uuid4())
+    title = f'{action.kind} "{action.name}"'
+    if action.action == DELETE:
+        if action.kind == "segment":
+            with warehouse.errors_translated(url, model), begin(engine, url) as conn:
+                if _has_membership(conn):
+                    conn.execute(membership_table.delete().where(membership_table.c.segment == action.name))
+                if view_name(action.name) not in {view_name(n) for n in model.segments}:
+                    conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, view_name(action.name))}"))
+        serial = store.write(apply_id, "deleted", delete=(action.kind, action.name),
+                             detail={"reasons": list(action.reasons), "feeds": list(action.feeds)})
+        return f"deleted {title}", serial
+    if action.action == PAUSED and action.desired is None:
+        return f"paused {title}: left as deployed", deployed.serial
+    want = action.desired
+    counts: dict = {}
+    members, as_of, refreshed = (have.members, have.as_of, have.refreshed_at) if have else (None, None, None)
+    if action.materialize:
+        with warehouse.errors_translated(url, model), begin(engine, url) as conn:
+            counts = _materialize(conn, compiler, model, action, object_id)
+        members, as_of, refreshed = counts["members"], plan.as_of, now()
+    elif action.previous_name and action.kind == "segment":
+        with warehouse.errors_translated(url, model), begin(engine, url) as conn:
+            if _has_membership(conn):
+                conn.execute(membership_table.update().where(membership_table.c.segment == action.previous_name)
+                             .values(segment=action.name))
+                _replace_view(conn, action.name, action.previous_name)
+    record = DeployedObject(
+        kind=want.kind, name=want.name, object_id=object_id, definition=want.definition, paused=want.paused,
+        description=want.description, depends_on=want.depends_on, lists=want.lists, relative=want.relative,
+        members=members, as_of=as_of, refreshed_at=refreshed, created_at=have.created_at if have else None)
+    event = {CREATE: "created", UPDATE: "updated", RENAME: "renamed", REFRESH: "refreshed",
+             PAUSED: "paused"}[action.action]
+    detail = {"reasons": list(action.reasons), **counts}
+    if action.previous_name:
+        detail["previous_name"] = action.previous_name
+    serial = store.write(apply_id, event, put=record,
+                         rename=(action.kind, action.previous_name, action.name) if action.previous_name else None,
+                         detail=detail)
+    suffix = f": {counts['members']:,} members (+{counts['added']:,} \u2212{counts['removed']:,})" if counts else ""
+    prefix = f'renamed {action.kind} "{action.previous_name}" to "{action.name}"' if action.previous_name \
+        else f"{event} {title}"
+    return prefix + suffix, serial
