@@ -563,8 +563,15 @@ def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None
 # ------------------------------------------------------------------ reading the state
 
 
+def _has_state(state: sa.Engine) -> bool:
+    with state.connect() as conn:
+        return sa.inspect(conn).has_table("audlang_sync_meta")
+
+
 def errors(state: sa.Engine, destination: str | None = None) -> list[SyncError]:
-    prepare_state(state)
+    """The members a destination rejected and that are not sent yet, by destination, campaign, group, key."""
+    if not _has_state(state):
+        return []
     e = errors_table
     query = sa.select(e).order_by(e.c.destination, e.c.campaign, e.c.group_name, e.c.member_key, e.c.operation)
     if destination is not None:
@@ -575,7 +582,9 @@ def errors(state: sa.Engine, destination: str | None = None) -> list[SyncError]:
 
 
 def runs(state: sa.Engine) -> list[dict]:
-    prepare_state(state)
+    """Every recorded sync, oldest first."""
+    if not _has_state(state):
+        return []
     with state.connect() as conn:
         rows = conn.execute(sa.select(runs_table).order_by(runs_table.c.started_at)).fetchall()
     return [{"run_id": r.run_id, "status": r.status, **json.loads(r.detail or "{}")} for r in rows]

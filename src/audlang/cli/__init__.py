@@ -178,6 +178,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 # The other command modules register on ``cli`` when imported (heavy imports stay inside the commands).
 from audlang.cli import data  # noqa: E402,F401
+from audlang.cli import sync  # noqa: E402,F401
 from audlang.cli import report  # noqa: E402,F401
 from audlang.cli import deploy  # noqa: E402,F401
 

@@ -1,0 +1,104 @@
+"""Sync commands: ``audlang sync errors`` (the members a destination rejected) and ``sync status``.
+
+Heavy modules load inside each command.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from audlang.cli import cli
+
+STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
+WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
+
+
+def state_engine(ctx, warehouse_option: str | None, state_option: str | None):
+    """The state database's engine: --state, AUDLANG_STATE, `state` in audlang.toml, else the warehouse."""
+    from audlang import project, warehouse
+
+    config = project.load_config(ctx.obj["project_dir"])
+    warehouse_url = warehouse.resolve_url(warehouse_option, config.warehouse, config.root)
+    url = warehouse.resolve_url(state_option, config.state, config.root, env_var="AUDLANG_STATE", default=None)
+    url = url or warehouse_url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        if not Path(parsed.database).exists():
+            return None, url  # no state database yet: nothing was synced
+    return warehouse.connect(url, must_exist=False), url
+
+
+def _read(ctx, warehouse_option, state_option, reader):
+    from audlang import warehouse
+
+    engine, url = state_engine(ctx, warehouse_option, state_option)
+    if engine is None:
+        return []
+    try:
+        with warehouse.errors_translated(url):
+            return reader(engine)
+    finally:
+        engine.dispose()
+
+
+@cli.group("sync")
+def sync_group() -> None:
+    """What the destination syncs did: rejected members and recent runs."""
+
+
+@sync_group.command("errors")
+@click.argument("destination", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@click.option("--state", "state_option", help=STATE_HELP)
+@click.pass_context
+def errors(ctx, destination, fmt, warehouse_option, state_option):
+    """Members a destination rejected (retried on the next apply): key, operation, status, message, attempts."""
+    from audlang import sync
+
+    found = _read(ctx, warehouse_option, state_option, lambda engine: sync.errors(engine, destination))
+    if fmt == "json":
+        click.echo(json.dumps({"format_version": 1, "errors": [e.to_json() for e in found]}, indent=2,
+                              ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no rejected members" + (f' for "{destination}"' if destination else ""))
+        return
+    current = None
+    for e in found:
+        heading = f'destination "{e.destination}" · campaign "{e.campaign}" · group "{e.group}"'
+        if heading != current:
+            click.echo(heading)
+            current = heading
+        click.echo(f"  {e.operation:<6} {e.key}  (customer {e.customer_id})  {e.status}: {e.message}  "
+                   f"[{e.attempts} attempt{'s' if e.attempts != 1 else ''}, last {e.last_at}]")
+    click.echo(f"{len(found):,} rejected member{'s' if len(found) != 1 else ''}; they are retried on the next apply")
+
+
+@sync_group.command("status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@click.option("--state", "state_option", help=STATE_HELP)
+@click.pass_context
+def status(ctx, fmt, limit, warehouse_option, state_option):
+    """The most recent syncs: per campaign group and destination, what was sent, skipped and rejected."""
+    from audlang import sync
+
+    found = _read(ctx, warehouse_option, state_option, sync.runs)[-limit:]
+    if fmt == "json":
+        click.echo(json.dumps({"format_version": 1, "runs": found}, indent=2, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("no syncs yet")
+    for r in found:
+        line = (f'{r["status"]:<9} "{r["campaign"]}" / "{r["group"]}" → "{r["destination"]}": '
+                f'+{r["added"]:,} −{r["removed"]:,}, {r["skipped"]:,} skipped, {r["rejected"]:,} rejected, '
+                f'{r["requests"]:,} requests ({r["retries"]:,} retried)')
+        click.echo(line + (f'  {r["message"]}' if r.get("message") else ""))
