@@ -50,6 +50,19 @@ class _Operand:
     kind: str  # text, number, boolean, date, timestamp, days_since, average
 
 
+@attrs.frozen
+class PurchaseRows:
+    """What a ``has_purchased`` scans: the FROM clause, the filter and window conditions, the columns."""
+
+    source: object
+    where: list
+    customer_id: ColumnElement
+    order_id: ColumnElement
+    quantity: ColumnElement
+    revenue: ColumnElement
+    when: ColumnElement  # order_datetime
+
+
 class SegmentCompiler:
     """Compiles the segments of one model at one as-of instant.
 
@@ -95,6 +108,11 @@ class SegmentCompiler:
             .distinct()
         )
 
+    def customer_scope(self) -> _Scope:
+        """A fresh alias of ``customer_360`` and the compiler of conditions over it (``audlang explain``
+        compiles each clause of a condition as its own column from this)."""
+        return _Scope(self, self._alias("customer_360", "c"))
+
     def segment_ids(self, name: str) -> Select:
         """What ``in segment`` reads: the materialized membership when given, else the query."""
         if name in self.membership:
@@ -114,7 +132,8 @@ class SegmentCompiler:
             conditions.append(ts >= dialects.timestamp_param(r.low))
         return conditions
 
-    def has_purchased(self, node: ast.HasPurchased) -> Select:
+    def purchase_rows(self, node: ast.HasPurchased) -> PurchaseRows:
+        """The rows a ``has_purchased`` reads (orders, or itemized rows with an item filter) and its filters."""
         item_filters = [f for f in node.filters if ITEM_FILTER_COLUMNS[f.field][0] == "unified_itemized_transactions"]
         order_filters = [f for f in node.filters if f not in item_filters]
         if item_filters:
@@ -134,6 +153,7 @@ class SegmentCompiler:
             order_id = rcol("order_id")
             quantity = rcol("item_quantity")
             revenue = rcol("item_revenue")
+            when = rcol("order_datetime")
         else:
             orders = self._alias("unified_transactions", "o")
             ocol = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
@@ -145,6 +165,13 @@ class SegmentCompiler:
             order_id = ocol("order_id")
             quantity = ocol("order_quantity")
             revenue = ocol("order_revenue")
+            when = ocol("order_datetime")
+        return PurchaseRows(source, where, customer_id, order_id, quantity, revenue, when)
+
+    def has_purchased(self, node: ast.HasPurchased) -> Select:
+        rows = self.purchase_rows(node)
+        source, where, customer_id, order_id = rows.source, rows.where, rows.customer_id, rows.order_id
+        quantity, revenue = rows.quantity, rows.revenue
         query = select(customer_id).select_from(source).where(customer_id.is_not(None), *where)
         measure = node.measure
         if measure is None:
@@ -167,13 +194,16 @@ class SegmentCompiler:
         return select(cid).where(cid.is_not(None), _in_strings(self._col(t, "customer_tags", "tag"), node.tags)) \
             .correlate(None)
 
-    def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select:
+    def checkout_rows(self, node: ast.AbandonedCheckout) -> tuple:
+        """The checkouts alias, a column getter, and the conditions of an ``abandoned_checkout``."""
         t = self._alias("checkouts", "k")
         col = lambda n: self._col(t, "checkouts", n)  # noqa: E731
         not_completed = or_(col("completed").is_(None), col("completed") == false())
-        return select(col("customer_id")).where(
-            col("customer_id").is_not(None), not_completed, *self._range(col("started_at"), node.window)
-        ).correlate(None)
+        return t, col, [col("customer_id").is_not(None), not_completed, *self._range(col("started_at"), node.window)]
+
+    def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select:
+        _t, col, conditions = self.checkout_rows(node)
+        return select(col("customer_id")).where(*conditions).correlate(None)
 
     def custom_attribute(self, info, build) -> Select:
         t = self._alias(info.table, "x")

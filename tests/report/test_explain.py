@@ -1,0 +1,150 @@
+"""``audlang explain`` agrees with ``audlang members`` for every example segment, on a sample of
+customers, on DuckDB, SQLite and PostgreSQL; its tree is coherent; its errors are one line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from audlang import explain, warehouse
+from audlang.cli import cli
+from audlang.compile import AsOf
+from audlang.datagen import generate
+from audlang.project import load
+from conftest import EXAMPLES
+
+AS_OF = "2024-11-30"
+CUSTOMERS = 300
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retail")
+    shutil.copytree(EXAMPLES / "retail", root, dirs_exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory, postgresql_database):
+    folder = tmp_path_factory.mktemp("warehouses")
+    urls = {
+        "duckdb": f"duckdb:///{folder / 'w.duckdb'}",
+        "sqlite": f"sqlite:///{folder / 'w.sqlite'}",
+        "postgresql": postgresql_database("explain"),
+    }
+    for url in urls.values():
+        generate(url, customers=CUSTOMERS, seed=7)
+    return urls
+
+
+def run(project, *args, expect=0):
+    result = CliRunner().invoke(cli, ["--project", str(project), *args], catch_exceptions=False)
+    assert result.exit_code == expect, result.output
+    return result
+
+
+def member_ids(project, url, name) -> list[str]:
+    out = run(project, "members", name, "--as-of", AS_OF, "--warehouse", url).stdout
+    return [r[0] for r in list(csv.reader(io.StringIO(out)))[1:]]
+
+
+def coherent(clause: explain.Clause) -> None:
+    """Each compound verdict follows from its children's: the tree explains, it does not contradict."""
+    values = [c.value for c in clause.children]
+    if clause.kind == "and":
+        assert clause.value == all(values), clause.text
+    elif clause.kind == "or":
+        assert clause.value == any(values), clause.text
+    elif clause.kind in ("not",):
+        assert clause.value == (not values[0]), clause.text
+    elif clause.kind == "in_segment":
+        assert clause.value == values[0], clause.text
+    for child in clause.children:
+        coherent(child)
+
+
+def sample(members: list[str], everyone: list[str]) -> list[str]:
+    """Up to 5 members and 5 others, spread over the id range, deterministic."""
+    inside = members[:: max(1, len(members) // 5)][:5]
+    chosen = set(members)
+    outside = [c for c in everyone[:: max(1, len(everyone) // 12)] if c not in chosen][:5]
+    return inside + outside
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite", "postgresql"])
+def test_explain_agrees_with_members_for_every_example_segment(project, warehouses, engine):
+    url = warehouses[engine]
+    model = load(None, str(project)).model
+    connection = warehouse.connect(url)
+    as_of = AsOf.parse(AS_OF)
+    everyone = [f"C{i:06d}" for i in range(1, CUSTOMERS + 1)]
+    checked = members_seen = 0
+    for name in model.segments:
+        members = member_ids(project, url, name)
+        for customer in sample(members, everyone):
+            result = explain.explain(connection, url, model, name, customer, as_of)
+            assert result.member == (customer in members), f"{name} / {customer} on {engine}"
+            assert result.condition.value == result.member, f"{name} / {customer} on {engine}"
+            coherent(result.condition)
+            checked += 1
+            members_seen += result.member
+    connection.dispose()
+    assert checked > 200 and members_seen > 60
+
+
+def test_json_through_the_cli(project, warehouses):
+    url = warehouses["duckdb"]
+    member = member_ids(project, url, "Lapsed VIP")[0]
+    doc = json.loads(run(project, "explain", "Lapsed VIP", member, "--as-of", AS_OF, "--warehouse", url,
+                         "--format", "json").stdout)
+    assert doc["member"] is True and doc["segment"] == "Lapsed VIP" and doc["customer_id"] == member
+    assert doc["format_version"] == 1 and doc["as_of"] == AS_OF
+    tagged, in_segment, negated = doc["condition"]["children"]
+    assert tagged["kind"] == "tagged" and tagged["facts"] == {"tags": {"VIP": True}}
+    assert in_segment["segment"] == "Big Spenders" and in_segment["value"] is True
+    (expanded,) = in_segment["children"]
+    assert expanded["text"] == "lifetime_revenue > 500" and expanded["facts"]["value"] > 500
+    assert negated["kind"] == "not" and negated["value"] is True
+    assert negated["children"][0]["facts"]["matching_orders"] == 0
+
+
+def test_purchase_facts_count_the_matching_orders_and_the_measure(project, warehouses):
+    url = warehouses["duckdb"]
+    member = member_ids(project, url, "Spent Over 1000 This Year")[0]
+    doc = json.loads(run(project, "explain", "Spent Over 1000 This Year", member, "--as-of", AS_OF,
+                         "--warehouse", url, "--format", "json").stdout)
+    purchased = doc["condition"]["children"][0]
+    facts = purchased["facts"]
+    assert purchased["value"] is True and facts["measure"] == "spend" and facts["measure_value"] > 1000
+    assert facts["matching_orders"] >= 1 and facts["last_order"] <= "2024-11-30 23:59:59"
+
+
+def test_text_reads_like_the_source(project, warehouses):
+    url = warehouses["duckdb"]
+    outsider = next(c for c in (f"C{i:06d}" for i in range(1, CUSTOMERS))
+                    if c not in set(member_ids(project, url, "Big Spenders")))
+    out = run(project, "explain", "Lapsed VIP", outsider, "--as-of", AS_OF, "--warehouse", url).stdout
+    lines = out.splitlines()
+    assert lines[0] == f'{outsider} is not a member of "Lapsed VIP" as of {AS_OF}.'
+    assert lines[2].startswith('segment "Lapsed VIP" <') and lines[2].split()[-1] == "false"
+    assert lines[3].startswith('  tagged "VIP"')
+    assert lines[4].startswith('  and in segment "Big Spenders"') and " false" in lines[4]
+    assert lines[5].strip().startswith("lifetime_revenue > 500") and "lifetime_revenue = " in lines[5]
+    assert lines[6].startswith("  and not has_purchased within last 90 days")
+    assert lines[-1] == ">"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["explain", "Big Spender", "C000001"], 'error[E201]: no such segment; did you mean "Big Spenders"?'),
+    (["explain", "Big Spenders", "NOBODY"], "NOBODY: error[E210]: no such customer in customer_360"),
+    (["explain", "Big Spenders", "C000001", "--as-of", "2024-13-01"], "error[E203]"),
+])
+def test_errors_are_one_line(project, warehouses, args, message):
+    result = run(project, *args, "--warehouse", warehouses["duckdb"], expect=1)
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
