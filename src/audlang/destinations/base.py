@@ -230,6 +230,9 @@ def resolve_settings(decl: ast.Destination, env: Mapping[str, str] | None = None
 # ------------------------------------------------------------------ identifiers
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+_LETTER = re.compile(r"[A-Za-z]")
+_NOT_DIGIT = re.compile(r"\D")
 
 
 def normalize_email(value) -> str | None:
@@ -244,11 +247,13 @@ def normalize_phone(value, default_country: str = "1") -> str | None:
     North American (``default_country``); anything with letters is unusable."""
     if value is None:
         return None
+    if isinstance(value, str) and _E164.fullmatch(value):
+        return value  # already E.164: the common case, kept fast
     text = str(value).strip()
-    if not text or re.search(r"[A-Za-z]", text):
+    if not text or _LETTER.search(text):
         return None
     international = text.startswith("+") or text.startswith("00")
-    digits = re.sub(r"\D", "", text)
+    digits = _NOT_DIGIT.sub("", text)
     if text.startswith("00"):
         digits = digits[2:]
     if not international:
