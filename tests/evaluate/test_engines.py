@@ -184,8 +184,15 @@ def test_demo_from_nothing_to_insights(tmp_path, monkeypatch):
     assert (tmp_path / "shop" / "audlang.toml").is_file()
     assert (tmp_path / "shop" / "target" / "warehouse.duckdb").is_file()
     assert "Every segment, as of 2024-11-30" in result.stdout
+    assert "audlang plan as of 2024-11-30" in result.stdout and "\nPlan: " in result.stdout
+    assert "Apply complete" in result.output
     assert "Holiday Shoppers - SMS" in result.stdout and "Near Pearl Store" in result.stdout
     # The project it wrote is a working project: members straight away, from inside it.
     monkeypatch.chdir(tmp_path / "shop")
     again = CliRunner().invoke(cli, ["members", "Big Spenders", "--as-of", "2024-11-30", "--limit", "2"])
     assert again.exit_code == 0 and again.stdout.startswith("customer_id\nC")
+    replan = CliRunner().invoke(cli, ["plan", "--as-of", "2024-11-30"])
+    assert replan.exit_code == 0, replan.output
+    # Every segment was deployed by the demo: no segment is left to create or update.
+    assert " segment \"" not in "\n".join(line for line in replan.output.splitlines()
+                                           if line.lstrip().startswith(("+ create", "~ update")))

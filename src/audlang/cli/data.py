@@ -214,14 +214,18 @@ def _generate_with_progress(generate, url: str, customers: int, seed: int) -> No
 
 
 def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
-    """plan → apply on the demo project, when the deploy stage is installed."""
-    try:
-        from audlang import apply as deploy
-    except ImportError:
-        return
-    runner = getattr(deploy, "demo_cycle", None)
-    if runner is not None:
-        runner(ctx, loaded, url, as_of)
+    """plan → apply on the demo project: the reviewed plan, then carried out, as CI would."""
+    from audlang import apply as deploy
+    from audlang.cli import _color
+    from audlang.plan.render import plan_to_json, render_text
+
+    plan = deploy.plan_project(loaded, url, None, as_of)
+    text = render_text(plan_to_json(plan), color=_color(sys.stdout))
+    # The demo shows each action and the summary; `audlang plan` shows the definitions' diffs too.
+    click.echo("\n".join(line for line in text.splitlines() if not line.startswith("      ")))
+    result = deploy.apply_plan(plan, url, None, loaded.config.root, loaded.model,
+                               echo=lambda line: click.echo(f"  {line}", err=True))
+    click.echo(f"Apply complete: {len(result.applied)} changes, state serial {result.serial}.\n", err=True)
 
 
 def _insights_table(engine, url: str, model, as_of) -> None:
