@@ -63,6 +63,7 @@ class ApplyResult:
     applied: tuple[str, ...]  # "action kind name: detail" lines
     lock_id: str
     taken_over: str | None = None  # a dead apply's lock that was taken over
+    syncs: tuple = ()  # audlang.sync.SyncResult of each campaign group and destination
 
 
 def view_name(segment: str) -> str:
@@ -165,7 +166,7 @@ def _relative_sources(sources: dict[str, str], root: Path) -> dict[str, str]:
 
 
 def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None = None,
-                 as_of: AsOf | None = None) -> Plan:
+                 as_of: AsOf | None = None, allow_removals: bool = False) -> Plan:
     """Plan a loaded, checked project (``audlang.project.load``) against the deployed state.
 
     ``warehouse_url`` and ``state_url`` default to the project's settings
@@ -186,7 +187,23 @@ def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None
     finally:
         engine.dispose()
     desired = desired_from_model(loaded.model, _relative_sources(loaded.sources, config.root), config.name)
-    return make_plan(desired, deployed, preview, str(as_of), tuple(_env_warnings(loaded.model)))
+    planned = make_plan(desired, deployed, preview, str(as_of), tuple(_env_warnings(loaded.model)))
+    return attrs.evolve(planned, syncs=_sync_preview(loaded.model, warehouse_url, store, as_of, allow_removals),
+                        allow_removals=allow_removals)
+
+
+def _sync_preview(model: Model, warehouse_url: str, store: StateStore, as_of: AsOf, allow_removals: bool) -> tuple:
+    """What the syncs after materialization would send, per campaign group and destination (issue 10)."""
+    from audlang import sync
+
+    if not sync.targets(model):
+        return ()
+    engine = open_warehouse(warehouse_url)
+    try:
+        with warehouse.errors_translated(warehouse_url, model):
+            return sync.preview(model, engine, store.engine, as_of, allow_removals)
+    finally:
+        engine.dispose()
 
 
 # ------------------------------------------------------------------ apply
@@ -269,12 +286,14 @@ def _materialize(conn: sa.Connection, compiler: SegmentCompiler, model: Model, a
 
 
 def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, root: str | Path = ".",
-               model: Model | None = None, echo: Callable[[str], None] | None = None) -> ApplyResult:
+               model: Model | None = None, echo: Callable[[str], None] | None = None,
+               sync_progress: Callable | None = None) -> ApplyResult:
     """Carry out exactly ``plan``: lock, stale check, materialize in order, record each change.
 
     ``model`` is the checked project the plan was made from; without it (a
     saved plan) the definitions recorded in the plan are checked again.
-    ``echo`` receives one line per step.
+    ``echo`` receives one line per step; after the segments, the campaigns are computed and synced to
+    their destinations (``audlang.sync``), ``sync_progress(target, done, total)`` following each batch.
     """
     echo = echo or (lambda _line: None)
     state_url = state_url or warehouse_url
@@ -309,14 +328,39 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             echo(line)
             if STEP_DELAY:
                 time.sleep(STEP_DELAY)
-        store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied)})
-        return ApplyResult(serial, tuple(applied), lock.lock_id, taken_over.lock_id if taken_over else None)
+        syncs = _run_syncs(plan, model, engine, warehouse_url, store, root, as_of, apply_id, echo, sync_progress)
+        store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied),
+                                               "syncs_failed": sum(r.status == "failed" for r in syncs)})
+        return ApplyResult(serial, tuple(applied), lock.lock_id, taken_over.lock_id if taken_over else None,
+                           tuple(syncs))
     except AudlangError as error:
         store.log(apply_id, "apply failed", {"error": str(error), "done": len(applied)})
         raise
     finally:
         store.release()
         engine.dispose()
+
+
+def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateStore, root: Path, as_of: AsOf,
+               apply_id: str, echo: Callable[[str], None], progress: Callable | None) -> list:
+    """Compute the campaigns from the materialized segments and sync each group to its destinations;
+    each sync is recorded in the history. A failing destination fails its own sync only."""
+    from audlang import sync
+
+    if not sync.targets(model):
+        return []
+    with begin(engine, url) as conn:
+        materialized = _has_membership(conn)
+    membership = {name: _members_of(name) for name in model.segments} if materialized else None
+    with warehouse.errors_translated(url, model):
+        results = sync.apply_syncs(model, engine, store.engine, as_of, root, membership, plan.allow_removals,
+                                   progress)
+    for r in results:
+        store.log(apply_id, "synced", {k: v for k, v in r.to_json().items() if k != "seconds"})
+        echo(f'synced "{r.target.campaign}" / "{r.target.group}" \u2192 "{r.target.destination}": {r.status}, '
+             f"+{r.added:,} \u2212{r.removed:,}, {r.skipped:,} skipped, {r.rejected:,} rejected"
+             + (f" ({r.message})" if r.message else ""))
+    return results
 
 
 def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, compiler: SegmentCompiler,
@@ -365,3 +409,52 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
     prefix = f'renamed {action.kind} "{action.previous_name}" to "{action.name}"' if action.previous_name \
         else f"{event} {title}"
     return prefix + suffix, serial
+
+
+# ------------------------------------------------------------------ audlang demo
+
+
+def demo_model(model: Model, attentive_url: str) -> Model:
+    """The example project as the demo runs it: Attentive destinations pointed at the local sandbox; the
+    destinations with no local stand-in (Klaviyo, Braze, webhooks) paused."""
+    from audlang import ast
+
+    destinations = {}
+    for name, d in model.destinations.items():
+        if d.kind == "attentive":
+            settings = tuple(s for s in d.settings if s.key != "base_url") + (
+                ast.Setting("base_url", ast.TextValue((ast.StringValue(attentive_url),))),)
+            d = attrs.evolve(d, settings=settings)
+        elif d.kind not in ("csv", "sql"):
+            d = attrs.evolve(d, paused=True)
+        destinations[name] = d
+    return attrs.evolve(model, destinations=destinations)
+
+
+def demo_cycle(ctx, loaded, url: str, as_of: AsOf) -> None:
+    """``audlang demo``: plan → apply on the example project, syncing its campaigns to csv files and to a
+    local Attentive-shaped server (``destinations.sandbox``). Called by ``audlang demo`` (cli/data.py)."""
+    import click
+
+    from audlang.destinations.sandbox import AttentiveSandbox
+    from audlang.plan import plan_to_json, render_text
+
+    key = os.environ.setdefault("ATTENTIVE_API_KEY", "demo-" + uuid.uuid4().hex[:12])
+    sandbox = AttentiveSandbox(key)
+    try:
+        model = demo_model(loaded.model, sandbox.url)
+        demo = attrs.evolve(loaded, model=model)
+        planned = plan_project(demo, url, None, as_of)
+        click.echo(render_text(plan_to_json(planned)), err=True)
+        result = apply_plan(planned, url, None, root=loaded.config.root, model=model,
+                            echo=lambda line: click.echo(f"  {line}", err=True))
+        click.echo(f"\napplied: state serial {result.serial}; local Attentive server ({sandbox.url}) now holds:",
+                   err=True)
+        for segment, members in sorted(sandbox.segments.items()):
+            click.echo(f"  segment {segment}: {len(members):,} members", err=True)
+        files = sorted((loaded.config.root / "target" / "exports").glob("*.csv"))
+        for path in files:
+            rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
+            click.echo(f"  file {path.relative_to(loaded.config.root)}: {rows:,} members", err=True)
+    finally:
+        sandbox.close()

@@ -431,7 +431,7 @@ class Syncer:
     def __init__(self, model: Model, warehouse: sa.Engine, state: sa.Engine, root: Path | str = ".",
                  env: Mapping[str, str] | None = None, allow_removals: bool = False,
                  hook: Callable[[str, int], None] | None = None, http_options: dict | None = None,
-                 progress: Callable[[Target, int, int], None] | None = None):
+                 progress: Callable[[Target, int, int], None] | None = None, prepare: bool = True):
         self.model = model
         self.warehouse = warehouse
         self.state = state
@@ -444,7 +444,8 @@ class Syncer:
         self.run_id = str(uuid.uuid4())
         self._columns: dict[Target, tuple[str, ...]] = {}
         self._errored: set[str] = set()
-        prepare_state(state)
+        if prepare:
+            prepare_state(state)
 
     # ------------------------------------------------------------------ reading
     def compute(self, campaign: ast.Campaign, group: str, decl: ast.Destination,
@@ -462,6 +463,9 @@ class Syncer:
             rows = _raw_rows(conn.execute(query))
         desired, no_identifier, duplicates = desired_members(rows, identifiers, fields)
         with self.state.connect() as conn:
+            if not sa.inspect(conn).has_table("audlang_sync_members"):  # a plan before the first sync
+                return delta(target, desired, {}, settings.mode, settings.max_removal, settings.allow_empty,
+                             self.allow_removals, no_identifier, duplicates, 0)
             acked = acknowledged(conn, target)
             pending = conn.execute(sa.select(sa.func.count()).select_from(batches_table)
                                    .where(batches_table.c.target == target.key)).scalar()
@@ -718,3 +722,53 @@ def run(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, root: Path 
     """Materialize the campaigns and sync every target (what apply does after the segments)."""
     materialize_campaigns(warehouse, model, as_of)
     return Syncer(model, warehouse, state, root, **options).sync_all()
+
+
+# ------------------------------------------------------------------ plan and apply
+
+
+def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_removals: bool = False,
+            env: Mapping[str, str] | None = None, membership: Mapping[str, sa.Select] | None = None) -> tuple:
+    """Per campaign group and destination, what a sync after materialization would send (plan time).
+
+    Reads only: the groups are computed by the live assignment query, compared with the acknowledged
+    membership; nothing is written to the state."""
+    from audlang.campaigns import assignment_query
+    from audlang.compile import SegmentCompiler
+    from audlang.plan.model import SyncPreview
+
+    env = os.environ if env is None else env
+    compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
+    syncer = Syncer(model, warehouse, state, env=env, allow_removals=allow_removals, prepare=False)
+    out = []
+    for campaign, group, decl in targets(model):
+        common = dict(campaign=campaign.name, group=group, destination=decl.name, kind=decl.kind)
+        if campaign.paused or decl.paused:
+            what = "campaign" if campaign.paused else "destination"
+            out.append(SyncPreview(**common, status="paused", message=f"{what} paused: nothing sent, state kept"))
+            continue
+        missing = missing_env(decl, env)
+        d = syncer.compute(campaign, group, decl, assignment_query(model, campaign.name, compiler))
+        common.update(adds=len(d.adds), removes=len(d.removes), skipped=d.skipped, pending=d.pending_batches)
+        if missing:
+            names = ", ".join(f"{variable} ({key})" for key, variable in missing)
+            out.append(SyncPreview(**common, status="blocked",
+                                   message=f"environment variable {names} is not set; this sync would fail"))
+        elif d.guard:
+            out.append(SyncPreview(**common, status="held", message=d.guard))
+        elif d.adds or d.removes or d.pending_batches:
+            out.append(SyncPreview(**common, status="send"))
+        else:
+            out.append(SyncPreview(**common, status="unchanged"))
+    return tuple(out)
+
+
+def apply_syncs(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, root: Path | str = ".",
+                membership: Mapping[str, sa.Select] | None = None, allow_removals: bool = False,
+                progress: Callable[[Target, int, int], None] | None = None,
+                env: Mapping[str, str] | None = None) -> list[SyncResult]:
+    """After the segments are materialized: compute the campaigns (reading the materialized segments)
+    and sync every campaign group to its destinations. One failing sync does not stop the others."""
+    materialize_campaigns(warehouse, model, as_of, membership)
+    syncer = Syncer(model, warehouse, state, root, env=env, allow_removals=allow_removals, progress=progress)
+    return syncer.sync_all()

@@ -17,6 +17,8 @@ WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `wa
 STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
 AS_OF_HELP = "Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
 EXIT_CHANGES = 2
+ALLOW_REMOVALS_HELP = ("Let syncs that would empty a destination's audience or remove more than its max_removal "
+                       "share go ahead (the guards hold them back otherwise).")
 
 
 def _urls(config, warehouse_option: str | None, state_option: str | None) -> tuple[str, str]:
@@ -61,10 +63,11 @@ def _error(code: str, message: str, subject: str | None = None):
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are, 1 on error.")
 @click.option("--as-of", "as_of", help=AS_OF_HELP)
+@click.option("--allow-removals", is_flag=True, help=ALLOW_REMOVALS_HELP)
 @click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
 @click.option("--state", "state_option", help=STATE_HELP)
 @click.pass_context
-def plan(ctx, out, fmt, detailed_exitcode, as_of, warehouse_option, state_option):
+def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_option, state_option):
     """What apply would do: each change with its reason, definition diff and membership change."""
     from audlang.apply import plan_project
     from audlang.cli.data import load_checked, parse_as_of
@@ -72,7 +75,7 @@ def plan(ctx, out, fmt, detailed_exitcode, as_of, warehouse_option, state_option
 
     loaded = load_checked(ctx)
     warehouse_url, state_url = _urls(loaded.config, warehouse_option, state_option)
-    result = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of))
+    result = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals)
     doc = plan_to_json(result)
     if out:
         try:
@@ -91,10 +94,11 @@ def plan(ctx, out, fmt, detailed_exitcode, as_of, warehouse_option, state_option
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option("--as-of", "as_of", help=AS_OF_HELP + " Not with a saved plan, which carries its own.")
+@click.option("--allow-removals", is_flag=True, help=ALLOW_REMOVALS_HELP + " Not with a saved plan.")
 @click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
 @click.option("--state", "state_option", help=STATE_HELP)
 @click.pass_context
-def apply(ctx, planfile, auto_approve, as_of, warehouse_option, state_option):
+def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, state_option):
     """Carry out a saved plan (refused when stale), or a fresh plan after confirmation."""
     from audlang.apply import apply_plan, plan_project
     from audlang.cli.data import load_checked, parse_as_of
@@ -118,11 +122,13 @@ def apply(ctx, planfile, auto_approve, as_of, warehouse_option, state_option):
             click.echo("No changes in the saved plan; nothing to apply.")
             return
         click.echo(f"Applying the saved plan {planfile} (as of {saved.as_of}, state serial {saved.serial}):")
-        result = apply_plan(saved, warehouse_url, state_url, root=config.root, echo=echo)
+        with _SyncProgress() as progress:
+            result = apply_plan(saved, warehouse_url, state_url, root=config.root, echo=echo,
+                                sync_progress=progress.update)
     else:
         loaded = load_checked(ctx)
         warehouse_url, state_url = _urls(loaded.config, warehouse_option, state_option)
-        fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of))
+        fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals)
         click.echo(render_text(plan_to_json(fresh), color=_color()))
         if not fresh.has_changes:
             return
@@ -134,10 +140,65 @@ def apply(ctx, planfile, auto_approve, as_of, warehouse_option, state_option):
                 click.echo("Apply cancelled; nothing changed.", err=True)
                 ctx.exit(1)
         click.echo("\nApplying:")
-        result = apply_plan(fresh, warehouse_url, state_url, root=loaded.config.root, model=loaded.model, echo=echo)
+        with _SyncProgress() as progress:
+            result = apply_plan(fresh, warehouse_url, state_url, root=loaded.config.root, model=loaded.model,
+                                echo=echo, sync_progress=progress.update)
     if result.taken_over:
         click.echo(f"(took over the lock {result.taken_over} left by a dead apply)")
+    failed = _sync_summary(result.syncs)
     click.echo(f"Apply complete: {len(result.applied)} change(s); state serial {result.serial}.")
+    if failed:
+        click.echo(f"{failed} sync(s) failed; the others were sent. Run `audlang apply` again to resume them "
+                   "(nothing already acknowledged is sent twice).", err=True)
+        ctx.exit(1)
+
+
+class _SyncProgress:
+    """A rich progress bar per campaign group and destination while apply syncs (on stderr)."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=not console.is_terminal)
+        self.tasks: dict = {}
+        self.bar.__enter__()
+        return self
+
+    def update(self, target, done: int, total: int) -> None:
+        if target not in self.tasks:
+            self.tasks[target] = self.bar.add_task(f"sync {target}", total=total)
+        self.bar.update(self.tasks[target], completed=done, total=total)
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+        return False
+
+
+def _sync_summary(syncs) -> int:
+    """The per-destination summary of the syncs (sent, skipped, rejected, retried); returns how many failed."""
+    if not syncs:
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Destination syncs", title_justify="left")
+    for heading in ("destination", "campaign / group", "status", "added", "removed", "skipped", "rejected",
+                    "retried"):
+        table.add_column(heading, justify="right" if heading in ("added", "removed", "skipped", "rejected",
+                                                                  "retried") else "left")
+    for r in syncs:
+        table.add_row(f"{r.target.destination} ({r.kind})", f"{r.target.campaign} / {r.target.group}",
+                      r.status, f"{r.added:,}", f"{r.removed:,}", f"{r.skipped:,}", f"{r.rejected:,}",
+                      f"{r.retries:,}")
+    Console(width=140, no_color=not _color()).print(table)
+    for r in syncs:
+        if r.message and r.status in ("failed", "held", "partial"):
+            click.echo(f'  {r.status}: "{r.target.campaign}" / "{r.target.group}" → "{r.target.destination}": '
+                       f"{r.message}", err=r.status == "failed")
+    return sum(1 for r in syncs if r.status == "failed")
 
 
 @cli.group()

@@ -8,11 +8,11 @@ May import ``audlang.check``, ``audlang.syntax`` (the formatter) and
 """
 
 from audlang.plan.desired import Desired, DesiredObject, desired_from_model
-from audlang.plan.model import Action, MembershipChange, MembershipPreview, Plan
+from audlang.plan.model import Action, MembershipChange, MembershipPreview, Plan, SyncPreview
 from audlang.plan.planner import plan
 from audlang.plan.render import FORMAT_VERSION, plan_from_json, plan_to_json, render_markdown, render_text
 
 __all__ = [
-    "FORMAT_VERSION", "Action", "Desired", "DesiredObject", "MembershipChange", "MembershipPreview", "Plan",
+    "FORMAT_VERSION", "Action", "Desired", "DesiredObject", "MembershipChange", "MembershipPreview", "Plan", "SyncPreview",
     "desired_from_model", "plan", "plan_from_json", "plan_to_json", "render_markdown", "render_text",
 ]

@@ -33,6 +33,23 @@ class MembershipChange:
 
 
 @attrs.frozen
+class SyncPreview:
+    """What apply would send to one destination for one campaign group (counted at plan time)."""
+
+    campaign: str
+    group: str
+    destination: str
+    kind: str  # the destination's kind
+    status: str  # send, unchanged, held, paused, blocked
+    adds: int = 0
+    removes: int = 0
+    skipped: int = 0  # members without a usable identifier, or duplicates after normalization
+    pending: int = 0  # batches an interrupted apply left, sent first
+    #: display: the guard that holds the sync back, why it is paused or blocked
+    message: str | None = None
+
+
+@attrs.frozen
 class Action:
     kind: str  # segment, campaign, destination
     name: str
@@ -69,10 +86,15 @@ class Plan:
     #: list files the desired definitions read: (written path in its file, sha256)
     lists: tuple[tuple[str, str], ...] = ()
     project: str = ""
+    #: per campaign group and destination, what the syncs after materialization would send
+    syncs: tuple[SyncPreview, ...] = ()
+    #: made with --allow-removals: apply sends syncs the removal guards would hold back
+    allow_removals: bool = False
 
     @property
     def has_changes(self) -> bool:
-        return any(a.action != PAUSED or a.desired is not None for a in self.actions)
+        return any(a.action != PAUSED or a.desired is not None for a in self.actions) or \
+            any(s.status in ("send", "held", "blocked") for s in self.syncs)
 
     def count(self, action: str) -> int:
         return sum(1 for a in self.actions if a.action == action)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 from importlib import resources
 
+import attrs
+
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan.desired import DesiredObject
 from audlang.syntax.formatter import quote
 from audlang.plan.model import (
-    CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action, MembershipChange, Plan,
+    CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action, MembershipChange, Plan, SyncPreview,
 )
 
 FORMAT_VERSION = 1
@@ -75,6 +77,9 @@ def plan_to_json(plan: Plan) -> dict:
         "unchanged": list(plan.unchanged),
         "warnings": list(plan.warnings),
         "configuration": {"sources": dict(plan.sources), "lists": dict(plan.lists)},
+        # Present only for projects with campaigns that send somewhere (older plans stay byte-identical).
+        **({"syncs": [attrs.asdict(s) for s in plan.syncs]} if plan.syncs else {}),
+        **({"allow_removals": True} if plan.allow_removals else {}),
     }
 
 
@@ -106,7 +111,9 @@ def plan_from_json(doc: dict, source: str = "plan file") -> Plan:
                     actions=tuple(actions), unchanged=tuple(doc.get("unchanged", ())),
                     warnings=tuple(doc.get("warnings", ())),
                     sources=tuple(sorted(config.get("sources", {}).items())),
-                    lists=tuple(sorted(config.get("lists", {}).items())), project=doc.get("project", ""))
+                    lists=tuple(sorted(config.get("lists", {}).items())), project=doc.get("project", ""),
+                    syncs=tuple(SyncPreview(**s) for s in doc.get("syncs", ())),
+                    allow_removals=bool(doc.get("allow_removals", False)))
     except (KeyError, TypeError, ValueError) as error:
         raise AudlangError(Diagnostic.sourceless("E530", f"the plan file is damaged ({error!r})", source)) from None
 
@@ -139,6 +146,22 @@ def summary_line(doc: dict) -> str:
     return (f"Plan: {', '.join(parts)}; membership +{s['members_added']:,} {MINUS}{s['members_removed']:,}")
 
 
+SYNC_COLOURS = {"send": "green", "held": "red", "blocked": "red", "paused": "magenta"}
+
+
+def sync_line(s: dict) -> str:
+    """One campaign group and destination: +adds −removes, skipped, and any guard."""
+    where = f'"{s["campaign"]}" / "{s["group"]}" → "{s["destination"]}" ({s["kind"]})'
+    counts = f"+{s['adds']:,} {MINUS}{s['removes']:,}"
+    if s["skipped"]:
+        counts += f", {s['skipped']:,} skipped (no usable identifier or duplicate)"
+    if s["pending"]:
+        counts += f", {s['pending']:,} batches of an interrupted apply first"
+    status = {"send": "", "unchanged": "  no changes"}.get(s["status"], f"  {s['status'].upper()}")
+    message = f": {s['message']}" if s.get("message") and s["status"] not in ("send", "unchanged") else ""
+    return f"  {where}  {counts}{status}{message}"
+
+
 def _title(a: dict) -> str:
     if a["action"] == RENAME:
         return f'rename {a["kind"]} "{a["previous_name"]}" to "{a["name"]}"'
@@ -168,6 +191,11 @@ def render_text(doc: dict, color: bool = False) -> str:
         for fed in a["feeds"]:
             out.append(style(f"      !! it fed {fed}", fg="red", bold=True))
     if doc["actions"]:
+        out.append("")
+    if doc.get("syncs"):
+        out.append("Destination syncs (campaign / group → destination):")
+        for s in doc["syncs"]:
+            out.append(style(sync_line(s), fg=SYNC_COLOURS.get(s["status"]), bold=s["status"] in ("held", "blocked")))
         out.append("")
     for warning in doc["warnings"]:
         out.append(style(f"warning: {warning}", fg="yellow"))

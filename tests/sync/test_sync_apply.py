@@ -1,0 +1,149 @@
+"""Syncs inside plan and apply: the plan shows each campaign group and destination, apply sends, history records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from sync_helpers import expected, warehouse
+from vendor_servers import AttentiveServer
+
+from audlang import apply, project, sync
+from audlang.compile import AsOf
+from audlang.plan import plan_from_json, plan_to_json, render_markdown, render_text
+
+AS_OF = "2024-11-30"
+
+PROJECT = '''
+segment "Reachable" < phone is set or email is set >
+
+destination "SMS" attentive <
+  api_key = env("AUDLANG_TEST_ATTENTIVE_KEY")
+  segment = "holiday"
+  base_url = "{url}"
+  batch_size = 50
+>
+
+destination "File" csv <
+  path = "exports/{{{{ campaign }}}}-{{{{ group }}}}.csv"
+  identifiers = (customer_id, phone)
+>
+
+campaign "Holiday" <
+  audience segment "Reachable"
+  holdout 10%
+  treatment "A" 45% to "SMS", "File"
+  treatment "B" 45% to "File"
+>
+'''
+
+
+@pytest.fixture
+def server():
+    s = AttentiveServer(api_key="k-123")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def folder(tmp_path, tmp_path_factory, server):
+    url = warehouse(tmp_path, tmp_path_factory)
+    (tmp_path / "audlang.toml").write_text(f'warehouse = "{url}"\nstate = "sqlite:///state.db"\n')
+    (tmp_path / "project.aud").write_text(PROJECT.format(url=server.url))
+    return tmp_path
+
+
+def load(folder):
+    loaded = project.load(None, str(folder))
+    assert not loaded.errors, loaded.errors
+    return loaded
+
+
+def test_plan_shows_each_group_and_destination_then_apply_syncs_and_records(folder, server, monkeypatch):
+    monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
+    loaded = load(folder)
+    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
+    planned = apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF))
+    syncs = {(s.group, s.destination): s for s in planned.syncs}
+    assert set(syncs) == {("A", "SMS"), ("A", "File"), ("B", "File")}
+    assert all(s.status == "send" and s.adds > 0 and s.removes == 0 for s in syncs.values())
+    doc = plan_to_json(planned)
+    assert plan_from_json(json.loads(json.dumps(doc))).syncs == planned.syncs
+    text = render_text(doc)
+    assert '"Holiday" / "A" → "SMS" (attentive)  +' in text
+    assert "| Holiday | A | SMS (attentive) |" in render_markdown(doc)
+    assert server.requests == []  # planning sends nothing
+
+    result = apply.apply_plan(planned, wh_url, state_url, folder, loaded.model)
+    assert {(r.target.group, r.target.destination): r.status for r in result.syncs} == {
+        ("A", "SMS"): "ok", ("A", "File"): "ok", ("B", "File"): "ok"}
+    engine = sa.create_engine(wh_url)
+    want_a = expected(engine, "Holiday", "A", ("phone",))
+    assert server.members("holiday") == set(want_a.values())
+    assert syncs[("A", "SMS")].adds == len(want_a)
+    with open(folder / "exports" / "Holiday-B.csv", newline="") as handle:
+        assert [r["customer_id"] for r in csv.DictReader(handle)] == sorted(
+            expected(engine, "Holiday", "B", ("customer_id",)))
+    engine.dispose()
+    store = apply.StateStore(state_url)
+    synced = [e for e in store.history() if e.event == "synced"]
+    assert len(synced) == 3 and json.loads(synced[0].detail)["status"] == "ok"
+
+    again = apply.plan_project(load(folder), wh_url, state_url, AsOf.parse(AS_OF))
+    assert {s.status for s in again.syncs} == {"unchanged"}
+    assert not again.has_changes
+
+
+def test_plan_catches_a_missing_secret_and_apply_fails_only_that_sync(folder, server, monkeypatch):
+    monkeypatch.delenv("AUDLANG_TEST_ATTENTIVE_KEY", raising=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("AUDLANG_WAREHOUSE", "AUDLANG_STATE")}
+    env["NO_COLOR"] = "1"
+    run = lambda *args: subprocess.run([sys.executable, "-m", "audlang", "--project", str(folder), *args],  # noqa: E731
+                                       capture_output=True, text=True, env=env, cwd=folder, timeout=300)
+    plan = run("plan", "--as-of", AS_OF)
+    assert plan.returncode == 0, plan.stderr
+    assert "BLOCKED: environment variable AUDLANG_TEST_ATTENTIVE_KEY (api_key) is not set" in plan.stdout
+    applied = run("apply", "--as-of", AS_OF, "--auto-approve")
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert "Destination syncs" in applied.stdout and "failed" in applied.stdout
+    assert server.requests == []
+    assert (folder / "exports" / "Holiday-A.csv").exists()  # the other destinations were synced
+    env["AUDLANG_TEST_ATTENTIVE_KEY"] = "k-123"
+    again = run("apply", "--as-of", AS_OF, "--auto-approve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.members("holiday")
+    assert "k-123" not in again.stdout + again.stderr
+
+
+def test_guard_in_the_plan_and_allow_removals(folder, server, monkeypatch):
+    monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
+    loaded = load(folder)
+    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
+    apply.apply_plan(apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF)), wh_url, state_url, folder,
+                     loaded.model)
+    engine = sa.create_engine(wh_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customer_360 SET phone = NULL, email = NULL WHERE customer_id < 'C000150'"))
+    engine.dispose()
+    planned = apply.plan_project(load(folder), wh_url, state_url, AsOf.parse(AS_OF))
+    held = [s for s in planned.syncs if s.status == "held"]
+    assert held and "max_removal" in held[0].message
+    assert "HELD: held back" in render_text(plan_to_json(planned))
+    before = server.members("holiday")
+    result = apply.apply_plan(planned, wh_url, state_url, folder, load(folder).model)
+    assert server.members("holiday") == before
+    assert any(r.status == "held" for r in result.syncs)
+    allowed = apply.plan_project(load(folder), wh_url, state_url, AsOf.parse(AS_OF), allow_removals=True)
+    assert plan_from_json(plan_to_json(allowed)).allow_removals
+    apply.apply_plan(allowed, wh_url, state_url, folder, load(folder).model)
+    engine = sa.create_engine(wh_url)
+    assert server.members("holiday") == set(expected(engine, "Holiday", "A", ("phone",)).values())
+    engine.dispose()
+    assert sync.errors(sa.create_engine(f"sqlite:///{folder / 'state.db'}")) == []
