@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -178,7 +179,8 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     as_of = parse_as_of(DEFAULT_AS_OF.isoformat())
     loaded = load_checked(ctx)
     engine = warehouse.connect(url)
-    _demo_deploy(ctx, loaded, url, as_of)
+    with _demo_destinations(loaded) as demo_loaded:
+        _demo_deploy(ctx, demo_loaded, url, as_of)
     _insights_table(engine, url, loaded.model, as_of)
     click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5", err=True)
 
@@ -226,6 +228,34 @@ def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
     result = deploy.apply_plan(plan, url, None, loaded.config.root, loaded.model,
                                echo=lambda line: click.echo(f"  {line}", err=True))
     click.echo(f"Apply complete: {len(result.applied)} changes, state serial {result.serial}.\n", err=True)
+
+
+@contextlib.contextmanager
+def _demo_destinations(loaded):
+    """The example's campaigns synced for real: Attentive destinations go to a local Attentive-shaped
+    server (destinations.sandbox) with a demo key, csv and sql to files in the project; the kinds with
+    no local stand-in (Klaviyo, Braze, webhooks) are paused for the demo. Shows what each received."""
+    import os
+    import uuid
+
+    import attrs
+
+    from audlang.apply import demo_model
+    from audlang.destinations.sandbox import AttentiveSandbox
+
+    sandbox = AttentiveSandbox(os.environ.setdefault("ATTENTIVE_API_KEY", "demo-" + uuid.uuid4().hex[:12]))
+    try:
+        yield attrs.evolve(loaded, model=demo_model(loaded.model, sandbox.url))
+        click.echo(f"The local Attentive server ({sandbox.url}) now holds:", err=True)
+        for segment, members in sorted(sandbox.segments.items()):
+            click.echo(f"  segment {segment}: {len(members):,} members", err=True)
+        for path in sorted((loaded.config.root / "target" / "exports").glob("*.csv")):
+            with path.open(encoding="utf-8") as handle:
+                rows = sum(1 for _ in handle) - 1
+            click.echo(f"  file {path.relative_to(loaded.config.root)}: {rows:,} members", err=True)
+        click.echo("", err=True)
+    finally:
+        sandbox.close()
 
 
 def _insights_table(engine, url: str, model, as_of) -> None:
