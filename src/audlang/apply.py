@@ -415,8 +415,8 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
 
 
 def demo_model(model: Model, attentive_url: str) -> Model:
-    """The example project as the demo runs it: Attentive destinations pointed at the local sandbox; the
-    destinations with no local stand-in (Klaviyo, Braze, webhooks) paused."""
+    """The example project as ``audlang demo`` runs it (cli/data.py): Attentive destinations pointed at
+    the local sandbox; the destinations with no local stand-in (Klaviyo, Braze, webhooks) paused."""
     from audlang import ast
 
     destinations = {}
@@ -429,32 +429,3 @@ def demo_model(model: Model, attentive_url: str) -> Model:
             d = attrs.evolve(d, paused=True)
         destinations[name] = d
     return attrs.evolve(model, destinations=destinations)
-
-
-def demo_cycle(ctx, loaded, url: str, as_of: AsOf) -> None:
-    """``audlang demo``: plan → apply on the example project, syncing its campaigns to csv files and to a
-    local Attentive-shaped server (``destinations.sandbox``). Called by ``audlang demo`` (cli/data.py)."""
-    import click
-
-    from audlang.destinations.sandbox import AttentiveSandbox
-    from audlang.plan import plan_to_json, render_text
-
-    key = os.environ.setdefault("ATTENTIVE_API_KEY", "demo-" + uuid.uuid4().hex[:12])
-    sandbox = AttentiveSandbox(key)
-    try:
-        model = demo_model(loaded.model, sandbox.url)
-        demo = attrs.evolve(loaded, model=model)
-        planned = plan_project(demo, url, None, as_of)
-        click.echo(render_text(plan_to_json(planned)), err=True)
-        result = apply_plan(planned, url, None, root=loaded.config.root, model=model,
-                            echo=lambda line: click.echo(f"  {line}", err=True))
-        click.echo(f"\napplied: state serial {result.serial}; local Attentive server ({sandbox.url}) now holds:",
-                   err=True)
-        for segment, members in sorted(sandbox.segments.items()):
-            click.echo(f"  segment {segment}: {len(members):,} members", err=True)
-        files = sorted((loaded.config.root / "target" / "exports").glob("*.csv"))
-        for path in files:
-            rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
-            click.echo(f"  file {path.relative_to(loaded.config.root)}: {rows:,} members", err=True)
-    finally:
-        sandbox.close()
