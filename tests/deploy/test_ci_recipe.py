@@ -6,6 +6,7 @@ import re
 import shlex
 
 import pytest
+import yaml
 from conftest import ROOT
 from deploy_fixtures import cli_run, engine_name, project, warehouse_url  # noqa: F401
 
@@ -25,7 +26,6 @@ def _audlang_steps(job: dict) -> list[list[str]]:
 
 
 def test_workflow_is_valid_and_its_commands_exist():
-    yaml = pytest.importorskip("yaml")
     doc = yaml.safe_load(WORKFLOW.read_text())
     jobs = doc["jobs"]
     plan_steps = _audlang_steps(jobs["plan"])
