@@ -406,3 +406,13 @@ campaign "Holiday" <
     with state.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM audlang_sync_batches")).scalar() == 0
     assert json.loads(json.dumps(sync.runs(state)))[-1]["status"] in ("ok", "unchanged")
+
+
+def test_429s_do_not_count_as_failed_attempts(setup, servers, tmp_path):
+    server = servers(AttentiveServer)
+    server.faults = [("429", "0")] * 7 + [("500",)] * 4  # more 429s than failed attempts allowed, then 4 failures
+    model, wh, state = setup(attentive(server, batch_size=1000))
+    results = run(model, wh, state, tmp_path)
+    assert {r.status for r in results} == {"ok"}, [r.message for r in results]
+    assert results[0].retries == 11
+    assert server.duplicates() == []
