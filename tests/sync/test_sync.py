@@ -416,3 +416,26 @@ def test_429s_do_not_count_as_failed_attempts(setup, servers, tmp_path):
     assert {r.status for r in results} == {"ok"}, [r.message for r in results]
     assert results[0].retries == 11
     assert server.duplicates() == []
+
+
+@pytest.mark.parametrize("state_engine", ["duckdb", "postgresql"])
+def test_the_sync_state_on_other_engines(setup, servers, tmp_path, state_engine, request):
+    server = servers(AttentiveServer)
+    model, wh, _sqlite_state = setup(attentive(server, batch_size=60))
+    if state_engine == "postgresql":
+        url = request.getfixturevalue("postgresql_database")("audlang_sync_state")
+    else:
+        url = f"duckdb:///{tmp_path / 'state.duckdb'}"
+    state = sa.create_engine(url)
+    try:
+        run(model, wh, state, tmp_path)
+        churn(wh)
+        results = run(model, wh, state, tmp_path)
+        assert {r.status for r in results} == {"ok"}, [r.message for r in results]
+        a, b = expected(wh, "Holiday", "A", ("phone", "email")), expected(wh, "Holiday", "B", ("phone", "email"))
+        assert server.members("seg-1") == set(a.values()) | set(b.values())
+        with state.connect() as conn:
+            acked = conn.execute(sa.text("SELECT count(*) FROM audlang_sync_members")).scalar()
+        assert acked == len(a) + len(b)
+    finally:
+        state.dispose()
