@@ -19,6 +19,8 @@ def test_wheel_ships_the_grammar_and_runs_away_from_the_checkout(tmp_path):
         names = zf.namelist()
         assert "audlang/audlang.lark" in names
         assert "audlang/examples/retail/audlang.toml" in names  # what `audlang demo` writes
+        assert {"audlang/report/templates/segment.html.j2", "audlang/report/assets/report.js",
+                "audlang/report/assets/report.css"} <= set(names)  # what `audlang docs generate` writes
         assert zf.read("audlang/audlang.lark") == (ROOT / "grammar" / "audlang.lark").read_bytes()
         zf.extractall(tmp_path / "site")
     away = tmp_path / "elsewhere"

@@ -1,0 +1,175 @@
+"""The report's figures, computed in the warehouse in a few set-based queries for the whole project.
+
+Membership is computed once into a temporary table ``(seg, customer_id)``,
+segments in batches by dependency depth, each batch one ``INSERT … SELECT`` of
+a ``UNION ALL`` of the segments' compiled queries, ``in segment`` reading the
+rows of the earlier batches (``SegmentCompiler(membership=…)``). Every figure
+is then one ``GROUP BY seg`` query over that table: the six insights (the same
+definitions as ``evaluate.insights_query``), purchases by channel, revenue by
+lifetime-spend band; and one ``GROUP BY group_name`` per campaign for its
+groups. Nothing but the aggregates comes back to Python.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import Integer, String, and_, case, func, literal, select, true
+
+from audlang import ast, evaluate
+from audlang.check import Model, walk
+from audlang.compile import AsOf, SegmentCompiler, dialects, list_files_used, list_table_name
+from audlang.warehouse import load_list
+
+MEMBERS_TABLE = "audlang_report_members"
+BATCH = 64
+
+#: Lifetime-spend bands (upper bounds, exclusive), as the charts label them.
+BANDS = ((Decimal(0), "no spend"), (Decimal(100), "under 100"), (Decimal(500), "100–500"),
+         (Decimal(1000), "500–1k"), (Decimal(5000), "1k–5k"), (None, "5k and over"))
+
+
+@attrs.frozen
+class Figures:
+    as_of: str
+    insights: dict[str, dict]  # segment -> the six figures
+    channels: dict[str, list[tuple[str, int, float]]]  # segment -> [(channel, orders, revenue)]
+    bands: dict[str, list[tuple[str, int, float]]]  # segment -> [(band, members, lifetime revenue)]
+    campaigns: dict[str, dict[str, int]]  # campaign -> group -> members
+
+
+def direct_dependencies(model: Model, name: str) -> set[str]:
+    return {n.name for n in walk(model.segments[name].condition) if isinstance(n, ast.InSegment)}
+
+
+def depths(model: Model) -> dict[str, int]:
+    """Longest chain of ``in segment`` below each segment (0: uses no other segment)."""
+    depth: dict[str, int] = {}
+    for name in model.segments:  # dependency order: what a segment uses comes first
+        deps = direct_dependencies(model, name)
+        depth[name] = 1 + max((depth.get(d, 0) for d in deps), default=-1)
+    return depth
+
+
+def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Figures:
+    names = list(model.segments)
+    index = {name: i for i, name in enumerate(names)}
+    if conn.dialect.name == "duckdb":  # its progress bar would draw on the user's terminal
+        conn.exec_driver_sql("SET enable_progress_bar = false")
+    members = sa.Table(MEMBERS_TABLE, sa.MetaData(), sa.Column("seg", Integer), sa.Column("customer_id", String),
+                       prefixes=["TEMPORARY"])
+    members.drop(conn, checkfirst=True)
+    members.create(conn)
+    compiler = SegmentCompiler(model, as_of)
+    compiler.membership = {}
+    loaded: set[str] = set()
+    depth = depths(model)
+    done = 0
+    for level in sorted(set(depth.values())):
+        at_level = [n for n in names if depth[n] == level]
+        for start in range(0, len(at_level), BATCH):
+            chunk = at_level[start:start + BATCH]
+            for name in chunk:
+                for listed in list_files_used(model, model.segments[name].condition):
+                    if listed.sha256 not in loaded:
+                        load_list(conn, list_table_name(listed.sha256), listed.path)
+                        loaded.add(listed.sha256)
+            parts = []
+            for name in chunk:
+                q = compiler.segment(name).subquery()
+                parts.append(select(literal(index[name], Integer()).label("seg"), q.c.customer_id))
+            source = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+            conn.execute(members.insert().from_select(["seg", "customer_id"], source))
+            for name in chunk:
+                compiler.membership[name] = select(members.c.customer_id).where(
+                    members.c.seg == literal(index[name], Integer()))
+            done += len(chunk)
+            if progress:
+                progress("membership", done / max(1, len(names)))
+    m = members
+    insights = {name: dict.fromkeys(evaluate.INSIGHT_KEYS, 0) for name in names}
+    for name in names:
+        insights[name]["revenue_last_365_days"] = Decimal("0.00")
+
+    # The profile flags (as evaluate.insights_query: members left-joined with customer_360).
+    profile, info = evaluate._customers(model)
+    col = lambda n: profile.c[info.column(n)]  # noqa: E731
+
+    def flag(n):
+        return func.coalesce(func.sum(case((and_(col(n).is_not(None), col(n) == true()), 1), else_=0)), 0)
+
+    rows = conn.execute(select(m.c.seg, func.count(m.c.customer_id), flag("contactable_email"),
+                               flag("contactable_phone"), flag("sms_opt_in"))
+                        .select_from(m.outerjoin(profile, col("customer_id") == m.c.customer_id))
+                        .group_by(m.c.seg))
+    for seg, count, email, phone, sms in rows:
+        figures = insights[names[seg]]
+        figures.update(members=int(count), reachable_email=int(email or 0), reachable_phone=int(phone or 0),
+                       sms_opt_in=int(sms or 0))
+
+    # Revenue and active customers in the last 365 days, and the same orders by channel.
+    orders, ocol, conditions = compiler.orders_in(None, ast.WithinLast(365, "days"))
+    joined = m.join(orders, ocol("customer_id") == m.c.customer_id)
+    rows = conn.execute(select(m.c.seg, func.coalesce(dialects.money_sum(ocol("order_revenue")), 0),
+                               func.count(ocol("customer_id").distinct()))
+                        .select_from(joined).where(*conditions).group_by(m.c.seg))
+    for seg, revenue, active in rows:
+        figures = insights[names[seg]]
+        figures["revenue_last_365_days"] = Decimal(str(revenue or 0)).quantize(Decimal("0.01"))
+        figures["active"] = int(active or 0)
+    channels: dict[str, list] = defaultdict(list)
+    channel = func.coalesce(ocol("channel"), literal("unknown", String()))
+    rows = conn.execute(select(m.c.seg, channel.label("channel"), func.count(ocol("order_id")),
+                               func.coalesce(dialects.money_sum(ocol("order_revenue")), 0))
+                        .select_from(joined).where(*conditions).group_by(m.c.seg, channel)
+                        .order_by(m.c.seg, channel))
+    for seg, name, count, revenue in rows:
+        channels[names[seg]].append((str(name), int(count), float(revenue or 0)))
+
+    # Members and their lifetime revenue (orders up to the as-of instant) by lifetime-spend band.
+    lifetime = compiler.derived()
+    spend = func.coalesce(lifetime.c.revenue, 0)
+    whens = []
+    for i, (bound, _label) in enumerate(BANDS):
+        if bound is None:
+            continue
+        test = spend <= literal(bound, sa.Numeric()) if i == 0 else spend < literal(bound, sa.Numeric())
+        whens.append((test, literal(i, Integer())))
+    band = case(*whens, else_=literal(len(BANDS) - 1, Integer()))
+    rows = conn.execute(select(m.c.seg, band.label("band"), func.count(m.c.customer_id), func.sum(spend))
+                        .select_from(m.outerjoin(lifetime, lifetime.c.customer_id == m.c.customer_id))
+                        .group_by(m.c.seg, band).order_by(m.c.seg, band))
+    counted: dict[str, dict[int, tuple]] = defaultdict(dict)
+    for seg, b, count, revenue in rows:
+        counted[names[seg]][int(b)] = (int(count), float(revenue or 0))
+    bands = {name: [(label, *counted[name].get(i, (0, 0.0))) for i, (_b, label) in enumerate(BANDS)]
+             for name in names}
+
+    campaigns = campaign_groups(conn, model, compiler)
+    members.drop(conn, checkfirst=True)
+    return Figures(str(as_of), insights, dict(channels), bands, campaigns)
+
+
+def campaign_groups(conn: sa.Connection, model: Model, compiler: SegmentCompiler) -> dict[str, dict[str, int]]:
+    """Each campaign's groups and their sizes, by the same assignment apply uses."""
+    from audlang.campaigns import assign
+
+    assign.prepare_connection(conn)
+    out: dict[str, dict[str, int]] = {}
+    for name, campaign in model.campaigns.items():
+        conditions = [s.condition for s in campaign.subaudiences if s.condition is not None]
+        if campaign.audience is not None and campaign.audience.condition is not None:
+            conditions.append(campaign.audience.condition)
+        for condition in conditions:
+            for listed in list_files_used(model, condition):
+                load_list(conn, list_table_name(listed.sha256), listed.path)
+        assigned = assign.assignment_query(model, name, compiler).subquery("assigned")
+        sizes = {g.name: 0 for g in assign.groups(campaign)}
+        for group, count in conn.execute(select(assigned.c.group_name, func.count())
+                                         .group_by(assigned.c.group_name)):
+            sizes[group] = int(count)
+        out[name] = sizes
+    return out

@@ -1,0 +1,352 @@
+"""The static site: gathers the project, the figures, the state's history and the sync records, and
+renders the jinja2 templates of ``templates/`` with the assets of ``assets/`` into a folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import sqlalchemy as sa
+
+from audlang import ast, warehouse
+from audlang.check import Model, walk
+from audlang.compile import AsOf
+from audlang.report import figures as figuring
+from audlang.report import svg
+from audlang.syntax.formatter import format_declaration
+
+PAGES = {"segment": "segments", "campaign": "campaigns", "destination": "destinations"}
+
+
+def slugs(names, kind: str) -> dict[str, str]:
+    """File names for the pages: readable, unique even when two names differ only in punctuation."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or kind
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.add(slug)
+        out[name] = f"{PAGES[kind]}/{slug}.html"
+    return out
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("audlang.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["number"] = lambda v: f"{v:,}"
+    env.filters["money"] = lambda v: f"{v:,.2f}"
+    env.filters["percent"] = lambda part, whole: f"{part / whole:.1%}" if whole else "–"
+    return env
+
+
+def _highlight(text: str) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+
+    from audlang.pygments_lexer import AudlangLexer
+
+    return highlight(text, AudlangLexer(), HtmlFormatter(cssclass="highlight"))
+
+
+def _pygments_css() -> str:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(style="default").get_style_defs(".highlight")
+
+
+def _relative_file(span, root: Path) -> str:
+    if span is None:
+        return ""
+    try:
+        return Path(os.path.relpath(Path(span.file).resolve(), root.resolve())).as_posix()
+    except ValueError:
+        return span.file
+
+
+def _canonical(decl) -> str:
+    return "\n".join(format_declaration(decl, []))
+
+
+def _secret_free(decl: ast.Destination) -> list[tuple[str, str]]:
+    """Settings as written; secrets are references (``env("…")``) and stay so."""
+    return [tuple(line.split(" = ", 1)) if " = " in line else (line, "")
+            for line in (_canonical(ast.Destination(decl.name, decl.kind, (s,))).splitlines()[1].strip()
+                         for s in decl.settings)]
+
+
+# ------------------------------------------------------------------ state and sync records
+
+
+def read_state(state_url: str | None, model: Model) -> dict:
+    """Deployed objects, membership history per segment and the sync records; empty without a state."""
+    empty = {"deployed": {}, "history": {}, "runs": defaultdict(list), "rejected": defaultdict(list),
+             "has_state": False, "last_apply": None}
+    if state_url is None:
+        return empty
+    parsed = sa.engine.make_url(state_url)
+    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).exists():
+        return empty
+    from audlang import sync
+    from audlang.state import StateStore
+
+    store = StateStore(state_url)
+    try:
+        snapshot = store.snapshot()
+        if snapshot.lineage is None:
+            return empty
+        events = store.history()
+        deployed = {(o.kind, o.name): o for o in snapshot.objects}
+        names_by_id = {o.object_id: o.name for o in snapshot.objects}
+        applied_as_of: dict[str, str] = {}
+        for e in events:
+            if e.event == "apply started" and e.detail:
+                applied_as_of[e.apply_id] = str(json.loads(e.detail).get("as_of") or e.at[:10])
+        # One point per apply from the segment's creation on: the members its events recorded, carried
+        # forward through the applies that did not need to refresh it (nothing changed).
+        history: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        known: dict[str, int] = {}
+        gone: set[str] = set()
+        current_apply = None
+
+        def close(apply_id: str) -> None:
+            label = f"{applied_as_of.get(apply_id, '')} (apply {stamp.get(apply_id, '')})"
+            for object_id, members in known.items():
+                if object_id not in gone:
+                    history[names_by_id.get(object_id, object_id)].append((label, members))
+
+        stamp = {e.apply_id: e.at[:16] for e in events}
+        for e in events:
+            if e.apply_id != current_apply:
+                if current_apply is not None:
+                    close(current_apply)
+                current_apply = e.apply_id
+            if e.kind != "segment" or not e.object_id:
+                continue
+            if e.event == "deleted":
+                gone.add(e.object_id)
+                continue
+            detail = json.loads(e.detail) if e.detail else {}
+            if detail.get("members") is not None:
+                known[e.object_id] = int(detail["members"])
+                gone.discard(e.object_id)
+        if current_apply is not None:
+            close(current_apply)
+        history = {name: points for name, points in history.items() if name in model.segments}
+        runs: dict[str, list[dict]] = defaultdict(list)
+        rejected: dict[str, list] = defaultdict(list)
+        with store.engine.connect() as conn:
+            has_sync = sa.inspect(conn).has_table(sync.runs_table.name)
+            if has_sync:
+                r = sync.runs_table
+                for row in conn.execute(sa.select(r).order_by(r.c.started_at.desc())):
+                    detail = json.loads(row.detail or "{}")
+                    runs[row.destination].append({
+                        "when": row.finished_at or row.started_at, "campaign": row.campaign,
+                        "group": row.group_name, "status": row.status, "added": detail.get("added", 0),
+                        "removed": detail.get("removed", 0), "skipped": detail.get("skipped", 0),
+                        "rejected": detail.get("rejected", 0), "message": detail.get("message") or ""})
+        if has_sync:
+            for error in sync.errors(store.engine):
+                rejected[error.destination].append(error)
+        last = max((o.refreshed_at or "" for o in snapshot.objects), default="") or None
+        return {"deployed": deployed, "history": history, "runs": runs, "rejected": rejected,
+                "has_state": True, "last_apply": last, "serial": snapshot.serial}
+    finally:
+        store.engine.dispose()
+
+
+def default_as_of(state: dict) -> AsOf:
+    """The as-of of the last apply when there is one (the report shows the figures at the last apply)."""
+    dates = [o.as_of for (kind, _), o in state["deployed"].items() if kind == "segment" and o.as_of]
+    if dates:
+        return AsOf.parse(max(dates))
+    return AsOf.today()
+
+
+# ------------------------------------------------------------------ the site
+
+
+def build(model: Model, root: Path, project_name: str, url: str, state_url: str | None, out: Path,
+          as_of: AsOf | None = None, progress=None) -> dict:
+    """Write the report into ``out``; returns a summary (pages written, as-of, timings)."""
+    state = read_state(state_url, model)
+    moment = as_of or default_as_of(state)
+    engine = warehouse.connect(url)
+    try:
+        with warehouse.errors_translated(url, model), engine.begin() as conn:
+            figures = figuring.compute(conn, model, moment, progress)
+    finally:
+        engine.dispose()
+    return render(model, root, project_name, figures, state, out)
+
+
+def _links(model: Model):
+    seg = slugs(model.segments, "segment")
+    cam = slugs(model.campaigns, "campaign")
+    dst = slugs(model.destinations, "destination")
+    return seg, cam, dst
+
+
+def _campaign_segments(campaign: ast.Campaign) -> set[str]:
+    used: set[str] = set()
+    if campaign.audience is not None:
+        if campaign.audience.segment is not None:
+            used.add(campaign.audience.segment)
+        if campaign.audience.condition is not None:
+            used |= {n.name for n in walk(campaign.audience.condition) if isinstance(n, ast.InSegment)}
+    for s in campaign.subaudiences:
+        if s.condition is not None:
+            used |= {n.name for n in walk(s.condition) if isinstance(n, ast.InSegment)}
+    return used
+
+
+def _campaign_destinations(campaign: ast.Campaign) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in (*campaign.treatments, *campaign.subaudiences):
+        for d in group.destinations:
+            seen[d.value] = None
+    return list(seen)
+
+
+def render(model: Model, root: Path, project_name: str, figures: figuring.Figures, state: dict, out: Path) -> dict:
+    env = _environment()
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in PAGES.values():
+        folder = out / sub
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    assets = out / "assets"
+    assets.mkdir(exist_ok=True)
+    for item in resources.files("audlang.report").joinpath("assets").iterdir():
+        if item.is_file():
+            (assets / item.name).write_bytes(item.read_bytes())
+    (assets / "pygments.css").write_text(_pygments_css(), encoding="utf-8")
+
+    seg_link, cam_link, dst_link = _links(model)
+    uses = {name: sorted(figuring.direct_dependencies(model, name)) for name in model.segments}
+    used_by: dict[str, list[str]] = defaultdict(list)
+    for name, deps in uses.items():
+        for d in deps:
+            used_by[d].append(name)
+    campaign_segments = {c: _campaign_segments(model.campaigns[c]) for c in model.campaigns}
+    campaign_destinations = {c: _campaign_destinations(model.campaigns[c]) for c in model.campaigns}
+    campaigns_of_segment: dict[str, list[str]] = defaultdict(list)
+    for c, segs in campaign_segments.items():
+        for s in segs:
+            campaigns_of_segment[s].append(c)
+    feeds: dict[str, list[tuple[str, str]]] = defaultdict(list)  # destination -> (campaign, group)
+    for c, campaign in model.campaigns.items():
+        for group in (*campaign.treatments, *campaign.subaudiences):
+            for d in group.destinations:
+                feeds[d.value].append((c, group.name))
+
+    def segment_destinations(name: str) -> list[str]:
+        return sorted({d for c in campaigns_of_segment.get(name, []) for d in campaign_destinations[c]})
+
+    files = sorted({_relative_file(d.span, root) for d in (*model.segments.values(), *model.campaigns.values(),
+                                                            *model.destinations.values())})
+    generated = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    common = {"project": project_name, "as_of": figures.as_of, "generated": generated,
+              "has_state": state["has_state"], "last_apply": state["last_apply"]}
+
+    def write(path: str, template: str, **context) -> None:
+        depth = path.count("/")
+        html = env.get_template(template).render(root="../" * depth, **common, **context)
+        (out / path).write_text(html, encoding="utf-8")
+
+    segment_rows = []
+    for name, decl in model.segments.items():
+        f = figures.insights[name]
+        segment_rows.append({"name": name, "href": seg_link[name], "file": _relative_file(decl.span, root),
+                             "paused": decl.paused, "description": decl.description or "",
+                             "members": f["members"], "revenue": f["revenue_last_365_days"],
+                             "destinations": segment_destinations(name)})
+    campaign_rows = [{"name": c, "href": cam_link[c], "file": _relative_file(campaign.span, root),
+                      "paused": campaign.paused, "description": campaign.description or "",
+                      "audience": campaign.audience.segment if campaign.audience else None,
+                      "groups": figures.campaigns.get(c, {}), "destinations": campaign_destinations[c]}
+                     for c, campaign in model.campaigns.items()]
+    destination_rows = [{"name": d, "href": dst_link[d], "file": _relative_file(decl.span, root),
+                         "paused": decl.paused, "description": decl.description or "", "kind": decl.kind,
+                         "destinations": [d], "rejected": len(state["rejected"].get(d, [])),
+                         "last_sync": (state["runs"].get(d) or [{}])[0].get("when")}
+                        for d, decl in model.destinations.items()]
+    all_destinations = sorted(model.destinations)
+    write("index.html", "index.html.j2", segments=segment_rows, campaigns=campaign_rows,
+          destinations=destination_rows, files=files, destination_names=all_destinations)
+
+    # The graph of the whole project.
+    nodes = [svg.Node(f"segment:{n}", n, "segment", seg_link[n], d.paused) for n, d in model.segments.items()]
+    nodes += [svg.Node(f"campaign:{n}", n, "campaign", cam_link[n], c.paused) for n, c in model.campaigns.items()]
+    nodes += [svg.Node(f"destination:{n}", n, "destination", dst_link[n], d.paused)
+              for n, d in model.destinations.items()]
+    edges = [(f"segment:{d}", f"segment:{n}") for n, deps in uses.items() for d in deps]
+    edges += [(f"segment:{s}", f"campaign:{c}") for c, segs in campaign_segments.items() for s in sorted(segs)
+              if s in model.segments]
+    edges += [(f"campaign:{c}", f"destination:{d}") for c, ds in campaign_destinations.items() for d in ds
+              if d in model.destinations]
+    write("graph.html", "graph.html.j2", graph=svg.graph(nodes, edges),
+          counts={"segments": len(model.segments), "campaigns": len(model.campaigns),
+                  "destinations": len(model.destinations), "edges": len(edges)})
+
+    for name, decl in model.segments.items():
+        f = figures.insights[name]
+        channels = figures.channels.get(name, [])
+        channel_chart = svg.bar_chart(
+            [(c, n, f"{c}: {n:,} orders, {r:,.2f} revenue") for c, n, r in channels],
+            "orders by channel, last 365 days")
+        band_chart = svg.bar_chart(
+            [(b, r, f"{b}: {n:,} members, {r:,.2f} lifetime revenue") for b, n, r in figures.bands[name]],
+            "lifetime revenue by lifetime-spend band", money=True)
+        history = state["history"].get(name, [])
+        deployed = state["deployed"].get(("segment", name))
+        write(seg_link[name], "segment.html.j2", name=name, decl=decl, file=_relative_file(decl.span, root),
+              line=decl.span.line if decl.span else None, definition=_highlight(_canonical(decl)),
+              figures=f, channel_chart=channel_chart, band_chart=band_chart,
+              history_chart=svg.line_chart(history, "members over time") if history else None,
+              history=history, deployed=deployed,
+              upstream=[(u, seg_link[u]) for u in uses[name] if u in seg_link],
+              downstream=[(d, seg_link[d]) for d in sorted(used_by.get(name, []))],
+              campaigns=[(c, cam_link[c]) for c in sorted(campaigns_of_segment.get(name, []))],
+              destinations=[(d, dst_link[d]) for d in segment_destinations(name) if d in dst_link])
+
+    from audlang.campaigns import groups as campaign_group_list
+
+    for name, campaign in model.campaigns.items():
+        sizes = figures.campaigns.get(name, {})
+        group_rows = []
+        for g in campaign_group_list(campaign):
+            percent = None
+            if g.low is not None and g.high is not None:
+                percent = next((t.percent for t in campaign.treatments if t.name == g.name), campaign.holdout)
+            group_rows.append({"name": g.name, "kind": g.kind, "percent": percent, "size": sizes.get(g.name, 0),
+                               "destinations": [(d, dst_link.get(d)) for d in g.destinations]})
+        audience = campaign.audience
+        write(cam_link[name], "campaign.html.j2", name=name, decl=campaign, file=_relative_file(campaign.span, root),
+              definition=_highlight(_canonical(campaign)), groups=group_rows,
+              total=sum(sizes.values()),
+              audience_segment=(audience.segment, seg_link.get(audience.segment))
+              if audience is not None and audience.segment else None,
+              segments=[(s, seg_link[s]) for s in sorted(campaign_segments[name]) if s in seg_link],
+              deployed=state["deployed"].get(("campaign", name)))
+
+    for name, decl in model.destinations.items():
+        write(dst_link[name], "destination.html.j2", name=name, decl=decl, file=_relative_file(decl.span, root),
+              settings=_secret_free(decl), feeds=[(c, g, cam_link.get(c)) for c, g in feeds.get(name, [])],
+              runs=state["runs"].get(name, [])[:20], rejected=state["rejected"].get(name, [])[:200],
+              rejected_total=len(state["rejected"].get(name, [])),
+              deployed=state["deployed"].get(("destination", name)))
+    pages = 2 + len(model.segments) + len(model.campaigns) + len(model.destinations)
+    return {"pages": pages, "as_of": figures.as_of, "index": str(out / "index.html")}

@@ -1,0 +1,193 @@
+"""The report of the example project after two applies, loaded in a real headless Chromium (Debian's
+chromium and chromedriver, driven by Selenium): no console errors, search and filters narrow the lists,
+a graph node opens its segment, the charts are drawn with data. Screenshots go to
+target/test-artifacts/report/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from audlang.cli import cli
+from audlang.datagen import generate
+from conftest import EXAMPLES, ROOT
+
+ARTIFACTS = ROOT / "target" / "test-artifacts" / "report"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+APPLIES = ("2024-11-23", "2024-11-30")
+
+
+def run(project, *args, codes=(0,)):
+    result = CliRunner().invoke(cli, ["--project", str(project), *args], catch_exceptions=False)
+    assert result.exit_code in codes, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retail")
+    shutil.copytree(EXAMPLES / "retail", root, dirs_exist_ok=True)
+    (root / "target").mkdir()
+    generate(f"duckdb:///{root / 'target' / 'warehouse.duckdb'}", customers=1500, seed=42)
+    for day in APPLIES:  # two applies: two points of membership history
+        # The vendors' secrets are not set here (and nothing leaves this machine): their syncs fail, which
+        # apply reports with exit code 1 once the segments are applied; the CSV and SQL destinations sync.
+        result = run(root, "apply", "--auto-approve", "--as-of", day, codes=(0, 1))
+        assert "Apply complete" in result.output, result.output
+    run(root, "docs", "generate")
+    return root
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not Path(binary).exists():
+            pytest.fail(f"{binary} is missing: install Debian's chromium and chromium-driver (.ci/run does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def errors(driver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+
+
+def visible_names(driver, table: str) -> list[str]:
+    rows = driver.find_elements(By.CSS_SELECTOR, f"table#{table} tr.item")
+    return [r.find_element(By.CSS_SELECTOR, "td a").text for r in rows if r.is_displayed()]
+
+
+def docs(report) -> Path:
+    return report / "target" / "docs"
+
+
+def test_index_loads_without_console_errors_and_search_narrows(report, browser):
+    browser.get((docs(report) / "index.html").as_uri())
+    assert errors(browser) == []
+    everything = visible_names(browser, "segments")
+    assert len(everything) == 37
+    search = browser.find_element(By.ID, "search")
+    search.send_keys("holiday")
+    narrowed = visible_names(browser, "segments")
+    assert narrowed == ["Holiday Shoppers - SMS", "Holiday Shoppers - Last Season"]
+    assert visible_names(browser, "campaigns") == ["Holiday SMS 2024"]
+    assert visible_names(browser, "destinations") == ["Attentive - Holiday SMS", "Holiday Mailing File"]
+    assert browser.find_element(By.ID, "shown").text.startswith("5 of ")
+    browser.save_screenshot(str(ARTIFACTS / "index-search.png"))
+    search.clear()
+    search.send_keys("x")
+    search.clear()  # clear() sends no input event in every driver: type and delete a character
+    search.send_keys("\b")
+    assert len(visible_names(browser, "segments")) == 37
+    Select(browser.find_element(By.ID, "filter-paused")).select_by_value("paused")
+    assert visible_names(browser, "destinations") == ["Store Ops Webhook"]
+    assert visible_names(browser, "segments") == []
+    Select(browser.find_element(By.ID, "filter-paused")).select_by_value("")
+    Select(browser.find_element(By.ID, "filter-file")).select_by_visible_text("segments/stores.aud")
+    assert visible_names(browser, "segments") == ["In-store Customers - Portland", "In-store Customers - Seattle",
+                                                  "In-store Customers", "Near Pearl Store"]
+    Select(browser.find_element(By.ID, "filter-file")).select_by_value("")
+    Select(browser.find_element(By.ID, "filter-destination")).select_by_visible_text("Klaviyo - Win Back")
+    assert visible_names(browser, "segments") == ["Win Back - Email"]
+    assert visible_names(browser, "campaigns") == ["Win Back"]
+    assert errors(browser) == []
+
+
+def test_a_graph_node_opens_its_segment(report, browser):
+    browser.get((docs(report) / "graph.html").as_uri())
+    assert errors(browser) == []
+    nodes = browser.find_elements(By.CSS_SELECTOR, "svg#graph a.node-link")
+    assert len(nodes) == 37 + 4 + 8
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg#graph path.edge")) >= 17
+    browser.save_screenshot(str(ARTIFACTS / "graph.png"))
+    node = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-name="Big Spenders"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center'})", node)
+    node.find_element(By.CSS_SELECTOR, "rect").click()
+    assert browser.current_url.endswith("/segments/big-spenders.html")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Big Spenders"
+    assert errors(browser) == []
+
+
+def test_segment_page_charts_render_with_data(report, browser):
+    browser.get((docs(report) / "segments" / "big-spenders.html").as_uri())
+    assert errors(browser) == []
+    bars = browser.find_elements(By.CSS_SELECTOR, "svg.bar-chart rect.bar")
+    assert len(bars) >= 6 and any(float(b.get_attribute("data-value")) > 0 for b in bars)
+    assert all(b.size["width"] >= 0 for b in bars) and max(b.size["width"] for b in bars) > 50
+    points = browser.find_elements(By.CSS_SELECTOR, "svg.line-chart circle.point")
+    assert [p.get_attribute("data-date")[:10] for p in points] == list(APPLIES)
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.line-chart polyline.line")
+    shown = {e.get_attribute("data-key"): e.text for e in browser.find_elements(By.CSS_SELECTOR, ".figure")}
+    figures = json.loads(run(report, "insights", "Big Spenders", "--as-of", APPLIES[-1], "--format", "json").stdout)
+    assert shown["members"] == f"{figures['members']:,}"
+    assert shown["sms_opt_in"] == f"{figures['sms_opt_in']:,}"
+    assert browser.find_element(By.CSS_SELECTOR, ".definition .highlight").text.startswith('segment "Big Spenders"')
+    downstream = [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".neighbours a")]
+    assert "Lapsed VIP" in downstream
+    browser.save_screenshot(str(ARTIFACTS / "segment.png"))
+    browser.get((docs(report) / "segments" / "lapsed-vip.html").as_uri())
+    upstream = browser.find_element(By.CSS_SELECTOR, ".neighbours section a")
+    assert upstream.text == "Big Spenders"
+    upstream.click()
+    assert browser.current_url.endswith("/segments/big-spenders.html")
+    assert errors(browser) == []
+
+
+def test_campaign_and_destination_pages(report, browser):
+    browser.get((docs(report) / "campaigns" / "holiday-sms-2024.html").as_uri())
+    rows = browser.find_elements(By.CSS_SELECTOR, "table#groups tbody tr")
+    assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == ["holdout", "20% Off", "Free Shipping"]
+    sizes = [int(r.find_elements(By.TAG_NAME, "td")[3].text.replace(",", "")) for r in rows]
+    assert all(n > 0 for n in sizes)
+    browser.save_screenshot(str(ARTIFACTS / "campaign.png"))
+    browser.find_element(By.LINK_TEXT, "Attentive - Holiday SMS").click()
+    assert browser.current_url.endswith("/destinations/attentive-holiday-sms.html")
+    assert "env(\"ATTENTIVE_API_KEY\")" in browser.find_element(By.CSS_SELECTOR, "table.settings").text
+    browser.save_screenshot(str(ARTIFACTS / "destination.png"))
+    assert errors(browser) == []
+
+
+def test_docs_serve_on_loopback(report, browser):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "audlang", "--project", str(report), "docs", "serve",
+                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        browser.get(url)
+        assert browser.find_element(By.TAG_NAME, "h1").text == "retail"
+        browser.find_element(By.LINK_TEXT, "Graph").click()
+        assert browser.current_url == url + "graph.html"
+        assert errors(browser) == []
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
