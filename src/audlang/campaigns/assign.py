@@ -41,8 +41,10 @@ campaign_members_table = sa.Table(
     sa.Column("campaign", sa.String(500), nullable=False),
     sa.Column("group_name", sa.String(500), nullable=False),
     sa.Column("customer_id", sa.String, nullable=False),
-    sa.Index("audlang_campaign_members_key", "campaign", "group_name", "customer_id"),
 )
+#: The index on (campaign, group_name), not made on DuckDB: its ART indexes make deleting a campaign's
+#: million rows minutes instead of a second, and its scans of a column store need no index.
+_INDEX = f"CREATE INDEX audlang_campaign_members_key ON {CAMPAIGN_MEMBERS_TABLE} (campaign, group_name)"
 
 
 @attrs.frozen
@@ -143,7 +145,9 @@ def materialize(conn: sa.Connection, model: Model, name: str, compiler: SegmentC
     """Replace the campaign's rows of ``audlang_campaign_members`` in this transaction; members per group."""
     prepare_connection(conn)
     if not sa.inspect(conn).has_table(CAMPAIGN_MEMBERS_TABLE):
-        _metadata.create_all(conn)
+        campaign_members_table.create(conn)
+        if conn.dialect.name != "duckdb":
+            conn.execute(sa.text(_INDEX))
     t = campaign_members_table
     conn.execute(t.delete().where(t.c.campaign == name))
     query = assignment_query(model, name, compiler).subquery("q")
