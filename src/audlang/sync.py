@@ -614,8 +614,36 @@ class Syncer:
         self._record_run(result, started)
         return result
 
+    def follow_moves(self) -> None:
+        """``moved campaign`` / ``moved destination``: the sync state of the old name passes to the new one,
+        so a rename sends nothing again (run before syncing; a move already followed changes nothing)."""
+        moves = [(m.kind, m.old, m.new) for m in self.model.moves if m.kind in ("campaign", "destination")]
+        if not moves:
+            return
+        tables = (members_table, batches_table, errors_table, runs_table)
+        with self.state.begin() as conn:
+            keys = set()
+            for t in tables:
+                keys.update(r[0] for r in conn.execute(sa.select(t.c.target).distinct()))
+            for key in sorted(keys):
+                campaign, group, destination = key.split("\x1f")
+                for kind, old, new in moves:
+                    if kind == "campaign" and campaign == old:
+                        campaign = new
+                    elif kind == "destination" and destination == old:
+                        destination = new
+                new_key = Target(campaign, group, destination).key
+                if new_key == key:
+                    continue
+                for t in tables:
+                    values = {"target": new_key}
+                    if "campaign" in t.c:
+                        values.update(campaign=campaign, destination=destination)
+                    conn.execute(t.update().where(t.c.target == key).values(**values))
+
     def sync_all(self, only: Iterable[str] | None = None) -> list[SyncResult]:
         """Every target of the model (optionally only these campaigns); one failing does not stop the others."""
+        self.follow_moves()
         wanted = set(only) if only is not None else None
         return [self.sync(c, g, d) for c, g, d in targets(self.model) if wanted is None or c.name in wanted]
 

@@ -439,3 +439,22 @@ def test_the_sync_state_on_other_engines(setup, servers, tmp_path, state_engine,
         assert acked == len(a) + len(b)
     finally:
         state.dispose()
+
+
+def test_a_renamed_campaign_and_destination_keep_their_sync_state(setup, servers, tmp_path):
+    server = servers(AttentiveServer)
+    model, wh, state = setup(attentive(server))
+    run(model, wh, state, tmp_path)
+    requests = len(server.requests)
+    renamed = model_of(tmp_path, attentive(server).replace('destination "D"', 'destination "SMS"')
+                       + CAMPAIGN.format(dest="SMS").replace('campaign "Holiday"', 'campaign "Holiday 2024"')
+                       + 'moved campaign "Holiday" to "Holiday 2024"\nmoved destination "D" to "SMS"\n')
+    results = run(renamed, wh, state, tmp_path)
+    assert {r.status for r in results} == {"unchanged"} and len(server.requests) == requests
+    churn(wh)
+    again = run(renamed, wh, state, tmp_path)
+    assert {r.status for r in again} == {"ok"}
+    a = expected(wh, "Holiday 2024", "A", ("phone", "email"))
+    b = expected(wh, "Holiday 2024", "B", ("phone", "email"))
+    assert server.members("seg-1") == set(a.values()) | set(b.values())
+    assert server.duplicates() == [] or all(op[1] == "add" for op in server.duplicates())

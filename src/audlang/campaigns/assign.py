@@ -63,8 +63,17 @@ class Group:
         return self.kind != "holdout"
 
 
-def salt_of(campaign: ast.Campaign) -> str:
-    return campaign.salt if campaign.salt is not None else campaign.name
+def salt_of(campaign: ast.Campaign, moves: tuple[ast.Moved, ...] = ()) -> str:
+    """The written salt, else the campaign's name, or the first name it had before ``moved`` renames:
+    renaming a campaign does not reshuffle its groups."""
+    if campaign.salt is not None:
+        return campaign.salt
+    name, seen = campaign.name, set()
+    renamed = {m.new: m.old for m in moves if m.kind == "campaign"}
+    while name in renamed and name not in seen:
+        seen.add(name)
+        name = renamed[name]
+    return name
 
 
 def _buckets(percent: Decimal) -> int:
@@ -111,7 +120,7 @@ def assignment_query(model: Model, name: str, compiler: SegmentCompiler) -> Sele
     """``SELECT customer_id, group_name`` of every audience member that falls in a group of the campaign."""
     campaign = model.campaigns[name]
     audience = audience_query(model, campaign, compiler).subquery("audience")
-    salt = literal(salt_of(campaign) + ":", String())
+    salt = literal(salt_of(campaign, model.moves) + ":", String())
     members = select(audience.c.customer_id, dialects.bucket(salt + audience.c.customer_id).label("bucket")) \
         .subquery("bucketed")
     cid, bucket = members.c.customer_id, members.c.bucket
