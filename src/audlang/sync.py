@@ -467,6 +467,10 @@ class Syncer:
                 return delta(target, desired, {}, settings.mode, settings.max_removal, settings.allow_empty,
                              self.allow_removals, no_identifier, duplicates, 0)
             acked = acknowledged(conn, target)
+            if not acked:  # a plan before the move is followed: the old name's state
+                previous = self._before_moves(target)
+                if previous != target:
+                    acked = acknowledged(conn, previous)
             pending = conn.execute(sa.select(sa.func.count()).select_from(batches_table)
                                    .where(batches_table.c.target == target.key)).scalar()
         return delta(target, desired, acked, settings.mode, settings.max_removal, settings.allow_empty,
@@ -613,6 +617,15 @@ class Syncer:
                             time.monotonic() - clock)
         self._record_run(result, started)
         return result
+
+    def _before_moves(self, target: Target) -> Target:
+        campaign, destination = target.campaign, target.destination
+        for m in reversed(self.model.moves):
+            if m.kind == "campaign" and campaign == m.new:
+                campaign = m.old
+            elif m.kind == "destination" and destination == m.new:
+                destination = m.old
+        return Target(campaign, target.group, destination)
 
     def follow_moves(self) -> None:
         """``moved campaign`` / ``moved destination``: the sync state of the old name passes to the new one,

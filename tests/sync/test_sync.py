@@ -449,6 +449,8 @@ def test_a_renamed_campaign_and_destination_keep_their_sync_state(setup, servers
     renamed = model_of(tmp_path, attentive(server).replace('destination "D"', 'destination "SMS"')
                        + CAMPAIGN.format(dest="SMS").replace('campaign "Holiday"', 'campaign "Holiday 2024"')
                        + 'moved campaign "Holiday" to "Holiday 2024"\nmoved destination "D" to "SMS"\n')
+    planned = sync.preview(renamed, wh, state, AS_OF, env={"KEY": "secret-key"})
+    assert {(p.status, p.adds, p.removes) for p in planned} == {("unchanged", 0, 0)}
     results = run(renamed, wh, state, tmp_path)
     assert {r.status for r in results} == {"unchanged"} and len(server.requests) == requests
     churn(wh)
