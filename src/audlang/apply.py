@@ -40,7 +40,7 @@ from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan import MembershipPreview, Plan, desired_from_model, plan as make_plan
 from audlang.plan.model import CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action
 from audlang.state import DeployedObject, Snapshot, StateStore
-from audlang.state.store import begin, now
+from audlang.state.store import begin, connect, now
 
 MEMBERSHIP_TABLE = "audlang_membership"
 #: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
@@ -53,7 +53,7 @@ membership_table = sa.Table(
     MEMBERSHIP_TABLE, _metadata,
     sa.Column("segment", sa.String(500), nullable=False),
     sa.Column("customer_id", sa.String, nullable=False),
-    sa.Index("audlang_membership_segment", "segment", "customer_id"),
+    sa.Index("audlang_membership_segment", "segment"),
 )
 
 
@@ -90,6 +90,35 @@ def open_warehouse(url: str) -> Engine:
     return engine
 
 
+class _FileKeeper:
+    """Keeps the DuckDB files of an apply open (so each step does not reopen them), letting go of them
+    for a moment every ``EVERY`` seconds: DuckDB lets one process at a time open a file, and a second
+    apply must get in to read the lock and fail at once, naming its holder."""
+
+    EVERY, PAUSE = 0.5, 0.1
+
+    def __init__(self, *targets: tuple[Engine, str]):
+        self.targets = [(e, u) for e, u in targets if e.dialect.name == "duckdb"]
+        self.held: list[sa.Connection] = []
+        self.since = time.monotonic()
+        self.hold()
+
+    def hold(self) -> None:
+        self.held = [connect(engine, url) for engine, url in self.targets]
+        self.since = time.monotonic()
+
+    def let_go(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.held = []
+
+    def tick(self) -> None:
+        if self.targets and time.monotonic() - self.since > self.EVERY:
+            self.let_go()
+            time.sleep(self.PAUSE)
+            self.hold()
+
+
 # ------------------------------------------------------------------ preview
 
 
@@ -101,41 +130,85 @@ def _members_of(name: str) -> sa.Select:
     return select(membership_table.c.customer_id.label("customer_id")).where(membership_table.c.segment == name)
 
 
+PREVIEW_TABLE = "audlang_preview"
+PREVIEW_KEYS_TABLE = "audlang_preview_keys"
+PREVIEW_CHUNK = 50
+
+
 def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot) -> dict[str, MembershipPreview]:
-    """For every segment that is not paused: members, deployed members, added and removed, counted by SQL."""
+    """For every segment that is not paused: members, deployed members, added and removed, counted by SQL.
+
+    Each segment's would-be members go into a temporary table (``INSERT … SELECT``, in dependency
+    order, so ``in segment`` reads the previewed members of the segments it uses, as apply will);
+    then three grouped queries count, for all segments at once, the members and the set differences
+    (``EXCEPT``) against the deployed membership. The temporary tables are dropped at the end.
+    """
     deployed_segments = deployed.of_kind("segment")
     moves = {m.new: m.old for m in model.moves if m.kind == "segment"}
     have_table = _has_membership(conn)
+    meta = sa.MetaData()
+    preview = sa.Table(PREVIEW_TABLE, meta, sa.Column("segment", sa.String(500)), sa.Column("customer_id", sa.String),
+                       prefixes=["TEMPORARY"])
+    keys = sa.Table(PREVIEW_KEYS_TABLE, meta, sa.Column("segment", sa.String(500)), prefixes=["TEMPORARY"])
+    meta.drop_all(conn, checkfirst=True)
+    meta.create_all(conn)
+
+    def key(name: str) -> str:
+        """The deployed name the membership is compared with (the old name of a rename)."""
+        return name if name in deployed_segments else moves.get(name, name)
+
     nobody = select(sa.literal("", sa.String).label("customer_id")).where(sa.false())
-    frozen = {name: _members_of(name if name in deployed_segments else moves.get(name, name)) if have_table
-              else nobody for name, seg in model.segments.items() if seg.paused}
-    compiler = SegmentCompiler(model, as_of, membership=frozen)
+    membership: dict[str, sa.Select] = {}
+    for name, segment in model.segments.items():
+        if segment.paused:
+            membership[name] = _members_of(key(name)) if have_table else nobody
+        else:
+            membership[name] = select(preview.c.customer_id).where(preview.c.segment == key(name))
+    compiler = SegmentCompiler(model, as_of, membership=membership)
     loaded: set[str] = set()
-    out: dict[str, MembershipPreview] = {}
+    previewed: dict[str, str] = {}
+    # Segments by level (0: uses no other previewed segment); one INSERT … SELECT … UNION ALL per level
+    # and chunk, so that a thousand segments are a handful of statements.
+    level: dict[str, int] = {}
     for name, segment in model.segments.items():
         if segment.paused:
             continue
+        level[name] = 1 + max((level[d] for d in model.dependencies.get(name, ()) if d in level), default=-1)
         for listed in list_files_used(model, segment.condition):
             if listed.sha256 not in loaded:
                 warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
                 loaded.add(listed.sha256)
-        old_name = name if name in deployed_segments else moves.get(name)
-        new = compiler.segment(name).cte("new_members")
-        count = lambda q: select(func.count()).select_from(q.subquery()).scalar_subquery()  # noqa: E731
-        if have_table and old_name is not None:
-            old = _members_of(old_name).cte("old_members")
-            query = select(
-                count(select(new.c.customer_id)).label("members"),
-                count(select(old.c.customer_id)).label("deployed"),
-                count(sa.except_(select(new.c.customer_id), select(old.c.customer_id))).label("added"),
-                count(sa.except_(select(old.c.customer_id), select(new.c.customer_id))).label("removed"),
-            )
-            row = conn.execute(query).one()
-            out[name] = MembershipPreview(int(row.members), int(row.deployed), int(row.added), int(row.removed))
-        else:
-            members = int(conn.execute(select(count(select(new.c.customer_id)))).scalar())
-            out[name] = MembershipPreview(members, 0, members, 0)
-    return out
+        previewed[key(name)] = name
+    for depth in sorted(set(level.values())):
+        names = [n for n in level if level[n] == depth]
+        for start in range(0, len(names), PREVIEW_CHUNK):
+            parts = []
+            for name in names[start:start + PREVIEW_CHUNK]:
+                members = compiler.segment(name).subquery()
+                parts.append(select(sa.literal(key(name), sa.String).label("segment"), members.c.customer_id))
+            conn.execute(preview.insert().from_select(["segment", "customer_id"],
+                                                      parts[0] if len(parts) == 1 else sa.union_all(*parts)))
+    if previewed:
+        conn.execute(keys.insert(), [{"segment": k} for k in previewed])
+
+    def grouped(query) -> dict[str, int]:
+        sub = query.subquery()
+        return {row[0]: int(row[1]) for row in conn.execute(
+            select(sub.c.segment, func.count()).group_by(sub.c.segment))}
+
+    new_rows = select(preview.c.segment, preview.c.customer_id)
+    counts = grouped(new_rows)
+    deployed_counts: dict[str, int] = {}
+    added, removed = dict(counts), {}
+    if have_table:
+        m = membership_table
+        old_rows = select(m.c.segment, m.c.customer_id).where(m.c.segment.in_(select(keys.c.segment)))
+        deployed_counts = grouped(old_rows)
+        added = grouped(sa.except_(new_rows, old_rows))
+        removed = grouped(sa.except_(old_rows, new_rows))
+    meta.drop_all(conn)
+    return {name: MembershipPreview(counts.get(k, 0), deployed_counts.get(k, 0), added.get(k, 0), removed.get(k, 0))
+            for k, name in previewed.items()}
 
 
 def _env_warnings(model: Model) -> list[str]:
@@ -305,7 +378,9 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
     lock, taken_over = store.acquire("apply")
     apply_id = lock.lock_id
     applied: list[str] = []
+    keeper = None
     try:
+        keeper = _FileKeeper((engine, warehouse_url), (store.engine, state_url))
         if taken_over is not None:
             store.log(apply_id, "lock taken over", {"lock_id": taken_over.lock_id, "who": taken_over.who,
                                                     "pid": taken_over.pid, "started_at": taken_over.started_at})
@@ -327,7 +402,10 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             applied.append(line)
             echo(line)
             if STEP_DELAY:
+                keeper.let_go()
                 time.sleep(STEP_DELAY)
+                keeper.hold()
+            keeper.tick()
         syncs = _run_syncs(plan, model, engine, warehouse_url, store, root, as_of, apply_id, echo, sync_progress)
         store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied),
                                                "syncs_failed": sum(r.status == "failed" for r in syncs)})
@@ -337,6 +415,8 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
         store.log(apply_id, "apply failed", {"error": str(error), "done": len(applied)})
         raise
     finally:
+        if keeper is not None:
+            keeper.let_go()
         store.release()
         engine.dispose()
 

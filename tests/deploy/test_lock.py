@@ -16,7 +16,7 @@ from deploy_fixtures import cli_run, engine_name, project, warehouse_url  # noqa
 AS_OF = "2024-11-30"
 
 
-def _start_apply(folder, delay: float = 1.5) -> subprocess.Popen:
+def _start_apply(folder, delay: float = 5.0) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1", "AUDLANG_APPLY_STEP_DELAY": str(delay)}
     env.pop("AUDLANG_WAREHOUSE", None)
     env.pop("AUDLANG_STATE", None)
@@ -60,7 +60,7 @@ def test_second_apply_fails_at_once_naming_the_holder(project, cli_run):
 
 
 def test_two_applies_started_together(project, cli_run):
-    one, two = _start_apply(project, 1.0), _start_apply(project, 1.0)
+    one, two = _start_apply(project, 4.0), _start_apply(project, 4.0)
     results = [p.communicate(timeout=180) for p in (one, two)]
     codes = sorted([one.returncode, two.returncode])
     assert codes == [0, 1], results

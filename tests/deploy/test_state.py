@@ -83,7 +83,13 @@ def test_cli_errors_are_messages_not_tracebacks(project, cli_run, engine_name):
     assert both.returncode == 1 and "carries its own as-of" in both.stderr
     unknown = cli_run(project, "state", "show", "Nope")
     assert unknown.returncode == 1 and "nothing deployed under this name" in unknown.stderr
-    bad = cli_run(project, "plan", "--detailed-exitcode", "--warehouse", "postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bad = cli_run(project, "plan", "--detailed-exitcode", "--warehouse",
+                  f"postgresql+psycopg://u:secret@127.0.0.1:{port}/x")
     assert bad.returncode == 1 and "secret" not in bad.stderr + bad.stdout
     for result in (spark, missing, junk, no_terminal, both, unknown, bad):
         assert "Traceback" not in result.stderr

@@ -131,6 +131,8 @@ def open_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     options: dict = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        options["connect_args"] = {"connect_timeout": 15}  # an unreachable server is an error, not a hang
     if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
         options["poolclass"] = NullPool
         os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
@@ -149,15 +151,13 @@ def _busy(error: BaseException) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def begin(engine: Engine, url: str, timeout: float | None = None) -> Iterator[sa.Connection]:
-    """``engine.begin()``, waiting while another process has the DuckDB file open; errors → diagnostics."""
+def connect(engine: Engine, url: str, timeout: float | None = None) -> sa.Connection:
+    """``engine.connect()``, waiting while another process has the DuckDB file open; errors → diagnostics."""
     deadline = time.monotonic() + (FILE_BUSY_TIMEOUT if timeout is None else timeout)
-    delay = 0.02
+    delay = 0.01
     while True:
         try:
-            conn = engine.connect()
-            break
+            return engine.connect()
         except DBAPIError as error:
             busy = _busy(error)
             if busy is None:
@@ -168,7 +168,13 @@ def begin(engine: Engine, url: str, timeout: float | None = None) -> Iterator[sa
                     "E504", "the database file is in use by another process (" + _holder_of(busy) +
                     "); wait for it to finish", shown(url))) from None
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.5, 0.05)
+
+
+@contextlib.contextmanager
+def begin(engine: Engine, url: str, timeout: float | None = None) -> Iterator[sa.Connection]:
+    """``engine.begin()``, waiting while another process has the DuckDB file open; errors → diagnostics."""
+    conn = connect(engine, url, timeout)
     try:
         with conn.begin():
             yield conn
