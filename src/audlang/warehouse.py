@@ -78,8 +78,11 @@ def connect(url: str, must_exist: bool = True) -> Engine:
                 "synthetic one, or set `warehouse` in audlang.toml, AUDLANG_WAREHOUSE or --warehouse", shown(url)))
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    options = {}
+    if backend == "postgresql" and "connect_timeout" not in parsed.query:
+        options["connect_args"] = {"connect_timeout": 15}  # an unreachable server is an error, not a hang
     try:
-        engine = sa.create_engine(parsed)
+        engine = sa.create_engine(parsed, **options)
     except (NoSuchModuleError, ImportError) as error:
         raise AudlangError(Diagnostic.sourceless("E401", f"no driver for this database: {error}", shown(url)))
     if backend == "sqlite":

@@ -144,8 +144,13 @@ def test_user_errors(project, warehouses, args, message):
 
 
 def test_unreachable_database_is_one_line(project):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     result = run(project, "members", "Big Spenders", "--warehouse",
-                 "postgresql+psycopg://someone:s3cret@127.0.0.1:9/nowhere", expect=1)
+                 f"postgresql+psycopg://someone:s3cret@127.0.0.1:{port}/nowhere", expect=1)
     assert "error[E403]: cannot connect" in result.output
     assert "s3cret" not in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
