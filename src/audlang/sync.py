@@ -106,6 +106,11 @@ errors_table = sa.Table(
     sa.Column("first_at", sa.String(40), nullable=False),
     sa.Column("last_at", sa.String(40), nullable=False),
 )
+targets_table = sa.Table(
+    "audlang_sync_targets", metadata,
+    sa.Column("target", sa.String(1600), primary_key=True),
+    sa.Column("audience", sa.String(64), nullable=False),  # hash of the settings naming the vendor audience
+)
 runs_table = sa.Table(
     "audlang_sync_runs", metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
@@ -205,6 +210,21 @@ def targets(model: Model) -> list[tuple[ast.Campaign, str, ast.Destination]]:
                 if name in model.destinations:
                     out.append((campaign, group.name, model.destinations[name]))
     return out
+
+
+#: The settings that name the audience a destination writes to: when they change, what the old audience
+#: acknowledged says nothing about the new one, and the group is sent again in full.
+AUDIENCE_SETTINGS = {"csv": ("path",), "sql": ("url", "table"), "webhook": ("url",),
+                     "attentive": ("base_url", "segment"), "braze": ("base_url", "attribute", "value"),
+                     "klaviyo": ("base_url", "list_id")}
+
+
+def audience_of(decl: ast.Destination) -> str:
+    """A hash of the destination's kind and the settings naming its audience (secrets left as their
+    variable names: nothing secret is hashed or stored)."""
+    settings = resolve_settings(decl, {v: f"env:{v}" for _k, v in _env_refs(decl)})
+    named = [decl.kind] + [f"{k}={settings.get(k)}" for k in AUDIENCE_SETTINGS.get(decl.kind, ())]
+    return hashlib.sha256("\x1f".join(named).encode()).hexdigest()
 
 
 def missing_secrets(model: Model, env: Mapping[str, str] | None = None) -> list[str]:
@@ -466,11 +486,16 @@ class Syncer:
             if not sa.inspect(conn).has_table("audlang_sync_members"):  # a plan before the first sync
                 return delta(target, desired, {}, settings.mode, settings.max_removal, settings.allow_empty,
                              self.allow_removals, no_identifier, duplicates, 0)
+            key = target
             acked = acknowledged(conn, target)
             if not acked:  # a plan before the move is followed: the old name's state
                 previous = self._before_moves(target)
                 if previous != target:
-                    acked = acknowledged(conn, previous)
+                    key, acked = previous, acknowledged(conn, previous)
+            recorded = conn.execute(sa.select(targets_table.c.audience)
+                                    .where(targets_table.c.target == key.key)).scalar()
+            if recorded is not None and recorded != audience_of(decl):
+                acked = {}  # another audience now: the whole group is sent to it
             pending = conn.execute(sa.select(sa.func.count()).select_from(batches_table)
                                    .where(batches_table.c.target == target.key)).scalar()
         return delta(target, desired, acked, settings.mode, settings.max_removal, settings.allow_empty,
@@ -523,6 +548,21 @@ class Syncer:
             conn.execute(batches_table.delete().where(batches_table.c.target == target.key,
                                                       batches_table.c.seq == batch.seq))
 
+    def _check_audience(self, target: Target, decl: ast.Destination) -> None:
+        """Record which audience the target writes to; when its settings now name another one, forget what
+        the old audience acknowledged (and its plan and rejections): the group goes to the new one in full."""
+        audience = audience_of(decl)
+        t = targets_table
+        with self.state.begin() as conn:
+            recorded = conn.execute(sa.select(t.c.audience).where(t.c.target == target.key)).scalar()
+            if recorded == audience:
+                return
+            if recorded is not None:
+                for table in (members_table, batches_table, errors_table):
+                    conn.execute(table.delete().where(table.c.target == target.key))
+                conn.execute(t.delete().where(t.c.target == target.key))
+            conn.execute(t.insert().values(target=target.key, audience=audience))
+
     def _forget_stale_errors(self, target: Target, d: Delta) -> None:
         """Rejections of members whose change is no longer wanted (they left, or came back) are dropped."""
         e = errors_table
@@ -556,6 +596,7 @@ class Syncer:
             return result
         counts = {"added": 0, "removed": 0, "rejected": 0, "batches": 0, "resumed": 0}
         self._columns[target] = _fingerprint_columns(destination.settings.identifiers, destination.settings.fields)
+        self._check_audience(target, decl)
         with self.state.connect() as conn:
             self._errored = {r[0] for r in conn.execute(sa.select(errors_table.c.customer_id)
                                                         .where(errors_table.c.target == target.key))}
@@ -633,7 +674,7 @@ class Syncer:
         moves = [(m.kind, m.old, m.new) for m in self.model.moves if m.kind in ("campaign", "destination")]
         if not moves:
             return
-        tables = (members_table, batches_table, errors_table, runs_table)
+        tables = (members_table, batches_table, errors_table, runs_table, targets_table)
         with self.state.begin() as conn:
             keys = set()
             for t in tables:

@@ -460,3 +460,17 @@ def test_a_renamed_campaign_and_destination_keep_their_sync_state(setup, servers
     b = expected(wh, "Holiday 2024", "B", ("phone", "email"))
     assert server.members("seg-1") == set(a.values()) | set(b.values())
     assert server.duplicates() == [] or all(op[1] == "add" for op in server.duplicates())
+
+
+def test_a_destination_pointed_at_another_audience_gets_the_whole_group(setup, servers, tmp_path):
+    server = servers(AttentiveServer)
+    model, wh, state = setup(attentive(server))
+    run(model, wh, state, tmp_path)
+    first = server.members("seg-1")
+    moved = model_of(tmp_path, attentive(server).replace('"seg-1"', '"seg-2"') + CAMPAIGN.format(dest="D"))
+    planned = sync.preview(moved, wh, state, AS_OF, env={"KEY": "secret-key"})
+    assert sum(p.adds for p in planned) == len(first) and all(p.removes == 0 for p in planned)
+    results = run(moved, wh, state, tmp_path)
+    assert {r.status for r in results} == {"ok"}
+    assert server.members("seg-2") == first
+    assert {r.status for r in run(moved, wh, state, tmp_path)} == {"unchanged"}
