@@ -119,3 +119,53 @@ def postgresql_database(postgresql_url):
 
     yield create
     admin.dispose()
+
+
+# -- a real Spark SQL Thrift server for the whole test session (the Spark leg, marker `spark`) -----
+
+SPARK_MASTER = os.environ.get("AUDLANG_SPARK_MASTER", "local-cluster[2,1,1024]")
+
+
+@pytest.fixture(scope="session")
+def spark_url():
+    """A Spark Thrift server on 127.0.0.1 for this session; yields its ``hive://`` URL.
+
+    ``local-cluster[2,1,1024]``: a driver and two executor processes, so data really moves
+    between processes. Started from the ``pyspark`` wheel with ``spark-submit`` (up in about
+    a minute and a half on two cores), stopped at the end of the session. Needs Java 17
+    (.ci/run installs Debian's openjdk-17-jre-headless) and ``pip install -e '.[test,spark]'``.
+    ``AUDLANG_SPARK_URL=hive://127.0.0.1:PORT/default`` uses a server already running instead
+    (``python tests/spark_server.py`` starts one by hand).
+    """
+    import shutil
+
+    import spark_server
+
+    if os.environ.get("AUDLANG_SPARK_URL"):
+        yield os.environ["AUDLANG_SPARK_URL"]
+        return
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.fail("Java is needed for the Spark tests: apt-get install openjdk-17-jre-headless (.ci/run does)")
+    server = spark_server.start(SPARK_MASTER)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_database(spark_url):
+    """A factory of fresh Spark databases (schemas) on the session's server, so test modules never share tables."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(spark_url)
+
+    def create(name: str) -> str:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} CASCADE")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        return spark_url.rsplit("/", 1)[0] + f"/{name}"
+
+    yield create
+    admin.dispose()

@@ -123,6 +123,8 @@ class _FileKeeper:
 
 
 def _has_membership(conn: sa.Connection) -> bool:
+    if warehouse.spark_engine(conn):
+        return False  # Spark: no shared table; a view per segment over its latest generation (_materialize_spark)
     return sa.inspect(conn).has_table(MEMBERSHIP_TABLE)
 
 
@@ -256,7 +258,8 @@ def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None
     engine = open_warehouse(warehouse_url)
     try:
         with warehouse.errors_translated(warehouse_url, loaded.model), begin(engine, warehouse_url) as conn:
-            preview = preview_membership(conn, loaded.model, as_of, deployed)
+            preview = (_preview_spark if warehouse.spark_engine(conn) else preview_membership)(
+                conn, loaded.model, as_of, deployed)
     finally:
         engine.dispose()
     desired = desired_from_model(loaded.model, _relative_sources(loaded.sources, config.root), config.name)
@@ -315,6 +318,8 @@ def check_fresh(plan: Plan, deployed: Snapshot) -> None:
 
 
 def _ensure_membership_table(engine: Engine, url: str) -> None:
+    if engine.dialect.name in warehouse.SPARK_DIALECTS:
+        return  # Spark: a table per refresh behind a view per segment (_materialize_spark)
     with begin(engine, url) as conn:
         if not _has_membership(conn):
             _metadata.create_all(conn)
@@ -337,6 +342,8 @@ def _materialize(conn: sa.Connection, compiler: SegmentCompiler, model: Model, a
                  object_id: str) -> dict:
     """Replace one segment's membership in this transaction: build under a staging key, count the
     change, swap. Other sessions see the old rows or the new, never a mix."""
+    if warehouse.spark_engine(conn):
+        return _materialize_spark(conn, compiler, model, action)
     name = action.name
     m = membership_table
     if action.previous_name:
@@ -356,6 +363,52 @@ def _materialize(conn: sa.Connection, compiler: SegmentCompiler, model: Model, a
     conn.execute(m.update().where(m.c.segment == staging).values(segment=name))
     _replace_view(conn, name, action.previous_name)
     return {"members": int(row.members), "added": int(row.added), "removed": int(row.removed)}
+
+
+# ------------------------------------------------------------------ Spark SQL
+# Spark has no transactions and cannot DELETE from or UPDATE Parquet tables, so a segment's membership is
+# a new table per refresh behind the view ``audlang_members_<slug>``, swapped when the table is complete
+# (``warehouse.materialize_counted``); ``in segment`` reads that view.
+
+
+def _preview_spark(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot) -> dict[str, MembershipPreview]:
+    """``preview_membership`` on Spark: per segment, the would-be members counted against the deployed view."""
+    deployed_segments = deployed.of_kind("segment")
+    moves = {m.new: m.old for m in model.moves if m.kind == "segment"}
+    nobody = select(sa.literal("", sa.String).label("customer_id")).where(sa.false())
+    views = {name: view_name(name if name in deployed_segments else moves.get(name, name)) for name in model.segments}
+    existing = {v for v in set(views.values()) if warehouse.spark_has_view(conn, v)}
+    frozen = {name: warehouse.members_view(views[name]) if views[name] in existing else nobody
+              for name, seg in model.segments.items() if seg.paused}
+    compiler = SegmentCompiler(model, as_of, membership=frozen)
+    count = lambda q: select(func.count()).select_from(q.subquery()).scalar_subquery()  # noqa: E731
+    out: dict[str, MembershipPreview] = {}
+    for name, segment in model.segments.items():
+        if segment.paused:
+            continue
+        for listed in list_files_used(model, segment.condition):
+            warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+        new = compiler.segment(name).cte("new_members")
+        if views[name] in existing:
+            old = warehouse.members_view(views[name]).cte("old_members")
+            row = conn.execute(select(
+                count(select(new.c.customer_id)).label("members"), count(select(old.c.customer_id)).label("deployed"),
+                count(sa.except_(select(new.c.customer_id), select(old.c.customer_id))).label("added"),
+                count(sa.except_(select(old.c.customer_id), select(new.c.customer_id))).label("removed"))).one()
+            out[name] = MembershipPreview(int(row.members), int(row.deployed), int(row.added), int(row.removed))
+        else:
+            members = int(conn.execute(select(count(select(new.c.customer_id)))).scalar())
+            out[name] = MembershipPreview(members, 0, members, 0)
+    return out
+
+
+def _materialize_spark(conn: sa.Connection, compiler: SegmentCompiler, model: Model, action: Action) -> dict:
+    name = action.name
+    if action.previous_name:
+        warehouse.rename_materialized(conn, view_name(action.previous_name), view_name(name))
+    for listed in list_files_used(model, model.segments[name].condition):
+        warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+    return warehouse.materialize_counted(conn, view_name(name), compiler.segment(name))
 
 
 def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, root: str | Path = ".",
@@ -394,7 +447,8 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
         if any(a.materialize or a.kind == "segment" for a in plan.actions):
             _ensure_membership_table(engine, warehouse_url)
         # `in segment` reads what is materialized: upstream segments come first in the plan's order.
-        membership = {name: _members_of(name) for name in model.segments}
+        membership = {name: warehouse.members_view(view_name(name)) if warehouse.spark_engine(engine)
+                      else _members_of(name) for name in model.segments}
         compiler = SegmentCompiler(model, as_of, membership=membership)
         serial = deployed.serial
         for action in plan.actions:
@@ -454,7 +508,10 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
                 if _has_membership(conn):
                     conn.execute(membership_table.delete().where(membership_table.c.segment == action.name))
                 if view_name(action.name) not in {view_name(n) for n in model.segments}:
-                    conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, view_name(action.name))}"))
+                    if warehouse.spark_engine(conn):
+                        warehouse.drop_materialized(conn, view_name(action.name))
+                    else:
+                        conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, view_name(action.name))}"))
         serial = store.write(apply_id, "deleted", delete=(action.kind, action.name),
                              detail={"reasons": list(action.reasons), "feeds": list(action.feeds)})
         return f"deleted {title}", serial
@@ -473,6 +530,8 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
                 conn.execute(membership_table.update().where(membership_table.c.segment == action.previous_name)
                              .values(segment=action.name))
                 _replace_view(conn, action.name, action.previous_name)
+            elif warehouse.spark_engine(conn):
+                warehouse.rename_materialized(conn, view_name(action.previous_name), view_name(action.name))
     record = DeployedObject(
         kind=want.kind, name=want.name, object_id=object_id, definition=want.definition, paused=want.paused,
         description=want.description, depends_on=want.depends_on, lists=want.lists, relative=want.relative,

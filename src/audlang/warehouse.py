@@ -4,6 +4,14 @@ The embedded default is a DuckDB file in the project (``target/warehouse.duckdb`
 Relative file paths in ``duckdb:///`` and ``sqlite:///`` URLs from
 ``audlang.toml`` are relative to the project folder. Passwords never appear
 in messages: URLs are shown with ``render_as_string(hide_password=True)``.
+
+Spark SQL (``hive://HOST:PORT/DATABASE``, PyHive through Spark's Thrift server;
+Databricks SQL warehouses speak the same SQL): every session is set to UTC, so
+zone-less timestamp columns mean UTC as SPEC §3 says; ``in list`` files load
+with one multi-row INSERT per batch; membership is materialized by writing a
+new table and then swapping the view readers use (``materialize_swap``),
+because Spark has no transactions. For the same reason the state store may
+not live there (``state.store`` refuses it).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import math
 import os
 import re
@@ -26,6 +35,8 @@ from audlang.diagnostics import AudlangError, Diagnostic
 
 DEFAULT_WAREHOUSE = "duckdb:///target/warehouse.duckdb"
 FILE_DIALECTS = ("duckdb", "sqlite")
+SPARK_DIALECTS = ("hive", "databricks")
+DRIVER_HINTS = {"hive": "pip install 'audlang[spark]'", "databricks": "pip install databricks-sqlalchemy"}
 
 
 def resolve_url(cli_value: str | None, config_value: str | None, root: Path, env_var: str = "AUDLANG_WAREHOUSE",
@@ -63,6 +74,25 @@ def _sqlite_functions(dbapi_connection, _record) -> None:
             dbapi_connection.create_function(name, 1, fn, deterministic=True)
 
 
+def _spark_session(dbapi_connection, _record) -> None:
+    """Spark compares a zone-less timestamp column with an instant in the session's time zone: make it UTC."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET spark.sql.session.timeZone=UTC")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _spark_fetch_size(_conn, cursor, *_args) -> None:
+    """PyHive fetches 1,000 rows per Thrift round trip by default; members lists are long."""
+    cursor.arraysize = 10_000
+
+
+def spark_engine(engine_or_connection) -> bool:
+    return engine_or_connection.dialect.name in SPARK_DIALECTS
+
+
 def connect(url: str, must_exist: bool = True) -> Engine:
     """An Engine for ``url``, checked to answer. Errors become diagnostics naming the URL."""
     try:
@@ -84,23 +114,46 @@ def connect(url: str, must_exist: bool = True) -> Engine:
     try:
         engine = sa.create_engine(parsed, **options)
     except (NoSuchModuleError, ImportError) as error:
-        raise AudlangError(Diagnostic.sourceless("E401", f"no driver for this database: {error}", shown(url)))
+        hint = f" ({DRIVER_HINTS[backend]})" if backend in DRIVER_HINTS else ""
+        raise AudlangError(Diagnostic.sourceless("E401", f"no driver for this database: {error}{hint}", shown(url)))
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_functions)
+    if backend in SPARK_DIALECTS:
+        event.listen(engine, "connect", _spark_session)
+        event.listen(engine, "before_cursor_execute", _spark_fetch_size)
     if backend in FILE_DIALECTS:
         return engine  # an existing file opens; its errors surface (translated) at the first query
+    if backend in SPARK_DIALECTS:
+        # Thrift logs a refused connection to stderr itself, then raises a non-DBAPI error.
+        logging.getLogger("thrift").setLevel(logging.CRITICAL)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except SQLAlchemyError as error:
         raise AudlangError(Diagnostic.sourceless("E403", f"cannot connect: {_reason(error)}", shown(url)))
+    except Exception as error:  # noqa: BLE001 - PyHive lets Thrift's transport errors through unwrapped
+        if backend not in SPARK_DIALECTS:
+            raise
+        raise AudlangError(Diagnostic.sourceless("E403", f"cannot connect: {error}", shown(url))) from None
     return engine
 
 
 def _reason(error: SQLAlchemyError) -> str:
     orig = getattr(error, "orig", None) or error
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = _message(orig)
+    text = text.strip().splitlines()[0] if text.strip() else type(orig).__name__
     return re.sub(r"://[^@/\s]+@", "://***@", text)
+
+
+def _message(orig) -> str:
+    """The database's own message. PyHive wraps Spark's in a Thrift response object with a Java stack."""
+    status = getattr(orig.args[0], "status", None) if getattr(orig, "args", None) else None
+    message = getattr(status, "errorMessage", None)
+    if message:
+        message = re.sub(r"^Error running query: (\[\w+\] )?", "", message)
+        message = re.sub(r"^\s*org\.apache\.spark\.[\w.]+: ", "", message)
+        return "\n".join(line for line in message.splitlines() if line.strip())
+    return str(orig)
 
 
 _MISSING_TABLE = [
@@ -122,7 +175,7 @@ _MISSING_COLUMN = [
 
 def translate(error: DBAPIError, url: str, model=None) -> AudlangError:
     """A database error raised while evaluating → one diagnostic, naming the table or column and the fix."""
-    message = str(getattr(error, "orig", error))
+    message = _message(getattr(error, "orig", None) or error)
     for pattern in _MISSING_TABLE:
         m = pattern.search(message)
         if m:
@@ -178,17 +231,152 @@ def load_list(conn: sa.Connection, table_name: str, path: str) -> None:
 
     The table is named by the file's content hash, so an edited file is a new table.
     """
-    inspector = sa.inspect(conn)
-    if inspector.has_table(table_name):
+    if spark_engine(conn):
+        if _spark_has_table(conn, table_name):
+            return
+    elif sa.inspect(conn).has_table(table_name):
         return
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         ids = sorted({(row.get("customer_id") or "").strip() for row in reader} - {""})
+    if spark_engine(conn):
+        _load_list_spark(conn, table_name, ids)
+        return
     metadata = sa.MetaData()
     t = sa.Table(table_name, metadata, sa.Column("customer_id", sa.String, primary_key=True))
     metadata.create_all(conn)
     for start in range(0, len(ids), 10_000):
         conn.execute(t.insert(), [{"customer_id": i} for i in ids[start:start + 10_000]])
+
+
+def _load_list_spark(conn: sa.Connection, table_name: str, ids: list[str]) -> None:
+    """Spark: no primary keys, and a row-by-row executemany is a Spark job per row; one INSERT per batch.
+
+    The ids go in as Spark string literals (the same escaping as the compiled SQL). The table is
+    written under a temporary name and renamed, so a crash never leaves a half-loaded list behind
+    the final name (which ``has_table`` would then trust).
+    """
+    from audlang.compile.dialects import spark_string
+
+    driver = conn.execution_options(no_parameters=True)
+    partial = f"{table_name}_loading"
+    driver.exec_driver_sql(f"DROP TABLE IF EXISTS {partial}")
+    driver.exec_driver_sql(f"CREATE TABLE {partial} (customer_id STRING) USING parquet")
+    for start in range(0, len(ids), 5_000):
+        values = ", ".join(f"({spark_string(i)})" for i in ids[start:start + 5_000])
+        driver.exec_driver_sql(f"INSERT INTO {partial} VALUES {values}")
+    driver.exec_driver_sql(f"ALTER TABLE {partial} RENAME TO {table_name}")
+
+
+# ------------------------------------------------------------------ materialized membership on Spark
+
+SPARK_GENERATION_PREFIX = "audlang_gen_"
+
+
+def materialize_swap(conn: sa.Connection, view: str, query: sa.Select, keep: int = 1) -> int:
+    """Materialize ``query`` (customer ids) behind the view ``view`` without transactions; return its rows.
+
+    Spark has no transactions, so a DELETE + INSERT would show readers a half-written membership.
+    Instead each refresh writes a new table ``audlang_gen_<view>_<n>`` in full (CREATE TABLE … AS
+    SELECT, computed entirely in Spark), then points the view at it with ``CREATE OR REPLACE VIEW``
+    (one catalog update: a reader sees the old membership or the new one, never a mix), then drops
+    older generations, keeping ``keep`` of them for readers still scanning the previous one.
+    ``view`` is an unquoted identifier (letters, digits, underscores).
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", view):
+        raise ValueError(f"not a plain identifier: {view!r}")
+    view = view.lower()  # Spark's catalog keeps names in lower case
+    prefix = f"{SPARK_GENERATION_PREFIX}{view}_"
+    generations = _spark_generations(conn, prefix)
+    table_name = f"{prefix}{(max(generations) + 1) if generations else 1}"
+    select_sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    driver = conn.execution_options(no_parameters=True)
+    driver.exec_driver_sql(f"DROP TABLE IF EXISTS {table_name}")
+    driver.exec_driver_sql(f"CREATE TABLE {table_name} USING parquet AS {select_sql}")
+    driver.exec_driver_sql(f"CREATE OR REPLACE VIEW {view} AS SELECT customer_id FROM {table_name}")
+    for old in sorted(generations)[: max(0, len(generations) - keep)]:
+        driver.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}{old}")
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM {table_name}")).scalar_one())
+
+
+def materialize_counted(conn: sa.Connection, view: str, query: sa.Select) -> dict[str, int]:
+    """``materialize_swap`` for apply: also counts the change against the membership the view showed
+    before (``members``, ``added``, ``removed``), in Spark, against the previous generation (kept).
+
+    How apply calls it on a Spark warehouse (where ``audlang_membership`` rows cannot be deleted or
+    updated: no transactions, no DELETE on Parquet tables): per segment, in dependency order,
+    ``materialize_counted(conn, view_name(segment), compiler.segment(segment))`` with a compiler whose
+    ``membership`` maps every segment to ``members_view(view_name(segment))``, so ``in segment`` reads
+    what is materialized; a deleted segment is ``drop_materialized(conn, view_name(segment))``.
+    """
+    view = view.lower()
+    had = _spark_has_table(conn, view)
+    members = materialize_swap(conn, view, query)
+    if not had:
+        return {"members": members, "added": members, "removed": 0}
+    prefix = f"{SPARK_GENERATION_PREFIX}{view}_"
+    generations = sorted(_spark_generations(conn, prefix))
+    if len(generations) < 2:
+        return {"members": members, "added": members, "removed": 0}
+    new, old = (sa.table(f"{prefix}{g}", sa.column("customer_id")) for g in (generations[-1], generations[-2]))
+    count = lambda q: sa.select(sa.func.count()).select_from(q.subquery()).scalar_subquery()  # noqa: E731
+    ids = lambda t: sa.select(t.c.customer_id)  # noqa: E731
+    row = conn.execute(sa.select(count(sa.except_(ids(new), ids(old))).label("added"),
+                                 count(sa.except_(ids(old), ids(new))).label("removed"))).one()
+    return {"members": members, "added": int(row.added), "removed": int(row.removed)}
+
+
+def members_view(view: str) -> sa.Select:
+    """The ids behind a view made by ``materialize_swap`` (what ``in segment`` reads once materialized)."""
+    t = sa.table(view.lower(), sa.column("customer_id"))
+    return sa.select(t.c.customer_id.label("customer_id"))
+
+
+def spark_has_view(conn: sa.Connection, view: str) -> bool:
+    return _spark_has_table(conn, view)
+
+
+def rename_materialized(conn: sa.Connection, old_view: str, new_view: str) -> None:
+    """A renamed segment keeps its membership: its generations and view move to the new name."""
+    old_view, new_view = old_view.lower(), new_view.lower()
+    if old_view == new_view:
+        return
+    old_prefix, new_prefix = (f"{SPARK_GENERATION_PREFIX}{v}_" for v in (old_view, new_view))
+    generations = sorted(_spark_generations(conn, old_prefix))
+    driver = conn.execution_options(no_parameters=True)
+    for g in generations:
+        driver.exec_driver_sql(f"ALTER TABLE {old_prefix}{g} RENAME TO {new_prefix}{g}")
+    if generations:
+        driver.exec_driver_sql(f"CREATE OR REPLACE VIEW {new_view} AS SELECT customer_id FROM "
+                               f"{new_prefix}{generations[-1]}")
+    driver.exec_driver_sql(f"DROP VIEW IF EXISTS {old_view}")
+
+
+def drop_materialized(conn: sa.Connection, view: str) -> None:
+    """Remove a view made by ``materialize_swap`` and every generation behind it."""
+    view = view.lower()
+    prefix = f"{SPARK_GENERATION_PREFIX}{view}_"
+    driver = conn.execution_options(no_parameters=True)
+    driver.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
+    for old in _spark_generations(conn, prefix):
+        driver.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}{old}")
+
+
+def _spark_has_table(conn: sa.Connection, name: str) -> bool:
+    # PyHive's has_table runs DESCRIBE and misreads Spark 4's "not found" error.
+    rows = conn.execution_options(no_parameters=True).exec_driver_sql(f"SHOW TABLES LIKE '{name}'").fetchall()
+    return any((row[1] if len(row) > 1 else row[0]).lower() == name.lower() for row in rows)
+
+
+def _spark_generations(conn: sa.Connection, prefix: str) -> list[int]:
+    rows = conn.execution_options(no_parameters=True).exec_driver_sql(f"SHOW TABLES LIKE '{prefix}*'").fetchall()
+    found = []
+    for row in rows:
+        name = row[1] if len(row) > 1 else row[0]  # (namespace, tableName, isTemporary)
+        suffix = name[len(prefix):]
+        if name.startswith(prefix) and suffix.isdigit():
+            found.append(int(suffix))
+    return found
 
 
 def csv_text(rows, header: list[str]) -> str:

@@ -1,5 +1,8 @@
-"""Every example segment gives the same members on DuckDB, SQLite and PostgreSQL, equal to the
-reference evaluator's, through the real CLI; and the CLI's data commands behave as SPEC §6 says."""
+"""Every example segment gives the same members on DuckDB, SQLite, PostgreSQL and Spark SQL, equal to
+the reference evaluator's, through the real CLI; and the CLI's data commands behave as SPEC §6 says.
+
+Spark (marker ``spark``) is a real Thrift server with two executor processes (the ``spark_url``
+fixture), holding the same generated warehouse as Parquet-backed tables."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from evaluate.reference import Reference, read_list
 
 AS_OF = "2024-11-30"
 CUSTOMERS = 400
+ENGINES = ["duckdb", "sqlite", "postgresql", pytest.param("spark", marks=pytest.mark.spark)]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,18 @@ def warehouses(tmp_path_factory, postgresql_database):
     for url in urls.values():
         generate(url, customers=CUSTOMERS, seed=11)
     return urls
+
+
+@pytest.fixture(scope="module")
+def spark_warehouse(tmp_path_factory, spark_database):
+    """The same warehouse on Spark: Parquet files written by DuckDB, registered as Spark tables."""
+    url = spark_database("engines")
+    generate(url, customers=CUSTOMERS, seed=11, parquet_folder=tmp_path_factory.mktemp("spark-parquet"))
+    return url
+
+
+def url_of(engine: str, warehouses: dict, request) -> str:
+    return warehouses[engine] if engine in warehouses else request.getfixturevalue(f"{engine}_warehouse")
 
 
 def run(project, *args, expect=0):
@@ -71,14 +87,15 @@ def reference(project, warehouses):
     return Reference(data, model, as_of.date, as_of.instant, lists), model
 
 
-def test_every_example_segment_agrees_on_every_engine_and_the_reference(project, warehouses, reference):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_example_segment_agrees_with_the_reference(project, warehouses, reference, engine, request):
+    url = url_of(engine, warehouses, request)
     ref, model = reference
     nonempty = 0
     for name in model.segments:
         expected = sorted(ref.members(name))
         nonempty += bool(expected)
-        for engine, url in warehouses.items():
-            assert member_ids(project, url, name) == expected, f"{name} on {engine}"
+        assert member_ids(project, url, name) == expected, f"{name} on {engine}"
     assert nonempty >= len(model.segments) * 0.8, "the synthetic data should populate most example segments"
 
 
@@ -94,6 +111,40 @@ def test_insights_agree_across_engines(project, warehouses):
                             "sms_opt_in"}
     assert figures["members"] == figures["sms_opt_in"] > 0  # the segment requires sms_opt_in
     assert 0 < figures["active"] <= figures["members"]
+
+
+@pytest.mark.spark
+def test_spark_insights_and_members_options_equal_duckdb(project, warehouses, spark_warehouse):
+    for name in ("Holiday Shoppers - SMS", "Big Spenders", "Near Pearl Store", "Wholesale Accounts",
+                 "Gmail Subscribers"):
+        answers = [json.loads(run(project, "insights", name, "--as-of", AS_OF, "--warehouse", url, "--format",
+                                  "json").stdout) for url in (warehouses["duckdb"], spark_warehouse)]
+        assert answers[0] == answers[1], name
+        assert answers[0]["members"] > 0
+    for options in (["--fields", "email,state,birthdate,created_at,sms_opt_in,predicted_clv,latitude", "--limit",
+                     "7"], ["--format", "json", "--limit", "3", "--fields", "loyalty_tier,predicted_clv"]):
+        outputs = [run(project, "members", "Big Spenders", "--as-of", AS_OF, "--warehouse", url, *options).stdout
+                   for url in (warehouses["duckdb"], spark_warehouse)]
+        assert outputs[0] == outputs[1], options
+
+
+@pytest.mark.spark
+def test_spark_warehouse_from_config_and_environment(project, spark_warehouse, spark_database, tmp_path,
+                                                     monkeypatch):
+    shutil.copytree(project, tmp_path / "p")
+    config = tmp_path / "p" / "audlang.toml"
+    config.write_text(config.read_text().replace('warehouse = "duckdb:///target/warehouse.duckdb"',
+                                                 f'warehouse = "{spark_warehouse}"'))
+    assert run(tmp_path / "p", "validate").exit_code == 0
+    expected = member_ids(project, spark_warehouse, "Lapsed VIP")
+    out = run(tmp_path / "p", "members", "Lapsed VIP", "--as-of", AS_OF).stdout
+    assert out.splitlines()[1:] == expected and expected
+    assert "TIMESTAMP '2024-12-01 00:00:00Z'" in run(tmp_path / "p", "sql", "Lapsed VIP", "--as-of", AS_OF).stdout
+    empty = spark_database("empty")
+    monkeypatch.setenv("AUDLANG_WAREHOUSE", empty)
+    result = run(tmp_path / "p", "members", "Lapsed VIP", "--as-of", AS_OF, expect=1)
+    assert "error[E404]: table customer_360 is missing from the warehouse" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_insights_text(project, warehouses):

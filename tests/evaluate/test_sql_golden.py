@@ -1,8 +1,9 @@
 """Golden SQL: every example segment compiled for every dialect, one fixture file per dialect.
 
 A change to the compiler shows as a readable diff here. Snowflake, BigQuery and
-Trino are compile-only (their SQLAlchemy dialects, no server); DuckDB, SQLite
-and PostgreSQL also run for real in the oracle and engine tests.
+Trino are compile-only (their SQLAlchemy dialects, no server); DuckDB, SQLite,
+PostgreSQL and Spark (PyHive's ``hive`` dialect, what ``audlang sql --dialect
+spark`` prints) also run for real in the oracle and engine tests.
 AUDLANG_UPDATE_GOLDEN=1 rewrites the files after an intended change.
 """
 
@@ -18,7 +19,8 @@ from audlang.project import load
 from conftest import EXAMPLES, check_golden
 
 FOLDER = Path(__file__).parents[1] / "golden" / "sql"
-DIALECTS = ["duckdb", "sqlite", "postgresql", "snowflake", "bigquery", "trino"]
+DIALECTS = ["duckdb", "sqlite", "postgresql", "snowflake", "bigquery", "trino", "spark"]
+SQLALCHEMY_NAMES = {"spark": "hive"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def test_sql_golden(model, dialect):
     as_of = AsOf.parse("2024-11-30")
     parts = [f"-- dialect: {dialect}\n-- as of: {as_of}\n"]
     for name in model.segments:
-        parts.append(f"-- segment: {name}\n{segment_sql(model, name, dialect, as_of)}")
+        parts.append(f"-- segment: {name}\n{segment_sql(model, name, SQLALCHEMY_NAMES.get(dialect, dialect), as_of)}")
     text = "\n".join(parts)
     assert "?" not in text.replace("'?'", ""), "every literal is rendered (no unbound parameters)"
     check_golden(FOLDER / f"{dialect}.sql", text)

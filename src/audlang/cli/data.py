@@ -175,14 +175,26 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     config = project.load_config(str(root))
     url = warehouse.resolve_url(warehouse_option, config.warehouse, root)
     _make_parent(url)
-    _generate_with_progress(generate, url, customers, seed)
+    spark = _backend(url) in warehouse.SPARK_DIALECTS
+    # Spark reads the generated tables from Parquet files in the project (the server must see the folder).
+    options = {"parquet_folder": (root / "target" / "spark-parquet").resolve()} if spark else {}
+    if spark:
+        warehouse.connect(url).dispose()  # an unreachable server or missing database: one clear line
+    _generate_with_progress(generate, url, customers, seed, **options)
     as_of = parse_as_of(DEFAULT_AS_OF.isoformat())
     loaded = load_checked(ctx)
     engine = warehouse.connect(url)
     with _demo_destinations(loaded) as demo_loaded:
         _demo_deploy(ctx, demo_loaded, url, as_of)
     _insights_table(engine, url, loaded.model, as_of)
-    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5", err=True)
+    where = f" --warehouse {warehouse.shown(url)}" if warehouse_option else ""
+    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5{where}", err=True)
+
+
+def _backend(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).get_backend_name()
 
 
 def _make_parent(url: str) -> None:
@@ -195,7 +207,7 @@ def _make_parent(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _generate_with_progress(generate, url: str, customers: int, seed: int) -> None:
+def _generate_with_progress(generate, url: str, customers: int, seed: int, **options) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -209,7 +221,7 @@ def _generate_with_progress(generate, url: str, customers: int, seed: int) -> No
         def progress(stage: str, fraction: float) -> None:
             bar.update(task, completed=min(1.0, fraction), description=f"{stage}")
 
-        counts = generate(url, customers=customers, seed=seed, progress=progress)
+        counts = generate(url, customers=customers, seed=seed, progress=progress, **options)
         bar.update(task, completed=1.0, description="warehouse built")
     summary = ", ".join(f"{table} {count:,}" for table, count in counts.items())
     click.echo(f"warehouse: {shown(url)} ({summary})", err=True)
@@ -221,11 +233,24 @@ def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
     from audlang.cli import _color
     from audlang.plan.render import plan_to_json, render_text
 
-    plan = deploy.plan_project(loaded, url, None, as_of)
+    from audlang import warehouse
+
+    state = deploy.state_url_for(url, None, loaded.config.state, loaded.config.root)
+    if _backend(state) in warehouse.SPARK_DIALECTS:  # the state needs transactions: a file in the project
+        state = f"sqlite:///{(loaded.config.root / 'target' / 'state.db').resolve()}"
+    if _backend(url) in warehouse.SPARK_DIALECTS:
+        import attrs
+
+        # Campaign groups and synced membership are rewritten in place (DELETE, UPDATE), which Spark's
+        # Parquet tables cannot do: on Spark the demo deploys the segments.
+        loaded = attrs.evolve(loaded, model=attrs.evolve(loaded.model, campaigns={}, destinations={}))
+        click.echo("Spark: deploying the segments (campaigns and destination syncs need a DuckDB, SQLite or "
+                   "PostgreSQL warehouse for now); state in " + state.rsplit("/", 1)[-1], err=True)
+    plan = deploy.plan_project(loaded, url, state, as_of)
     text = render_text(plan_to_json(plan), color=_color(sys.stdout))
     # The demo shows each action and the summary; `audlang plan` shows the definitions' diffs too.
     click.echo("\n".join(line for line in text.splitlines() if not line.startswith("      ")))
-    result = deploy.apply_plan(plan, url, None, loaded.config.root, loaded.model,
+    result = deploy.apply_plan(plan, url, state, loaded.config.root, loaded.model,
                                echo=lambda line: click.echo(f"  {line}", err=True))
     click.echo(f"Apply complete: {len(result.applied)} changes, state serial {result.serial}.\n", err=True)
 

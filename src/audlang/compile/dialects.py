@@ -8,16 +8,28 @@ each dialect's overrides beside a shared generator:
 - timestamps and dates as bound parameters (SQLite keeps them as ISO text);
 - sums of money (SQLite sums floats: rounded to 6 places so equal sums compare equal);
 - case-sensitive text matching (SQLite's LIKE ignores case);
-- the clamp inside the haversine formula.
+- the clamp inside the haversine formula;
+- Spark SQL (PyHive's ``hive`` dialect, used for Spark's Thrift server and
+  Databricks): typed literals for dates, timestamps and decimals, Spark's
+  string escapes, LIKE with Spark's own escape character.
+
+Spark's other differences need nothing here: booleans are native (``= true``),
+money columns are DECIMAL and summed exactly, and no compiled query orders by
+a nullable column (members are ordered by ``customer_id``, never NULL), so
+Spark's NULLS FIRST default never shows. Spark's session time zone, which
+decides how zone-less timestamp columns compare with an instant, is a
+connection matter (``warehouse.py`` sets it to UTC).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import Date, DateTime, String, types
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, expression, functions
+from sqlalchemy.sql.elements import BindParameter
 
 # ------------------------------------------------------------------ bound dates and timestamps
 
@@ -65,6 +77,44 @@ def timestamp_param(value: dt.datetime) -> ColumnElement:
 
 def date_param(value: dt.date) -> ColumnElement:
     return expression.literal(value, Day())
+
+
+# ------------------------------------------------------------------ Spark SQL literals
+
+
+def spark_string(text: str) -> str:
+    """A Spark SQL string literal: backslash escapes (a lone backslash or quote would end it wrongly)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r") + "'"
+
+
+def spark_literal(value) -> str | None:
+    """A typed Spark SQL literal for the values PyHive cannot bind (Decimal), binds as bare
+    strings (dates, timestamps) or as decimals (floats); None for the rest (strings, integers),
+    which stay parameters.
+
+    A timestamp is an instant in UTC (SPEC §3), whatever the session's time zone.
+    """
+    if isinstance(value, dt.datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "")
+        return f"TIMESTAMP '{text}Z'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, Decimal):
+        return format(value, "f")  # 10.50 is DECIMAL(4,2) in Spark SQL; never an exponent
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return f"{value!r}D"  # a DOUBLE, as on the other engines (a bare 2.0 would be a DECIMAL)
+    return None
+
+
+@compiles(BindParameter, "hive")
+def _bind_spark(element, compiler, **kw):
+    if not element.expanding and (element.callable is None) and element.value is not None:
+        literal = spark_literal(element.value)
+        if literal is not None:
+            return literal
+        if kw.get("literal_binds") and isinstance(element.value, str):
+            return spark_string(element.value)
+    return compiler.visit_bindparam(element, **kw)
 
 
 # ------------------------------------------------------------------ money
@@ -145,6 +195,13 @@ class contains(_TextMatch):
 def _match_default(element, compiler, **kw):
     col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
     return f"({col} LIKE {pattern} ESCAPE '\\')"
+
+
+@compiles(_TextMatch, "hive")
+def _match_spark(element, compiler, **kw):
+    # Spark's LIKE escapes with a backslash by default, and ESCAPE '\' is not a Spark string.
+    col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
+    return f"({col} LIKE {pattern})"
 
 
 @compiles(starts_with, "sqlite")
