@@ -13,7 +13,10 @@ each dialect's overrides beside a shared generator:
   Databricks): typed literals for dates, timestamps and decimals, Spark's
   string escapes, LIKE with Spark's own escape character.
 
-Spark's other differences need nothing here: booleans are native (``= true``),
+Spark's other differences need nothing here: ``IN`` subqueries under ``NOT`` and
+``OR`` and the correlated ``EXISTS`` of ``near store`` run as they are (Spark 3.4+
+rewrites them into semi/anti joins; the oracle tests cover every nesting),
+booleans are native (``= true``),
 money columns are DECIMAL and summed exactly, and no compiled query orders by
 a nullable column (members are ordered by ``customer_id``, never NULL), so
 Spark's NULLS FIRST default never shows. Spark's session time zone, which
