@@ -385,3 +385,15 @@ def csv_text(rows, header: list[str]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
+
+
+def raw_rows(result) -> list[tuple]:
+    """All rows of an executed result as the driver returns them: no per-row Row objects
+    (a third of the time on a few hundred thousand ids)."""
+    cursor = getattr(result, "cursor", None)
+    if cursor is None:
+        return [tuple(r) for r in result.fetchall()]
+    try:
+        return cursor.fetchall()
+    finally:
+        result.close()

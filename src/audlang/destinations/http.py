@@ -13,13 +13,13 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import httpx
 import tenacity
 
 from audlang.destinations.base import (
-    Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings,
+    Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
 
 #: Backoff of failed attempts: base × 2^(n−1) seconds with jitter, at most MAX_BACKOFF.
@@ -151,3 +151,35 @@ def split(batch: Batch, send: Callable[[Batch], BatchResult]) -> BatchResult:
             part = Batch(batch.target, batch.operation, batch.seq, f"{batch.idempotency_key}.{i}", half)
             result = result + split(part, send)
         return result
+
+
+class HttpDestination:
+    """What every HTTP destination shares: batches split to isolate bad rows, the client, its counters."""
+
+    kind = ""
+
+    def __init__(self, settings: Settings, target: Target, http: Http):
+        self.settings = settings
+        self.target = target
+        self.http = http
+        self.batch_size = settings.batch_size
+        self.identifiers = settings.identifiers
+
+    def add(self, batch: Batch) -> BatchResult:
+        return split(batch, lambda b: self._send("add", b))
+
+    def remove(self, batch: Batch) -> BatchResult:
+        return split(batch, lambda b: self._send("remove", b))
+
+    def _send(self, operation: str, batch: Batch) -> BatchResult:
+        raise NotImplementedError
+
+    def finish(self, members: Iterable[Member]) -> None:
+        return None
+
+    def close(self) -> None:
+        self.http.close()
+
+    @property
+    def stats(self) -> tuple[int, int]:
+        return self.http.requests, self.http.retries

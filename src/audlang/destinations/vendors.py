@@ -24,42 +24,12 @@ from collections.abc import Iterable
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
-from audlang.destinations.http import Http, split
+from audlang.destinations.http import Http, HttpDestination, split
 
 KLAVIYO_REVISION = "2025-01-15"
 
 
-class _HttpDestination:
-    kind = ""
-
-    def __init__(self, settings: Settings, target: Target, http: Http):
-        self.settings = settings
-        self.target = target
-        self.http = http
-        self.batch_size = settings.batch_size
-        self.identifiers = settings.identifiers
-
-    def add(self, batch: Batch) -> BatchResult:
-        return split(batch, lambda b: self._send("add", b))
-
-    def remove(self, batch: Batch) -> BatchResult:
-        return split(batch, lambda b: self._send("remove", b))
-
-    def _send(self, operation: str, batch: Batch) -> BatchResult:
-        raise NotImplementedError
-
-    def finish(self, members: Iterable[Member]) -> None:
-        return None
-
-    def close(self) -> None:
-        self.http.close()
-
-    @property
-    def stats(self) -> tuple[int, int]:
-        return self.http.requests, self.http.retries
-
-
-class Attentive(_HttpDestination):
+class Attentive(HttpDestination):
     kind = "attentive"
     PATH = "/v2/bulk/segments/members"
 
@@ -87,7 +57,7 @@ class Attentive(_HttpDestination):
         return BatchResult(accepted=batch.members)
 
 
-class Braze(_HttpDestination):
+class Braze(HttpDestination):
     kind = "braze"
     PATH = "/users/track"
     ID_FIELDS = {"customer_id": "external_id", "email": "email", "phone": "phone"}
@@ -119,7 +89,7 @@ class Braze(_HttpDestination):
         return BatchResult(accepted=accepted, rejected=rejected)
 
 
-class Klaviyo(_HttpDestination):
+class Klaviyo(HttpDestination):
     kind = "klaviyo"
     JOBS = "/api/profile-bulk-import-jobs"
     POLL = 0.5

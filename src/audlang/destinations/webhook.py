@@ -12,27 +12,22 @@ renders a value as JSON).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 from jinja2.sandbox import SandboxedEnvironment
 
-from audlang.destinations.base import Batch, BatchResult, Member, Settings, SettingsError, Target
-from audlang.destinations.http import Http, split
+from audlang.destinations.base import Batch, BatchResult, Settings, SettingsError, Target
+from audlang.destinations.http import Http, HttpDestination
 
 _ENV = SandboxedEnvironment(autoescape=False)
 
 
-class Webhook:
+class Webhook(HttpDestination):
     kind = "webhook"
 
     def __init__(self, settings: Settings, target: Target, **http_options):
-        self.settings = settings
-        self.target = target
-        self.batch_size = settings.batch_size
-        self.identifiers = settings.identifiers
         headers = {"Content-Type": "application/json", **dict(settings.headers)}
+        super().__init__(settings, target, Http(settings, "", headers, **http_options))
         self.url = settings.get("url")
-        self.http = Http(settings, "", headers, **http_options)
         template = settings.get("body")
         try:
             self.template = _ENV.from_string(template) if template else None
@@ -48,24 +43,9 @@ class Webhook:
             return json.dumps(names, sort_keys=True)
         return self.template.render(**names)
 
-    def _send(self, batch: Batch) -> BatchResult:
+    def _send(self, operation: str, batch: Batch) -> BatchResult:
+        # Adds and removes travel alike: the body names the batch's operation.
         response = self.http.request("POST", self.url, content=self.body(batch).encode("utf-8"),
                                      headers={"Idempotency-Key": batch.idempotency_key})
         self.http.check(response)
         return BatchResult(accepted=batch.members)
-
-    def add(self, batch: Batch) -> BatchResult:
-        return split(batch, self._send)
-
-    def remove(self, batch: Batch) -> BatchResult:
-        return split(batch, self._send)
-
-    def finish(self, members: Iterable[Member]) -> None:
-        return None
-
-    def close(self) -> None:
-        self.http.close()
-
-    @property
-    def stats(self) -> tuple[int, int]:
-        return self.http.requests, self.http.retries
