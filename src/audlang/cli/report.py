@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -33,7 +34,7 @@ def explain(ctx, name, customer_id, as_of, fmt, warehouse_option):
         click.echo(json.dumps(explaining.to_json(result), indent=2, ensure_ascii=False))
         return
     paint = None
-    if _color(click.get_text_stream("stdout")):
+    if _color(sys.stdout):
         def paint(word, value):
             return click.style(word, fg="green" if value else "red", bold=True)
     click.echo(explaining.render_text(result, paint))
