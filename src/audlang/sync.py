@@ -56,7 +56,7 @@ import attrs
 import sqlalchemy as sa
 
 from audlang import ast, warehouse
-from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE, groups as campaign_groups
+from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE, groups as campaign_groups, materialize_campaigns
 from audlang.check import Model
 from audlang.destinations import (
     Batch, BatchResult, DestinationUnavailable, Member, SettingsError, Target, missing_env,
@@ -762,30 +762,6 @@ def runs(state: sa.Engine) -> list[dict]:
 
 
 # ------------------------------------------------------------------ a whole run (outside plan/apply)
-
-
-def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Mapping[str, sa.Select] | None = None
-                          ) -> dict[str, dict[str, int]]:
-    """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group."""
-    from audlang.campaigns import materialize
-    from audlang.compile import SegmentCompiler, list_files_used, list_table_name
-    from audlang.warehouse import load_list
-
-    compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
-    out = {}
-    for name, campaign in model.campaigns.items():
-        if campaign.paused:
-            continue
-        with engine.begin() as conn:
-            conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
-            if campaign.audience and campaign.audience.segment and campaign.audience.segment in model.segments:
-                conditions.append(model.segments[campaign.audience.segment].condition)
-            conditions.extend(s.condition for s in campaign.subaudiences if s.condition is not None)
-            for condition in conditions:
-                for listed in list_files_used(model, condition):
-                    load_list(conn, list_table_name(listed.sha256), listed.path)
-            out[name] = materialize(conn, model, name, compiler)
-    return out
 
 
 def run(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, root: Path | str = ".", **options

@@ -12,8 +12,8 @@ May import ``check``, ``compile``, ``ast`` and SQLAlchemy (STYLE §1).
 
 from audlang.campaigns.assign import (
     CAMPAIGN_MEMBERS_TABLE, HOLDOUT, Group, assignment_query, bucket_ranges, campaign_members_table, groups,
-    materialize, prepare_connection, salt_of,
+    materialize, materialize_campaigns, prepare_connection, salt_of,
 )
 
 __all__ = ["CAMPAIGN_MEMBERS_TABLE", "HOLDOUT", "Group", "assignment_query", "bucket_ranges",
-           "campaign_members_table", "groups", "materialize", "prepare_connection", "salt_of"]
+           "campaign_members_table", "groups", "materialize", "materialize_campaigns", "prepare_connection", "salt_of"]

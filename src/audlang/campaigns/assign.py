@@ -21,6 +21,7 @@ them. A customer is in at most one group of a campaign.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import attrs
@@ -168,3 +169,26 @@ def materialize(conn: sa.Connection, model: Model, name: str, compiler: SegmentC
             select(t.c.group_name, sa.func.count()).where(t.c.campaign == name).group_by(t.c.group_name)):
         counts[group_name] = int(count)
     return counts
+
+
+def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Mapping[str, sa.Select] | None = None
+                          ) -> dict[str, dict[str, int]]:
+    """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group."""
+    from audlang.compile import SegmentCompiler, list_files_used, list_table_name
+    from audlang.warehouse import load_list
+
+    compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
+    out = {}
+    for name, campaign in model.campaigns.items():
+        if campaign.paused:
+            continue
+        with engine.begin() as conn:
+            conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
+            if campaign.audience and campaign.audience.segment and campaign.audience.segment in model.segments:
+                conditions.append(model.segments[campaign.audience.segment].condition)
+            conditions.extend(s.condition for s in campaign.subaudiences if s.condition is not None)
+            for condition in conditions:
+                for listed in list_files_used(model, condition):
+                    load_list(conn, list_table_name(listed.sha256), listed.path)
+            out[name] = materialize(conn, model, name, compiler)
+    return out
