@@ -31,8 +31,9 @@ from decimal import Decimal
 
 from sqlalchemy import Date, DateTime, String, types
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import ColumnElement, expression, functions
+from sqlalchemy.sql import ColumnElement, expression, functions, operators
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import InternalTraversal
 
 # ------------------------------------------------------------------ bound dates and timestamps
 
@@ -326,4 +327,191 @@ def _bucket_trino(element, compiler, **kw):
 
 @compiles(bucket, "hive")
 def _bucket_hive(element, compiler, **kw):
-    return f"pmod(CAST(conv(substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7), 16, 10) AS BIGINT), 10000)"
+    arg = _spark_concat(element.clauses, compiler, **kw)
+    return f"pmod(CAST(conv(substr(md5({arg}), 1, 7), 16, 10) AS BIGINT), 10000)"
+
+
+def _spark_concat(element, compiler, **kw) -> str:
+    """``salt || customer_id`` for Spark. PyHive renders ``a + b`` of texts as ``concat(a, b)`` but drops
+    the compile options on the way, so with ``literal_binds`` (how ``warehouse.materialize_swap``
+    compiles) the salt would come out as a ``%(param)s`` placeholder; render the concatenation here."""
+    if isinstance(element, expression.ClauseList) and len(element.clauses) == 1:
+        element = element.clauses[0]
+    if isinstance(element, expression.Grouping):
+        element = element.element
+    if isinstance(element, expression.BinaryExpression) and element.operator is operators.concat_op:
+        left = _spark_concat(element.left, compiler, **kw)
+        right = _spark_concat(element.right, compiler, **kw)
+        return f"concat({left}, {right})"
+    return compiler.process(element, **kw)
+
+
+# ------------------------------------------------------------------ identifier normalization primitives
+#
+# The three text primitives ``compile/identifiers.py`` builds the E.164 phone, the email and the
+# customer_id normalizations from. Their patterns and character sets are fixed constants of that
+# module, rendered inline (``_constant``) so every engine sees a literal it can compile once; they
+# use no backslash escapes (``[.]``, raw whitespace characters inside classes), which every regex
+# flavour here reads the same way. SQLite has no regex: deterministic Python functions below.
+
+
+def regexp_replace_all_python(text, pattern, replacement):
+    """SQLite's ``audlang_regexp_replace``: every match of ``pattern`` replaced (Python ``re``)."""
+    import re
+
+    return None if text is None else re.sub(pattern, replacement, text)
+
+
+def regexp_full_match_python(text, pattern):
+    """SQLite's ``audlang_regexp_full_match``: 1 when the whole text matches, 0 when not, NULL for NULL."""
+    import re
+
+    return None if text is None else int(re.fullmatch(pattern, text) is not None)
+
+
+SQLITE_FUNCTIONS["audlang_regexp_replace"] = (3, regexp_replace_all_python)
+SQLITE_FUNCTIONS["audlang_regexp_full_match"] = (2, regexp_full_match_python)
+
+
+def register_sqlite_functions(dbapi_connection, _record=None) -> None:
+    """Registers ``SQLITE_FUNCTIONS`` on a sqlite3 connection (usable as a ``connect`` event listener)."""
+    for fname, (arity, fn) in SQLITE_FUNCTIONS.items():
+        dbapi_connection.create_function(fname, arity, fn, deterministic=True)
+
+
+def _constant(compiler, value: str, **kw) -> str:
+    """A fixed string rendered as the dialect's literal (Spark's through ``spark_string``)."""
+    return compiler.process(expression.literal(value, String()), **{**kw, "literal_binds": True})
+
+
+class _TextPrimitive(ColumnElement):
+    inherit_cache = True
+    type = String()
+    # the text, the pattern and the replacement are all part of the statement cache key
+    _traverse_internals = [("text", InternalTraversal.dp_clauseelement), ("constant", InternalTraversal.dp_string),
+                           ("replacement", InternalTraversal.dp_string)]
+
+    def __init__(self, text, constant: str, replacement: str = ""):
+        self.text = text
+        self.constant = constant
+        self.replacement = replacement
+
+    @property
+    def _from_objects(self):
+        return self.text._from_objects  # so a SELECT of it alone still gets its FROM
+
+    def _parts(self, compiler, **kw) -> tuple[str, str]:
+        return compiler.process(self.text, **kw), _constant(compiler, self.constant, **kw)
+
+
+class trim_chars(_TextPrimitive):
+    """The text without any of ``characters`` at either end (a set of characters, as SQL's TRIM)."""
+
+    inherit_cache = True
+
+
+@compiles(trim_chars)
+def _trim_default(element, compiler, **kw):
+    text, chars = element._parts(compiler, **kw)
+    return f"TRIM(BOTH {chars} FROM {text})"
+
+
+@compiles(trim_chars, "duckdb")
+@compiles(trim_chars, "sqlite")
+@compiles(trim_chars, "snowflake")
+@compiles(trim_chars, "bigquery")
+@compiles(trim_chars, "trino")
+def _trim_two_arguments(element, compiler, **kw):
+    text, chars = element._parts(compiler, **kw)
+    return f"trim({text}, {chars})"
+
+
+@compiles(trim_chars, "postgresql")
+def _trim_postgresql(element, compiler, **kw):
+    text, chars = element._parts(compiler, **kw)
+    return f"btrim({text}, {chars})"
+
+
+class regexp_replace_all(_TextPrimitive):
+    """Every (non-overlapping, leftmost) match of a fixed pattern replaced by a fixed text."""
+
+    inherit_cache = True
+
+
+@compiles(regexp_replace_all)
+def _replace_default(element, compiler, **kw):
+    # Spark, Snowflake, BigQuery and Trino replace every match by default.
+    text, pattern = element._parts(compiler, **kw)
+    return f"regexp_replace({text}, {pattern}, {_constant(compiler, element.replacement, **kw)})"
+
+
+@compiles(regexp_replace_all, "duckdb")
+@compiles(regexp_replace_all, "postgresql")
+def _replace_global_flag(element, compiler, **kw):
+    text, pattern = element._parts(compiler, **kw)
+    return f"regexp_replace({text}, {pattern}, {_constant(compiler, element.replacement, **kw)}, 'g')"
+
+
+@compiles(regexp_replace_all, "sqlite")
+def _replace_sqlite(element, compiler, **kw):
+    text, pattern = element._parts(compiler, **kw)
+    return f"audlang_regexp_replace({text}, {pattern}, {_constant(compiler, element.replacement, **kw)})"
+
+
+class regexp_full_match(_TextPrimitive):
+    """True when the whole text matches a fixed pattern (NULL for NULL)."""
+
+    inherit_cache = True
+    type = types.Boolean()
+
+
+@compiles(regexp_full_match)
+def _full_match_default(element, compiler, **kw):
+    text = compiler.process(element.text, **kw)
+    return f"regexp_like({text}, {_constant(compiler, '^(?:' + element.constant + ')$', **kw)})"
+
+
+@compiles(regexp_full_match, "duckdb")
+def _full_match_duckdb(element, compiler, **kw):
+    text, pattern = element._parts(compiler, **kw)
+    return f"regexp_full_match({text}, {pattern})"
+
+
+@compiles(regexp_full_match, "postgresql")
+def _full_match_postgresql(element, compiler, **kw):
+    # PostgreSQL's $ is the end of the text (the default regex mode is not newline-sensitive).
+    text = compiler.process(element.text, **kw)
+    return f"({text} ~ {_constant(compiler, '^(?:' + element.constant + ')$', **kw)})"
+
+
+@compiles(regexp_full_match, "sqlite")
+def _full_match_sqlite(element, compiler, **kw):
+    text, pattern = element._parts(compiler, **kw)
+    return f"(audlang_regexp_full_match({text}, {pattern}) = 1)"
+
+
+@compiles(regexp_full_match, "hive")
+def _full_match_spark(element, compiler, **kw):
+    # Java's $ also matches before a final line break: \z is the very end.
+    text = compiler.process(element.text, **kw)
+    return f"({text} RLIKE {_constant(compiler, '^(?:' + element.constant + ')' + chr(92) + 'z', **kw)})"
+
+
+@compiles(regexp_full_match, "snowflake")
+def _full_match_snowflake(element, compiler, **kw):
+    text, pattern = element._parts(compiler, **kw)  # REGEXP_LIKE is anchored at both ends
+    return f"REGEXP_LIKE({text}, {pattern})"
+
+
+@compiles(regexp_full_match, "bigquery")
+def _full_match_bigquery(element, compiler, **kw):
+    text = compiler.process(element.text, **kw)  # RE2: $ is the end of the text
+    return f"REGEXP_CONTAINS({text}, {_constant(compiler, '^(?:' + element.constant + ')$', **kw)})"
+
+
+@compiles(regexp_full_match, "trino")
+def _full_match_trino(element, compiler, **kw):
+    # Trino's default regex library (Joni) reads ^ and $ as line anchors: \A and \z are the text's ends.
+    text = compiler.process(element.text, **kw)
+    bs = chr(92)
+    return f"regexp_like({text}, {_constant(compiler, bs + 'A(?:' + element.constant + ')' + bs + 'z', **kw)})"

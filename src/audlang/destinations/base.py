@@ -21,6 +21,9 @@ import attrs
 
 from audlang import ast
 from audlang.check.destinations import BATCH_LIMITS, settings_for
+from audlang.compile.identifiers import (  # noqa: F401 - re-exported: destinations and sync import them from here
+    NORMALIZERS, normalize_customer_id, normalize_email, normalize_phone,
+)
 
 #: Identifier name -> how each vendor calls it.
 IDENTIFIERS = ("customer_id", "email", "phone")
@@ -228,54 +231,8 @@ def resolve_settings(decl: ast.Destination, env: Mapping[str, str] | None = None
 
 
 # ------------------------------------------------------------------ identifiers
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
-_LETTER = re.compile(r"[A-Za-z]")
-_NOT_DIGIT = re.compile(r"\D")
-
-
-def normalize_email(value) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text if _EMAIL.fullmatch(text) else None
-
-
-def normalize_phone(value, default_country: str = "1") -> str | None:
-    """E.164: ``+`` and 8–15 digits. Without a country code, a 10-digit number is taken as
-    North American (``default_country``); anything with letters is unusable."""
-    if value is None:
-        return None
-    if isinstance(value, str) and _E164.fullmatch(value):
-        return value  # already E.164: the common case, kept fast
-    text = str(value).strip()
-    if not text or _LETTER.search(text):
-        return None
-    international = text.startswith("+") or text.startswith("00")
-    digits = _NOT_DIGIT.sub("", text)
-    if text.startswith("00"):
-        digits = digits[2:]
-    if not international:
-        if len(digits) == 10 and default_country == "1" and digits[0] in "23456789":
-            digits = "1" + digits
-        elif len(digits) == 11 and default_country == "1" and digits.startswith("1"):
-            pass
-        else:
-            return None
-    if not 8 <= len(digits) <= 15 or digits[0] == "0":
-        return None
-    return "+" + digits
-
-
-def normalize_customer_id(value) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-NORMALIZERS = {"customer_id": normalize_customer_id, "email": normalize_email, "phone": normalize_phone}
+# The normalizations live in the compile layer beside their SQL twins (``compile/identifiers.py``);
+# they are re-exported here, where destinations and sync have always found them.
 
 
 def make_member(row: Mapping[str, Any], identifiers: tuple[str, ...], fields: tuple[str, ...] = ()) -> Member | None:

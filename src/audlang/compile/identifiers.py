@@ -1,0 +1,163 @@
+"""Identifier normalization, in Python and in SQL, giving the same answer.
+
+Destinations send identifiers normalized: a customer_id trimmed, an email
+trimmed and lower-cased (and shaped like ``a@b.c``), a phone in E.164. The
+Python functions here are the reference (and what ``audlang.destinations``
+re-exports); ``email_sql``, ``phone_sql`` and ``customer_id_sql`` build the same
+normalization as a SQLAlchemy Core expression, so the database can compute a
+sync's delta without customer rows coming into Python. Both return NULL/None
+exactly when the identifier is unusable. The tests compare the two on DuckDB,
+SQLite, PostgreSQL and Spark SQL over edge cases and generated text.
+
+To be computable the same way on every engine, the definitions are ASCII-exact:
+
+- whitespace is ``" \\t\\n\\r\\f\\v"`` only (no Unicode spaces: a no-break space
+  is kept, and makes an email unusable);
+- digits are ``0-9`` only, letters (which make a phone unusable) ``A-Za-z`` only;
+- an email is lower-cased with Python's ``str.lower()`` here and with the
+  engine's ``lower()`` in SQL: the same for ASCII; for other letters the engine
+  decides (SQLite lowers ASCII only, PostgreSQL follows the database's
+  LC_CTYPE, DuckDB and Spark lower Unicode letters);
+- a value that is not text is taken as its text (``str(value)``, ``CAST(… AS
+  VARCHAR)``): integers (a phone stored as BIGINT) give the same text
+  everywhere; floats and booleans are spelled differently by each engine and
+  are not supported.
+
+May import SQLAlchemy, the standard library and ``audlang.compile.dialects``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Integer, String, types
+from sqlalchemy.sql import ClauseElement, ColumnElement, expression, functions
+
+from audlang.compile.dialects import regexp_full_match, regexp_replace_all, trim_chars
+
+#: What counts as whitespace around (and, for emails, inside) an identifier.
+WHITESPACE = " \t\n\r\f\v"
+_NOT_SPACE_OR_AT = f"[^@{WHITESPACE}]"
+#: An email after trimming and lower-casing: no whitespace, one ``@``, a dot after it.
+EMAIL_PATTERN = f"{_NOT_SPACE_OR_AT}+@{_NOT_SPACE_OR_AT}+[.]{_NOT_SPACE_OR_AT}+"
+_NO_LETTERS_PATTERN = "[^A-Za-z]*"
+_NOT_DIGIT_PATTERN = "[^0-9]"
+
+_EMAIL = re.compile(EMAIL_PATTERN)
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+_LETTER = re.compile(r"[A-Za-z]")
+_NOT_DIGIT = re.compile(_NOT_DIGIT_PATTERN)
+
+
+# ------------------------------------------------------------------ the Python reference
+
+
+def normalize_email(value) -> str | None:
+    """Trimmed and lower-cased; None unless it looks like ``a@b.c`` (one ``@``, a dot after it, no
+    whitespace)."""
+    if value is None:
+        return None
+    text = str(value).strip(WHITESPACE).lower()
+    return text if _EMAIL.fullmatch(text) else None
+
+
+def normalize_phone(value, default_country: str = "1") -> str | None:
+    """E.164: ``+`` and 8–15 digits, the first not 0. A number written with ``+`` or ``00`` carries its
+    country code; without one, a 10-digit number (first digit 2–9), or 11 digits starting with 1, is
+    taken as North American when ``default_country`` is "1" (any other default country makes them
+    unusable). Anything with a letter is unusable; other characters are ignored."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _E164.fullmatch(value):
+        return value  # already E.164: the common case, kept fast
+    text = str(value).strip(WHITESPACE)
+    if not text or _LETTER.search(text):
+        return None
+    international = text.startswith("+") or text.startswith("00")
+    digits = _NOT_DIGIT.sub("", text)
+    if text.startswith("00"):
+        digits = digits[2:]
+    if not international:
+        if len(digits) == 10 and default_country == "1" and digits[0] in "23456789":
+            digits = "1" + digits
+        elif len(digits) == 11 and default_country == "1" and digits.startswith("1"):
+            pass
+        else:
+            return None
+    if not 8 <= len(digits) <= 15 or digits[0] == "0":
+        return None
+    return "+" + digits
+
+
+def normalize_customer_id(value) -> str | None:
+    """Trimmed; None when nothing is left."""
+    if value is None:
+        return None
+    text = str(value).strip(WHITESPACE)
+    return text or None
+
+
+NORMALIZERS = {"customer_id": normalize_customer_id, "email": normalize_email, "phone": normalize_phone}
+
+
+# ------------------------------------------------------------------ the same in SQL
+
+
+def _text(expr) -> ColumnElement:
+    """The expression as text: string columns as they are, anything else (a BIGINT phone) cast."""
+    if not isinstance(expr, ClauseElement):
+        expr = expression.literal(expr)
+    if isinstance(expr.type, types.String):
+        return expr
+    return expression.cast(expr, String())
+
+
+def _const(text: str) -> ColumnElement:
+    # fixed, quote-free constants render inline on every dialect (no parameters to type or bind)
+    return expression.literal_column(f"'{text}'", String())
+
+
+def _int(number: int) -> ColumnElement:
+    return expression.literal_column(str(number), Integer())
+
+
+def _trimmed(expr) -> ColumnElement:
+    return trim_chars(_text(expr), WHITESPACE)
+
+
+def customer_id_sql(expr) -> ColumnElement:
+    """``normalize_customer_id`` in SQL: trimmed, NULL when empty."""
+    return functions.func.nullif(_trimmed(expr), _const(""), type_=String())
+
+
+def email_sql(expr) -> ColumnElement:
+    """``normalize_email`` in SQL: trimmed and lower-cased, NULL unless it looks like ``a@b.c``."""
+    email = functions.func.lower(_trimmed(expr), type_=String())
+    return expression.case((regexp_full_match(email, EMAIL_PATTERN), email), else_=expression.null())
+
+
+def phone_sql(expr, default_country: str = "1") -> ColumnElement:
+    """``normalize_phone`` in SQL: E.164 text, NULL when unusable.
+
+    The same steps as the reference, each length-and-first-digit test written as one pattern over
+    the digits (which hold only 0-9): ``+`` then ``[1-9][0-9]{7,14}`` is E.164."""
+    text = _trimmed(expr)
+    digits = regexp_replace_all(text, _NOT_DIGIT_PATTERN, "")
+    plus = _const("+")
+    whens = [
+        # +CC…: the digits are the number
+        (functions.func.substr(text, _int(1), _int(1)) == plus,
+         expression.case((regexp_full_match(digits, "[1-9][0-9]{7,14}"), plus + digits), else_=expression.null())),
+        # 00CC…: the digits after the 00
+        (functions.func.substr(text, _int(1), _int(2)) == _const("00"),
+         expression.case((regexp_full_match(digits, "00[1-9][0-9]{7,14}"),
+                          plus + functions.func.substr(digits, _int(3), type_=String())), else_=expression.null())),
+    ]
+    if default_country == "1":  # North American without the country code, or with 1 and no + or 00
+        whens += [(regexp_full_match(digits, "[2-9][0-9]{9}"), _const("+1") + digits),
+                  (regexp_full_match(digits, "1[0-9]{10}"), plus + digits)]
+    number = expression.case(*whens, else_=expression.null())
+    return expression.case((regexp_full_match(text, _NO_LETTERS_PATTERN), number), else_=expression.null())
+
+
+SQL_NORMALIZERS = {"customer_id": customer_id_sql, "email": email_sql, "phone": phone_sql}
