@@ -136,28 +136,28 @@ def email_sql(expr) -> ColumnElement:
     return expression.case((regexp_full_match(email, EMAIL_PATTERN), email), else_=expression.null())
 
 
+#: The digits of a phone after a marker of how it was written (``p`` with +, ``z`` with 00, ``n`` neither):
+#: the usable ones, E.164 being ``+`` then ``[1-9][0-9]{7,14}``.
+_INTERNATIONAL_PATTERN = "p[1-9][0-9]{7,14}|z00[1-9][0-9]{7,14}"
+_NORTH_AMERICAN_PATTERN = "n[2-9][0-9]{9}|n1[0-9]{10}"
+
+
 def phone_sql(expr, default_country: str = "1") -> ColumnElement:
     """``normalize_phone`` in SQL: E.164 text, NULL when unusable.
 
-    The same steps as the reference, each length-and-first-digit test written as one pattern over
-    the digits (which hold only 0-9): ``+`` then ``[1-9][0-9]{7,14}`` is E.164."""
+    The digits are computed once, behind a marker of how the number was written, and the reference's
+    tests of length and first digit are one pattern over that (engines do not share a repeated
+    subexpression inside CASE, so each repetition of the digits would be computed again)."""
     text = _trimmed(expr)
-    digits = regexp_replace_all(text, _NOT_DIGIT_PATTERN, "")
-    plus = _const("+")
-    whens = [
-        # +CC…: the digits are the number
-        (functions.func.substr(text, _int(1), _int(1)) == plus,
-         expression.case((regexp_full_match(digits, "[1-9][0-9]{7,14}"), plus + digits), else_=expression.null())),
-        # 00CC…: the digits after the 00
-        (functions.func.substr(text, _int(1), _int(2)) == _const("00"),
-         expression.case((regexp_full_match(digits, "00[1-9][0-9]{7,14}"),
-                          plus + functions.func.substr(digits, _int(3), type_=String())), else_=expression.null())),
-    ]
-    if default_country == "1":  # North American without the country code, or with 1 and no + or 00
-        whens += [(regexp_full_match(digits, "[2-9][0-9]{9}"), _const("+1") + digits),
-                  (regexp_full_match(digits, "1[0-9]{10}"), plus + digits)]
-    number = expression.case(*whens, else_=expression.null())
-    return expression.case((regexp_full_match(text, _NO_LETTERS_PATTERN), number), else_=expression.null())
+    substr = functions.func.substr
+    marker = expression.case((substr(text, _int(1), _int(1)) == _const("+"), _const("p")),
+                             (substr(text, _int(1), _int(2)) == _const("00"), _const("z")), else_=_const("n"))
+    key = marker + regexp_replace_all(text, _NOT_DIGIT_PATTERN, "")
+    usable = _INTERNATIONAL_PATTERN + ("|" + _NORTH_AMERICAN_PATTERN if default_country == "1" else "")
+    # n1?DDDDDDDDDD -> +1DDDDDDDDDD; then p… and z00… -> +…
+    e164 = regexp_replace_all(regexp_replace_all(key, "^n1?", "+1"), "^(?:p|z00)", "+")
+    return expression.case((expression.and_(regexp_full_match(text, _NO_LETTERS_PATTERN),
+                                            regexp_full_match(key, usable)), e164), else_=expression.null())
 
 
 SQL_NORMALIZERS = {"customer_id": customer_id_sql, "email": email_sql, "phone": phone_sql}
