@@ -8,8 +8,9 @@ in messages: URLs are shown with ``render_as_string(hide_password=True)``.
 Spark SQL (``hive://HOST:PORT/DATABASE``, PyHive through Spark's Thrift server;
 Databricks SQL warehouses speak the same SQL): every session is set to UTC, so
 zone-less timestamp columns mean UTC as SPEC §3 says; ``in list`` files load
-with one multi-row INSERT per batch; membership is materialized by writing a
-new table and then swapping the view readers use (``materialize_swap``),
+with one multi-row INSERT per batch; membership (of segments, and of campaign
+groups) is materialized by writing a new table and then swapping the view
+readers use (``materialize_swap``, ``swap_generation``),
 because Spark has no transactions. For the same reason the state store may
 not live there (``state.store`` refuses it).
 """
@@ -273,18 +274,34 @@ def _load_list_spark(conn: sa.Connection, table_name: str, ids: list[str]) -> No
 SPARK_GENERATION_PREFIX = "audlang_gen_"
 
 
-def materialize_swap(conn: sa.Connection, view: str, query: sa.Select, keep: int = 1) -> int:
-    """Materialize ``query`` (customer ids) behind the view ``view`` without transactions; return its rows.
+def materialize_swap(conn: sa.Connection, view: str, query: sa.Select, keep: int = 1,
+                     columns: tuple[str, ...] = ("customer_id",)) -> int:
+    """Materialize ``query`` behind the view ``view`` without transactions; return its rows.
 
     Spark has no transactions, so a DELETE + INSERT would show readers a half-written membership.
     Instead each refresh writes a new table ``audlang_gen_<view>_<n>`` in full (CREATE TABLE … AS
     SELECT, computed entirely in Spark), then points the view at it with ``CREATE OR REPLACE VIEW``
     (one catalog update: a reader sees the old membership or the new one, never a mix), then drops
     older generations, keeping ``keep`` of them for readers still scanning the previous one.
-    ``view`` is an unquoted identifier (letters, digits, underscores).
+    ``view`` is an unquoted identifier (letters, digits, underscores); the view shows ``columns`` of
+    the query (a segment's customer ids by default; campaigns' ``campaign, group_name, customer_id``).
     """
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", view):
-        raise ValueError(f"not a plain identifier: {view!r}")
+    table_name = swap_generation(conn, view, query, keep, columns)
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM {table_name}")).scalar_one())
+
+
+def swap_generation(conn: sa.Connection, view: str, query: sa.Select, keep: int = 1,
+                    columns: tuple[str, ...] = ("customer_id",)) -> str:
+    """``materialize_swap`` without the count: returns the new generation's table name, for callers
+    that count otherwise (campaigns count per group).
+
+    A table (not a view) already under the view's name, with no generations behind it, is what an
+    earlier write that was not a swap left there (campaigns did so before they swapped): it is read
+    by ``query`` if it likes, then dropped before the view takes its name.
+    """
+    for name in (view, *columns):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"not a plain identifier: {name!r}")
     view = view.lower()  # Spark's catalog keeps names in lower case
     prefix = f"{SPARK_GENERATION_PREFIX}{view}_"
     generations = _spark_generations(conn, prefix)
@@ -293,10 +310,12 @@ def materialize_swap(conn: sa.Connection, view: str, query: sa.Select, keep: int
     driver = conn.execution_options(no_parameters=True)
     driver.exec_driver_sql(f"DROP TABLE IF EXISTS {table_name}")
     driver.exec_driver_sql(f"CREATE TABLE {table_name} USING parquet AS {select_sql}")
-    driver.exec_driver_sql(f"CREATE OR REPLACE VIEW {view} AS SELECT customer_id FROM {table_name}")
+    if not generations and _spark_has_table(conn, view) and not _spark_has_view(conn, view):
+        driver.exec_driver_sql(f"DROP TABLE {view}")
+    driver.exec_driver_sql(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(columns)} FROM {table_name}")
     for old in sorted(generations)[: max(0, len(generations) - keep)]:
         driver.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}{old}")
-    return int(conn.execute(sa.text(f"SELECT count(*) FROM {table_name}")).scalar_one())
+    return table_name
 
 
 def materialize_counted(conn: sa.Connection, view: str, query: sa.Select) -> dict[str, int]:
@@ -365,6 +384,11 @@ def drop_materialized(conn: sa.Connection, view: str) -> None:
 def _spark_has_table(conn: sa.Connection, name: str) -> bool:
     # PyHive's has_table runs DESCRIBE and misreads Spark 4's "not found" error.
     rows = conn.execution_options(no_parameters=True).exec_driver_sql(f"SHOW TABLES LIKE '{name}'").fetchall()
+    return any((row[1] if len(row) > 1 else row[0]).lower() == name.lower() for row in rows)
+
+
+def _spark_has_view(conn: sa.Connection, name: str) -> bool:
+    rows = conn.execution_options(no_parameters=True).exec_driver_sql(f"SHOW VIEWS LIKE '{name}'").fetchall()
     return any((row[1] if len(row) > 1 else row[0]).lower() == name.lower() for row in rows)
 
 

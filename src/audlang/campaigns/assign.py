@@ -17,6 +17,11 @@ first treatment, 5500–9999 the second. So
 Sub-audiences are conditions tested in order, first match wins, with an
 optional catch-all; a holdout, when there is one, is taken by bucket before
 them. A customer is in at most one group of a campaign.
+
+The assignment is written to ``audlang_campaign_members``: per campaign by a
+transactional delete + insert, or on Spark (no transactions, no DELETE on
+Parquet tables) as a view over a generation table that one CREATE TABLE … AS
+SELECT writes for all campaigns at once (``warehouse.swap_generation``).
 """
 
 from __future__ import annotations
@@ -173,22 +178,73 @@ def materialize(conn: sa.Connection, model: Model, name: str, compiler: SegmentC
 
 def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Mapping[str, sa.Select] | None = None
                           ) -> dict[str, dict[str, int]]:
-    """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group."""
-    from audlang.compile import SegmentCompiler, list_files_used, list_table_name
-    from audlang.warehouse import load_list
+    """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group.
+
+    A paused campaign keeps the rows it has. Elsewhere each campaign is replaced in its own
+    transaction (delete + insert); on Spark, which has neither transactions nor DELETE on Parquet
+    tables, all of them are written at once by ``_materialize_spark``.
+    """
+    from audlang import warehouse
 
     compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
+    if warehouse.spark_engine(engine):
+        return _materialize_spark(engine, model, compiler)
     out = {}
     for name, campaign in model.campaigns.items():
         if campaign.paused:
             continue
         with engine.begin() as conn:
-            conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
-            if campaign.audience and campaign.audience.segment and campaign.audience.segment in model.segments:
-                conditions.append(model.segments[campaign.audience.segment].condition)
-            conditions.extend(s.condition for s in campaign.subaudiences if s.condition is not None)
-            for condition in conditions:
-                for listed in list_files_used(model, condition):
-                    load_list(conn, list_table_name(listed.sha256), listed.path)
+            _load_lists(conn, model, campaign)
             out[name] = materialize(conn, model, name, compiler)
+    return out
+
+
+def _load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> None:
+    """Load the ``in list`` files the campaign's audience and sub-audiences read (once per file content)."""
+    from audlang.compile import list_files_used, list_table_name
+    from audlang.warehouse import load_list
+
+    conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
+    if campaign.audience and campaign.audience.segment and campaign.audience.segment in model.segments:
+        conditions.append(model.segments[campaign.audience.segment].condition)
+    conditions.extend(s.condition for s in campaign.subaudiences if s.condition is not None)
+    for condition in conditions:
+        for listed in list_files_used(model, condition):
+            load_list(conn, list_table_name(listed.sha256), listed.path)
+
+
+def _materialize_spark(engine: sa.Engine, model: Model, compiler: SegmentCompiler) -> dict[str, dict[str, int]]:
+    """Spark: ``audlang_campaign_members`` is a view over a generation table written by one
+    CREATE TABLE … AS SELECT per apply (``warehouse.swap_generation``): the UNION ALL of every
+    active campaign's assignment and of the paused campaigns' rows as the view showed them. Readers
+    see the previous generation until the view is swapped, never a half-written one. Counted per
+    group in Spark."""
+    from audlang import warehouse
+
+    active = [name for name, c in model.campaigns.items() if not c.paused]
+    if not active:
+        return {}
+    paused = [name for name, c in model.campaigns.items() if c.paused]
+    with engine.connect() as conn:
+        for name in active:
+            _load_lists(conn, model, model.campaigns[name])
+        parts = []
+        for name in active:
+            query = assignment_query(model, name, compiler).subquery("q")
+            parts.append(select(literal(name, String()).label("campaign"), query.c.group_name, query.c.customer_id))
+        if paused and warehouse.spark_has_view(conn, CAMPAIGN_MEMBERS_TABLE):
+            kept = sa.table(CAMPAIGN_MEMBERS_TABLE, sa.column("campaign"), sa.column("group_name"),
+                            sa.column("customer_id"))
+            parts.append(select(kept.c.campaign, kept.c.group_name, kept.c.customer_id)
+                         .where(kept.c.campaign.in_([literal(n, String()) for n in paused])))
+        everything = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        table_name = warehouse.swap_generation(conn, CAMPAIGN_MEMBERS_TABLE, everything,
+                                               columns=("campaign", "group_name", "customer_id"))
+        t = sa.table(table_name, sa.column("campaign"), sa.column("group_name"))
+        counted = conn.execute(select(t.c.campaign, t.c.group_name, sa.func.count())
+                               .group_by(t.c.campaign, t.c.group_name)).fetchall()
+    out = {name: {g.name: 0 for g in groups(model.campaigns[name])} for name in active}
+    for campaign, group_name, count in counted:
+        if campaign in out:
+            out[campaign][group_name] = int(count)
     return out
