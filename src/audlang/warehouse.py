@@ -66,7 +66,11 @@ def shown(url: str | URL) -> str:
 
 
 def _sqlite_functions(dbapi_connection, _record) -> None:
-    """SQLite builds without the math extension get the functions haversine needs."""
+    """audlang's own functions (campaign buckets, regular expressions for identifiers), and for SQLite
+    builds without the math extension the functions haversine needs."""
+    from audlang.compile.dialects import register_sqlite_functions
+
+    register_sqlite_functions(dbapi_connection)
     try:
         dbapi_connection.execute("SELECT asin(0.5), radians(1.0)").fetchone()
     except Exception:  # noqa: BLE001 - any failure means the functions are missing
@@ -92,6 +96,13 @@ def _spark_fetch_size(_conn, cursor, *_args) -> None:
 
 def spark_engine(engine_or_connection) -> bool:
     return engine_or_connection.dialect.name in SPARK_DIALECTS
+
+
+def has_table(conn: sa.Connection, name: str) -> bool:
+    """Whether the warehouse has this table or view (Spark through ``SHOW TABLES``)."""
+    if spark_engine(conn):
+        return _spark_has_table(conn, name)
+    return sa.inspect(conn).has_table(name)
 
 
 def connect(url: str, must_exist: bool = True) -> Engine:

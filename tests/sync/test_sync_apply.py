@@ -147,3 +147,32 @@ def test_guard_in_the_plan_and_allow_removals(folder, server, monkeypatch):
     assert server.members("holiday") == set(expected(engine, "Holiday", "A", ("phone",)).values())
     engine.dispose()
     assert sync.errors(sa.create_engine(f"sqlite:///{folder / 'state.db'}")) == []
+
+
+def test_a_list_read_only_by_a_campaign_is_loaded_for_the_plan(tmp_path, tmp_path_factory):
+    """An `in list` file used only in a campaign's sub-audience: the plan loads it (as for segments)
+    and counts the group; apply sends exactly the listed customers of the audience."""
+    url = warehouse(tmp_path, tmp_path_factory)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("SELECT customer_id FROM customer_360 ORDER BY customer_id"))]
+    engine.dispose()
+    (tmp_path / "vip.csv").write_text("customer_id\n" + "\n".join(ids[:25]) + "\n")
+    (tmp_path / "audlang.toml").write_text(f'warehouse = "{url}"\nstate = "sqlite:///state.db"\n')
+    (tmp_path / "project.aud").write_text('''
+destination "File" csv <
+  path = "exports/{{ group }}.csv"
+>
+campaign "Invites" <
+  audience < customer_id is set >
+  subaudience "Listed" < in list "vip.csv" > to "File"
+>
+''')
+    loaded = load(tmp_path)
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    plan = apply.plan_project(loaded, url, state, AsOf.parse(AS_OF))
+    (preview,) = plan.syncs
+    assert (preview.status, preview.adds) == ("send", 25)
+    apply.apply_plan(plan, url, state, root=tmp_path, model=loaded.model)
+    with open(tmp_path / "exports" / "Listed.csv", newline="") as handle:
+        assert sorted(r["customer_id"] for r in csv.DictReader(handle)) == sorted(ids[:25])

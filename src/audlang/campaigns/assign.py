@@ -194,12 +194,12 @@ def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Ma
         if campaign.paused:
             continue
         with engine.begin() as conn:
-            _load_lists(conn, model, campaign)
+            load_lists(conn, model, campaign)
             out[name] = materialize(conn, model, name, compiler)
     return out
 
 
-def _load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> None:
+def load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> None:
     """Load the ``in list`` files the campaign's audience and sub-audiences read (once per file content)."""
     from audlang.compile import list_files_used, list_table_name
     from audlang.warehouse import load_list
@@ -227,7 +227,7 @@ def _materialize_spark(engine: sa.Engine, model: Model, compiler: SegmentCompile
     paused = [name for name, c in model.campaigns.items() if c.paused]
     with engine.connect() as conn:
         for name in active:
-            _load_lists(conn, model, model.campaigns[name])
+            load_lists(conn, model, model.campaigns[name])
         parts = []
         for name in active:
             query = assignment_query(model, name, compiler).subquery("q")

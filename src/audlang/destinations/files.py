@@ -37,6 +37,8 @@ def _slug(text: str) -> str:
 
 class CsvFile:
     kind = "csv"
+    #: ``finish`` writes the whole acknowledged membership (the other destinations ignore it)
+    needs_membership = True
 
     def __init__(self, settings: Settings, target: Target, root: Path):
         self.settings = settings

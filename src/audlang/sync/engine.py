@@ -1,43 +1,48 @@
 """Delta sync of campaign groups to destinations, with exactly-once effect.
 
-For every *target* (a campaign group sent to one destination) the state
-database keeps the membership the destination last **acknowledged**
-(``audlang_sync_members``). A sync:
+Two databases take part. The **warehouse** holds what each *target* (a
+campaign group sent to one destination) acknowledged, as an append-only log
+beside the membership it is compared with (``sync.delta``): the delta is one
+SQL query and only the changes reach Python, to be sent. The **state
+database** (transactional: DuckDB, SQLite or PostgreSQL, never Spark) holds
+the control data: each target's id, audience and tick counter
+(``audlang_sync_targets``), the batches planned and not yet done
+(``audlang_sync_batches``), rejected members (``audlang_sync_errors``) and
+every run (``audlang_sync_runs``). By default both are one DuckDB file.
 
-1. finishes any batches a previous, interrupted sync planned and did not see
-   acknowledged (``audlang_sync_batches``), re-sending each under its recorded
-   idempotency key;
-2. reads the group's members from the warehouse (``audlang_campaign_members``
-   joined with ``customer_360``), normalizes identifiers, skips members without
-   a usable key and duplicates after normalization (counted), and compares them
-   with the acknowledged membership: ``mirror`` sends adds and removes, ``add``
-   only adds; a removal only ever removes what audlang itself added (the
-   acknowledged membership holds nothing else);
+A sync of one target:
+
+1. finishes what an interrupted sync left: a batch marked acknowledged is
+   appended to the log unless its tick is there already, then dropped; a
+   batch still planned is sent again under its recorded idempotency key;
+2. computes the delta in the warehouse: the group's members joined with
+   ``customer_360``, identifiers normalized in SQL, members without a usable
+   key and duplicates counted and dropped, compared with the acknowledged
+   membership; ``mirror`` sends adds and removes, ``add`` only adds; a
+   removal only ever removes what audlang itself added (the log holds
+   nothing else);
 3. checks the guards: a sync that would empty the audience, or remove more
    than ``max_removal`` percent of it (default 20), is held back unless the
    destination allows it (``allow_empty``, a higher ``max_removal``) or the
    caller passed ``allow_removals``;
-4. records the whole batch plan (removes then adds, each sorted by key, cut at
-   the destination's batch size) in one transaction *before sending anything*;
-5. sends the batches in order; after each, one transaction moves what the
-   destination acknowledged into the acknowledged membership, records every
-   rejected member (key, operation, status, message, attempts) in
-   ``audlang_sync_errors`` and deletes the batch from the plan.
+4. records the batch plan (removes then adds, each sorted by key, cut at the
+   destination's batch size) in one state transaction *before sending*;
+5. sends the batches in order. After each: one state transaction records the
+   rejected members and marks the batch acknowledged under the target's next
+   tick (with the members the destination accepted); the accepted members are
+   appended to the warehouse log under that tick; a last state transaction
+   drops the batch.
 
-A process killed anywhere in this therefore re-sends at most the one batch
-that was in flight (under the same idempotency key: for the vendors an add or
-remove of the same members is a no-op the second time, for webhooks the key
-lets the receiver drop it) and loses nothing: every change not acknowledged
-is still in the plan or still in the delta. Rejected members are not
-acknowledged, so the next sync tries them again. A paused campaign or
-destination is not synced and its state is kept as it is.
+Killed anywhere, the next sync re-sends at most the one batch that was in
+flight (under the same idempotency key: for the vendors an add or remove of
+the same members is a no-op the second time, for webhooks the key lets the
+receiver drop it) and loses nothing: every change not acknowledged is still
+planned or still in the delta, and an acknowledgement is never appended twice
+(its tick). Rejected members are not acknowledged, so the next sync tries them
+again. A paused campaign or destination is not synced and keeps its state.
 
-The tables live in the state database beside the plan/apply tables; they
-carry their own schema version (``audlang_sync_meta``). Targets are keyed by
-campaign, group and destination *names*.
-
-May import ``campaigns``, ``destinations``, ``check``, ``compile``, ``state`` and
-SQLAlchemy (STYLE §1).
+May import ``campaigns``, ``destinations``, ``check``, ``compile``, ``state``,
+``warehouse`` and SQLAlchemy (STYLE §1).
 """
 
 from __future__ import annotations
@@ -50,22 +55,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 import attrs
 import sqlalchemy as sa
 
-from audlang import ast, warehouse
-from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE, groups as campaign_groups, materialize_campaigns
+from audlang import ast
+from audlang.campaigns import groups as campaign_groups, materialize_campaigns, prepare_connection
 from audlang.check import Model
 from audlang.destinations import (
     Batch, BatchResult, DestinationUnavailable, Member, SettingsError, Target, missing_env,
     open_destination, resolve_settings,
 )
+from audlang.sync import delta as wh
+from audlang.sync.delta import ADD, REMOVE, Acked, Counts
 
-SYNC_SCHEMA_VERSION = 1
-ADD, REMOVE = "add", "remove"
-#: Test hook: ``point:seq`` (points before_send, after_send, after_ack) kills this process with SIGKILL there.
+SYNC_SCHEMA_VERSION = 2
+#: Test hook: ``point:seq`` (points before_send, after_send, after_ack, after_append) kills this process
+#: with SIGKILL there.
 FAULT_ENV = "AUDLANG_SYNC_FAULT"
 
 metadata = sa.MetaData()
@@ -74,13 +80,12 @@ meta_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("schema_version", sa.Integer, nullable=False),
 )
-members_table = sa.Table(
-    "audlang_sync_members", metadata,
+targets_table = sa.Table(
+    "audlang_sync_targets", metadata,
     sa.Column("target", sa.String(1600), primary_key=True),
-    sa.Column("customer_id", sa.String(500), primary_key=True),
-    sa.Column("member_key", sa.String(500), nullable=False),
-    sa.Column("fingerprint", sa.Text, nullable=False),  # the identifiers and fields as sent, compared as text
-    sa.Column("data", sa.Text, nullable=False),  # JSON: the identifiers and fields as sent (+ vendor ids)
+    sa.Column("audience", sa.String(64), nullable=False),  # hash of the settings naming the vendor audience
+    sa.Column("target_id", sa.String(64)),  # names the target's rows in the warehouse log
+    sa.Column("ticks", sa.BigInteger),  # the last tick handed out
 )
 batches_table = sa.Table(
     "audlang_sync_batches", metadata,
@@ -88,8 +93,11 @@ batches_table = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("operation", sa.String(10), nullable=False),
     sa.Column("idempotency_key", sa.String(100), nullable=False),
-    sa.Column("members", sa.Text, nullable=False),  # JSON: [[customer_id, key, data], …]
+    sa.Column("members", sa.Text, nullable=False),  # JSON: [[customer_id, key, fingerprint, data], …]
     sa.Column("planned_at", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(10)),  # planned (NULL in version 1), acked
+    sa.Column("tick", sa.BigInteger),  # once acked: the tick its accepted members are appended under
+    sa.Column("accepted", sa.Text),  # once acked: JSON like members, as the destination accepted them
 )
 errors_table = sa.Table(
     "audlang_sync_errors", metadata,
@@ -106,11 +114,6 @@ errors_table = sa.Table(
     sa.Column("first_at", sa.String(40), nullable=False),
     sa.Column("last_at", sa.String(40), nullable=False),
 )
-targets_table = sa.Table(
-    "audlang_sync_targets", metadata,
-    sa.Column("target", sa.String(1600), primary_key=True),
-    sa.Column("audience", sa.String(64), nullable=False),  # hash of the settings naming the vendor audience
-)
 runs_table = sa.Table(
     "audlang_sync_runs", metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
@@ -123,6 +126,8 @@ runs_table = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("detail", sa.Text),  # JSON: the SyncResult's counts and message
 )
+#: Version 1 kept the acknowledged membership in the state database; ``migrate_v1`` moves it.
+V1_MEMBERS = "audlang_sync_members"
 
 
 def now() -> str:
@@ -139,18 +144,24 @@ class Delta:
     """What one sync would send to one target (counted before anything is sent)."""
 
     target: Target
-    adds: tuple[Member, ...] = ()
-    removes: tuple[Member, ...] = ()
-    members: int = 0  # usable members of the group now
-    acknowledged: int = 0  # members the destination has acknowledged so far
-    skipped_no_identifier: int = 0
-    skipped_duplicate: int = 0
+    counts: Counts = Counts()
+    adds: tuple[Acked, ...] = ()  # fetched only to send (a plan counts)
+    removes: tuple[Acked, ...] = ()
+    mode: str = "mirror"
     pending_batches: int = 0  # planned by an interrupted sync, sent first
     guard: str | None = None  # why the sync is held back
 
     @property
+    def n_adds(self) -> int:
+        return self.counts.adds
+
+    @property
+    def n_removes(self) -> int:
+        return self.counts.departing + self.counts.rekeyed if self.mode == "mirror" else 0
+
+    @property
     def skipped(self) -> int:
-        return self.skipped_no_identifier + self.skipped_duplicate
+        return self.counts.skipped_no_identifier + self.counts.skipped_duplicate
 
 
 @attrs.frozen
@@ -241,186 +252,135 @@ def missing_secrets(model: Model, env: Mapping[str, str] | None = None) -> list[
 # ------------------------------------------------------------------ the state tables
 
 
-def prepare_state(engine: sa.Engine) -> None:
+def prepare_state(engine: sa.Engine) -> int:
+    """Create or upgrade the sync tables of the state database; the schema version found (0: none)."""
     with engine.begin() as conn:
         inspector = sa.inspect(conn)
         if not inspector.has_table("audlang_sync_meta"):
             metadata.create_all(conn)
             conn.execute(meta_table.insert().values(id=1, schema_version=SYNC_SCHEMA_VERSION))
-            return
-        version = conn.execute(sa.select(meta_table.c.schema_version)).scalar()
-        if version is not None and version > SYNC_SCHEMA_VERSION:
+            return 0
+        version = conn.execute(sa.select(meta_table.c.schema_version)).scalar() or 1
+        if version > SYNC_SCHEMA_VERSION:
             raise RuntimeError(f"the sync state was written by a newer audlang (version {version})")
+        if version == 1:
+            for table, columns in (("audlang_sync_targets", ("target_id VARCHAR(64)", "ticks BIGINT")),
+                                   ("audlang_sync_batches", ("status VARCHAR(10)", "tick BIGINT", "accepted TEXT"))):
+                have = _columns(conn, table)
+                for column in columns:
+                    if column.split()[0] not in have:
+                        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column}"))
+            conn.execute(meta_table.update().values(schema_version=SYNC_SCHEMA_VERSION))
         metadata.create_all(conn)
+        return version
 
 
-def _member_row(m: Member) -> list:
-    return [m.customer_id, m.key, dict(m.data)]
+def _columns(conn: sa.Connection, table: str) -> set[str]:
+    """The table's column names (DuckDB's SQLAlchemy dialect cannot reflect columns)."""
+    return set(conn.execute(sa.select(sa.text("*")).select_from(sa.table(table)).limit(0)).keys())
 
 
-def _member_of(row) -> Member:
-    customer_id, key, data = row
-    return Member(customer_id, key, data)
-
-
-def fingerprint(data: Mapping, columns: Iterable[str]) -> str:
-    """What decides whether a member changed: its identifiers and fields as sent (not vendor ids)."""
-    return "\x1f".join("" if data.get(c) is None else str(data[c]) for c in columns)
-
-
-class Acknowledged(NamedTuple):
-    """A member as the destination acknowledged it: key and fingerprint, its data kept as JSON text."""
-
-    customer_id: str
-    key: str
-    fingerprint: str
-    data_json: str
-
-    def member(self) -> Member:
-        return Member(self.customer_id, self.key, json.loads(self.data_json))
-
-
-def acknowledged(conn: sa.Connection, target: Target) -> dict[str, Acknowledged]:
-    t = members_table
-    result = conn.execute(sa.select(t.c.customer_id, t.c.member_key, t.c.fingerprint, t.c.data)
-                          .where(t.c.target == target.key))
-    rows = warehouse.raw_rows(result)
-    return dict(zip([r[0] for r in rows], map(Acknowledged._make, rows)))
-
-
-def _pending(conn: sa.Connection, target: Target) -> list[Batch]:
-    t = batches_table
-    rows = conn.execute(sa.select(t).where(t.c.target == target.key).order_by(t.c.seq)).fetchall()
-    return [Batch(target, r.operation, r.seq, r.idempotency_key,
-                  tuple(_member_of(m) for m in json.loads(r.members))) for r in rows]
-
-
-# ------------------------------------------------------------------ desired membership
-
-
-def _customer_columns(model: Model, names: Iterable[str]):
-    info = model.data_model.tables["customer_360"]
-    schema, _, physical = info.physical.rpartition(".")
-    wanted = ["customer_id", *[n for n in names if n != "customer_id"]]
-    profile = sa.table(physical, *(sa.column(info.column(c)) for c in dict.fromkeys(wanted)),
-                       schema=schema or None).alias("profile")
-    return profile, {c: profile.c[info.column(c)] for c in dict.fromkeys(wanted)}
-
-
-def desired_query(model: Model, campaign: str, group: str, columns: Iterable[str],
-                  source: sa.Select | None = None) -> sa.Select:
-    """customer_id and the identifier and field columns of the group's members, ordered by customer_id.
-
-    ``source`` is a (customer_id, group_name) query (the live assignment, for a preview); by default the
-    materialized ``audlang_campaign_members``."""
-    if source is None:
-        cm = sa.table(CAMPAIGN_MEMBERS_TABLE, sa.column("campaign"), sa.column("group_name"),
-                      sa.column("customer_id"))
-        members = sa.select(cm.c.customer_id).where(cm.c.campaign == sa.literal(campaign, sa.String),
-                                                     cm.c.group_name == sa.literal(group, sa.String)).subquery("m")
-    else:
-        s = source.subquery("a")
-        members = sa.select(s.c.customer_id).where(s.c.group_name == sa.literal(group, sa.String)).subquery("m")
-    profile, cols = _customer_columns(model, columns)
-    selected = [members.c.customer_id.label("customer_id")] + \
-        [cols[c].label(c) for c in cols if c != "customer_id"]
-    return (sa.select(*selected)
-            .select_from(members.outerjoin(profile, cols["customer_id"] == members.c.customer_id))
-            .order_by(members.c.customer_id))
-
-
-def desired_columns(identifiers: tuple[str, ...], fields: tuple[str, ...]) -> list[str]:
-    return list(dict.fromkeys(["customer_id", *identifiers, *fields]))
-
-
-def desired_members(rows: Iterable, identifiers: tuple[str, ...], fields: tuple[str, ...]
-                    ) -> tuple[dict[str, tuple[Member, str]], int, int]:
-    """(member, fingerprint) by customer_id from rows ordered by customer_id; (members, no identifier,
-    duplicates).
-
-    Rows are tuples in ``desired_columns`` order, or mappings. Of several customers with the same key
-    after normalization, the first by customer_id is kept."""
-    from audlang.destinations.base import NORMALIZERS
-
-    columns = desired_columns(identifiers, fields)
-    position = {name: i for i, name in enumerate(columns)}
-    normalizers = [(name, position[name], NORMALIZERS[name]) for name in identifiers]
-    extra = [(name, position[name]) for name in fields if name not in identifiers]
-    key_name = identifiers[0]
-    out: dict[str, tuple[Member, str]] = {}
-    seen: set[str] = set()
-    no_identifier = duplicates = 0
-    join = "\x1f".join
-    for row in rows:
-        if isinstance(row, Mapping):
-            row = tuple(row.get(c) for c in columns)
-        data = {}
-        parts = []
-        for name, i, normalize in normalizers:
-            value = normalize(row[i])
-            if value is not None:
-                data[name] = value
-                parts.append(value)
+def migrate_v1(state: sa.Engine, warehouse_engine: sa.Engine) -> None:
+    """Version 1 kept each target's acknowledged membership in the state database: append it to the
+    warehouse log (one tick per target, a new target id), then drop the old table, so nothing acknowledged
+    is sent again. Batches version 1 planned keep their members ([customer_id, key, data]: no fingerprint,
+    so those members are sent once more on the next change)."""
+    with state.connect() as conn:
+        if not sa.inspect(conn).has_table(V1_MEMBERS):
+            return
+        old = sa.table(V1_MEMBERS, sa.column("target"), sa.column("customer_id"), sa.column("member_key"),
+                       sa.column("fingerprint"), sa.column("data"))
+        rows = conn.execute(sa.select(old.c.target, old.c.customer_id, old.c.member_key, old.c.fingerprint,
+                                      old.c.data).order_by(old.c.target)).fetchall()
+        known = dict(conn.execute(sa.select(targets_table.c.target, targets_table.c.target_id)).fetchall())
+    by_target: dict[str, list[Acked]] = {}
+    for target, customer_id, key, print_, data in rows:
+        by_target.setdefault(target, []).append(Acked(customer_id, key, print_, data))
+    ids = {target: known.get(target) or uuid.uuid4().hex for target in by_target}
+    with warehouse_engine.begin() as conn:
+        wh.ensure_log(conn)
+        for target, members in by_target.items():
+            if not wh.has_tick(conn, ids[target], 1):
+                wh.append(conn, ids[target], 1, ADD, members)
+    with state.begin() as conn:
+        for target, target_id in ids.items():
+            if conn.execute(sa.select(targets_table.c.target).where(targets_table.c.target == target)).first():
+                conn.execute(targets_table.update().where(targets_table.c.target == target)
+                             .values(target_id=target_id, ticks=1))
             else:
-                parts.append("")
-        key = data.get(key_name)
-        if key is None:
-            no_identifier += 1
-            continue
-        customer_id = str(row[0])
-        if key in seen or customer_id in out:
-            duplicates += 1
-            continue
-        for name, i in extra:
-            value = row[i]
-            data[name] = None if value is None else (value if isinstance(value, (str, int, float, bool))
-                                                     else str(value))
-            parts.append("" if value is None else str(data[name]))
-        seen.add(key)
-        out[customer_id] = (Member(customer_id, key, data), join(parts))
-    return out, no_identifier, duplicates
+                conn.execute(targets_table.insert().values(target=target, audience="", target_id=target_id, ticks=1))
+        conn.execute(sa.text(f"DROP TABLE {V1_MEMBERS}"))
 
 
-def delta(target: Target, desired: Mapping[str, tuple[Member, str]], acked: Mapping[str, Acknowledged], mode: str,
-          max_removal: float = 20.0, allow_empty: bool = False, allow_removals: bool = False,
-          skipped_no_identifier: int = 0, skipped_duplicate: int = 0, pending_batches: int = 0) -> Delta:
-    """The changes to send (pure): adds for new or changed members, removes (mirror) for departed ones
-    and for a changed key; then the guards."""
-    adds, removes = [], []
-    for cid, (member, print_) in desired.items():
-        have = acked.get(cid)
-        if have is None or have.key != member.key or have.fingerprint != print_:
-            adds.append(member)
-            if have is not None and have.key != member.key and mode == "mirror":
-                removes.append(have.member())
-    if mode == "mirror":
-        removes.extend(m.member() for cid, m in acked.items() if cid not in desired)
-    adds.sort(key=lambda m: (m.key, m.customer_id))
-    removes.sort(key=lambda m: (m.key, m.customer_id))
-    guard = None
-    departing = sum(1 for cid in acked if cid not in desired) if mode == "mirror" else 0
-    if acked and departing and not allow_removals:
-        if not desired and not allow_empty:
-            guard = (f"held back: this sync would empty the audience (remove all {len(acked):,} members); set "
-                     "allow_empty = true on the destination or plan with --allow-removals to send it")
-        elif departing * 100 > max_removal * len(acked) and desired:
-            guard = (f"held back: this sync would remove {departing:,} of {len(acked):,} members "
-                     f"({departing / len(acked):.0%}, more than max_removal = {max_removal:g}%); raise max_removal "
-                     "on the destination or plan with --allow-removals to send it")
-    return Delta(target, tuple(adds), tuple(removes), len(desired), len(acked), skipped_no_identifier,
-                 skipped_duplicate, pending_batches, guard)
+def _encode(rows: Iterable[Acked]) -> str:
+    return json.dumps([[r.customer_id, r.key, r.fingerprint, json.loads(r.data)] for r in rows],
+                      separators=(",", ":"))
 
 
-def plan_batches(d: Delta, batch_size: int, run_id: str, first_seq: int = 1) -> list[Batch]:
+def _decode(text: str) -> list[Acked]:
+    out = []
+    for row in json.loads(text):
+        if len(row) == 3:  # planned by version 1: no fingerprint
+            row = [row[0], row[1], "", row[2]]
+        out.append(Acked(row[0], row[1], row[2], json.dumps(row[3], separators=(",", ":"))))
+    return out
+
+
+def _member(row: Acked) -> Member:
+    return Member(row.customer_id, row.key, json.loads(row.data))
+
+
+@attrs.frozen
+class Planned:
+    """A batch of the plan as the state database holds it."""
+
+    batch: Batch
+    rows: tuple[Acked, ...]
+    status: str = "planned"
+    tick: int | None = None
+    accepted: tuple[Acked, ...] = ()
+
+
+def _pending(conn: sa.Connection, target: Target) -> list[Planned]:
+    t = batches_table
+    out = []
+    for r in conn.execute(sa.select(t).where(t.c.target == target.key).order_by(t.c.seq)).fetchall():
+        rows = tuple(_decode(r.members))
+        batch = Batch(target, r.operation, r.seq, r.idempotency_key, tuple(_member(m) for m in rows))
+        out.append(Planned(batch, rows, r.status or "planned", r.tick,
+                           tuple(_decode(r.accepted)) if r.accepted else ()))
+    return out
+
+
+def plan_batches(target: Target, removes: list[Acked], adds: list[Acked], batch_size: int, run_id: str,
+                 first_seq: int = 1) -> list[Planned]:
     """Removes, then adds, each cut at ``batch_size``: deterministic; keys derived from the run and the seq."""
-    out: list[Batch] = []
+    out: list[Planned] = []
     seq = first_seq
-    for operation, members in ((REMOVE, d.removes), (ADD, d.adds)):
-        for start in range(0, len(members), batch_size):
-            key = hashlib.sha256(f"{d.target.key}\x1f{run_id}\x1f{seq}".encode()).hexdigest()[:40]
-            out.append(Batch(d.target, operation, seq, key, tuple(members[start:start + batch_size])))
+    for operation, rows in ((REMOVE, removes), (ADD, adds)):
+        for start in range(0, len(rows), batch_size):
+            key = hashlib.sha256(f"{target.key}\x1f{run_id}\x1f{seq}".encode()).hexdigest()[:40]
+            chunk = tuple(rows[start:start + batch_size])
+            out.append(Planned(Batch(target, operation, seq, key, tuple(_member(r) for r in chunk)), chunk))
             seq += 1
     return out
+
+
+def guard_of(counts: Counts, mode: str, max_removal: float = 20.0, allow_empty: bool = False,
+             allow_removals: bool = False) -> str | None:
+    """Why a sync is held back: it would empty the audience, or remove more than ``max_removal`` percent."""
+    departing = counts.departing if mode == "mirror" else 0
+    acked = counts.acknowledged
+    if not acked or not departing or allow_removals:
+        return None
+    if not counts.desired and not allow_empty:
+        return (f"held back: this sync would empty the audience (remove all {acked:,} members); set "
+                "allow_empty = true on the destination or plan with --allow-removals to send it")
+    if counts.desired and departing * 100 > max_removal * acked:
+        return (f"held back: this sync would remove {departing:,} of {acked:,} members "
+                f"({departing / acked:.0%}, more than max_removal = {max_removal:g}%); raise max_removal "
+                "on the destination or plan with --allow-removals to send it")
+    return None
 
 
 # ------------------------------------------------------------------ running
@@ -435,7 +395,7 @@ def _fault(point: str, seq: int, hook: Callable[[str, int], None] | None) -> Non
 
 
 class Syncer:
-    """Runs the syncs of one apply: reads the warehouse, keeps the state, talks to the destinations."""
+    """Runs the syncs of one apply: computes deltas in the warehouse, keeps the state, talks to the destinations."""
 
     def __init__(self, model: Model, warehouse: sa.Engine, state: sa.Engine, root: Path | str = ".",
                  env: Mapping[str, str] | None = None, allow_removals: bool = False,
@@ -451,76 +411,83 @@ class Syncer:
         self.http_options = http_options or {}
         self.progress = progress
         self.run_id = str(uuid.uuid4())
-        self._columns: dict[Target, tuple[str, ...]] = {}
         self._errored: set[str] = set()
         if prepare:
             prepare_state(state)
+            migrate_v1(state, warehouse)
 
     # ------------------------------------------------------------------ reading
+    def _recorded(self, conn: sa.Connection, target: Target, decl: ast.Destination) -> tuple[str | None, int]:
+        """The target's id in the warehouse log (None: nothing acknowledged yet) and pending batches."""
+        inspector = sa.inspect(conn)
+        if not inspector.has_table("audlang_sync_targets"):  # a plan before the first sync
+            return None, 0
+        if "target_id" not in _columns(conn, "audlang_sync_targets"):
+            return None, 0  # version 1, migrated by the next apply: the plan counts the whole group
+        t = targets_table
+        key = target
+        row = conn.execute(sa.select(t.c.audience, t.c.target_id).where(t.c.target == key.key)).first()
+        if row is None:  # a plan before the move is followed: the old name's state
+            previous = self._before_moves(target)
+            if previous != target:
+                key = previous
+                row = conn.execute(sa.select(t.c.audience, t.c.target_id).where(t.c.target == key.key)).first()
+        target_id = None
+        if row is not None and row.audience in ("", audience_of(decl)):
+            target_id = row.target_id  # another audience now: the whole group is sent to it
+        pending = conn.execute(sa.select(sa.func.count()).select_from(batches_table)
+                               .where(batches_table.c.target == key.key)).scalar()
+        return target_id, int(pending or 0)
+
     def compute(self, campaign: ast.Campaign, group: str, decl: ast.Destination,
-                source: sa.Select | None = None) -> Delta:
+                source: sa.Select | None = None, fetch: bool = False) -> Delta:
+        """The delta of one target, counted in the warehouse; with ``fetch`` the changed members too."""
         target = Target(campaign.name, group, decl.name)
         settings = resolve_settings(decl, {v: "-" for _k, v in _env_refs(decl)})  # secrets not needed to count
         identifiers, fields = settings.identifiers, settings.fields
-        self._columns[target] = _fingerprint_columns(identifiers, fields)
-        query = desired_query(self.model, campaign.name, group, desired_columns(identifiers, fields), source)
-        with self.warehouse.connect() as conn:
-            if source is not None:
-                from audlang.campaigns import prepare_connection
-
-                prepare_connection(conn)
-            rows = warehouse.raw_rows(conn.execute(query))
-        desired, no_identifier, duplicates = desired_members(rows, identifiers, fields)
         with self.state.connect() as conn:
-            if not sa.inspect(conn).has_table("audlang_sync_members"):  # a plan before the first sync
-                return delta(target, desired, {}, settings.mode, settings.max_removal, settings.allow_empty,
-                             self.allow_removals, no_identifier, duplicates, 0)
-            key = target
-            acked = acknowledged(conn, target)
-            if not acked:  # a plan before the move is followed: the old name's state
-                previous = self._before_moves(target)
-                if previous != target:
-                    key, acked = previous, acknowledged(conn, previous)
-            recorded = conn.execute(sa.select(targets_table.c.audience)
-                                    .where(targets_table.c.target == key.key)).scalar()
-            if recorded is not None and recorded != audience_of(decl):
-                acked = {}  # another audience now: the whole group is sent to it
-            pending = conn.execute(sa.select(sa.func.count()).select_from(batches_table)
-                                   .where(batches_table.c.target == target.key)).scalar()
-        return delta(target, desired, acked, settings.mode, settings.max_removal, settings.allow_empty,
-                     self.allow_removals, no_identifier, duplicates, pending)
+            target_id, pending = self._recorded(conn, target, decl)
+        want = wh.desired(self.model, campaign.name, group, identifiers, fields, source)
+        with self.warehouse.connect() as conn:
+            prepare_connection(conn)  # SQLite: the functions the normalization and the buckets use
+            exists = wh.has_log(conn)
+            counts = wh.counts(conn, want, target_id, exists)
+            guard = guard_of(counts, settings.mode, settings.max_removal, settings.allow_empty, self.allow_removals)
+            adds: list[Acked] = []
+            removes: list[Acked] = []
+            if fetch and guard is None:
+                if counts.adds:
+                    adds = wh.adds(conn, want, target_id, exists, identifiers)
+                if settings.mode == "mirror" and counts.departing + counts.rekeyed:
+                    removes = wh.removes(conn, want, target_id, exists)
+        return Delta(target, counts, tuple(adds), tuple(removes), settings.mode, pending, guard)
 
     # ------------------------------------------------------------------ writing
-    def _record_plan(self, batches: list[Batch]) -> None:
+    def _record_plan(self, batches: list[Planned]) -> None:
         stamp = now()
         with self.state.begin() as conn:
-            rows = [{"target": b.target.key, "seq": b.seq, "operation": b.operation,
-                     "idempotency_key": b.idempotency_key,
-                     "members": json.dumps([_member_row(m) for m in b.members], separators=(",", ":")),
-                     "planned_at": stamp} for b in batches]
+            rows = [{"target": p.batch.target.key, "seq": p.batch.seq, "operation": p.batch.operation,
+                     "idempotency_key": p.batch.idempotency_key, "members": _encode(p.rows),
+                     "planned_at": stamp, "status": "planned"} for p in batches]
             for start in range(0, len(rows), 100):
                 conn.execute(batches_table.insert(), rows[start:start + 100])
 
-    def _acknowledge(self, batch: Batch, result: BatchResult) -> None:
-        """One transaction: the acknowledged members move, rejections are recorded, the batch leaves the plan."""
+    def _acknowledge(self, planned: Planned, result: BatchResult) -> Planned:
+        """One state transaction: rejections are recorded and the batch is marked acknowledged under the
+        target's next tick, with the members the destination accepted (as it returned them)."""
+        batch = planned.batch
         target = batch.target
-        t, e = members_table, errors_table
+        e, t = errors_table, targets_table
         stamp = now()
+        prints = {r.customer_id: r.fingerprint for r in planned.rows}
+        accepted = tuple(Acked(m.customer_id, m.key, prints.get(m.customer_id, ""),
+                               json.dumps(dict(m.data), separators=(",", ":"))) for m in result.accepted)
         with self.state.begin() as conn:
             ids = [m.customer_id for m in result.accepted]
             errored = [i for i in ids if i in self._errored]
             for start in range(0, len(errored), 500):
                 conn.execute(e.delete().where(e.c.target == target.key,
                                               e.c.customer_id.in_(errored[start:start + 500])))
-            if batch.operation == REMOVE:
-                for start in range(0, len(ids), 500):
-                    conn.execute(t.delete().where(t.c.target == target.key, t.c.customer_id.in_(ids[start:start + 500])))
-            elif result.accepted:
-                rows = [{"target": target.key, "customer_id": m.customer_id, "member_key": m.key,
-                         "fingerprint": fingerprint(m.data, self._columns[target]),
-                         "data": json.dumps(dict(m.data), separators=(",", ":"))}
-                        for m in result.accepted]
-                _upsert(conn, t, rows)
             for rejection in result.rejected:
                 m = rejection.member
                 self._errored.add(m.customer_id)
@@ -534,23 +501,49 @@ class Syncer:
                     member_key=m.key, status=str(rejection.status)[:100], message=rejection.message[:2000],
                     attempts=(before.attempts if before else 0) + max(1, rejection.attempts),
                     first_at=before.first_at if before else stamp, last_at=stamp))
-            conn.execute(batches_table.delete().where(batches_table.c.target == target.key,
+            tick = int(conn.execute(sa.select(t.c.ticks).where(t.c.target == target.key)).scalar() or 0) + 1
+            conn.execute(t.update().where(t.c.target == target.key).values(ticks=tick))
+            conn.execute(batches_table.update()
+                         .where(batches_table.c.target == target.key, batches_table.c.seq == batch.seq)
+                         .values(status="acked", tick=tick, accepted=_encode(accepted)))
+        return attrs.evolve(planned, status="acked", tick=tick, accepted=accepted)
+
+    def _append(self, planned: Planned, target_id: str) -> None:
+        """The accepted members into the warehouse log (unless already there), then the batch is done."""
+        batch = planned.batch
+        if planned.accepted:
+            with self.warehouse.begin() as conn:
+                wh.ensure_log(conn)
+                if not wh.has_tick(conn, target_id, planned.tick):
+                    wh.append(conn, target_id, planned.tick, batch.operation, planned.accepted)
+        _fault("after_append", batch.seq, self.hook)
+        with self.state.begin() as conn:
+            conn.execute(batches_table.delete().where(batches_table.c.target == batch.target.key,
                                                       batches_table.c.seq == batch.seq))
 
-    def _check_audience(self, target: Target, decl: ast.Destination) -> None:
-        """Record which audience the target writes to; when its settings now name another one, forget what
-        the old audience acknowledged (and its plan and rejections): the group goes to the new one in full."""
+    def _target_id(self, target: Target, decl: ast.Destination) -> str:
+        """The target's id in the warehouse log, recorded with the audience its destination names; when the
+        settings now name another audience, a new id (what the old one acknowledged says nothing about the
+        new one) and the old plan and rejections are dropped: the group goes to the new audience in full."""
         audience = audience_of(decl)
         t = targets_table
         with self.state.begin() as conn:
-            recorded = conn.execute(sa.select(t.c.audience).where(t.c.target == target.key)).scalar()
-            if recorded == audience:
-                return
-            if recorded is not None:
-                for table in (members_table, batches_table, errors_table):
+            row = conn.execute(sa.select(t.c.audience, t.c.target_id).where(t.c.target == target.key)).first()
+            if row is not None and row.audience in ("", audience) and row.target_id:
+                if row.audience == "":
+                    conn.execute(t.update().where(t.c.target == target.key).values(audience=audience))
+                return row.target_id
+            old = row.target_id if row is not None else None
+            if row is not None:
+                for table in (batches_table, errors_table):
                     conn.execute(table.delete().where(table.c.target == target.key))
                 conn.execute(t.delete().where(t.c.target == target.key))
-            conn.execute(t.insert().values(target=target.key, audience=audience))
+            target_id = uuid.uuid4().hex
+            conn.execute(t.insert().values(target=target.key, audience=audience, target_id=target_id, ticks=0))
+        if old:
+            with self.warehouse.begin() as conn:
+                wh.forget(conn, old)
+        return target_id
 
     def _forget_stale_errors(self, target: Target, d: Delta) -> None:
         """Rejections of members whose change is no longer wanted (they left, or came back) are dropped."""
@@ -584,8 +577,7 @@ class Syncer:
             self._record_run(result, started)
             return result
         counts = {"added": 0, "removed": 0, "rejected": 0, "batches": 0, "resumed": 0}
-        self._columns[target] = _fingerprint_columns(destination.settings.identifiers, destination.settings.fields)
-        self._check_audience(target, decl)
+        target_id = self._target_id(target, decl)
         with self.state.connect() as conn:
             self._errored = {r[0] for r in conn.execute(sa.select(errors_table.c.customer_id)
                                                         .where(errors_table.c.target == target.key))}
@@ -597,34 +589,42 @@ class Syncer:
             # An interrupted sync's batches go first, then this sync's own delta.
             for _round in range(2 if pending else 1):
                 if not pending:
-                    d = self.compute(campaign, group, decl)
+                    d = self.compute(campaign, group, decl, fetch=True)
                     skipped = d.skipped
                     if d.guard:
                         status, message = "held", d.guard
                         break
-                    pending = plan_batches(d, destination.batch_size, self.run_id)
+                    pending = plan_batches(target, list(d.removes), list(d.adds), destination.batch_size,
+                                           self.run_id)
                     self._forget_stale_errors(target, d)
                     if not pending:
                         break
                     self._record_plan(pending)
-                total = sum(len(b.members) for b in pending)
+                total = sum(len(p.batch.members) for p in pending)
                 done = 0
-                for batch in pending:
-                    _fault("before_send", batch.seq, self.hook)
-                    send = destination.add if batch.operation == ADD else destination.remove
-                    result = send(batch)
-                    _fault("after_send", batch.seq, self.hook)
-                    self._acknowledge(batch, result)
-                    _fault("after_ack", batch.seq, self.hook)
-                    counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
-                    counts["rejected"] += len(result.rejected)
-                    counts["batches"] += 1
+                for planned in pending:
+                    batch = planned.batch
+                    if planned.status != "acked":
+                        _fault("before_send", batch.seq, self.hook)
+                        send = destination.add if batch.operation == ADD else destination.remove
+                        result = send(batch)
+                        _fault("after_send", batch.seq, self.hook)
+                        planned = self._acknowledge(planned, result)
+                        _fault("after_ack", batch.seq, self.hook)
+                        counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
+                        counts["rejected"] += len(result.rejected)
+                        counts["batches"] += 1
+                    self._append(planned, target_id)
                     done += len(batch.members)
                     if self.progress is not None:
                         self.progress(target, done, total)
                 pending = []
-            with self.state.connect() as conn:
-                destination.finish(a.member() for a in acknowledged(conn, target).values())
+            if getattr(destination, "needs_membership", False):
+                with self.warehouse.connect() as conn:
+                    destination.finish(_member(a) for a in wh.acknowledged(conn, target_id))
+            with self.warehouse.begin() as conn:
+                if wh.has_log(conn):
+                    wh.compact(conn, target_id)
             if counts["rejected"] and status == "ok":
                 status, message = "partial", f"{counts['rejected']:,} members rejected (audlang sync errors)"
         except DestinationUnavailable as error:
@@ -663,7 +663,7 @@ class Syncer:
         moves = [(m.kind, m.old, m.new) for m in self.model.moves if m.kind in ("campaign", "destination")]
         if not moves:
             return
-        tables = (members_table, batches_table, errors_table, runs_table, targets_table)
+        tables = (batches_table, errors_table, runs_table, targets_table)
         with self.state.begin() as conn:
             keys = set()
             for t in tables:
@@ -691,44 +691,10 @@ class Syncer:
         return [self.sync(c, g, d) for c, g, d in targets(self.model) if wanted is None or c.name in wanted]
 
 
-def _fingerprint_columns(identifiers: tuple[str, ...], fields: tuple[str, ...]) -> tuple[str, ...]:
-    return (*identifiers, *[f for f in fields if f not in identifiers])
-
-
 def _env_refs(decl: ast.Destination):
     from audlang.destinations import env_variables
 
     return env_variables(decl)
-
-
-def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-    """Insert or replace by primary key: ON CONFLICT on SQLite, PostgreSQL and DuckDB, else delete + insert."""
-    if not rows:
-        return
-    name = conn.dialect.name
-    keys = [c.name for c in table.primary_key.columns]
-    if name in ("sqlite", "postgresql", "duckdb"):
-        if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        statement = insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
-        if name == "duckdb":
-            # DuckDB's executemany runs one statement per row: a multi-row VALUES is two orders faster.
-            for start in range(0, len(rows), 1000):
-                chunk = rows[start:start + 1000]
-                values = insert(table).values(chunk)
-                conn.execute(values.on_conflict_do_update(
-                    index_elements=keys,
-                    set_={c.name: values.excluded[c.name] for c in table.columns if c.name not in keys}))
-            return
-        conn.execute(statement, rows)
-        return
-    for row in rows:
-        conn.execute(table.delete().where(*(table.c[k] == row[k] for k in keys)))
-    conn.execute(table.insert(), rows)
 
 
 # ------------------------------------------------------------------ reading the state
@@ -778,9 +744,9 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
             env: Mapping[str, str] | None = None, membership: Mapping[str, sa.Select] | None = None) -> tuple:
     """Per campaign group and destination, what a sync after materialization would send (plan time).
 
-    Reads only: the groups are computed by the live assignment query, compared with the acknowledged
-    membership; nothing is written to the state."""
-    from audlang.campaigns import assignment_query
+    Reads only and counts only: the groups are computed by the live assignment query and compared with
+    the acknowledged membership in one query per target; nothing is written, no member leaves the database."""
+    from audlang.campaigns.assign import assignment_query, load_lists
     from audlang.compile import SegmentCompiler
     from audlang.plan.model import SyncPreview
 
@@ -788,22 +754,27 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
     compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
     syncer = Syncer(model, warehouse, state, env=env, allow_removals=allow_removals, prepare=False)
     out = []
+    loaded: set[str] = set()
     for campaign, group, decl in targets(model):
         common = dict(campaign=campaign.name, group=group, destination=decl.name, kind=decl.kind)
+        if not campaign.paused and campaign.name not in loaded:  # `in list` files, as the segments' preview
+            loaded.add(campaign.name)
+            with warehouse.begin() as conn:
+                load_lists(conn, model, campaign)
         if campaign.paused or decl.paused:
             what = "campaign" if campaign.paused else "destination"
             out.append(SyncPreview(**common, status="paused", message=f"{what} paused: nothing sent, state kept"))
             continue
         missing = missing_env(decl, env)
         d = syncer.compute(campaign, group, decl, assignment_query(model, campaign.name, compiler))
-        common.update(adds=len(d.adds), removes=len(d.removes), skipped=d.skipped, pending=d.pending_batches)
+        common.update(adds=d.n_adds, removes=d.n_removes, skipped=d.skipped, pending=d.pending_batches)
         if missing:
             names = ", ".join(f"{variable} ({key})" for key, variable in missing)
             out.append(SyncPreview(**common, status="blocked",
                                    message=f"environment variable {names} is not set; this sync would fail"))
         elif d.guard:
             out.append(SyncPreview(**common, status="held", message=d.guard))
-        elif d.adds or d.removes or d.pending_batches:
+        elif d.n_adds or d.n_removes or d.pending_batches:
             out.append(SyncPreview(**common, status="send"))
         else:
             out.append(SyncPreview(**common, status="unchanged"))

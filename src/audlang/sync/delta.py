@@ -1,0 +1,322 @@
+"""The warehouse side of the sync: what each destination acknowledged, and the delta, in SQL.
+
+The membership a destination acknowledged lives in the warehouse, beside the
+membership it is compared with, so the database computes the delta and only
+the changes travel to Python (to be sent). Hightouch's "Lightning" engine and
+Census keep their diff snapshots in the warehouse for the same reason.
+
+``audlang_sync_log`` is **append-only**: each acknowledged batch appends one
+row per member (``operation`` add or remove) under the target's id and the
+batch's *tick* (a number the state database hands out, increasing per target).
+A target's acknowledged membership is, per customer, the row with the highest
+tick, when that row is an add. Appending is the one write every engine takes
+(Spark's Parquet tables refuse DELETE and UPDATE), and a half-finished append
+is recognised by its tick (``has_tick``). On transactional warehouses
+``compact`` deletes superseded rows in one transaction once they outnumber the
+live ones; on Spark the log keeps every change (a record of what was sent).
+
+The desired membership is the group's members joined with ``customer_360``,
+identifiers normalized in SQL (``compile.identifiers``), members without a
+usable key (the first identifier) and duplicates after normalization dropped:
+one row per customer (the smallest key), then one per key (the smallest
+customer id). ``fingerprint`` — the identifiers and fields as text — decides
+whether an acknowledged member changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import attrs
+import sqlalchemy as sa
+
+from audlang import warehouse
+from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE
+from audlang.check import Model
+from audlang.compile.identifiers import SQL_NORMALIZERS
+
+LOG_TABLE = "audlang_sync_log"
+ADD, REMOVE = "add", "remove"
+SEPARATOR = "\x1f"
+
+_metadata = sa.MetaData()
+log_table = sa.Table(
+    LOG_TABLE, _metadata,
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("tick", sa.BigInteger, nullable=False),
+    sa.Column("operation", sa.String(10), nullable=False),
+    sa.Column("customer_id", sa.String, nullable=False),
+    sa.Column("member_key", sa.String, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON: the identifiers and fields as sent (+ vendor ids)
+)
+_SPARK_DDL = (f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} (target_id STRING, tick BIGINT, operation STRING, "
+              "customer_id STRING, member_key STRING, fingerprint STRING, data STRING) USING parquet")
+#: Not on DuckDB: its ART indexes make the compaction's deletes slow, and its scans need no index.
+_INDEX = f"CREATE INDEX audlang_sync_log_key ON {LOG_TABLE} (target_id, customer_id, tick)"
+
+
+# ------------------------------------------------------------------ the log
+
+
+def has_log(conn: sa.Connection) -> bool:
+    return warehouse.has_table(conn, LOG_TABLE)
+
+
+def ensure_log(conn: sa.Connection) -> None:
+    if has_log(conn):
+        return
+    if warehouse.spark_engine(conn):
+        conn.execution_options(no_parameters=True).exec_driver_sql(_SPARK_DDL)
+        return
+    log_table.create(conn)
+    if conn.dialect.name != "duckdb":
+        conn.execute(sa.text(_INDEX))
+
+
+@attrs.frozen
+class Acked:
+    """A member as the destination acknowledged it (or as it is planned to be sent)."""
+
+    customer_id: str
+    key: str
+    fingerprint: str
+    data: str  # JSON text
+
+
+def append(conn: sa.Connection, target_id: str, tick: int, operation: str, rows: Iterable[Acked]) -> None:
+    """Append one acknowledged batch (in the caller's transaction where there is one)."""
+    values = [{"target_id": target_id, "tick": tick, "operation": operation, "customer_id": r.customer_id,
+               "member_key": r.key, "fingerprint": r.fingerprint, "data": r.data} for r in rows]
+    if not values:
+        return
+    if warehouse.spark_engine(conn):
+        from audlang.compile.dialects import spark_string
+
+        driver = conn.execution_options(no_parameters=True)
+        columns = [c.name for c in log_table.columns]
+        for start in range(0, len(values), 5_000):
+            chunk = values[start:start + 5_000]
+            text = ", ".join("(" + ", ".join(str(v[c]) if c == "tick" else spark_string(v[c]) for c in columns) + ")"
+                             for v in chunk)
+            driver.exec_driver_sql(f"INSERT INTO {LOG_TABLE} VALUES {text}")
+        return
+    if conn.dialect.name == "duckdb":
+        # DuckDB's executemany runs one statement per row: a multi-row VALUES is two orders faster.
+        for start in range(0, len(values), 1_000):
+            conn.execute(log_table.insert().values(values[start:start + 1_000]))
+        return
+    conn.execute(log_table.insert(), values)
+
+
+def has_tick(conn: sa.Connection, target_id: str, tick: int) -> bool:
+    """Whether the batch with this tick was appended already (a sync killed after the append)."""
+    t = log_table
+    query = sa.select(sa.func.count()).select_from(t).where(t.c.target_id == target_id, t.c.tick == tick)
+    return bool(conn.execute(query).scalar())
+
+
+def acked_query(target_id: str | None, exists: bool = True) -> sa.Select:
+    """customer_id, member_key, fingerprint, data of the target's acknowledged membership."""
+    t = log_table
+    if target_id is None or not exists:
+        empty = sa.literal(None, sa.String)
+        return (sa.select(empty.label("customer_id"), empty.label("member_key"), empty.label("fingerprint"),
+                          empty.label("data")).where(sa.false()))
+    latest = sa.func.row_number().over(partition_by=t.c.customer_id, order_by=t.c.tick.desc())
+    ranked = (sa.select(t.c.customer_id, t.c.member_key, t.c.fingerprint, t.c.data, t.c.operation,
+                        latest.label("rn"))
+              .where(t.c.target_id == target_id).subquery("ranked"))
+    return (sa.select(ranked.c.customer_id, ranked.c.member_key, ranked.c.fingerprint, ranked.c.data)
+            .where(ranked.c.rn == 1, ranked.c.operation == ADD))
+
+
+def acknowledged(conn: sa.Connection, target_id: str | None) -> Iterator[Acked]:
+    """The acknowledged membership, streamed in customer_id order (the csv destination writes it)."""
+    if target_id is None or not has_log(conn):
+        return
+    q = acked_query(target_id).subquery("a")
+    result = conn.execution_options(stream_results=True).execute(sa.select(q).order_by(q.c.customer_id))
+    for row in result:
+        yield Acked(row[0], row[1], row[2], row[3])
+
+
+def compact(conn: sa.Connection, target_id: str, slack: int = 10_000) -> int:
+    """On transactional warehouses: delete the target's superseded rows (and its removes) in this
+    transaction once they outnumber the live ones; the rows deleted. Spark keeps its log whole."""
+    if warehouse.spark_engine(conn):
+        return 0
+    t = log_table
+    total = conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.target_id == target_id)).scalar()
+    live = conn.execute(sa.select(sa.func.count()).select_from(acked_query(target_id).subquery())).scalar()
+    if total - live <= max(live, slack):
+        return 0
+    newer = sa.alias(t, "newer")
+    superseded = sa.exists().where(newer.c.target_id == t.c.target_id, newer.c.customer_id == t.c.customer_id,
+                                   newer.c.tick > t.c.tick)
+    result = conn.execute(t.delete().where(t.c.target_id == target_id, sa.or_(t.c.operation == REMOVE, superseded)))
+    return result.rowcount or 0
+
+
+def forget(conn: sa.Connection, target_id: str) -> None:
+    """Drop a target's log (its destination now names another audience); Spark keeps it (no DELETE)."""
+    if not warehouse.spark_engine(conn) and has_log(conn):
+        conn.execute(log_table.delete().where(log_table.c.target_id == target_id))
+
+
+# ------------------------------------------------------------------ the desired membership
+
+
+def desired_columns(identifiers: tuple[str, ...], fields: tuple[str, ...]) -> list[str]:
+    """Every value sent, in fingerprint order: the identifiers, then the fields not among them."""
+    return list(dict.fromkeys([*identifiers, *fields]))
+
+
+def _profile(model: Model, names: Iterable[str]):
+    info = model.data_model.tables["customer_360"]
+    schema, _, physical = info.physical.rpartition(".")
+    wanted = list(dict.fromkeys(["customer_id", *names]))
+    profile = sa.table(physical, *(sa.column(info.column(c)) for c in wanted), schema=schema or None).alias("profile")
+    return profile, {c: profile.c[info.column(c)] for c in wanted}
+
+
+def _group_members(campaign: str, group: str, source: sa.Select | None) -> sa.Subquery:
+    if source is None:
+        cm = sa.table(CAMPAIGN_MEMBERS_TABLE, sa.column("campaign"), sa.column("group_name"),
+                      sa.column("customer_id"))
+        return (sa.select(cm.c.customer_id).where(cm.c.campaign == sa.literal(campaign, sa.String),
+                                                  cm.c.group_name == sa.literal(group, sa.String))
+                .subquery("m"))
+    s = source.subquery("a")
+    return sa.select(s.c.customer_id).where(s.c.group_name == sa.literal(group, sa.String)).subquery("m")
+
+
+def _as_text(column) -> sa.ColumnElement:
+    return sa.func.coalesce(sa.cast(column, sa.String), sa.literal("", sa.String))
+
+
+@attrs.frozen
+class Desired:
+    """The desired membership of one target as CTEs: ``group`` (the group's customer ids), ``keyed``
+    (one row per customer with a usable key) and ``desired`` (one row per key), with the value columns
+    ``v0, v1, …`` in ``columns`` order, ``member_key`` and ``fingerprint``."""
+
+    group: sa.CTE
+    keyed: sa.CTE
+    desired: sa.CTE
+    columns: tuple[str, ...]
+
+
+def desired(model: Model, campaign: str, group: str, identifiers: tuple[str, ...], fields: tuple[str, ...],
+            source: sa.Select | None = None) -> Desired:
+    """``source`` is a (customer_id, group_name) query (the live assignment, for a preview); by default the
+    materialized ``audlang_campaign_members``."""
+    columns = desired_columns(identifiers, fields)
+    members = _group_members(campaign, group, source)
+    group_ids = sa.select(members.c.customer_id).distinct().cte("audlang_group")
+    profile, cols = _profile(model, [c for c in columns if c != "customer_id"])
+    values = []
+    for i, name in enumerate(columns):
+        raw = members.c.customer_id if name == "customer_id" else cols[name]
+        value = SQL_NORMALIZERS[name](raw) if name in identifiers else raw
+        values.append(value.label(f"v{i}"))
+    normalized = (sa.select(sa.cast(members.c.customer_id, sa.String).label("customer_id"), *values)
+                  .select_from(members.outerjoin(profile, cols["customer_id"] == members.c.customer_id))
+                  .subquery("normalized"))
+    v = [normalized.c[f"v{i}"] for i in range(len(columns))]
+    key = v[columns.index(identifiers[0])]
+    fingerprint = _as_text(v[0])
+    for column in v[1:]:
+        fingerprint = fingerprint + sa.literal(SEPARATOR, sa.String) + _as_text(column)
+    per_customer = sa.func.row_number().over(partition_by=normalized.c.customer_id, order_by=key)
+    ranked = (sa.select(normalized.c.customer_id, key.label("member_key"), fingerprint.label("fingerprint"), *v,
+                        per_customer.label("rc"))
+              .where(key.is_not(None)).subquery("ranked"))
+    keyed = (sa.select(*[c for c in ranked.c if c.name != "rc"]).where(ranked.c.rc == 1).cte("audlang_keyed"))
+    per_key = sa.func.row_number().over(partition_by=keyed.c.member_key, order_by=keyed.c.customer_id)
+    first = sa.select(*keyed.c, per_key.label("rk")).subquery("first")
+    desired_cte = sa.select(*[c for c in first.c if c.name != "rk"]).where(first.c.rk == 1).cte("audlang_desired")
+    return Desired(group_ids, keyed, desired_cte, tuple(columns))
+
+
+# ------------------------------------------------------------------ the delta
+
+
+@attrs.frozen
+class Counts:
+    group: int = 0  # customers in the group
+    keyed: int = 0  # with a usable key
+    desired: int = 0  # after duplicates are dropped
+    acknowledged: int = 0
+    adds: int = 0
+    departing: int = 0  # acknowledged and no longer desired
+    rekeyed: int = 0  # acknowledged under another key than they have now
+
+    @property
+    def skipped_no_identifier(self) -> int:
+        return self.group - self.keyed
+
+    @property
+    def skipped_duplicate(self) -> int:
+        return self.keyed - self.desired
+
+
+def _changed(d: sa.CTE, a: sa.CTE):
+    return sa.or_(a.c.customer_id.is_(None), a.c.member_key != d.c.member_key, a.c.fingerprint != d.c.fingerprint)
+
+
+def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool) -> Counts:
+    """Everything the plan shows and the guards decide on, in one query."""
+    d = want.desired
+    a = acked_query(target_id, log_exists).cte("audlang_acked")
+    n = lambda q: sa.select(sa.func.count()).select_from(q).scalar_subquery()  # noqa: E731
+    adds = sa.select(d.c.customer_id).select_from(d.outerjoin(a, a.c.customer_id == d.c.customer_id)) \
+        .where(_changed(d, a)).subquery("adds")
+    departing = sa.select(a.c.customer_id).select_from(a.outerjoin(d, d.c.customer_id == a.c.customer_id)) \
+        .where(d.c.customer_id.is_(None)).subquery("departing")
+    rekeyed = sa.select(a.c.customer_id).select_from(a.join(d, d.c.customer_id == a.c.customer_id)) \
+        .where(d.c.member_key != a.c.member_key).subquery("rekeyed")
+    row = conn.execute(sa.select(n(want.group).label("g"), n(want.keyed).label("k"), n(d).label("d"),
+                                 n(a).label("a"), n(adds).label("adds"), n(departing).label("dep"),
+                                 n(rekeyed).label("rek"))).one()
+    return Counts(*(int(x) for x in row))
+
+
+def _jsonable(value):
+    return None if value is None else (value if isinstance(value, (str, int, float, bool)) else str(value))
+
+
+def adds(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool,
+         identifiers: tuple[str, ...]) -> list[Acked]:
+    """The desired members that are new or changed, by key: only these rows leave the database."""
+    d = want.desired
+    a = acked_query(target_id, log_exists).cte("audlang_acked")
+    values = [d.c[f"v{i}"] for i in range(len(want.columns))]
+    query = (sa.select(d.c.customer_id, d.c.member_key, d.c.fingerprint, *values)
+             .select_from(d.outerjoin(a, a.c.customer_id == d.c.customer_id))
+             .where(_changed(d, a)).order_by(d.c.member_key, d.c.customer_id))
+    out = []
+    for row in warehouse.raw_rows(conn.execute(query)):
+        data = {}
+        for name, value in zip(want.columns, row[3:]):
+            if name in identifiers:
+                if value is not None:
+                    data[name] = value
+            else:
+                data[name] = _jsonable(value)
+        out.append(Acked(str(row[0]), row[1], row[2], json.dumps(data, separators=(",", ":"))))
+    return out
+
+
+def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool) -> list[Acked]:
+    """Acknowledged members no longer desired, or desired under another key, by key (as acknowledged)."""
+    if target_id is None or not log_exists:
+        return []
+    d = want.desired
+    a = acked_query(target_id, log_exists).cte("audlang_acked")
+    query = (sa.select(a.c.customer_id, a.c.member_key, a.c.fingerprint, a.c.data)
+             .select_from(a.outerjoin(d, d.c.customer_id == a.c.customer_id))
+             .where(sa.or_(d.c.customer_id.is_(None), d.c.member_key != a.c.member_key))
+             .order_by(a.c.member_key, a.c.customer_id))
+    return [Acked(*row) for row in warehouse.raw_rows(conn.execute(query))]
