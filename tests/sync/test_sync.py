@@ -578,3 +578,44 @@ campaign "Holiday" <
     finally:
         wh.dispose()
         state.dispose()
+
+
+def test_version_1_sync_state_is_migrated_and_nothing_is_sent_again(setup, servers, tmp_path):
+    """Version 1 kept the acknowledged membership in the state database (audlang_sync_members); the next
+    sync moves it into the warehouse log and sends nothing that was acknowledged."""
+    server = servers(AttentiveServer)
+    model, wh, state = setup(attentive(server, batch_size=40))
+    run(model, wh, state, tmp_path)
+    # Turn the state back into version 1's shape, the log into its members table.
+    with state.connect() as conn:
+        ids = dict(conn.execute(sa.text("SELECT target_id, target FROM audlang_sync_targets")).fetchall())
+    with wh.connect() as conn:
+        rows = [{"target": ids[i], "customer_id": m.customer_id, "member_key": m.key,
+                 "fingerprint": m.fingerprint, "data": m.data}
+                for i in ids for m in sync.delta.acknowledged(conn, i)]
+    assert rows
+    with state.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE audlang_sync_members (target VARCHAR(1600), customer_id VARCHAR(500), "
+                             "member_key VARCHAR(500), fingerprint TEXT, data TEXT, "
+                             "PRIMARY KEY (target, customer_id))"))
+        conn.execute(sa.text("INSERT INTO audlang_sync_members VALUES (:target, :customer_id, :member_key, "
+                             ":fingerprint, :data)"), rows)
+        for table, column in (("audlang_sync_targets", "target_id"), ("audlang_sync_targets", "ticks"),
+                              ("audlang_sync_batches", "status"), ("audlang_sync_batches", "tick"),
+                              ("audlang_sync_batches", "accepted")):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(sa.text("UPDATE audlang_sync_meta SET schema_version = 1"))
+    with wh.begin() as conn:
+        conn.execute(sa.text("DROP TABLE audlang_sync_log"))
+    sent = len(server.operations)
+    results = run(model, wh, state, tmp_path)
+    assert {r.status for r in results} == {"unchanged"}, [(r.status, r.message) for r in results]
+    assert len(server.operations) == sent
+    with state.connect() as conn:
+        assert not sa.inspect(conn).has_table("audlang_sync_members")
+        assert conn.execute(sa.text("SELECT schema_version FROM audlang_sync_meta")).scalar() == 2
+    churn(wh)
+    results = run(model, wh, state, tmp_path)
+    a, b = expected(wh, "Holiday", "A", ("phone", "email")), expected(wh, "Holiday", "B", ("phone", "email"))
+    assert server.members("seg-1") == set(a.values()) | set(b.values())
+    assert server.duplicates() == []
