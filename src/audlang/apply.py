@@ -268,11 +268,19 @@ def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None
                         allow_removals=allow_removals)
 
 
+def _has_sync_state(store: StateStore) -> bool:
+    """Whether an earlier apply synced something (targets the project no longer has are then dropped)."""
+    from audlang import sync
+
+    with connect(store.engine, store.url) as conn:
+        return sync.has_targets(conn)
+
+
 def _sync_preview(model: Model, warehouse_url: str, store: StateStore, as_of: AsOf, allow_removals: bool) -> tuple:
     """What the syncs after materialization would send, per campaign group and destination (issue 10)."""
     from audlang import sync
 
-    if not sync.targets(model):
+    if not sync.targets(model) and not _has_sync_state(store):
         return ()
     engine = open_warehouse(warehouse_url)
     try:
@@ -481,7 +489,7 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
     each sync is recorded in the history. A failing destination fails its own sync only."""
     from audlang import sync
 
-    if not sync.targets(model):
+    if not sync.targets(model) and not _has_sync_state(store):
         return []
     with begin(engine, url) as conn:
         materialized = _has_membership(conn)

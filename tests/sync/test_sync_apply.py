@@ -176,3 +176,47 @@ campaign "Invites" <
     apply.apply_plan(plan, url, state, root=tmp_path, model=loaded.model)
     with open(tmp_path / "exports" / "Listed.csv", newline="") as handle:
         assert sorted(r["customer_id"] for r in csv.DictReader(handle)) == sorted(ids[:25])
+
+
+def test_a_sync_the_project_no_longer_has_is_shown_loudly_then_dropped(folder, server, monkeypatch):
+    """A group no longer sent to a destination (or a deleted campaign): the plan says STOPPED with what stays
+    in the destination; apply drops its sync state and records it; the next plan is quiet."""
+    monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
+    loaded = load(folder)
+    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
+    apply.apply_plan(apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF)), wh_url, state_url, folder,
+                     loaded.model)
+    project_file = folder / "project.aud"
+    project_file.write_text(project_file.read_text().replace('treatment "B" 45% to "File"', 'treatment "B" 45%'))
+    loaded = load(folder)
+    planned = apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF))
+    assert planned.has_changes
+    (stopped,) = [s for s in planned.syncs if s.status == "stopped"]
+    assert (stopped.group, stopped.destination) == ("B", "File")
+    text = render_text(plan_to_json(planned))
+    assert '"Holiday" / "B" → "File" (csv)  +0 −0  STOPPED: ' in text and "members stay in the destination" in text
+    result = apply.apply_plan(planned, wh_url, state_url, folder, loaded.model)
+    assert [(r.target.group, r.status) for r in result.syncs if r.status not in ("unchanged", "ok")] == [
+        ("B", "stopped")]
+    assert (folder / "exports" / "Holiday-B.csv").exists()  # nothing is taken from the destination
+    again = apply.plan_project(load(folder), wh_url, state_url, AsOf.parse(AS_OF))
+    assert {s.status for s in again.syncs} == {"unchanged"} and not again.has_changes
+    # Deleting the whole campaign: every remaining sync stops.
+    text = project_file.read_text()
+    project_file.write_text(text[:text.index('campaign "Holiday"')])
+    planned = apply.plan_project(load(folder), wh_url, state_url, AsOf.parse(AS_OF))
+    assert sorted((s.group, s.destination, s.status) for s in planned.syncs) == [
+        ("A", "File", "stopped"), ("A", "SMS", "stopped")]
+    assert planned.syncs[0].message.startswith(f"{len(expected_ids(wh_url))}")
+    apply.apply_plan(planned, wh_url, state_url, folder, load(folder).model)
+    assert apply.plan_project(load(folder), wh_url, state_url, AsOf.parse(AS_OF)).syncs == ()
+    assert server.members("holiday")  # the vendor audience keeps its members
+
+
+def expected_ids(wh_url):
+    engine = sa.create_engine(wh_url)
+    try:
+        return expected(engine, "Holiday", "A", ("customer_id",))
+    finally:
+        engine.dispose()

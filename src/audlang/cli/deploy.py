@@ -195,7 +195,7 @@ def _sync_summary(syncs) -> int:
                       f"{r.retries:,}")
     Console(width=140, no_color=not _color()).print(table)
     for r in syncs:
-        if r.message and r.status in ("failed", "held", "partial"):
+        if r.message and r.status in ("failed", "held", "partial", "stopped"):
             click.echo(f'  {r.status}: "{r.target.campaign}" / "{r.target.group}" → "{r.target.destination}": '
                        f"{r.message}", err=r.status == "failed")
     return sum(1 for r in syncs if r.status == "failed")

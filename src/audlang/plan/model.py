@@ -40,7 +40,7 @@ class SyncPreview:
     group: str
     destination: str
     kind: str  # the destination's kind
-    status: str  # send, unchanged, held, paused, blocked
+    status: str  # send, unchanged, held, paused, blocked, stopped (no longer in the project)
     adds: int = 0
     removes: int = 0
     skipped: int = 0  # members without a usable identifier, or duplicates after normalization
@@ -94,7 +94,7 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(a.action != PAUSED or a.desired is not None for a in self.actions) or \
-            any(s.status in ("send", "held", "blocked") for s in self.syncs)
+            any(s.status in ("send", "held", "blocked", "stopped") for s in self.syncs)
 
     def count(self, action: str) -> int:
         return sum(1 for a in self.actions if a.action == action)

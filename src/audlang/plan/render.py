@@ -146,7 +146,7 @@ def summary_line(doc: dict) -> str:
     return (f"Plan: {', '.join(parts)}; membership +{s['members_added']:,} {MINUS}{s['members_removed']:,}")
 
 
-SYNC_COLOURS = {"send": "green", "held": "red", "blocked": "red", "paused": "magenta"}
+SYNC_COLOURS = {"send": "green", "held": "red", "blocked": "red", "paused": "magenta", "stopped": "red"}
 
 
 def sync_line(s: dict) -> str:
@@ -195,7 +195,7 @@ def render_text(doc: dict, color: bool = False) -> str:
     if doc.get("syncs"):
         out.append("Destination syncs (campaign / group → destination):")
         for s in doc["syncs"]:
-            out.append(style(sync_line(s), fg=SYNC_COLOURS.get(s["status"]), bold=s["status"] in ("held", "blocked")))
+            out.append(style(sync_line(s), fg=SYNC_COLOURS.get(s["status"]), bold=s["status"] in ("held", "blocked", "stopped")))
         out.append("")
     for warning in doc["warnings"]:
         out.append(style(f"warning: {warning}", fg="yellow"))

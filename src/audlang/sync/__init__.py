@@ -13,12 +13,12 @@ from audlang.campaigns import materialize_campaigns
 from audlang.sync.delta import ADD, LOG_TABLE, REMOVE, Acked, Counts
 from audlang.sync.engine import (
     AUDIENCE_SETTINGS, FAULT_ENV, SYNC_SCHEMA_VERSION, Delta, Planned, SyncError, Syncer, SyncResult,
-    apply_syncs, audience_of, batches_table, errors, errors_table, guard_of, meta_table, migrate_v1,
+    apply_syncs, audience_of, batches_table, errors, errors_table, guard_of, has_targets, meta_table, migrate_v1,
     missing_secrets, plan_batches, prepare_state, preview, run, runs, runs_table, targets, targets_table,
 )
 
 __all__ = ["ADD", "AUDIENCE_SETTINGS", "Acked", "Counts", "Delta", "FAULT_ENV", "LOG_TABLE", "Planned", "REMOVE",
            "SYNC_SCHEMA_VERSION", "SyncError", "SyncResult", "Syncer", "apply_syncs", "audience_of",
-           "batches_table", "errors", "errors_table", "guard_of", "materialize_campaigns", "meta_table",
+           "batches_table", "errors", "errors_table", "guard_of", "has_targets", "materialize_campaigns", "meta_table",
            "migrate_v1", "missing_secrets", "plan_batches", "prepare_state", "preview", "run", "runs",
            "runs_table", "targets", "targets_table"]

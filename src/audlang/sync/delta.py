@@ -103,9 +103,12 @@ def append(conn: sa.Connection, target_id: str, tick: int, operation: str, rows:
             driver.exec_driver_sql(f"INSERT INTO {LOG_TABLE} VALUES {text}")
         return
     if conn.dialect.name == "duckdb":
-        # DuckDB's executemany runs one statement per row: a multi-row VALUES is two orders faster.
-        for start in range(0, len(values), 1_000):
-            conn.execute(log_table.insert().values(values[start:start + 1_000]))
+        # DuckDB's executemany runs a statement per row, and a multi-row VALUES costs SQLAlchemy seconds to
+        # compile: the columns go in as four list parameters, unnested side by side (40 ms for 10,000 rows).
+        columns = [[v[c] for v in values] for c in ("customer_id", "member_key", "fingerprint", "data")]
+        conn.exec_driver_sql(f"INSERT INTO {LOG_TABLE} (target_id, tick, operation, customer_id, member_key, "
+                             "fingerprint, data) SELECT ?, ?, ?, unnest(?), unnest(?), unnest(?), unnest(?)",
+                             (target_id, tick, operation, *columns))
         return
     conn.execute(log_table.insert(), values)
 
@@ -140,6 +143,12 @@ def acknowledged(conn: sa.Connection, target_id: str | None) -> Iterator[Acked]:
     result = conn.execution_options(stream_results=True).execute(sa.select(q).order_by(q.c.customer_id))
     for row in result:
         yield Acked(row[0], row[1], row[2], row[3])
+
+
+def count_acknowledged(conn: sa.Connection, target_id: str | None) -> int:
+    if target_id is None or not has_log(conn):
+        return 0
+    return int(conn.execute(sa.select(sa.func.count()).select_from(acked_query(target_id).subquery())).scalar())
 
 
 def compact(conn: sa.Connection, target_id: str, slack: int = 10_000) -> int:

@@ -126,6 +126,10 @@ runs_table = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("detail", sa.Text),  # JSON: the SyncResult's counts and message
 )
+#: A target the project no longer sends: what the plan and apply say of it.
+STOPPED_MESSAGE = ("no longer in the project: its members stay in the destination (audlang sends no removals "
+                   "for a sync it no longer has) and its sync state is dropped; sending the group again later "
+                   "starts over with the whole group")
 #: Version 1 kept the acknowledged membership in the state database; ``migrate_v1`` moves it.
 V1_MEMBERS = "audlang_sync_members"
 
@@ -168,7 +172,7 @@ class Delta:
 class SyncResult:
     target: Target
     kind: str
-    status: str  # ok, held, failed, paused, unchanged
+    status: str  # ok, partial, held, failed, paused, unchanged, stopped
     added: int = 0
     removed: int = 0
     skipped: int = 0
@@ -313,8 +317,10 @@ def migrate_v1(state: sa.Engine, warehouse_engine: sa.Engine) -> None:
 
 
 def _encode(rows: Iterable[Acked]) -> str:
-    return json.dumps([[r.customer_id, r.key, r.fingerprint, json.loads(r.data)] for r in rows],
-                      separators=(",", ":"))
+    """``[[customer_id, key, fingerprint, data], …]``; each ``data`` is JSON text already, embedded as it is."""
+    dumps = json.dumps
+    return "[" + ",".join(f"[{dumps(r.customer_id)},{dumps(r.key)},{dumps(r.fingerprint)},{r.data}]"
+                          for r in rows) + "]"
 
 
 def _decode(text: str) -> list[Acked]:
@@ -684,11 +690,51 @@ class Syncer:
                         values.update(campaign=campaign, destination=destination)
                     conn.execute(t.update().where(t.c.target == key).values(**values))
 
+    def stopped(self) -> list[tuple[Target, str | None]]:
+        """Targets with sync state that the project no longer sends (a campaign, group or destination
+        deleted, or a group no longer sent there), with their ids in the warehouse log."""
+        with self.state.connect() as conn:
+            if not sa.inspect(conn).has_table("audlang_sync_targets"):
+                return []
+            has_ids = "target_id" in _columns(conn, "audlang_sync_targets")
+            t = targets_table
+            rows = conn.execute(sa.select(t.c.target, t.c.target_id if has_ids else sa.null())).fetchall()
+        current = set()
+        for c, g, d in targets(self.model):
+            target = Target(c.name, g, d.name)
+            current.update((target.key, self._before_moves(target).key))
+        out = []
+        for key, target_id in sorted(rows, key=lambda r: r[0]):
+            if key not in current:
+                out.append((Target(*key.split("\x1f")), target_id))
+        return out
+
+    def drop_stopped(self) -> list[SyncResult]:
+        """Forget the sync state of stopped targets (their members stay in the destination: audlang sends
+        no removals for a sync it no longer has); recorded as runs with status ``stopped``."""
+        out = []
+        for target, target_id in self.stopped():
+            started = now()
+            with self.state.begin() as conn:
+                for table in (targets_table, batches_table, errors_table):
+                    conn.execute(table.delete().where(table.c.target == target.key))
+            if target_id:
+                with self.warehouse.begin() as conn:
+                    wh.forget(conn, target_id)
+            kind = self.model.destinations[target.destination].kind \
+                if target.destination in self.model.destinations else "removed"
+            result = SyncResult(target, kind, "stopped", message=STOPPED_MESSAGE)
+            self._record_run(result, started)
+            out.append(result)
+        return out
+
     def sync_all(self, only: Iterable[str] | None = None) -> list[SyncResult]:
-        """Every target of the model (optionally only these campaigns); one failing does not stop the others."""
+        """Every target of the model (optionally only these campaigns); one failing does not stop the others.
+        Targets the project no longer has are dropped first (all campaigns only)."""
         self.follow_moves()
         wanted = set(only) if only is not None else None
-        return [self.sync(c, g, d) for c, g, d in targets(self.model) if wanted is None or c.name in wanted]
+        stopped = self.drop_stopped() if wanted is None else []
+        return stopped + [self.sync(c, g, d) for c, g, d in targets(self.model) if wanted is None or c.name in wanted]
 
 
 def _env_refs(decl: ast.Destination):
@@ -703,6 +749,13 @@ def _env_refs(decl: ast.Destination):
 def _has_state(state: sa.Engine) -> bool:
     with state.connect() as conn:
         return sa.inspect(conn).has_table("audlang_sync_meta")
+
+
+def has_targets(conn: sa.Connection) -> bool:
+    """Whether the state holds any sync target (so a project without campaigns still drops them)."""
+    if not sa.inspect(conn).has_table("audlang_sync_targets"):
+        return False
+    return conn.execute(sa.select(targets_table.c.target).limit(1)).first() is not None
 
 
 def errors(state: sa.Engine, destination: str | None = None) -> list[SyncError]:
@@ -778,6 +831,12 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
             out.append(SyncPreview(**common, status="send"))
         else:
             out.append(SyncPreview(**common, status="unchanged"))
+    for target, target_id in syncer.stopped():
+        with warehouse.connect() as conn:
+            acked = wh.count_acknowledged(conn, target_id)
+        kind = model.destinations[target.destination].kind if target.destination in model.destinations else "removed"
+        out.append(SyncPreview(target.campaign, target.group, target.destination, kind, "stopped",
+                               message=f"{acked:,} members acknowledged; " + STOPPED_MESSAGE))
     return tuple(out)
 
 
