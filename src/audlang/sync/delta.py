@@ -25,7 +25,9 @@ whether an acknowledged member changed.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -212,8 +214,8 @@ class Desired:
     ``v0, v1, …`` in ``columns`` order, ``member_key`` and ``fingerprint``."""
 
     group: sa.CTE
-    keyed: sa.CTE
-    desired: sa.CTE
+    keyed: sa.CTE | sa.TableClause  # tables once ``staged``
+    desired: sa.CTE | sa.TableClause
     columns: tuple[str, ...]
 
 
@@ -247,6 +249,38 @@ def desired(model: Model, campaign: str, group: str, identifiers: tuple[str, ...
     first = sa.select(*keyed.c, per_key.label("rk")).subquery("first")
     desired_cte = sa.select(*[c for c in first.c if c.name != "rk"]).where(first.c.rk == 1).cte("audlang_desired")
     return Desired(group_ids, keyed, desired_cte, tuple(columns))
+
+
+@contextlib.contextmanager
+def staged(conn: sa.Connection, want: Desired) -> Iterator[Desired]:
+    """``want`` with its keyed and desired rows written once to temporary tables, so the counts and the
+    fetches of one sync read them instead of normalizing and ranking the group three times (a third of
+    the time at a million members). Spark, without temporary tables, computes them in each query."""
+    if warehouse.spark_engine(conn):
+        yield want
+        return
+    suffix = uuid.uuid4().hex[:10]
+    names = [f"audlang_tmp_keyed_{suffix}", f"audlang_tmp_desired_{suffix}"]
+    driver = conn.execution_options(no_parameters=False)
+    made = []
+    try:
+        keyed = _temporary(driver, names[0], sa.select(want.keyed))
+        made.append(names[0])
+        per_key = sa.func.row_number().over(partition_by=keyed.c.member_key, order_by=keyed.c.customer_id)
+        first = sa.select(*keyed.c, per_key.label("rk")).subquery("first")
+        desired_rows = _temporary(driver, names[1], sa.select(*[c for c in first.c if c.name != "rk"])
+                                  .where(first.c.rk == 1))
+        made.append(names[1])
+        yield Desired(want.group, keyed, desired_rows, want.columns)
+    finally:
+        for name in made:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def _temporary(conn: sa.Connection, name: str, query: sa.Select) -> sa.Table:
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} AS {sql}")
+    return sa.table(name, *(sa.column(c.name) for c in query.selected_columns))
 
 
 # ------------------------------------------------------------------ the delta

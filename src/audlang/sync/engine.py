@@ -47,6 +47,7 @@ May import ``campaigns``, ``destinations``, ``check``, ``compile``, ``state``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -457,15 +458,17 @@ class Syncer:
         with self.warehouse.connect() as conn:
             prepare_connection(conn)  # SQLite: the functions the normalization and the buckets use
             exists = wh.has_log(conn)
-            counts = wh.counts(conn, want, target_id, exists)
-            guard = guard_of(counts, settings.mode, settings.max_removal, settings.allow_empty, self.allow_removals)
-            adds: list[Acked] = []
-            removes: list[Acked] = []
-            if fetch and guard is None:
-                if counts.adds:
-                    adds = wh.adds(conn, want, target_id, exists, identifiers)
-                if settings.mode == "mirror" and counts.departing + counts.rekeyed:
-                    removes = wh.removes(conn, want, target_id, exists)
+            with wh.staged(conn, want) if fetch else contextlib.nullcontext(want) as want:
+                counts = wh.counts(conn, want, target_id, exists)
+                guard = guard_of(counts, settings.mode, settings.max_removal, settings.allow_empty,
+                                 self.allow_removals)
+                adds: list[Acked] = []
+                removes: list[Acked] = []
+                if fetch and guard is None:
+                    if counts.adds:
+                        adds = wh.adds(conn, want, target_id, exists, identifiers)
+                    if settings.mode == "mirror" and counts.departing + counts.rekeyed:
+                        removes = wh.removes(conn, want, target_id, exists)
         return Delta(target, counts, tuple(adds), tuple(removes), settings.mode, pending, guard)
 
     # ------------------------------------------------------------------ writing
