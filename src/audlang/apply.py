@@ -410,6 +410,24 @@ def _preview_spark(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Sna
     return out
 
 
+def _spark_membership(model: Model, deployed: Snapshot) -> dict[str, sa.Select]:
+    """What the campaigns read for each segment after the segments are applied on Spark: what
+    ``audlang_membership`` gives them elsewhere. A segment materialized (by this apply or before: the
+    state records its member count) is its view ``audlang_members_<slug>``, read instead of computing
+    the segment again — a paused one's as it was frozen, as ``in segment`` reads it; a paused segment
+    never materialized has no members. Known from the state, without a query to Spark."""
+    segments = deployed.of_kind("segment")
+    nobody = select(sa.literal("", sa.String).label("customer_id")).where(sa.false())
+    out: dict[str, sa.Select] = {}
+    for name, segment in model.segments.items():
+        have = segments.get(name)
+        if have is not None and have.members is not None:
+            out[name] = warehouse.members_view(view_name(name))
+        elif segment.paused:
+            out[name] = nobody
+    return out
+
+
 def _materialize_spark(conn: sa.Connection, compiler: SegmentCompiler, model: Model, action: Action) -> dict:
     name = action.name
     if action.previous_name:
@@ -491,9 +509,12 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
 
     if not sync.targets(model) and not _has_sync_state(store):
         return []
-    with begin(engine, url) as conn:
-        materialized = _has_membership(conn)
-    membership = {name: _members_of(name) for name in model.segments} if materialized else None
+    if warehouse.spark_engine(engine):
+        membership = _spark_membership(model, store.snapshot())
+    else:
+        with begin(engine, url) as conn:
+            materialized = _has_membership(conn)
+        membership = {name: _members_of(name) for name in model.segments} if materialized else None
     with warehouse.errors_translated(url, model):
         results = sync.apply_syncs(model, engine, store.engine, as_of, root, membership, plan.allow_removals,
                                    progress)

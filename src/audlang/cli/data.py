@@ -238,14 +238,8 @@ def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
     state = deploy.state_url_for(url, None, loaded.config.state, loaded.config.root)
     if _backend(state) in warehouse.SPARK_DIALECTS:  # the state needs transactions: a file in the project
         state = f"sqlite:///{(loaded.config.root / 'target' / 'state.db').resolve()}"
-    if _backend(url) in warehouse.SPARK_DIALECTS:
-        import attrs
-
-        # Campaign groups and synced membership are rewritten in place (DELETE, UPDATE), which Spark's
-        # Parquet tables cannot do: on Spark the demo deploys the segments.
-        loaded = attrs.evolve(loaded, model=attrs.evolve(loaded.model, campaigns={}, destinations={}))
-        click.echo("Spark: deploying the segments (campaigns and destination syncs need a DuckDB, SQLite or "
-                   "PostgreSQL warehouse for now); state in " + state.rsplit("/", 1)[-1], err=True)
+        click.echo("Spark: the state (serial, lock, history, sync progress) is in target/state.db; segments, "
+                   "campaign groups and the sync log are in Spark", err=True)
     plan = deploy.plan_project(loaded, url, state, as_of)
     text = render_text(plan_to_json(plan), color=_color(sys.stdout))
     # The demo shows each action and the summary; `audlang plan` shows the definitions' diffs too.
