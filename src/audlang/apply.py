@@ -285,9 +285,24 @@ def _sync_preview(model: Model, warehouse_url: str, store: StateStore, as_of: As
     engine = open_warehouse(warehouse_url)
     try:
         with warehouse.errors_translated(warehouse_url, model):
-            return sync.preview(model, engine, store.engine, as_of, allow_removals)
+            return sync.preview(model, engine, store.engine, as_of, allow_removals,
+                                membership=_frozen_membership(model, engine, warehouse_url, store))
     finally:
         engine.dispose()
+
+
+def _frozen_membership(model: Model, engine: Engine, url: str, store: StateStore) -> dict[str, sa.Select]:
+    """What the campaigns will read at apply for the paused segments (their membership as last
+    materialized), so the plan counts a campaign on a paused segment as apply will sync it; the other
+    segments are computed live at plan time, as apply is about to materialize them."""
+    paused = {name for name, segment in model.segments.items() if segment.paused}
+    if not paused:
+        return {}
+    if warehouse.spark_engine(engine):
+        return {n: q for n, q in _spark_membership(model, store.snapshot()).items() if n in paused}
+    with begin(engine, url) as conn:
+        materialized = _has_membership(conn)
+    return {name: _members_of(name) for name in paused} if materialized else {}
 
 
 # ------------------------------------------------------------------ apply

@@ -220,3 +220,23 @@ def expected_ids(wh_url):
         return expected(engine, "Holiday", "A", ("customer_id",))
     finally:
         engine.dispose()
+
+
+def test_the_plan_counts_a_campaign_on_a_paused_segment_from_its_frozen_membership(folder, server, monkeypatch):
+    """Apply reads a paused segment's membership as last materialized; the plan counts the syncs the same way."""
+    monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
+    loaded = load(folder)
+    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
+    apply.apply_plan(apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF)), wh_url, state_url, folder,
+                     loaded.model)
+    project_file = folder / "project.aud"
+    # Paused, and redefined so that live it would hold nobody: apply keeps its membership as it was.
+    project_file.write_text(project_file.read_text().replace(
+        'segment "Reachable" < phone is set or email is set >',
+        'paused segment "Reachable" < phone is set and lifetime_revenue > 100000000 >'))
+    loaded = load(folder)
+    planned = apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF))
+    assert {s.status for s in planned.syncs} == {"unchanged"}, planned.syncs
+    result = apply.apply_plan(planned, wh_url, state_url, folder, loaded.model)
+    assert {r.status for r in result.syncs} == {"unchanged"}
