@@ -189,6 +189,9 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     _insights_table(engine, url, loaded.model, as_of)
     where = f" --warehouse {warehouse.shown(url)}" if warehouse_option else ""
     click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5{where}", err=True)
+    click.echo("The demo deployed its Attentive destinations to a local stand-in (now stopped) and paused the "
+               "ones with none (Klaviyo, Braze, the webhook): an `audlang plan` here shows those destinations "
+               "going back to the definitions in destinations.aud, with the secrets they need.", err=True)
 
 
 def _backend(url: str) -> str:
