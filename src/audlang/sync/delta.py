@@ -8,8 +8,10 @@ Census keep their diff snapshots in the warehouse for the same reason.
 ``audlang_sync_log`` is **append-only**: each acknowledged batch appends one
 row per member (``operation`` add or remove) under the target's id and the
 batch's *tick* (a number the state database hands out, increasing per target).
-A target's acknowledged membership is, per customer, the row with the highest
-tick, when that row is an add. Appending is the one write every engine takes
+A target's acknowledged membership is, per customer and key, the row with the
+highest tick, when that row is an add: a customer whose key changed is
+acknowledged under the old key until the removal of that key is acknowledged
+(a rejected removal is retried; the old key is never forgotten). Appending is the one write every engine takes
 (Spark's Parquet tables refuse DELETE and UPDATE), and a half-finished append
 is recognised by its tick (``has_tick``). On transactional warehouses
 ``compact`` deletes superseded rows in one transaction once they outnumber the
@@ -115,11 +117,16 @@ def append(conn: sa.Connection, target_id: str, tick: int, operation: str, rows:
     conn.execute(log_table.insert(), values)
 
 
-def has_tick(conn: sa.Connection, target_id: str, tick: int) -> bool:
-    """Whether the batch with this tick was appended already (a sync killed after the append)."""
+def appended(conn: sa.Connection, target_id: str, tick: int) -> set[str]:
+    """The customers of the batch with this tick already in the log (a sync killed after the append, or on
+    Spark, where a batch over 5,000 members is several INSERTs, part-way through it)."""
     t = log_table
-    query = sa.select(sa.func.count()).select_from(t).where(t.c.target_id == target_id, t.c.tick == tick)
-    return bool(conn.execute(query).scalar())
+    query = sa.select(t.c.customer_id).where(t.c.target_id == target_id, t.c.tick == tick)
+    return {row[0] for row in conn.execute(query)}
+
+
+def has_tick(conn: sa.Connection, target_id: str, tick: int) -> bool:
+    return bool(appended(conn, target_id, tick))
 
 
 def acked_query(target_id: str | None, exists: bool = True) -> sa.Select:
@@ -129,7 +136,7 @@ def acked_query(target_id: str | None, exists: bool = True) -> sa.Select:
         empty = sa.literal(None, sa.String)
         return (sa.select(empty.label("customer_id"), empty.label("member_key"), empty.label("fingerprint"),
                           empty.label("data")).where(sa.false()))
-    latest = sa.func.row_number().over(partition_by=t.c.customer_id, order_by=t.c.tick.desc())
+    latest = sa.func.row_number().over(partition_by=(t.c.customer_id, t.c.member_key), order_by=t.c.tick.desc())
     ranked = (sa.select(t.c.customer_id, t.c.member_key, t.c.fingerprint, t.c.data, t.c.operation,
                         latest.label("rn"))
               .where(t.c.target_id == target_id).subquery("ranked"))
@@ -165,7 +172,7 @@ def compact(conn: sa.Connection, target_id: str, slack: int = 10_000) -> int:
         return 0
     newer = sa.alias(t, "newer")
     superseded = sa.exists().where(newer.c.target_id == t.c.target_id, newer.c.customer_id == t.c.customer_id,
-                                   newer.c.tick > t.c.tick)
+                                   newer.c.member_key == t.c.member_key, newer.c.tick > t.c.tick)
     result = conn.execute(t.delete().where(t.c.target_id == target_id, sa.or_(t.c.operation == REMOVE, superseded)))
     return result.rowcount or 0
 
@@ -274,7 +281,10 @@ def staged(conn: sa.Connection, want: Desired) -> Iterator[Desired]:
         yield Desired(want.group, keyed, desired_rows, want.columns)
     finally:
         for name in made:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+            try:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+            except sa.exc.DBAPIError:  # an aborted PostgreSQL transaction: the error that aborted it goes on
+                break
 
 
 def _temporary(conn: sa.Connection, name: str, query: sa.Select) -> sa.Table:
@@ -291,10 +301,11 @@ class Counts:
     group: int = 0  # customers in the group
     keyed: int = 0  # with a usable key
     desired: int = 0  # after duplicates are dropped
-    acknowledged: int = 0
+    acknowledged: int = 0  # customers acknowledged (under one key or, while a removal is pending, more)
     adds: int = 0
-    departing: int = 0  # acknowledged and no longer desired
-    rekeyed: int = 0  # acknowledged under another key than they have now
+    departing: int = 0  # customers acknowledged and no longer desired
+    stale: int = 0  # acknowledged (customer, key) no longer desired: removed (mirror)
+    retire: int = 0  # of those, keys a desired member holds now: recorded as removed, not sent
 
     @property
     def skipped_no_identifier(self) -> int:
@@ -306,7 +317,18 @@ class Counts:
 
 
 def _changed(d: sa.CTE, a: sa.CTE):
-    return sa.or_(a.c.customer_id.is_(None), a.c.member_key != d.c.member_key, a.c.fingerprint != d.c.fingerprint)
+    return sa.or_(a.c.customer_id.is_(None), a.c.fingerprint != d.c.fingerprint)
+
+
+def _same(d, a):
+    return sa.and_(a.c.customer_id == d.c.customer_id, a.c.member_key == d.c.member_key)
+
+
+def _held(d, a):
+    """The acknowledged key is a desired member's key now (another customer's, after a change or a
+    removal that was rejected, or in ``add`` mode): removing it would take that member out."""
+    holder = d.alias("holder")
+    return sa.exists().where(holder.c.member_key == a.c.member_key).correlate_except(holder)
 
 
 def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool) -> Counts:
@@ -314,15 +336,17 @@ def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists
     d = want.desired
     a = acked_query(target_id, log_exists).cte("audlang_acked")
     n = lambda q: sa.select(sa.func.count()).select_from(q).scalar_subquery()  # noqa: E731
-    adds = sa.select(d.c.customer_id).select_from(d.outerjoin(a, a.c.customer_id == d.c.customer_id)) \
-        .where(_changed(d, a)).subquery("adds")
-    departing = sa.select(a.c.customer_id).select_from(a.outerjoin(d, d.c.customer_id == a.c.customer_id)) \
+    customers = sa.select(a.c.customer_id).distinct().subquery("customers")
+    adds = sa.select(d.c.customer_id).select_from(d.outerjoin(a, _same(d, a))).where(_changed(d, a)).subquery("adds")
+    departing = sa.select(customers.c.customer_id) \
+        .select_from(customers.outerjoin(d, d.c.customer_id == customers.c.customer_id)) \
         .where(d.c.customer_id.is_(None)).subquery("departing")
-    rekeyed = sa.select(a.c.customer_id).select_from(a.join(d, d.c.customer_id == a.c.customer_id)) \
-        .where(d.c.member_key != a.c.member_key).subquery("rekeyed")
+    stale = sa.select(a.c.customer_id, a.c.member_key).select_from(a.outerjoin(d, _same(d, a))) \
+        .where(d.c.customer_id.is_(None)).subquery("stale")
+    retire = sa.select(stale.c.customer_id).where(_held(d, stale)).subquery("retire")
     row = conn.execute(sa.select(n(want.group).label("g"), n(want.keyed).label("k"), n(d).label("d"),
-                                 n(a).label("a"), n(adds).label("adds"), n(departing).label("dep"),
-                                 n(rekeyed).label("rek"))).one()
+                                 n(customers).label("a"), n(adds).label("adds"), n(departing).label("dep"),
+                                 n(stale).label("stale"), n(retire).label("retire"))).one()
     return Counts(*(int(x) for x in row))
 
 
@@ -337,7 +361,7 @@ def adds(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: 
     a = acked_query(target_id, log_exists).cte("audlang_acked")
     values = [d.c[f"v{i}"] for i in range(len(want.columns))]
     query = (sa.select(d.c.customer_id, d.c.member_key, d.c.fingerprint, *values)
-             .select_from(d.outerjoin(a, a.c.customer_id == d.c.customer_id))
+             .select_from(d.outerjoin(a, _same(d, a)))
              .where(_changed(d, a)).order_by(d.c.member_key, d.c.customer_id))
     out = []
     for row in warehouse.raw_rows(conn.execute(query)):
@@ -352,14 +376,22 @@ def adds(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: 
     return out
 
 
-def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool) -> list[Acked]:
-    """Acknowledged members no longer desired, or desired under another key, by key (as acknowledged)."""
+def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool
+            ) -> tuple[list[Acked], list[Acked]]:
+    """Acknowledged (customer, key) no longer desired — the customer left, or has another key now — by key
+    (as acknowledged): (to remove from the destination, to *retire*: recorded as removed without sending,
+    because a desired member holds that key now)."""
     if target_id is None or not log_exists:
-        return []
+        return [], []
     d = want.desired
     a = acked_query(target_id, log_exists).cte("audlang_acked")
-    query = (sa.select(a.c.customer_id, a.c.member_key, a.c.fingerprint, a.c.data)
-             .select_from(a.outerjoin(d, d.c.customer_id == a.c.customer_id))
-             .where(sa.or_(d.c.customer_id.is_(None), d.c.member_key != a.c.member_key))
+    held = _held(d, a)
+    query = (sa.select(a.c.customer_id, a.c.member_key, a.c.fingerprint, a.c.data,
+                       sa.case((held, 1), else_=0).label("held"))
+             .select_from(a.outerjoin(d, _same(d, a)))
+             .where(d.c.customer_id.is_(None))
              .order_by(a.c.member_key, a.c.customer_id))
-    return [Acked(*row) for row in warehouse.raw_rows(conn.execute(query))]
+    send, retire = [], []
+    for row in warehouse.raw_rows(conn.execute(query)):
+        (retire if row[4] else send).append(Acked(*row[:4]))
+    return send, retire

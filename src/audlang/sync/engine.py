@@ -70,6 +70,9 @@ from audlang.destinations import (
 from audlang.sync import delta as wh
 from audlang.sync.delta import ADD, REMOVE, Acked, Counts
 
+#: A removal recorded without sending: the key is a desired member's now (see ``delta.removes``).
+RETIRE = "retire"
+
 SYNC_SCHEMA_VERSION = 2
 #: Test hook: ``point:seq`` (points before_send, after_send, after_ack, after_append) kills this process
 #: with SIGKILL there.
@@ -152,6 +155,7 @@ class Delta:
     counts: Counts = Counts()
     adds: tuple[Acked, ...] = ()  # fetched only to send (a plan counts)
     removes: tuple[Acked, ...] = ()
+    retires: tuple[Acked, ...] = ()  # removals recorded, not sent
     mode: str = "mirror"
     pending_batches: int = 0  # planned by an interrupted sync, sent first
     guard: str | None = None  # why the sync is held back
@@ -162,7 +166,7 @@ class Delta:
 
     @property
     def n_removes(self) -> int:
-        return self.counts.departing + self.counts.rekeyed if self.mode == "mirror" else 0
+        return self.counts.stale - self.counts.retire if self.mode == "mirror" else 0
 
     @property
     def skipped(self) -> int:
@@ -360,11 +364,12 @@ def _pending(conn: sa.Connection, target: Target) -> list[Planned]:
 
 
 def plan_batches(target: Target, removes: list[Acked], adds: list[Acked], batch_size: int, run_id: str,
-                 first_seq: int = 1) -> list[Planned]:
-    """Removes, then adds, each cut at ``batch_size``: deterministic; keys derived from the run and the seq."""
+                 first_seq: int = 1, retires: list[Acked] = ()) -> list[Planned]:
+    """Retirements, removes, then adds, each cut at ``batch_size``: deterministic; keys derived from the run
+    and the seq."""
     out: list[Planned] = []
     seq = first_seq
-    for operation, rows in ((REMOVE, removes), (ADD, adds)):
+    for operation, rows in ((RETIRE, list(retires)), (REMOVE, removes), (ADD, adds)):
         for start in range(0, len(rows), batch_size):
             key = hashlib.sha256(f"{target.key}\x1f{run_id}\x1f{seq}".encode()).hexdigest()[:40]
             chunk = tuple(rows[start:start + batch_size])
@@ -464,12 +469,13 @@ class Syncer:
                                  self.allow_removals)
                 adds: list[Acked] = []
                 removes: list[Acked] = []
+                retires: list[Acked] = []
                 if fetch and guard is None:
                     if counts.adds:
                         adds = wh.adds(conn, want, target_id, exists, identifiers)
-                    if settings.mode == "mirror" and counts.departing + counts.rekeyed:
-                        removes = wh.removes(conn, want, target_id, exists)
-        return Delta(target, counts, tuple(adds), tuple(removes), settings.mode, pending, guard)
+                    if settings.mode == "mirror" and counts.stale:
+                        removes, retires = wh.removes(conn, want, target_id, exists)
+        return Delta(target, counts, tuple(adds), tuple(removes), tuple(retires), settings.mode, pending, guard)
 
     # ------------------------------------------------------------------ writing
     def _record_plan(self, batches: list[Planned]) -> None:
@@ -491,11 +497,12 @@ class Syncer:
         prints = {r.customer_id: r.fingerprint for r in planned.rows}
         accepted = tuple(Acked(m.customer_id, m.key, prints.get(m.customer_id, ""),
                                json.dumps(dict(m.data), separators=(",", ":"))) for m in result.accepted)
+        operation = REMOVE if batch.operation == RETIRE else batch.operation
         with self.state.begin() as conn:
             ids = [m.customer_id for m in result.accepted]
             errored = [i for i in ids if i in self._errored]
             for start in range(0, len(errored), 500):
-                conn.execute(e.delete().where(e.c.target == target.key,
+                conn.execute(e.delete().where(e.c.target == target.key, e.c.operation == operation,
                                               e.c.customer_id.in_(errored[start:start + 500])))
             for rejection in result.rejected:
                 m = rejection.member
@@ -523,8 +530,9 @@ class Syncer:
         if planned.accepted:
             with self.warehouse.begin() as conn:
                 wh.ensure_log(conn)
-                if not wh.has_tick(conn, target_id, planned.tick):
-                    wh.append(conn, target_id, planned.tick, batch.operation, planned.accepted)
+                done = wh.appended(conn, target_id, planned.tick)
+                wh.append(conn, target_id, planned.tick, REMOVE if batch.operation == RETIRE else batch.operation,
+                          [a for a in planned.accepted if a.customer_id not in done])
         _fault("after_append", batch.seq, self.hook)
         with self.state.begin() as conn:
             conn.execute(batches_table.delete().where(batches_table.c.target == batch.target.key,
@@ -542,6 +550,10 @@ class Syncer:
                 if row.audience == "":
                     conn.execute(t.update().where(t.c.target == target.key).values(audience=audience))
                 return row.target_id
+            if row is not None and row.audience == audience:  # version 1, nothing acknowledged: keep its plan
+                target_id = uuid.uuid4().hex
+                conn.execute(t.update().where(t.c.target == target.key).values(target_id=target_id, ticks=0))
+                return target_id
             old = row.target_id if row is not None else None
             if row is not None:
                 for table in (batches_table, errors_table):
@@ -557,7 +569,8 @@ class Syncer:
     def _forget_stale_errors(self, target: Target, d: Delta) -> None:
         """Rejections of members whose change is no longer wanted (they left, or came back) are dropped."""
         e = errors_table
-        wanted = {(m.customer_id, ADD) for m in d.adds} | {(m.customer_id, REMOVE) for m in d.removes}
+        wanted = {(m.customer_id, ADD) for m in d.adds} | \
+            {(m.customer_id, REMOVE) for m in (*d.removes, *d.retires)}
         with self.state.begin() as conn:
             rows = conn.execute(sa.select(e.c.customer_id, e.c.operation).where(e.c.target == target.key)).fetchall()
             for cid, operation in rows:
@@ -604,7 +617,7 @@ class Syncer:
                         status, message = "held", d.guard
                         break
                     pending = plan_batches(target, list(d.removes), list(d.adds), destination.batch_size,
-                                           self.run_id)
+                                           self.run_id, retires=list(d.retires))
                     self._forget_stale_errors(target, d)
                     if not pending:
                         break
@@ -615,12 +628,15 @@ class Syncer:
                     batch = planned.batch
                     if planned.status != "acked":
                         _fault("before_send", batch.seq, self.hook)
-                        send = destination.add if batch.operation == ADD else destination.remove
-                        result = send(batch)
+                        if batch.operation == RETIRE:
+                            result = BatchResult(accepted=batch.members)
+                        else:
+                            result = (destination.add if batch.operation == ADD else destination.remove)(batch)
                         _fault("after_send", batch.seq, self.hook)
                         planned = self._acknowledge(planned, result)
                         _fault("after_ack", batch.seq, self.hook)
-                        counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
+                        if batch.operation != RETIRE:
+                            counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
                         counts["rejected"] += len(result.rejected)
                         counts["batches"] += 1
                     self._append(planned, target_id)
@@ -672,7 +688,9 @@ class Syncer:
         moves = [(m.kind, m.old, m.new) for m in self.model.moves if m.kind in ("campaign", "destination")]
         if not moves:
             return
-        tables = (batches_table, errors_table, runs_table, targets_table)
+        # The runs stay under the names they had (history); the live state moves.
+        tables = (batches_table, errors_table, targets_table)
+        forgotten = []
         with self.state.begin() as conn:
             keys = set()
             for t in tables:
@@ -687,11 +705,23 @@ class Syncer:
                 new_key = Target(campaign, group, destination).key
                 if new_key == key:
                     continue
-                for t in tables:
+                t = targets_table
+                if conn.execute(sa.select(t.c.target).where(t.c.target == new_key)).first() is not None:
+                    # The new name has its own state already (synced before the move was declared): it wins.
+                    forgotten.extend(r[0] for r in conn.execute(sa.select(t.c.target_id).where(t.c.target == key))
+                                     if r[0])
+                    for table in tables:
+                        conn.execute(table.delete().where(table.c.target == key))
+                    continue
+                for table in tables:
                     values = {"target": new_key}
-                    if "campaign" in t.c:
+                    if "campaign" in table.c:
                         values.update(campaign=campaign, destination=destination)
-                    conn.execute(t.update().where(t.c.target == key).values(**values))
+                    conn.execute(table.update().where(table.c.target == key).values(**values))
+        if forgotten:
+            with self.warehouse.begin() as conn:
+                for target_id in forgotten:
+                    wh.forget(conn, target_id)
 
     def stopped(self) -> list[tuple[Target, str | None]]:
         """Targets with sync state that the project no longer sends (a campaign, group or destination

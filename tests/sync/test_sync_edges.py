@@ -1,0 +1,274 @@
+"""The delta sync at its edges: rejected removals of changed keys, keys passing between customers, `add` to
+`mirror`, renames declared late or onto names with state, version-1 plans, compaction (found in review)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from sync_helpers import AS_OF, expected, model_of, warehouse
+from vendor_servers import AttentiveServer
+
+from audlang import sync
+from audlang.sync import delta as wh_delta
+
+FAST = {"backoff": 0.01}
+IDS = ("phone", "email")
+
+ONE_GROUP = '''
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "All" 100% to "{dest}"
+>
+'''
+
+
+@pytest.fixture
+def servers():
+    made = []
+
+    def make(cls, **kw):
+        server = cls(**kw)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+def setup(tmp_path, tmp_path_factory):
+    engines = []
+
+    def make(destinations: str, campaign: str = ONE_GROUP, dest: str = "D"):
+        url = warehouse(tmp_path, tmp_path_factory)
+        model = model_of(tmp_path, destinations + campaign.format(dest=dest))
+        wh = sa.create_engine(url)
+        state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+        engines.extend([wh, state])
+        return model, wh, state
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+def run(model, wh, state, tmp_path, env=None, **options):
+    return sync.run(model, wh, state, AS_OF, tmp_path, env=env or {"KEY": "secret-key"},
+                    http_options=FAST, **options)
+
+
+def attentive(server, batch_size=40, extra=""):
+    return f'''
+destination "D" attentive <
+  api_key = env("KEY")
+  segment = "seg-1"
+  base_url = "{server.url}"
+  identifiers = (phone, email)
+  batch_size = {batch_size}
+  {extra}
+>
+'''
+
+
+def _phone_customers(wh, n):
+    with wh.connect() as conn:
+        return [r[0] for r in conn.execute(sa.text(
+            "SELECT customer_id FROM customer_360 WHERE phone IS NOT NULL ORDER BY customer_id"))][:n]
+
+
+# ------------------------------------------------------------------ re-key: remove of old key rejected
+
+
+def test_rekeyed_member_whose_old_key_removal_was_rejected_is_removed_later(setup, servers, tmp_path):
+    """X changes phone: remove old key (rejected) + add new key (accepted). The rejected removal must be
+    retried by the next apply (docs: 'a rejected member ... is tried again by the next apply')."""
+    server = servers(AttentiveServer)
+    model, wh, state = setup(attentive(server))
+    run(model, wh, state, tmp_path)
+    before = expected(wh, "Holiday", "All", IDS)
+    cid = next(c for c in sorted(before) if before[c].startswith("+"))
+    old_key = before[cid]
+    with wh.begin() as conn:
+        conn.execute(sa.text("UPDATE customer_360 SET phone = '+15035559999' WHERE customer_id = :c"), {"c": cid})
+    server.poison = {old_key}
+    first = run(model, wh, state, tmp_path)
+    assert first[0].status == "partial"
+    # (also: sync.errors(state) is already [] here: the add of the same customer in a later batch of the same
+    # run deleted the 'remove' rejection, _acknowledge deletes errors by customer_id for every operation)
+    recorded = [e.operation for e in sync.errors(state)]
+    server.poison = set()
+    run(model, wh, state, tmp_path)
+    want = set(expected(wh, "Holiday", "All", IDS).values())
+    assert old_key not in server.members("seg-1"), "the old key stays in the destination forever"
+    assert server.members("seg-1") == want
+    assert recorded == ["remove"], "the rejected removal was not kept in audlang_sync_errors"
+
+
+# ------------------------------------------------------------------ a key shared by two acked customers
+
+
+class RemovalRefusingServer(AttentiveServer):
+    """Refuses poisoned keys in removals only (adds of them go through)."""
+
+    def handle(self, method, path, payload, headers):
+        if method == "POST":
+            saved, self.poison = self.poison, set()
+            try:
+                return super().handle(method, path, payload, headers)
+            finally:
+                self.poison = saved
+        return super().handle(method, path, payload, headers)
+
+
+def test_rejected_removal_then_a_new_customer_with_the_same_key(setup, servers, tmp_path):
+    """X (acked with key k) leaves and Y joins with k in one sync; the removal of X:k is rejected, Y:k is
+    added (both now acked with k). When X's removal is retried, k leaves the destination although Y
+    (desired, acknowledged) holds it, and Y is never sent again."""
+    server = servers(RemovalRefusingServer)
+    model, wh, state = setup(attentive(server))
+    run(model, wh, state, tmp_path)
+    acked = expected(wh, "Holiday", "All", IDS)
+    x = next(c for c in sorted(acked, reverse=True) if acked[c].startswith("+"))
+    k = acked[x]
+    with wh.connect() as conn:
+        members = {r[0] for r in conn.execute(sa.text(
+            "SELECT customer_id FROM audlang_campaign_members WHERE group_name = 'All'"))}
+        all_ids = [r[0] for r in conn.execute(sa.text("SELECT customer_id FROM customer_360 ORDER BY 1"))]
+    y = next(c for c in all_ids if c not in members)
+    with wh.begin() as conn:
+        conn.execute(sa.text("UPDATE customer_360 SET phone = NULL, email = NULL WHERE customer_id = :c"), {"c": x})
+        conn.execute(sa.text("UPDATE customer_360 SET phone = :p, email = NULL WHERE customer_id = :c"),
+                     {"p": k, "c": y})
+    sync.materialize_campaigns(wh, model, AS_OF)
+    assert y in expected(wh, "Holiday", "All", IDS), "Y joins the group with X's old key"
+    server.poison = {k}
+    run(model, wh, state, tmp_path)  # remove X:k refused, add Y:k accepted
+    assert k in server.members("seg-1")
+    server.poison = set()
+    run(model, wh, state, tmp_path)  # X's removal retried
+    run(model, wh, state, tmp_path)
+    assert k in server.members("seg-1"), "Y's key was removed by X's retried removal and never re-added"
+
+
+# ------------------------------------------------------------------ add -> mirror with a shared key
+
+
+def test_switching_add_to_mirror_keeps_a_key_held_by_a_current_member(setup, servers, tmp_path):
+    """In add mode X (key k) leaves and Y joins with k: the log acks both X:k and Y:k. Switching to mirror
+    then removes X:k, so k leaves the destination though Y is in the group; Y is never added back."""
+    server = servers(AttentiveServer)
+    model, wh, state = setup(attentive(server, extra='mode = add'))
+    run(model, wh, state, tmp_path)
+    acked = expected(wh, "Holiday", "All", IDS)
+    x = next(c for c in sorted(acked) if acked[c].startswith("+"))
+    k = acked[x]
+    with wh.connect() as conn:
+        members = {r[0] for r in conn.execute(sa.text(
+            "SELECT customer_id FROM audlang_campaign_members WHERE group_name = 'All'"))}
+        all_ids = [r[0] for r in conn.execute(sa.text("SELECT customer_id FROM customer_360 ORDER BY 1"))]
+    y = next(c for c in all_ids if c not in members)
+    with wh.begin() as conn:
+        conn.execute(sa.text("UPDATE customer_360 SET phone = NULL, email = NULL WHERE customer_id = :c"), {"c": x})
+        conn.execute(sa.text("UPDATE customer_360 SET phone = :p, email = NULL WHERE customer_id = :c"),
+                     {"p": k, "c": y})
+    run(model, wh, state, tmp_path)
+    if y not in expected(wh, "Holiday", "All", IDS):
+        pytest.skip("Y not in the group after the change")
+    mirror = model_of(tmp_path, attentive(server) + ONE_GROUP.format(dest="D"))
+    run(mirror, wh, state, tmp_path, allow_removals=True)
+    run(mirror, wh, state, tmp_path, allow_removals=True)
+    assert k in server.members("seg-1"), "a desired, acknowledged member's key was removed and never re-added"
+
+
+# ------------------------------------------------------------------ moves: history rows collide
+
+
+CSV = '''
+destination "D" csv <
+  path = "out/{{ campaign }}-{{ group }}.csv"
+  identifiers = (customer_id)
+>
+'''
+
+
+def test_a_move_declared_after_the_rename_was_applied_does_not_break_apply(setup, tmp_path):
+    """Rename a campaign, apply (the old target is STOPPED and dropped, a 'stopped' run recorded under the
+    old name with the same run id as the new name's sync), then declare the `moved`: follow_moves renames
+    the old name's runs onto the new name's (run_id, target) primary key and every later apply crashes."""
+    model, wh, state = setup(CSV)
+    run(model, wh, state, tmp_path)
+    renamed = model_of(tmp_path, CSV + ONE_GROUP.format(dest="D").replace('"Holiday"', '"Holiday 2024"'))
+    run(renamed, wh, state, tmp_path)
+    with_move = model_of(tmp_path, CSV + ONE_GROUP.format(dest="D").replace('"Holiday"', '"Holiday 2024"')
+                         + 'moved campaign "Holiday" to "Holiday 2024"\n')
+    results = run(with_move, wh, state, tmp_path)
+    assert {r.status for r in results} == {"unchanged"}
+
+
+def test_a_move_onto_a_name_that_already_has_state(setup, tmp_path):
+    """`apply` of one campaign only (sync_all(only=...)) leaves the old name's state; a later `moved` then
+    collides on audlang_sync_targets' primary key and the whole apply raises."""
+    model, wh, state = setup(CSV)
+    run(model, wh, state, tmp_path)
+    renamed = model_of(tmp_path, CSV + ONE_GROUP.format(dest="D").replace('"Holiday"', '"Holiday 2024"'))
+    sync.materialize_campaigns(wh, renamed, AS_OF)
+    sync.Syncer(renamed, wh, state, tmp_path, env={}).sync_all(only=["Holiday 2024"])
+    with_move = model_of(tmp_path, CSV + ONE_GROUP.format(dest="D").replace('"Holiday"', '"Holiday 2024"')
+                         + 'moved campaign "Holiday" to "Holiday 2024"\n')
+    results = run(with_move, wh, state, tmp_path)
+    assert {r.status for r in results} <= {"unchanged", "stopped"}
+
+
+# ------------------------------------------------------------------ compaction keeps the membership
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_compact_keeps_the_acknowledged_membership(engine, tmp_path):
+    e = sa.create_engine(f"{engine}:///{tmp_path / ('log.' + engine)}")
+    A = wh_delta.Acked
+    with e.begin() as conn:
+        wh_delta.ensure_log(conn)
+        wh_delta.append(conn, "t", 1, "add", [A("1", "k1", "f", "{}"), A("2", "k2", "f", "{}"),
+                                              A("3", "k3", "f", "{}")])
+        wh_delta.append(conn, "t", 2, "remove", [A("1", "k1", "f", "{}"), A("2", "k2", "f", "{}")])
+        wh_delta.append(conn, "t", 3, "add", [A("2", "k2b", "g", "{}")])
+    with e.connect() as conn:
+        before = sorted(wh_delta.acknowledged(conn, "t"), key=repr)
+    with e.begin() as conn:
+        assert wh_delta.compact(conn, "t", slack=0) > 0
+    with e.connect() as conn:
+        assert sorted(wh_delta.acknowledged(conn, "t"), key=repr) == before
+    e.dispose()
+
+
+# ------------------------------------------------------------------ version 1: a target with a plan, nothing acked
+
+
+def test_version_1_target_with_a_pending_plan_and_no_members_resumes_its_plan(setup, servers, tmp_path):
+    """A version-1 sync killed in its first batch leaves a target row and planned batches but no
+    audlang_sync_members rows. migrate_v1 gives it no target_id, so _target_id treats it as a new audience and
+    deletes its plan: the batch in flight is re-planned under a new idempotency key instead of resumed."""
+    server = servers(AttentiveServer)
+    model, wh, state = setup(attentive(server, batch_size=1000))
+    sync.prepare_state(state)
+    target = "Holiday\x1fAll\x1fD"
+    with state.begin() as conn:
+        conn.execute(sync.engine.targets_table.insert().values(
+            target=target, audience=sync.engine.audience_of(model.destinations["D"])))
+        conn.execute(sync.engine.batches_table.insert().values(
+            target=target, seq=1, operation="add", idempotency_key="v1-key-1",
+            members=json.dumps([["C000001", "+15035550000", {"phone": "+15035550000"}]]),
+            planned_at="2024-11-01T00:00:00Z"))
+        conn.execute(sa.text("CREATE TABLE audlang_sync_members (target VARCHAR(1600), customer_id VARCHAR(500), "
+                             "member_key VARCHAR(500), fingerprint TEXT, data TEXT, "
+                             "PRIMARY KEY (target, customer_id))"))
+        for table, column in (("audlang_sync_targets", "target_id"), ("audlang_sync_targets", "ticks"),
+                              ("audlang_sync_batches", "status"), ("audlang_sync_batches", "tick"),
+                              ("audlang_sync_batches", "accepted")):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(sa.text("UPDATE audlang_sync_meta SET schema_version = 1"))
+    results = run(model, wh, state, tmp_path)
+    assert results[0].resumed_batches == 1, "the version-1 plan in flight was dropped, not resumed"
