@@ -272,3 +272,32 @@ def test_version_1_target_with_a_pending_plan_and_no_members_resumes_its_plan(se
         conn.execute(sa.text("UPDATE audlang_sync_meta SET schema_version = 1"))
     results = run(model, wh, state, tmp_path)
     assert results[0].resumed_batches == 1, "the version-1 plan in flight was dropped, not resumed"
+
+
+# ------------------------------------------------------------------ two groups, one vendor audience
+
+
+def test_customers_moving_between_groups_sent_to_one_audience_stay_in_it(setup, servers, tmp_path):
+    """Both treatments go to one Attentive segment. When the percentages change, customers move from B
+    to A: A's add is a no-op at the vendor, and B must not remove them (its removal is retired)."""
+    server = servers(AttentiveServer)
+    campaign = '''
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "A" {a}% to "D"
+  treatment "B" {b}% to "D"
+>
+'''
+    model, wh, state = setup(attentive(server, batch_size=40), campaign.replace("{a}", "40").replace("{b}", "60"))
+    run(model, wh, state, tmp_path)
+    everyone = set(expected(wh, "Holiday", "A", IDS).values()) | set(expected(wh, "Holiday", "B", IDS).values())
+    assert server.members("seg-1") == everyone
+    moved = model_of(tmp_path, attentive(server, batch_size=40) + campaign.replace("{a}", "70").replace("{b}", "30"))
+    planned = sync.preview(moved, wh, state, AS_OF, env={"KEY": "secret-key"})
+    assert {p.group: p.removes for p in planned} == {"A": 0, "B": 0}  # nobody leaves the audience
+    results = run(moved, wh, state, tmp_path)
+    assert {r.status for r in results} == {"ok"}, [r.message for r in results]
+    assert {r.target.group: r.removed for r in results} == {"A": 0, "B": 0}
+    assert server.members("seg-1") == everyone
+    # The state follows: a third run has nothing to do.
+    assert {r.status for r in run(moved, wh, state, tmp_path)} == {"unchanged"}

@@ -224,15 +224,18 @@ class Desired:
     keyed: sa.CTE | sa.TableClause  # tables once ``staged``
     desired: sa.CTE | sa.TableClause
     columns: tuple[str, ...]
+    #: the desired rows of the other targets writing to the same vendor audience (two treatments sent to one
+    #: Attentive segment): a key one of them holds is never removed from the audience by this target
+    shared: tuple[sa.CTE, ...] = ()
 
 
 def desired(model: Model, campaign: str, group: str, identifiers: tuple[str, ...], fields: tuple[str, ...],
-            source: sa.Select | None = None) -> Desired:
+            source: sa.Select | None = None, prefix: str = "audlang") -> Desired:
     """``source`` is a (customer_id, group_name) query (the live assignment, for a preview); by default the
     materialized ``audlang_campaign_members``."""
     columns = desired_columns(identifiers, fields)
     members = _group_members(campaign, group, source)
-    group_ids = sa.select(members.c.customer_id).distinct().cte("audlang_group")
+    group_ids = sa.select(members.c.customer_id).distinct().cte(f"{prefix}_group")
     profile, cols = _profile(model, [c for c in columns if c != "customer_id"])
     values = []
     for i, name in enumerate(columns):
@@ -251,10 +254,10 @@ def desired(model: Model, campaign: str, group: str, identifiers: tuple[str, ...
     ranked = (sa.select(normalized.c.customer_id, key.label("member_key"), fingerprint.label("fingerprint"), *v,
                         per_customer.label("rc"))
               .where(key.is_not(None)).subquery("ranked"))
-    keyed = (sa.select(*[c for c in ranked.c if c.name != "rc"]).where(ranked.c.rc == 1).cte("audlang_keyed"))
+    keyed = (sa.select(*[c for c in ranked.c if c.name != "rc"]).where(ranked.c.rc == 1).cte(f"{prefix}_keyed"))
     per_key = sa.func.row_number().over(partition_by=keyed.c.member_key, order_by=keyed.c.customer_id)
     first = sa.select(*keyed.c, per_key.label("rk")).subquery("first")
-    desired_cte = sa.select(*[c for c in first.c if c.name != "rk"]).where(first.c.rk == 1).cte("audlang_desired")
+    desired_cte = sa.select(*[c for c in first.c if c.name != "rk"]).where(first.c.rk == 1).cte(f"{prefix}_desired")
     return Desired(group_ids, keyed, desired_cte, tuple(columns))
 
 
@@ -278,7 +281,7 @@ def staged(conn: sa.Connection, want: Desired) -> Iterator[Desired]:
         desired_rows = _temporary(driver, names[1], sa.select(*[c for c in first.c if c.name != "rk"])
                                   .where(first.c.rk == 1))
         made.append(names[1])
-        yield Desired(want.group, keyed, desired_rows, want.columns)
+        yield Desired(want.group, keyed, desired_rows, want.columns, want.shared)
     finally:
         for name in made:
             try:
@@ -303,7 +306,7 @@ class Counts:
     desired: int = 0  # after duplicates are dropped
     acknowledged: int = 0  # customers acknowledged (under one key or, while a removal is pending, more)
     adds: int = 0
-    departing: int = 0  # customers acknowledged and no longer desired
+    departing: int = 0  # customers acknowledged, no longer desired, their key not held by a desired member
     stale: int = 0  # acknowledged (customer, key) no longer desired: removed (mirror)
     retire: int = 0  # of those, keys a desired member holds now: recorded as removed, not sent
 
@@ -324,11 +327,15 @@ def _same(d, a):
     return sa.and_(a.c.customer_id == d.c.customer_id, a.c.member_key == d.c.member_key)
 
 
-def _held(d, a):
+def _held(want: Desired, a):
     """The acknowledged key is a desired member's key now (another customer's, after a change or a
-    removal that was rejected, or in ``add`` mode): removing it would take that member out."""
-    holder = d.alias("holder")
-    return sa.exists().where(holder.c.member_key == a.c.member_key).correlate_except(holder)
+    removal that was rejected, or in ``add`` mode; or a member's of another group sent to the same vendor
+    audience): removing it would take that member out."""
+    held = []
+    for d in (want.desired, *want.shared):
+        holder = d.alias()
+        held.append(sa.exists().where(holder.c.member_key == a.c.member_key).correlate_except(holder))
+    return sa.or_(*held)
 
 
 def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool) -> Counts:
@@ -338,12 +345,14 @@ def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists
     n = lambda q: sa.select(sa.func.count()).select_from(q).scalar_subquery()  # noqa: E731
     customers = sa.select(a.c.customer_id).distinct().subquery("customers")
     adds = sa.select(d.c.customer_id).select_from(d.outerjoin(a, _same(d, a))).where(_changed(d, a)).subquery("adds")
-    departing = sa.select(customers.c.customer_id) \
-        .select_from(customers.outerjoin(d, d.c.customer_id == customers.c.customer_id)) \
-        .where(d.c.customer_id.is_(None)).subquery("departing")
     stale = sa.select(a.c.customer_id, a.c.member_key).select_from(a.outerjoin(d, _same(d, a))) \
         .where(d.c.customer_id.is_(None)).subquery("stale")
-    retire = sa.select(stale.c.customer_id).where(_held(d, stale)).subquery("retire")
+    retire = sa.select(stale.c.customer_id).where(_held(want, stale)).subquery("retire")
+    # Customers leaving the audience: no longer desired, and their key not held by a desired member.
+    gone = sa.select(stale.c.customer_id).where(~_held(want, stale)).subquery("gone")
+    departing = sa.select(gone.c.customer_id).distinct() \
+        .select_from(gone.outerjoin(d, d.c.customer_id == gone.c.customer_id)) \
+        .where(d.c.customer_id.is_(None)).subquery("departing")
     row = conn.execute(sa.select(n(want.group).label("g"), n(want.keyed).label("k"), n(d).label("d"),
                                  n(customers).label("a"), n(adds).label("adds"), n(departing).label("dep"),
                                  n(stale).label("stale"), n(retire).label("retire"))).one()
@@ -385,7 +394,7 @@ def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exist
         return [], []
     d = want.desired
     a = acked_query(target_id, log_exists).cte("audlang_acked")
-    held = _held(d, a)
+    held = _held(want, a)
     query = (sa.select(a.c.customer_id, a.c.member_key, a.c.fingerprint, a.c.data,
                        sa.case((held, 1), else_=0).label("held"))
              .select_from(a.outerjoin(d, _same(d, a)))

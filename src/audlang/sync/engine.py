@@ -70,6 +70,8 @@ from audlang.destinations import (
 from audlang.sync import delta as wh
 from audlang.sync.delta import ADD, REMOVE, Acked, Counts
 
+#: Destinations whose audience (a segment, a list, an attribute value) several groups can write to.
+SHARED_AUDIENCE_KINDS = ("attentive", "braze", "klaviyo")
 #: A removal recorded without sending: the key is a desired member's now (see ``delta.removes``).
 RETIRE = "retire"
 
@@ -424,6 +426,8 @@ class Syncer:
         self.progress = progress
         self.run_id = str(uuid.uuid4())
         self._errored: set[str] = set()
+        #: campaign -> its live assignment query (a plan, before the campaigns are materialized)
+        self.sources: dict[str, sa.Select] = {}
         if prepare:
             prepare_state(state)
             migrate_v1(state, warehouse)
@@ -460,6 +464,7 @@ class Syncer:
         with self.state.connect() as conn:
             target_id, pending = self._recorded(conn, target, decl)
         want = wh.desired(self.model, campaign.name, group, identifiers, fields, source)
+        want = attrs.evolve(want, shared=tuple(self._shared(target, decl, identifiers[0])))
         with self.warehouse.connect() as conn:
             prepare_connection(conn)  # SQLite: the functions the normalization and the buckets use
             exists = wh.has_log(conn)
@@ -476,6 +481,21 @@ class Syncer:
                     if settings.mode == "mirror" and counts.stale:
                         removes, retires = wh.removes(conn, want, target_id, exists)
         return Delta(target, counts, tuple(adds), tuple(removes), tuple(retires), settings.mode, pending, guard)
+
+    def _shared(self, target: Target, decl: ast.Destination, key: str) -> Iterable[sa.CTE]:
+        """The desired rows of the other targets that write to the same vendor audience with the same key
+        (vendors only: a csv path or webhook body names the campaign and group, a sql row has them)."""
+        if decl.kind not in SHARED_AUDIENCE_KINDS:
+            return
+        audience = audience_of(decl)
+        for i, (c, g, d) in enumerate(targets(self.model)):
+            if Target(c.name, g, d.name) == target or audience_of(d) != audience:
+                continue
+            settings = resolve_settings(d, {v: "-" for _k, v in _env_refs(d)})
+            if settings.identifiers[0] != key:
+                continue
+            yield wh.desired(self.model, c.name, g, settings.identifiers, settings.fields,
+                             self.sources.get(c.name), prefix=f"audlang_shared{i}").desired
 
     # ------------------------------------------------------------------ writing
     def _record_plan(self, batches: list[Planned]) -> None:
@@ -839,6 +859,7 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
     env = os.environ if env is None else env
     compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
     syncer = Syncer(model, warehouse, state, env=env, allow_removals=allow_removals, prepare=False)
+    syncer.sources = {name: assignment_query(model, name, compiler) for name, c in model.campaigns.items()}
     out = []
     loaded: set[str] = set()
     for campaign, group, decl in targets(model):
@@ -852,7 +873,7 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
             out.append(SyncPreview(**common, status="paused", message=f"{what} paused: nothing sent, state kept"))
             continue
         missing = missing_env(decl, env)
-        d = syncer.compute(campaign, group, decl, assignment_query(model, campaign.name, compiler))
+        d = syncer.compute(campaign, group, decl, syncer.sources[campaign.name])
         common.update(adds=d.n_adds, removes=d.n_removes, skipped=d.skipped, pending=d.pending_batches)
         if missing:
             names = ", ".join(f"{variable} ({key})" for key, variable in missing)
