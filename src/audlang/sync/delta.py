@@ -395,12 +395,13 @@ def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exist
     d = want.desired
     a = acked_query(target_id, log_exists).cte("audlang_acked")
     held = _held(want, a)
-    query = (sa.select(a.c.customer_id, a.c.member_key, a.c.fingerprint, a.c.data,
-                       sa.case((held, 1), else_=0).label("held"))
-             .select_from(a.outerjoin(d, _same(d, a)))
-             .where(d.c.customer_id.is_(None))
-             .order_by(a.c.member_key, a.c.customer_id))
-    send, retire = [], []
-    for row in warehouse.raw_rows(conn.execute(query)):
-        (retire if row[4] else send).append(Acked(*row[:4]))
+    # Two queries, the predicate in WHERE: Spark takes EXISTS in a filter, not in a CASE in the select list.
+    out = []
+    for which in (~held, held):
+        query = (sa.select(a.c.customer_id, a.c.member_key, a.c.fingerprint, a.c.data)
+                 .select_from(a.outerjoin(d, _same(d, a)))
+                 .where(d.c.customer_id.is_(None), which)
+                 .order_by(a.c.member_key, a.c.customer_id))
+        out.append([Acked(*row) for row in warehouse.raw_rows(conn.execute(query))])
+    send, retire = out
     return send, retire
