@@ -13,20 +13,22 @@ every run (``audlang_sync_runs``). By default both are one DuckDB file.
 A sync of one target:
 
 1. finishes what an interrupted sync left: a batch marked acknowledged is
-   appended to the log unless its tick is there already, then dropped; a
+   appended to the log (what of it is not there already), then dropped; a
    batch still planned is sent again under its recorded idempotency key;
 2. computes the delta in the warehouse: the group's members joined with
    ``customer_360``, identifiers normalized in SQL, members without a usable
    key and duplicates counted and dropped, compared with the acknowledged
-   membership; ``mirror`` sends adds and removes, ``add`` only adds; a
-   removal only ever removes what audlang itself added (the log holds
-   nothing else);
+   (customer, key) pairs; ``mirror`` sends adds and removes, ``add`` only
+   adds; a removal only ever removes what audlang itself added (the log holds
+   nothing else), and a removal of a key that a desired member of any group
+   sent to the same vendor audience holds is *retired* (recorded, not sent);
 3. checks the guards: a sync that would empty the audience, or remove more
    than ``max_removal`` percent of it (default 20), is held back unless the
    destination allows it (``allow_empty``, a higher ``max_removal``) or the
    caller passed ``allow_removals``;
-4. records the batch plan (removes then adds, each sorted by key, cut at the
-   destination's batch size) in one state transaction *before sending*;
+4. records the batch plan (retirements, removes, then adds, each sorted by key,
+   cut at the destination's batch size) in one state transaction *before
+   sending*;
 5. sends the batches in order. After each: one state transaction records the
    rejected members and marks the batch acknowledged under the target's next
    tick (with the members the destination accepted); the accepted members are
