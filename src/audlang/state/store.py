@@ -288,8 +288,10 @@ class StateStore:
                         return SCHEMA_VERSION
                     return version
             except AudlangError as error:
-                # Two processes creating the tables at once: the loser sees them on the next try.
-                if attempt == 2 or "already exists" not in str(error) and "duplicate" not in str(error).lower():
+                # Two processes creating the tables at once: the loser sees them on the next try (or, when the
+                # other's creating transaction rolled back between our look and our read, finds none and makes them).
+                text = str(error).lower()
+                if attempt == 2 or not any(s in text for s in ("already exists", "duplicate", "no such table")):
                     raise
                 time.sleep(0.1)
         return None
