@@ -19,6 +19,7 @@ from audlang.syntax import parse_source
 
 CONFIG_NAME = "audlang.toml"
 SOURCE_SUFFIX = ".aud"
+MAX_LIST_BYTES = 100 * 1024 * 1024
 SKIPPED_DIRS = {".git", "target", "node_modules", ".venv", "venv", "__pycache__"}
 
 
@@ -30,6 +31,10 @@ class Config:
     state: str | None = None
     paths: tuple[str, ...] = (".",)
     has_file: bool = False
+    #: a folder outside the project that csv destinations (and other exports) may write under
+    exports_root: Path | None = None
+    #: the largest ``in list`` file read, in bytes (``max_list_bytes``; default 100 MiB)
+    max_list_bytes: int = MAX_LIST_BYTES
 
 
 @attrs.frozen
@@ -66,7 +71,7 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
         data = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise AudlangError(Diagnostic.sourceless("E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
-    known = {"name", "warehouse", "state", "paths"}
+    known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise AudlangError(Diagnostic.sourceless(
@@ -77,8 +82,18 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     for key in ("name", "warehouse", "state"):
         if key in data and not isinstance(data[key], str):
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` is a string", str(config_file)))
+    exports_root = data.get("exports_root")
+    if exports_root is not None:
+        if not isinstance(exports_root, str) or not exports_root.strip():
+            raise AudlangError(Diagnostic.sourceless("E302", "`exports_root` is a folder name", str(config_file)))
+        exports_root = (root / exports_root).resolve()
+    max_list_bytes = data.get("max_list_bytes", MAX_LIST_BYTES)
+    if isinstance(max_list_bytes, bool) or not isinstance(max_list_bytes, int) or max_list_bytes <= 0:
+        raise AudlangError(Diagnostic.sourceless("E302", "`max_list_bytes` is a whole number of bytes above 0",
+                                                 str(config_file)))
     return Config(root=root, name=data.get("name", root.name), warehouse=data.get("warehouse"),
-                  state=data.get("state"), paths=tuple(paths), has_file=True)
+                  state=data.get("state"), paths=tuple(paths), has_file=True, exports_root=exports_root,
+                  max_list_bytes=max_list_bytes)
 
 
 def source_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
