@@ -21,7 +21,6 @@ May import ``plan``, ``state``, ``compile``, ``warehouse``, ``project``.
 from __future__ import annotations
 
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -35,7 +34,8 @@ from sqlalchemy.pool import NullPool
 
 from audlang import warehouse
 from audlang.check import Model
-from audlang.compile import AsOf, SegmentCompiler, list_files_used, list_table_name
+from audlang.check.names import view_name
+from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan import MembershipPreview, Plan, desired_from_model, plan as make_plan
 from audlang.plan.model import CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action
@@ -46,7 +46,7 @@ MEMBERSHIP_TABLE = "audlang_membership"
 #: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
 #: in flight (a second apply, a reader, a kill).
 STEP_DELAY = float(os.environ.get("AUDLANG_APPLY_STEP_DELAY", "0") or 0)
-VIEW_PREFIX = "audlang_members_"
+
 
 _metadata = sa.MetaData()
 membership_table = sa.Table(
@@ -64,11 +64,6 @@ class ApplyResult:
     lock_id: str
     taken_over: str | None = None  # a dead apply's lock that was taken over
     syncs: tuple = ()  # audlang.sync.SyncResult of each campaign group and destination
-
-
-def view_name(segment: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", segment.lower()).strip("_") or "segment"
-    return VIEW_PREFIX + slug[:50]
 
 
 def state_url_for(warehouse_url: str, state_option: str | None = None, config_state: str | None = None,
@@ -178,7 +173,7 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
         level[name] = 1 + max((level[d] for d in model.dependencies.get(name, ()) if d in level), default=-1)
         for listed in list_files_used(model, segment.condition):
             if listed.sha256 not in loaded:
-                warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+                warehouse.load_list(conn, listed)
                 loaded.add(listed.sha256)
         previewed[key(name)] = name
     for depth in sorted(set(level.values())):
@@ -310,10 +305,10 @@ def _frozen_membership(model: Model, engine: Engine, url: str, store: StateStore
 
 def model_from_plan(plan: Plan, root: Path) -> Model:
     """The desired project recorded in a saved plan, checked again here (list files must be unchanged)."""
-    from audlang.project import analyze
+    from audlang.project import analyze, load_config
 
     sources = {os.path.relpath(os.path.join(root, rel)): text for rel, text in plan.sources}
-    model, diagnostics = analyze(sources)
+    model, diagnostics = analyze(sources, load_config(root))
     errors = [d for d in diagnostics if d.is_error]
     if errors:
         raise AudlangError(errors + [Diagnostic.sourceless(
@@ -372,7 +367,7 @@ def _materialize(conn: sa.Connection, compiler: SegmentCompiler, model: Model, a
     if action.previous_name:
         conn.execute(m.update().where(m.c.segment == action.previous_name).values(segment=name))
     for listed in list_files_used(model, model.segments[name].condition):
-        warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+        warehouse.load_list(conn, listed)
     staging = f"audlang:staging:{object_id}"
     conn.execute(m.delete().where(m.c.segment == staging))
     query = compiler.segment(name).subquery("members")
@@ -410,7 +405,7 @@ def _preview_spark(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Sna
         if segment.paused:
             continue
         for listed in list_files_used(model, segment.condition):
-            warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+            warehouse.load_list(conn, listed)
         new = compiler.segment(name).cte("new_members")
         if views[name] in existing:
             old = warehouse.members_view(views[name]).cte("old_members")
@@ -448,7 +443,7 @@ def _materialize_spark(conn: sa.Connection, compiler: SegmentCompiler, model: Mo
     if action.previous_name:
         warehouse.rename_materialized(conn, view_name(action.previous_name), view_name(name))
     for listed in list_files_used(model, model.segments[name].condition):
-        warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+        warehouse.load_list(conn, listed)
     return warehouse.materialize_counted(conn, view_name(name), compiler.segment(name))
 
 

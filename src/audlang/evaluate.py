@@ -9,11 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy import Numeric, and_, func, literal, select, table, column, true, case
+from sqlalchemy import and_, func, select, table, column, true, case
 
 from audlang import warehouse
 from audlang.check import Model
-from audlang.compile import AsOf, SegmentCompiler, list_files_used, list_table_name
+from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile import dialects
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.check.checker import did_you_mean_quoted
@@ -30,7 +30,7 @@ def require_segment(model: Model, name: str) -> None:
 
 def ensure_lists(conn: sa.Connection, model: Model, name: str) -> None:
     for listed in list_files_used(model, model.segments[name].condition):
-        warehouse.load_list(conn, list_table_name(listed.sha256), listed.path)
+        warehouse.load_list(conn, listed)
 
 
 def _customers(model: Model):

@@ -128,12 +128,15 @@ def analyze(root: Path | None, open_documents: dict[str, str]) -> ProjectAnalysi
     """
     sources: dict[str, str] = {}
     problems: list[Diagnostic] = []
+    # ``in list`` files are read inside the project (or, for a lone document, its own folder)
+    config: project.Config | None = None
     if root is not None:
         try:
             config = project.load_config(root)
             files = project.source_files([config.root / p for p in config.paths])
         except AudlangError as error:
             problems.extend(error.diagnostics)
+            config = project.Config(root=root)
             files = []
         for file in files:
             key = os.path.realpath(file)
@@ -146,7 +149,9 @@ def analyze(root: Path | None, open_documents: dict[str, str]) -> ProjectAnalysi
                 sources[key] = text
     else:
         sources.update(open_documents)
-    model, diagnostics = project.analyze(sources)
+        folders = {Path(key).parent for key in open_documents if os.path.isabs(key)}
+        config = project.Config(root=folders.pop()) if len(folders) == 1 else None
+    model, diagnostics = project.analyze(sources, config)
     return ProjectAnalysis(root, sources, model, tuple(problems + diagnostics))
 
 

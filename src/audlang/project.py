@@ -15,11 +15,12 @@ import attrs
 
 from audlang.check import Model, check
 from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.files import MAX_READ_BYTES, read_regular
 from audlang.syntax import parse_source
 
 CONFIG_NAME = "audlang.toml"
 SOURCE_SUFFIX = ".aud"
-MAX_LIST_BYTES = 100 * 1024 * 1024
+MAX_LIST_BYTES = MAX_READ_BYTES
 SKIPPED_DIRS = {".git", "target", "node_modules", ".venv", "venv", "__pycache__"}
 
 
@@ -133,15 +134,20 @@ def read_sources(files: Sequence[Path]) -> dict[str, str]:
     return sources
 
 
-def analyze(sources: dict[str, str]) -> tuple[Model, list[Diagnostic]]:
-    """Parse and check sources given as ``{path: text}``."""
+def analyze(sources: dict[str, str], config: Config | None = None) -> tuple[Model, list[Diagnostic]]:
+    """Parse and check sources given as ``{path: text}``.
+
+    ``in list`` files are read inside ``config.root`` (default: the working directory), at most
+    ``config.max_list_bytes`` of each.
+    """
+    root, limit = (config.root, config.max_list_bytes) if config else (Path.cwd(), MAX_LIST_BYTES)
     diagnostics: list[Diagnostic] = []
     files = []
     for path, text in sources.items():
         parsed, problems = parse_source(text, path)
         files.append(parsed)
         diagnostics.extend(problems)
-    model, problems = check(files)
+    model, problems = check(files, lambda path: read_regular(path, [root], limit))
     diagnostics.extend(problems)
     return model, diagnostics
 
@@ -155,5 +161,5 @@ def load(paths: Sequence[str] | None = None, project_dir: str | None = None) -> 
         targets = [config.root / p for p in config.paths]
     files = source_files(targets)
     sources = read_sources(files)
-    model, diagnostics = analyze(sources)
+    model, diagnostics = analyze(sources, config)
     return LoadedProject(config, model, tuple(diagnostics), sources)

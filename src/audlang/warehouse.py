@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import logging
 import math
@@ -32,7 +33,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from audlang.check.model import ListFile
+from audlang.compile.compiler import list_table_name
 from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.files import UnsafeFile, read_regular
 
 DEFAULT_WAREHOUSE = "duckdb:///target/warehouse.duckdb"
 FILE_DIALECTS = ("duckdb", "sqlite")
@@ -238,19 +242,31 @@ def errors_translated(url: str, model=None) -> Iterator[None]:
         raise AudlangError(Diagnostic.sourceless("E406", f"database error: {_reason(error)}", shown(url))) from None
 
 
-def load_list(conn: sa.Connection, table_name: str, path: str) -> None:
-    """Bulk-load an ``in list`` file's customer ids into ``table_name`` unless it is already there.
+def load_list(conn: sa.Connection, listed: ListFile) -> None:
+    """Bulk-load an ``in list`` file's customer ids into its table unless it is already there.
 
-    The table is named by the file's content hash, so an edited file is a new table.
+    The table is named by the file's content hash, so an edited file is a new table. The file is
+    read as the checker read it (a regular file, not through a symlink, no larger than it was) and
+    its content must still have the checked hash: a file swapped since is refused, never loaded.
     """
+    table_name = list_table_name(listed.sha256)
     if spark_engine(conn):
         if _spark_has_table(conn, table_name):
             return
     elif sa.inspect(conn).has_table(table_name):
         return
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        ids = sorted({(row.get("customer_id") or "").strip() for row in reader} - {""})
+    try:
+        read = read_regular(listed.path, [os.path.dirname(listed.path)], max(listed.size, 1))
+    except (OSError, UnsafeFile) as error:
+        raise AudlangError(Diagnostic.sourceless(
+            "E407", f"list file {listed.written} cannot be loaded: {error}", listed.written)) from None
+    if hashlib.sha256(read.content).hexdigest() != listed.sha256:
+        raise AudlangError(Diagnostic.sourceless(
+            "E407", f"list file {listed.written} changed since it was checked; run the command again",
+            listed.written))
+    text = read.content.decode("utf-8-sig", "replace")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    ids = sorted({(row.get("customer_id") or "").strip() for row in reader} - {""})
     if spark_engine(conn):
         _load_list_spark(conn, table_name, ids)
         return

@@ -201,7 +201,7 @@ def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Ma
 
 def load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> None:
     """Load the ``in list`` files the campaign's audience and sub-audiences read (once per file content)."""
-    from audlang.compile import list_files_used, list_table_name
+    from audlang.compile import list_files_used
     from audlang.warehouse import load_list
 
     conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
@@ -210,7 +210,7 @@ def load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> Non
     conditions.extend(s.condition for s in campaign.subaudiences if s.condition is not None)
     for condition in conditions:
         for listed in list_files_used(model, condition):
-            load_list(conn, list_table_name(listed.sha256), listed.path)
+            load_list(conn, listed)
 
 
 def _materialize_spark(engine: sa.Engine, model: Model, compiler: SegmentCompiler) -> dict[str, dict[str, int]]:

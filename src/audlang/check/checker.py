@@ -23,9 +23,19 @@ from audlang.check.datamodel import (
     AttributeInfo, DataModel, TableInfo, standard_model,
 )
 from audlang.check.model import ListFile, Model
+from audlang.check.limits import MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_NUMBER
+from audlang.check.names import view_name
 from audlang.diagnostics import Diagnostic, Span
+from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, read_regular, shown_columns
 
-ListReader = Callable[[str], bytes]
+#: reads an ``in list`` file given its path (joined to the declaring file's folder); raises
+#: ``OSError`` when it is missing and ``UnsafeFile`` when it may not be read
+ListReader = Callable[[str], FileRead]
+
+
+def _short(number: Decimal) -> str:
+    text = format(number, "f") if number.is_finite() else str(number)
+    return text if len(text) <= 24 else text[:20] + "…"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -43,8 +53,9 @@ def _where(span: Span | None) -> str:
 
 
 def check(files: Sequence[ast.SourceFile], read_file: ListReader | None = None) -> tuple[Model, list[Diagnostic]]:
-    """Check a whole project. ``read_file`` reads ``in list`` files (default: from disk)."""
-    return _Checker(files, read_file or (lambda p: Path(p).read_bytes())).run()
+    """Check a whole project. ``read_file`` reads ``in list`` files (default: from disk, inside the
+    working directory, at most ``MAX_READ_BYTES``)."""
+    return _Checker(files, read_file or (lambda p: read_regular(p, [Path.cwd()], MAX_READ_BYTES))).run()
 
 
 class _Checker:
@@ -81,6 +92,7 @@ class _Checker:
                     moves.append(decl)
         self.segment_names = segments
         self.destination_names = destinations
+        self._one_view_each(segments)
         self.model = self._data_model(tables.values())
 
         dependencies: dict[str, tuple[str, ...]] = {}
@@ -112,6 +124,18 @@ class _Checker:
                        decl.name_span)
         else:
             table[decl.name] = decl
+
+    def _one_view_each(self, segments: dict[str, ast.Segment]) -> None:
+        taken: dict[str, ast.Segment] = {}
+        for segment in segments.values():
+            view = view_name(segment.name)
+            if view in taken:
+                first = taken[view]
+                self.error("E117", f'segments "{first.name}" and "{segment.name}" would share the warehouse view '
+                           f"{view}{_where(first.name_span)}", segment.name_span,
+                           "rename one of them so that the names differ in more than case and punctuation")
+            else:
+                taken[view] = segment
 
     # ------------------------------------------------------------------ schema mappings
     def _data_model(self, mappings: Iterable[ast.TableMapping]) -> DataModel:
@@ -181,6 +205,7 @@ class _Checker:
         elif isinstance(node, ast.InFile):
             self._list_file(node)
         elif isinstance(node, ast.NearStore):
+            self._number(node.distance, Decimal(MAX_DISTANCE), f"a distance in {node.unit}")
             if node.distance.value <= 0:
                 self.error("E105", "the distance must be more than 0", node.distance.span)
 
@@ -232,6 +257,10 @@ class _Checker:
             got = TEXT
         elif isinstance(value, ast.NumberValue):
             got = "number"
+            if name == "days_since_last_order":
+                self._number(value, Decimal(MAX_COUNT["days"]), "a number of days")
+            else:
+                self._number(value)
         elif isinstance(value, ast.BooleanValue):
             got = BOOLEAN
         else:
@@ -270,6 +299,7 @@ class _Checker:
         if measure is not None:
             values = [measure.value] + ([measure.high] if measure.high is not None else [])
             for value in values:
+                self._number(value)
                 if measure.kind == "orders" and value.value != value.value.to_integral_value():
                     self.error("E105", "a number of orders is a whole number", value.span)
                 if value.value < 0:
@@ -284,6 +314,7 @@ class _Checker:
         if isinstance(window, ast.WithinLast):
             if window.count <= 0:
                 self.error("E106", "a window of 0 is empty; count at least 1", window.span)
+            self._count(window.count, window.unit, window.span)
         elif isinstance(window, ast.Between):
             self._date(window.low)
             self._date(window.high)
@@ -299,11 +330,32 @@ class _Checker:
                 year, month, day = (int(x) for x in value.text.split("-"))
                 self.error("E106", f"{value.text} is not a date" + _why_not_a_date(year, month, day), value.span)
                 return None
+        if isinstance(value, ast.Today):
+            self._count(value.minus, value.unit, value.span)
         if isinstance(value, ast.SeasonalDate):
+            self._count(value.years_ago, "years", value.span)
             if not 1 <= value.month <= 12 or not 1 <= value.day <= calendar.monthrange(2000, value.month)[1]:
                 self.error("E106", f"{value.month:02d}-{value.day:02d} is not a day of the year"
                            + _why_not_a_date(2000, value.month, value.day), value.span)
         return None
+
+    def _count(self, count: int, unit: str, span: Span | None) -> None:
+        most = MAX_COUNT.get(unit)
+        if most is not None and count > most:
+            years = "" if unit == "years" else " (1,000 years)"
+            self.error("E118", f"{count:,} {unit} is out of range: at most {most:,} {unit}{years}", span)
+
+    def _number(self, value: ast.NumberValue, most: Decimal = MAX_NUMBER, what: str = "a number") -> None:
+        """Numbers that DuckDB, SQLite (a double), PostgreSQL and Spark (DECIMAL(38)) all hold exactly."""
+        number = value.value
+        digits = number.as_tuple()
+        decimals = -digits.exponent if isinstance(digits.exponent, int) and digits.exponent < 0 else 0
+        if not number.is_finite() or abs(number) > most:
+            self.error("E118", f"{_short(number)} is out of range: {what} lies between -{most:,} and {most:,}",
+                       value.span)
+        elif decimals > MAX_DECIMALS:
+            self.error("E118", f"{_short(number)} has {decimals} digits after the point; at most {MAX_DECIMALS}",
+                       value.span)
 
     def _ordered(self, low, high, span: Span | None) -> None:
         if isinstance(low, ast.DateLiteral) and isinstance(high, ast.DateLiteral):
@@ -321,17 +373,23 @@ class _Checker:
         declaring = self.current_file
         path = Path(declaring).parent / node.path if declaring else Path(node.path)
         try:
-            content = self.read_file(str(path))
+            read = self.read_file(str(path))
+        except UnsafeFile as refusal:
+            self.error("E115", f'list file "{node.path}" {refusal}', node.span,
+                       "keep list files inside the project folder" if isinstance(refusal, OutsideRoots) else None)
+            return
         except OSError:
             self.error("E112", f'list file "{node.path}" not found (looked for {path})', node.span)
             return
-        header = content.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
+        first_line = read.content.split(b"\n", 1)[0][:4096]
+        header = first_line.decode("utf-8", "replace").strip().lstrip("\ufeff")
         columns = next(csv.reader([header]), []) if header else []
         if "customer_id" not in [c.strip() for c in columns]:
             self.error("E112", f'list file "{node.path}" has no `customer_id` column'
-                       + (f" (its columns: {', '.join(columns)})" if columns else " (it is empty)"), node.span)
+                       + (f" (its columns: {shown_columns(columns)})" if columns else " (it is empty)"), node.span)
             return
-        self.lists[(declaring, node.path)] = ListFile(node.path, str(path), hashlib.sha256(content).hexdigest())
+        self.lists[(declaring, node.path)] = ListFile(
+            node.path, read.path, hashlib.sha256(read.content).hexdigest(), len(read.content))
 
     # ------------------------------------------------------------------ destinations
     def _destination(self, destination: ast.Destination) -> None:

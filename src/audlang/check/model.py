@@ -15,6 +15,7 @@ class ListFile:
     written: str  # as written in the source
     path: str  # resolved path on disk
     sha256: str
+    size: int = 0  # bytes, read again (and the hash compared) when the list is loaded
 
 
 @attrs.frozen

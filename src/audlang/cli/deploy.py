@@ -255,9 +255,10 @@ def state_show(ctx, name, warehouse_option, state_option):
         if o.description:
             click.echo(f"  description {o.description}")
         if o.members is not None:
-            from audlang.apply import view_name
+            from audlang.check.names import view_name
 
             click.echo(f"  members     {o.members:,} as of {o.as_of} (refreshed {o.refreshed_at})")
+            click.echo(f"  view        {view_name(o.name)}")
             click.echo(f"  query       SELECT customer_id FROM {view_name(o.name)}")
         if o.depends_on:
             click.echo(f"  uses        {', '.join(o.depends_on)}")

@@ -13,6 +13,7 @@ import datetime as dt
 import attrs
 
 from audlang import ast
+from audlang.check.limits import AS_OF_MAX, AS_OF_MIN
 
 
 @attrs.frozen
@@ -38,11 +39,15 @@ class AsOf:
         text = text.strip()
         try:
             if len(text) == 10:
-                return cls.of_date(dt.date.fromisoformat(text))
-            return cls.of_instant(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
-        except ValueError:
+                parsed = cls.of_date(dt.date.fromisoformat(text))
+            else:
+                parsed = cls.of_instant(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
             raise ValueError(f"--as-of takes YYYY-MM-DD or an ISO timestamp such as 2024-11-22T15:00:00Z, "
-                             f"not {text!r}") from None
+                             f"not {text[:40]!r}") from None
+        if not AS_OF_MIN <= parsed.date <= AS_OF_MAX:
+            raise ValueError(f"--as-of must lie between {AS_OF_MIN} and {AS_OF_MAX}, not {parsed}")
+        return parsed
 
     @classmethod
     def today(cls) -> AsOf:
@@ -56,6 +61,14 @@ class AsOf:
 
 def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
+
+
+def day_after(day: dt.date) -> dt.datetime:
+    """The instant the day after ``day`` begins: the exclusive end of ``day``. For 9999-12-31, whose
+    next day no engine holds, the last microsecond of the day (so ``t < end`` leaves out only it)."""
+    if day == dt.date.max:
+        return dt.datetime.max
+    return midnight(day + dt.timedelta(days=1))
 
 
 def minus(day: dt.date, count: int, unit: str) -> dt.date:
@@ -101,7 +114,7 @@ def window_range(window, as_of: AsOf) -> TimeRange:
         return midnight(resolve_date(value, as_of))
 
     def next_day(value) -> dt.datetime:
-        return midnight(resolve_date(value, as_of) + dt.timedelta(days=1))
+        return day_after(resolve_date(value, as_of))
 
     if window is None:
         return TimeRange(None, T)

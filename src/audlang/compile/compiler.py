@@ -29,7 +29,7 @@ from audlang import ast
 from audlang.check import Model, walk
 from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, ITEM_FILTER_COLUMNS, NUMBER, TEXT, TIMESTAMP
 from audlang.compile import dialects
-from audlang.compile.asof import AsOf, midnight, resolve_date, window_range
+from audlang.compile.asof import AsOf, day_after, midnight, resolve_date, window_range
 
 LIST_TABLE_PREFIX = "audlang_list_"
 
@@ -396,7 +396,7 @@ def _in_strings(expr, values: Iterable) -> ColumnElement:
 def _day_range_test(ts, op: str, day: dt.date) -> ColumnElement:
     """``date(ts) OP day`` as a comparison on the timestamp itself (no casts, index-friendly)."""
     start = dialects.timestamp_param(midnight(day))
-    end = dialects.timestamp_param(midnight(day + dt.timedelta(days=1)))
+    end = dialects.timestamp_param(day_after(day))
     return {
         "=": lambda: and_(ts >= start, ts < end),
         "!=": lambda: or_(ts < start, ts >= end),

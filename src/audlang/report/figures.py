@@ -21,7 +21,7 @@ from sqlalchemy import Integer, String, and_, case, func, literal, select, true
 
 from audlang import ast, evaluate
 from audlang.check import Model, walk
-from audlang.compile import AsOf, SegmentCompiler, dialects, list_files_used, list_table_name
+from audlang.compile import AsOf, SegmentCompiler, dialects, list_files_used
 from audlang.warehouse import load_list
 
 MEMBERS_TABLE = "audlang_report_members"
@@ -75,7 +75,7 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
             for name in chunk:
                 for listed in list_files_used(model, model.segments[name].condition):
                     if listed.sha256 not in loaded:
-                        load_list(conn, list_table_name(listed.sha256), listed.path)
+                        load_list(conn, listed)
                         loaded.add(listed.sha256)
             parts = []
             for name in chunk:
@@ -165,7 +165,7 @@ def campaign_groups(conn: sa.Connection, model: Model, compiler: SegmentCompiler
             conditions.append(campaign.audience.condition)
         for condition in conditions:
             for listed in list_files_used(model, condition):
-                load_list(conn, list_table_name(listed.sha256), listed.path)
+                load_list(conn, listed)
         assigned = assign.assignment_query(model, name, compiler).subquery("assigned")
         sizes = {g.name: 0 for g in assign.groups(campaign)}
         for group, count in conn.execute(select(assigned.c.group_name, func.count())

@@ -1,0 +1,24 @@
+"""The values a project may hold: what DuckDB, SQLite, PostgreSQL and Spark SQL all represent.
+
+A value outside these is a diagnostic at validate (E118) or an ``--as-of`` refusal (E203), never a
+Python exception later. Documented in docs/language.md ("Ranges").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+#: The range of as-of dates: every window the checker admits (at most ``MAX_COUNT`` units back) and
+#: every day count of ``days_since_last_order`` then stays within 0001-01-01 … 9999-12-31, the dates
+#: that all four engines (and Python) hold.
+AS_OF_MIN = dt.date(1001, 1, 1)
+AS_OF_MAX = dt.date(8998, 12, 31)
+#: The largest count of each unit in a window or a date offset: 1,000 years of it.
+MAX_COUNT = {"hours": 8_760_000, "days": 365_000, "weeks": 52_000, "months": 12_000, "years": 1_000}
+#: The largest magnitude of a number in a condition, and its most digits after the point: 18 + 12
+#: digits fit Spark's and DuckDB's DECIMAL(38); a double (SQLite) holds them to 15 significant digits.
+MAX_NUMBER = Decimal("999999999999999999")
+MAX_DECIMALS = 12
+#: A distance beyond the far side of the Earth holds for everyone; this bound only keeps it finite.
+MAX_DISTANCE = 100_000
