@@ -141,9 +141,9 @@ def analyze(root: Path | None, open_documents: dict[str, str]) -> ProjectAnalysi
         for file in files:
             key = os.path.realpath(file)
             try:
-                sources[key] = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                problems.append(Diagnostic.sourceless("E304", f"cannot read: {error}", key))
+                sources[key] = project.read_source(file, config.root)
+            except AudlangError as error:
+                problems.extend(error.diagnostics)
         for key, text in open_documents.items():
             if os.path.isabs(key) and _is_within(Path(key), root):
                 sources[key] = text

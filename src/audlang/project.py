@@ -15,12 +15,14 @@ import attrs
 
 from audlang.check import Model, check
 from audlang.diagnostics import AudlangError, Diagnostic
-from audlang.files import MAX_READ_BYTES, read_regular
+from audlang.files import MAX_READ_BYTES, UnsafeFile, inside, read_regular
 from audlang.syntax import parse_source
 
 CONFIG_NAME = "audlang.toml"
 SOURCE_SUFFIX = ".aud"
 MAX_LIST_BYTES = MAX_READ_BYTES
+#: the largest ``.aud`` file read (a source file is text a person wrote: 16 MiB is far beyond one)
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
 SKIPPED_DIRS = {".git", "target", "node_modules", ".venv", "venv", "__pycache__"}
 
 
@@ -80,6 +82,12 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     paths = data.get("paths", ["."])
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise AudlangError(Diagnostic.sourceless("E302", "`paths` is a list of folders", str(config_file)))
+    for folder in paths:
+        try:
+            inside(root / folder, [root])
+        except UnsafeFile:
+            raise AudlangError(Diagnostic.sourceless(
+                "E302", f"`paths` entry {folder!r} is outside the project folder", str(config_file))) from None
     for key in ("name", "warehouse", "state"):
         if key in data and not isinstance(data[key], str):
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` is a string", str(config_file)))
@@ -122,16 +130,24 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def read_sources(files: Sequence[Path]) -> dict[str, str]:
-    sources: dict[str, str] = {}
-    for file in files:
-        try:
-            sources[display_path(file)] = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise AudlangError(Diagnostic.sourceless("E304", "not a UTF-8 text file", str(file))) from None
-        except OSError as error:
-            raise AudlangError(Diagnostic.sourceless("E304", f"cannot read: {error.strerror}", str(file))) from None
-    return sources
+def read_sources(files: Sequence[Path], root: Path | None = None) -> dict[str, str]:
+    """The text of each source file, keyed by its display path (see ``read_source``)."""
+    return {display_path(file): read_source(file, root) for file in files}
+
+
+def read_source(file: Path, root: Path | None = None) -> str:
+    """A source file's text. A file found in the project (``root`` given) must resolve inside it: a
+    symbolic link in a pull request must not show another file's lines in a diagnostic (or have
+    ``fmt`` write through it). Only a regular file, at most ``MAX_SOURCE_BYTES``."""
+    roots = [root] if root is not None else [os.path.dirname(os.path.realpath(file))]
+    try:
+        return read_regular(file, roots, MAX_SOURCE_BYTES).content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AudlangError(Diagnostic.sourceless("E304", "not a UTF-8 text file", str(file))) from None
+    except UnsafeFile as refusal:
+        raise AudlangError(Diagnostic.sourceless("E304", f"source file {refusal}", display_path(file))) from None
+    except OSError as error:
+        raise AudlangError(Diagnostic.sourceless("E304", f"cannot read: {error.strerror}", str(file))) from None
 
 
 def analyze(sources: dict[str, str], config: Config | None = None) -> tuple[Model, list[Diagnostic]]:
@@ -160,6 +176,6 @@ def load(paths: Sequence[str] | None = None, project_dir: str | None = None) -> 
     else:
         targets = [config.root / p for p in config.paths]
     files = source_files(targets)
-    sources = read_sources(files)
+    sources = read_sources(files, None if paths else config.root)
     model, diagnostics = analyze(sources, config)
     return LoadedProject(config, model, tuple(diagnostics), sources)

@@ -97,7 +97,7 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
     config = project.load_config(ctx.obj["project_dir"])
     targets = list(paths) or [config.root / p for p in config.paths]
     files = project.source_files(targets)
-    sources = project.read_sources(files)
+    sources = project.read_sources(files, None if paths else config.root)
     problems: list[Diagnostic] = []
     changed: list[str] = []
     for (path, text), file in zip(sources.items(), files):
