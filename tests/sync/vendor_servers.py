@@ -5,8 +5,12 @@ told, and records every member operation it applied, so a test can assert
 that it ends with exactly the group's membership and that no operation
 arrived twice. Faults are queued per server: ``429`` (with ``Retry-After``),
 ``500``, ``drop`` (the connection closed before an answer, the request not
-applied); ``poison`` keys make the server refuse any request holding them
-(Braze: flag their index in a 201, as Braze does; Klaviyo: an import error).
+applied), ``redirect`` (a 3xx whose ``Location`` is another base URL plus the
+request's path), ``echo`` (a 400 whose error text quotes the request's
+headers, as a careless vendor might); ``poison`` keys make the server refuse
+any request holding them (Braze: flag their index in a 201, as Braze does;
+Klaviyo: an import error). Every request's headers are kept in ``received``;
+``RecordingServer`` stands for another host that only records what reaches it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class VendorServer:
         self.membership: dict[str, set[str]] = {}
         self.operations: list[tuple[str, str, str]] = []  # (audience, operation, member key) as applied
         self.requests: list[tuple[str, str]] = []
+        self.received: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) of every request
         self.faults: list[tuple] = []
         self.poison: set[str] = set()
         self.refused: list[str] = []
@@ -45,6 +50,7 @@ class VendorServer:
                 body = self.rfile.read(length) if length else b""
                 with server.lock:
                     server.requests.append((self.command, self.path))
+                    server.received.append((self.command, self.path, dict(self.headers.items())))
                     fault = server.faults.pop(0) if server.faults else None
                 if fault is not None:
                     if fault[0] == "drop":
@@ -56,6 +62,10 @@ class VendorServer:
                         return self.reply(429, {"errors": [{"detail": "rate limited"}]}, headers)
                     if fault[0] == "500":
                         return self.reply(500, {"errors": [{"detail": "internal error"}]})
+                    if fault[0] == "redirect":
+                        return self.reply(fault[1], None, {"Location": fault[2] + self.path})
+                    if fault[0] == "echo":
+                        return self.reply(400, {"errors": [{"detail": f"refused: {dict(self.headers.items())}"}]})
                 if not server.authorized(self.headers):
                     return self.reply(401, {"errors": [{"detail": "bad credentials"}]})
                 try:
@@ -172,6 +182,7 @@ class KlaviyoServer(VendorServer):
         super().__init__(*args, **kwargs)
         self.jobs: dict[str, dict] = {}
         self.profiles: dict[str, str] = {}  # profile id -> email
+        self.next_base: str | None = None  # where links.next points (default: this server)
 
     def authorized(self, headers) -> bool:
         return (headers.get("Authorization") == f"Klaviyo-API-Key {self.api_key}" and bool(headers.get("revision"))
@@ -223,7 +234,8 @@ class KlaviyoServer(VendorServer):
                 data = [{"type": "profile", "id": pid, "attributes": {"email": self.profiles[pid]}} for pid in chunk]
             else:
                 data = chunk
-            links = {"next": f"{self.url}/api/profile-bulk-import-jobs/{parts[2]}/{parts[3]}?page[cursor]="
+            base = self.next_base or self.url
+            links = {"next": f"{base}/api/profile-bulk-import-jobs/{parts[2]}/{parts[3]}?page[cursor]="
                              f"{cursor + self.page}" if cursor + self.page < len(items) else None}
             return 200, {"data": data, "links": links}, {}
         if len(parts) == 5 and parts[:2] == ["api", "lists"] and parts[3:] == ["relationships", "profiles"] \
@@ -262,3 +274,15 @@ class WebhookServer(VendorServer):
         audience = f"{payload['campaign']}/{payload['group']}"
         self.apply(audience, payload["operation"], [m["customer_id"] for m in members])
         return 200, {"ok": True}, {}
+
+
+class RecordingServer(VendorServer):
+    """Another host: answers every request with an empty last page and keeps its headers (``received``)."""
+
+    kind = "recorder"
+
+    def authorized(self, headers) -> bool:
+        return True
+
+    def handle(self, method, path, payload, headers):
+        return 200, {"data": [], "links": {"next": None}}, {}

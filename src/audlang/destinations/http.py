@@ -6,6 +6,17 @@ budget), 5xx, timeouts and dropped connections, with bounded exponential
 backoff and jitter. Anything else that is not 2xx is the destination
 refusing the request: ``BatchRejected``, which ``split`` answers by halving
 the batch until the bad members stand alone. Secrets never reach a message.
+
+Credentials go only to the configured origin (docs/sync.md, "Credentials and
+hosts"): every request, whether its URL is a path, a link a response named
+(Klaviyo's ``links.next``) or a redirect's ``Location``, is checked against the
+scheme, host and port of the base URL (default ports normalized) before it is
+sent. A URL elsewhere is refused with ``ForeignOrigin``, which names that
+origin and nothing more of the URL; the request is never sent, with or
+without credentials. Redirects are followed by hand, within the origin only:
+307 and 308 with their method and body, 301, 302 and 303 for a GET; any other
+3xx is refused (a POST turned into a GET would be a batch acknowledged but
+never applied).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import httpx
 import tenacity
 
 from audlang.destinations.base import (
-    Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
+    Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings, SettingsError, Target,
 )
 
 #: Backoff of failed attempts: base × 2^(n−1) seconds with jitter, at most MAX_BACKOFF.
@@ -28,6 +39,39 @@ MAX_BACKOFF = 30.0
 MAX_ATTEMPTS = 5  # failed attempts (5xx, timeouts, dropped connections) per request
 MAX_RATE_LIMITED = 30  # 429s per request
 MAX_RETRY_AFTER = 120.0
+MAX_REDIRECTS = 5  # same-origin redirects followed per request
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Client headers that carry no credential; every other header value is redacted from messages.
+PLAIN_HEADERS = frozenset({"content-type", "accept", "revision", "user-agent"})
+
+
+class ForeignOrigin(DestinationUnavailable):
+    """A request that would carry the destination's credentials to another origin than its base URL."""
+
+
+def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an absolute URL, lower-cased, the scheme's default port filled in."""
+    url = httpx.URL(url)
+    scheme = url.scheme.lower()
+    return scheme, url.host.lower(), url.port or DEFAULT_PORTS.get(scheme)
+
+
+def show_origin(o: tuple[str, str, int | None]) -> str:
+    """An origin as a user reads it: ``https://a.klaviyo.com``, ``http://127.0.0.1:8080`` (no path, no query)."""
+    scheme, host, port = o
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port is None or port == DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+
+
+def _secret_forms(value: str) -> set[str]:
+    """The ways a secret can appear in an error's text: as is, stripped, escaped as str or bytes repr."""
+    forms = {value, value.strip(), repr(value)[1:-1]}
+    try:
+        forms.add(repr(value.encode("utf-8"))[2:-1])
+    except UnicodeEncodeError:
+        pass
+    return {f for f in forms if f}
 
 
 class _Retry(Exception):
@@ -57,7 +101,31 @@ class Http:
     def __init__(self, settings: Settings, base_url: str, headers: dict[str, str], timeout: float = 30.0,
                  backoff: float | None = None, max_attempts: int | None = None):
         self.settings = settings
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        secrets: set[str] = set()
+        for name, value in headers.items():
+            if name.lower() in PLAIN_HEADERS or not value:
+                continue
+            secrets |= _secret_forms(value)
+            if name.lower() in ("authorization", "proxy-authorization") and len(value.split(None, 1)) == 2:
+                secrets |= _secret_forms(value.split(None, 1)[1])  # the credential after its scheme
+        for secret in settings.secrets:
+            secrets |= _secret_forms(secret)
+        self._secrets = tuple(sorted(secrets, key=len, reverse=True))
+        try:
+            url = httpx.URL(base_url or "")
+        except httpx.InvalidURL:
+            raise SettingsError("the destination's URL is not a valid URL") from None
+        if url.scheme not in DEFAULT_PORTS or not url.host:
+            raise SettingsError(self.redact(f"the destination's URL must be an absolute http:// or https:// URL, "
+                                            f"not {base_url!r}"))
+        #: the one origin this client's credentials may go to
+        self.origin = origin(url)
+        try:
+            # Redirects are followed by hand (``request``), within the origin only.
+            self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                       follow_redirects=False)
+        except (UnicodeError, ValueError, TypeError):
+            raise SettingsError("a header value is not plain ASCII text, which HTTP headers must be") from None
         self.backoff = BACKOFF if backoff is None else backoff
         self.max_attempts = max_attempts or MAX_ATTEMPTS
         self.requests = 0
@@ -66,9 +134,67 @@ class Http:
     def close(self) -> None:
         self.client.close()
 
+    def redact(self, text: str) -> str:
+        """``text`` without any secret of the settings or credential of the headers (as is or escaped)."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return self.settings.redact(text)
+
+    def _url(self, url: str | httpx.URL, params=None) -> httpx.URL:
+        return self.client.build_request("GET", url, params=params).url
+
+    def _allow(self, url: httpx.URL, what: str) -> None:
+        """Refuse ``url`` unless it is on the configured origin: the request is never sent."""
+        there = origin(url)
+        if there != self.origin:
+            raise ForeignOrigin(self.redact(
+                f"refused to send a request to {show_origin(there)}: {what} points away from the configured "
+                f"base URL {show_origin(self.origin)}, and the destination's credentials go only there"),
+                self.requests, self.retries)
+
     def request(self, method: str, path: str, *, json=None, content: str | bytes | None = None,
-                headers: dict[str, str] | None = None, params=None) -> httpx.Response:
-        """Send until a final answer: a 2xx or a refusal (returned), or the retries exhausted (raised)."""
+                headers: dict[str, str] | None = None, params=None, what: str | None = None) -> httpx.Response:
+        """Send until a final answer: a 2xx or a refusal (returned), or the retries exhausted (raised).
+
+        ``path`` is relative to the base URL or an absolute URL on its origin (``what`` says where it came
+        from, for the message when it is not). Same-origin redirects are followed; ``ForeignOrigin`` is
+        raised for a URL or a redirect to any other origin, before anything is sent there."""
+        try:
+            url = self._url(path, params)
+        except httpx.InvalidURL:
+            raise DestinationUnavailable(f"{what or 'the URL of a ' + method + ' request'} is not a valid URL",
+                                         self.requests, self.retries) from None
+        self._allow(url, what or f"the URL of a {method} request")
+        shown = path if not path.startswith(("http://", "https://")) else url.raw_path.decode("ascii", "replace")
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, shown, json=json, content=content, headers=headers)
+            if not 300 <= response.status_code < 400:
+                return response
+            status = response.status_code
+            location = response.headers.get("Location")
+            if status not in (301, 302, 303, 307, 308) or not location:
+                raise DestinationUnavailable(self.redact(
+                    f"{method} {shown}: answered {status} {response.reason_phrase}, which is not a redirect "
+                    f"audlang can follow"), self.requests, self.retries)
+            try:
+                target = url.join(location)
+            except httpx.InvalidURL:
+                raise DestinationUnavailable(self.redact(
+                    f"{method} {shown}: answered {status} with a Location that is not a URL"),
+                    self.requests, self.retries) from None
+            self._allow(target, f"the {status} redirect that {method} {shown} answered")
+            if status not in (307, 308) and method != "GET":
+                raise DestinationUnavailable(self.redact(
+                    f"{method} {shown}: answered {status} {response.reason_phrase} to "
+                    f"{target.raw_path.decode('ascii', 'replace')}; only a 307 or 308 keeps the method and body "
+                    f"of a {method}: point the base URL at the final address"), self.requests, self.retries)
+            url, shown = target, target.raw_path.decode("ascii", "replace")
+        raise DestinationUnavailable(self.redact(f"{method} {shown}: more than {MAX_REDIRECTS} redirects"),
+                                     self.requests, self.retries)
+
+    def _send(self, method: str, url: httpx.URL, shown: str, *, json=None, content: str | bytes | None = None,
+              headers: dict[str, str] | None = None) -> httpx.Response:
+        """One request on the origin, retried until a final answer (returned) or the retries exhausted."""
         failures = 0
         limited = 0
 
@@ -76,8 +202,13 @@ class Http:
             nonlocal failures, limited
             self.requests += 1
             try:
-                response = self.client.request(method, path, json=json, content=content, headers=headers,
-                                               params=params)
+                response = self.client.request(method, url, json=json, content=content, headers=headers)
+            except httpx.LocalProtocolError:
+                # h11's text quotes the offending header value: never shown, never retried.
+                raise DestinationUnavailable(self.redact(
+                    f"{method} {shown}: the request is not valid HTTP (a header value with a line break, a control "
+                    f"character or a leading or trailing space; check the environment variables it reads)"),
+                    self.requests, self.retries) from None
             except (httpx.TimeoutException, httpx.TransportError) as error:
                 failures += 1
                 raise _Retry(f"{type(error).__name__}: {error}") from None
@@ -108,14 +239,14 @@ class Http:
             return tenacity.Retrying(retry=tenacity.retry_if_exception_type(_Retry), wait=wait, stop=stop,
                                      reraise=True)(attempt)
         except _Retry as error:
-            raise DestinationUnavailable(self.settings.redact(
-                f"{method} {path}: gave up after {failures} failed attempts and {limited} rate-limited ones; "
+            raise DestinationUnavailable(self.redact(
+                f"{method} {shown}: gave up after {failures} failed attempts and {limited} rate-limited ones; "
                 f"last: {error.reason}"), self.requests, self.retries) from None
 
     def check(self, response: httpx.Response, attempts: int = 1) -> httpx.Response:
         """A 2xx passes; any other final answer is the destination refusing the request."""
         if not 200 <= response.status_code < 300:
-            raise BatchRejected(str(response.status_code), self.settings.redact(_text(response)), attempts)
+            raise BatchRejected(str(response.status_code), self.redact(_text(response)), attempts)
         return response
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
@@ -84,7 +85,7 @@ class Braze(HttpDestination):
                     and error.get("input_array", "attributes") == "attributes":
                 bad[error["index"]] = str(error.get("type") or error.get("message") or "rejected")
         accepted = tuple(m for i, m in enumerate(batch.members) if i not in bad)
-        rejected = tuple(Rejection(batch.members[i], str(response.status_code), self.settings.redact(msg))
+        rejected = tuple(Rejection(batch.members[i], str(response.status_code), self.http.redact(msg))
                          for i, msg in sorted(bad.items()) if i < len(batch.members))
         return BatchResult(accepted=accepted, rejected=rejected)
 
@@ -145,30 +146,33 @@ class Klaviyo(HttpDestination):
             "profiles": {"data": [self._profile(m) for m in batch.members]}},
             "relationships": {"lists": {"data": [{"type": "list", "id": self.list_id}]}}}}
         response = self.http.check(self.http.request("POST", self.JOBS, json=body))
-        job = response.json()["data"]["id"]
+        job = str(response.json()["data"]["id"])
+        # The job id comes from the response: quoted, it stays one path segment under the jobs endpoint.
+        job_path = f"{self.JOBS}/{quote(job, safe='')}"
         deadline = time.monotonic() + self.POLL_TIMEOUT
         while True:
-            status = self.http.check(self.http.request("GET", f"{self.JOBS}/{job}")).json()["data"]["attributes"]
+            status = self.http.check(self.http.request("GET", job_path)).json()["data"]["attributes"]
             state = status.get("status")
             if state in ("complete", "cancelled", "failed"):
                 break
             if time.monotonic() > deadline:
-                raise DestinationUnavailable(f"Klaviyo import job {job} did not complete in {self.POLL_TIMEOUT:.0f}s")
+                raise DestinationUnavailable(self.http.redact(
+                    f"Klaviyo import job {job} did not complete in {self.POLL_TIMEOUT:.0f}s"))
             time.sleep(self.POLL)
         if state != "complete":
-            raise DestinationUnavailable(f"Klaviyo import job {job} ended {state}")
+            raise DestinationUnavailable(self.http.redact(f"Klaviyo import job {job} ended {state}"))
         profile_ids: dict[str, str] = {}
-        for item in self._pages(f"{self.JOBS}/{job}/profiles", {"fields[profile]": "email,phone_number,external_id"}):
+        for item in self._pages(f"{job_path}/profiles", {"fields[profile]": "email,phone_number,external_id"}):
             key = self._match(item.get("attributes") or {})
             if key is not None:
                 profile_ids[key] = item["id"]
         errors: dict[str, tuple[str, str]] = {}
-        for item in self._pages(f"{self.JOBS}/{job}/import-errors", None):
+        for item in self._pages(f"{job_path}/import-errors", None):
             attributes = item.get("attributes") or {}
             key = self._match(attributes.get("original_payload") or {})
             if key is not None:
                 errors[key] = (str(attributes.get("code") or "import-error"),
-                               self.settings.redact(str(attributes.get("detail") or attributes.get("title") or "")))
+                               self.http.redact(str(attributes.get("detail") or attributes.get("title") or "")))
         accepted, rejected = [], []
         for m in batch.members:
             if m.key in errors:
@@ -180,11 +184,13 @@ class Klaviyo(HttpDestination):
         return BatchResult(accepted=tuple(accepted), rejected=tuple(rejected))
 
     def _pages(self, path: str, params):
-        url: str | None = path
+        """The items of every page, following ``links.next``; a link off the base URL's origin is refused
+        by ``Http`` (``ForeignOrigin``) before anything is sent to it."""
+        url, what = path, None
         while url:
-            page = self.http.check(self.http.request("GET", url, params=params)).json()
+            page = self.http.check(self.http.request("GET", url, params=params, what=what)).json()
             yield from page.get("data") or []
-            url = (page.get("links") or {}).get("next")
-            params = None
-            if url and url.startswith(str(self.http.client.base_url)):
-                url = url[len(str(self.http.client.base_url)):]
+            following = (page.get("links") or {}).get("next")
+            if following is not None and not isinstance(following, str):
+                raise DestinationUnavailable(f"GET {path}: links.next is not a URL")
+            url, params, what = following, None, f"the links.next of a page of GET {path}"

@@ -26,7 +26,8 @@ class Webhook(HttpDestination):
 
     def __init__(self, settings: Settings, target: Target, **http_options):
         headers = {"Content-Type": "application/json", **dict(settings.headers)}
-        super().__init__(settings, target, Http(settings, "", headers, **http_options))
+        # The url is the client's origin: its headers go there and nowhere else (``Http``).
+        super().__init__(settings, target, Http(settings, settings.get("url") or "", headers, **http_options))
         self.url = settings.get("url")
         template = settings.get("body")
         try:
