@@ -366,14 +366,14 @@ def _kind(type_: str) -> str:
 
 
 def _number(value: ast.NumberValue) -> ColumnElement:
-    return literal(value.value, Numeric())
+    return dialects.number_param(value.value)
 
 
 def _param(value, kind: str, as_of: AsOf) -> ColumnElement:
     if isinstance(value, ast.StringValue):
         return literal(value.value, String())
     if isinstance(value, ast.NumberValue):
-        return literal(value.value, Numeric())
+        return dialects.number_param(value.value)
     if isinstance(value, ast.BooleanValue):
         return true() if value.value else false()
     return dialects.date_param(resolve_date(value, as_of))
@@ -450,7 +450,7 @@ def _timestamp_test(ts, kind: str, node, as_of: AsOf) -> ColumnElement:
 def _average_test(d, node) -> ColumnElement:
     """average_order_value OP v  ⟺  revenue OP v × orders (exact: no division), when there are orders."""
     has_orders = and_(d.c.orders.is_not(None), d.c.orders > 0, d.c.revenue.is_not(None))
-    scaled = lambda v: dialects.money(literal(v.value, Numeric()) * d.c.orders)  # noqa: E731
+    scaled = lambda v: dialects.money(dialects.number_param(v.value) * d.c.orders)  # noqa: E731
     revenue = d.c.revenue
     if isinstance(node, ast.IsSet):
         return not_(has_orders) if node.negated else has_orders

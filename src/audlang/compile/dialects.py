@@ -5,9 +5,16 @@ render differently per engine are custom elements here with a default
 rendering and per-dialect overrides (``@compiles``), the way sqlglot keeps
 each dialect's overrides beside a shared generator:
 
-- timestamps and dates as bound parameters (SQLite keeps them as ISO text);
+- timestamps and dates as bound parameters (SQLite keeps them as ISO text), and
+  as typed literals (``DATE '…'``, ``TIMESTAMP '…'``) where ``audlang sql``
+  prints them, so the printed query means what the bound one does;
+- numbers as literals in plain decimal notation (``0.0000001``, never ``1E-7``,
+  which some engines read as a float);
 - sums of money (SQLite sums floats: rounded to 6 places so equal sums compare equal);
-- case-sensitive text matching (SQLite's LIKE ignores case);
+- case-sensitive text matching (SQLite's LIKE ignores case) and the LIKE
+  escape character (a backslash everywhere; BigQuery has no ESCAPE clause,
+  Snowflake's string literals escape the backslash itself);
+- string literals for BigQuery (its dialect doubles ``%`` for its DB-API);
 - the clamp inside the haversine formula;
 - Spark SQL (PyHive's ``hive`` dialect, used for Spark's Thrift server and
   Databricks): typed literals for dates, timestamps and decimals, Spark's
@@ -29,13 +36,24 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, String, types
+from sqlalchemy import Date, DateTime, Numeric, String, types
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, expression, functions, operators
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 
 # ------------------------------------------------------------------ bound dates and timestamps
+
+
+#: Dialects whose printed dates and timestamps are typed literals (``DATE '2024-11-30'``): what the
+#: driver binds there is a typed value, and Trino refuses to compare a DATE with a bare string.
+TYPED_TEMPORAL_LITERALS = frozenset({"duckdb", "postgresql", "trino"})
+
+
+def timestamp_text(value: dt.datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS[.ffffff]``: an ISO timestamp with a space, microseconds only when present."""
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return text + (f".{value.microsecond:06d}" if value.microsecond else "")
 
 
 class Timestamp(types.TypeDecorator):
@@ -51,11 +69,15 @@ class Timestamp(types.TypeDecorator):
 
     def process_bind_param(self, value, dialect):
         if value is not None and dialect.name == "sqlite":
-            text = value.strftime("%Y-%m-%d %H:%M:%S")
-            return text + (f".{value.microsecond:06d}" if value.microsecond else "")
+            return timestamp_text(value)
         return value
 
     process_literal_param = process_bind_param
+
+    def literal_processor(self, dialect):
+        if dialect.name in TYPED_TEMPORAL_LITERALS:
+            return lambda value: f"TIMESTAMP '{timestamp_text(value)}'"
+        return super().literal_processor(dialect)
 
 
 class Day(types.TypeDecorator):
@@ -74,6 +96,22 @@ class Day(types.TypeDecorator):
 
     process_literal_param = process_bind_param
 
+    def literal_processor(self, dialect):
+        if dialect.name in TYPED_TEMPORAL_LITERALS:
+            return lambda value: f"DATE '{value.isoformat()}'"
+        return super().literal_processor(dialect)
+
+
+class Number(types.TypeDecorator):
+    """A number of the language (a ``Decimal``): bound as the engine's NUMERIC, printed in plain
+    decimal notation (``str(Decimal("0.0000001"))`` is ``1E-7``, a DOUBLE on DuckDB and Trino)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def literal_processor(self, dialect):
+        return lambda value: format(Decimal(value), "f")
+
 
 def timestamp_param(value: dt.datetime) -> ColumnElement:
     return expression.literal(value, Timestamp())
@@ -81,6 +119,10 @@ def timestamp_param(value: dt.datetime) -> ColumnElement:
 
 def date_param(value: dt.date) -> ColumnElement:
     return expression.literal(value, Day())
+
+
+def number_param(value: Decimal) -> ColumnElement:
+    return expression.literal(value, Number())
 
 
 # ------------------------------------------------------------------ Spark SQL literals
@@ -118,6 +160,20 @@ def _bind_spark(element, compiler, **kw):
             return literal
         if kw.get("literal_binds") and isinstance(element.value, str):
             return spark_string(element.value)
+    return compiler.visit_bindparam(element, **kw)
+
+
+# ------------------------------------------------------------------ BigQuery string literals
+
+
+@compiles(BindParameter, "bigquery")
+def _bind_bigquery(element, compiler, **kw):
+    # sqlalchemy-bigquery prints a string as ``repr(value.replace("%", "%%"))``, doubled for its
+    # pyformat DB-API; a printed query is pasted into a console, so without the doubling. A Python
+    # repr is a valid BigQuery literal: the same quotes and backslash escapes (\\, \', \n, \xhh, \uhhhh).
+    if (kw.get("literal_binds") and not element.expanding and element.callable is None
+            and isinstance(element.value, str)):
+        return repr(element.value)
     return compiler.visit_bindparam(element, **kw)
 
 
@@ -202,10 +258,19 @@ def _match_default(element, compiler, **kw):
 
 
 @compiles(_TextMatch, "hive")
-def _match_spark(element, compiler, **kw):
-    # Spark's LIKE escapes with a backslash by default, and ESCAPE '\' is not a Spark string.
+@compiles(_TextMatch, "bigquery")
+def _match_backslash_default(element, compiler, **kw):
+    # Spark's and BigQuery's LIKE escape with a backslash by default; ESCAPE '\' is not a string
+    # literal there (a backslash escapes the quote), and BigQuery has no ESCAPE clause at all.
     col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
     return f"({col} LIKE {pattern})"
+
+
+@compiles(_TextMatch, "snowflake")
+def _match_snowflake(element, compiler, **kw):
+    # Snowflake's string literals escape with a backslash too: '\\' is the one backslash.
+    col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
+    return f"({col} LIKE {pattern} ESCAPE '\\\\')"
 
 
 @compiles(starts_with, "sqlite")

@@ -64,7 +64,7 @@ WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`birthdate` IS NOT NULL AND `c1`.`
 -- segment: Gmail Subscribers
 SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
 FROM `customer_360` AS `c1` 
-WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`email` IS NOT NULL AND (`c1`.`email` LIKE '%%@gmail.com' ESCAPE '\') AND `c1`.`email_opt_in` IS NOT NULL AND `c1`.`email_opt_in` = true;
+WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`email` IS NOT NULL AND (`c1`.`email` LIKE '%@gmail.com') AND `c1`.`email_opt_in` IS NOT NULL AND `c1`.`email_opt_in` = true;
 
 -- segment: Model - Likely Churners
 SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
@@ -74,6 +74,9 @@ FROM `churn_scores` AS `x2`
 WHERE `x2`.`customer_id` IS NOT NULL AND `x2`.`score` IS NOT NULL AND `x2`.`score` >= 0.7) AND `c1`.`contactable_email` IS NOT NULL AND `c1`.`contactable_email` = true;
 
 -- segment: Wholesale Accounts
+-- reads the customer_id column of in-list files, as warehouse tables:
+--   audlang_list_6c8d5e03b5c9093b: "../lists/wholesale.csv"
+-- `audlang members "Wholesale Accounts"` (or insights, apply) loads a missing one first
 SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
 FROM `customer_360` AS `c1` 
 WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`customer_id` IN (SELECT `audlang_list_6c8d5e03b5c9093b`.`customer_id` 

@@ -6,14 +6,14 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.predicted_lifecycle_status IS NOT NULL AND c1.predicted_lifecycle_status IN ('Active', 'Cooling down', 'At risk') AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.order_datetime >= '2024-08-31 00:00:00' AND i2.product_name = 'Socks' GROUP BY i2.customer_id 
+WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND i2.order_datetime >= TIMESTAMP '2024-08-31 00:00:00' AND i2.product_name = 'Socks' GROUP BY i2.customer_id 
 HAVING sum(i2.item_quantity) IS NOT NULL AND sum(i2.item_quantity) = 1);
 
 -- segment: Big Spenders
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, SUM(o2.order_revenue) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
 WHERE c1.customer_id IS NOT NULL AND coalesce(d2.revenue, 0) IS NOT NULL AND coalesce(d2.revenue, 0) > 500;
 
 -- segment: Lapsed VIP
@@ -24,10 +24,10 @@ FROM customer_tags AS t2
 WHERE t2.customer_id IS NOT NULL AND t2.tag = 'VIP') AND c1.customer_id IN (SELECT DISTINCT c3.customer_id AS customer_id 
 FROM customer_360 AS c3 LEFT OUTER JOIN (SELECT o4.customer_id AS customer_id, SUM(o4.order_revenue) AS revenue, count(o4.order_id) AS orders, min(o4.order_datetime) AS first_order, max(o4.order_datetime) AS last_order 
 FROM unified_transactions AS o4 
-WHERE o4.customer_id IS NOT NULL AND o4.order_datetime IS NOT NULL AND o4.order_datetime < '2024-12-01 00:00:00' GROUP BY o4.customer_id) AS d4 ON d4.customer_id = c3.customer_id 
+WHERE o4.customer_id IS NOT NULL AND o4.order_datetime IS NOT NULL AND o4.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o4.customer_id) AS d4 ON d4.customer_id = c3.customer_id 
 WHERE c3.customer_id IS NOT NULL AND coalesce(d4.revenue, 0) IS NOT NULL AND coalesce(d4.revenue, 0) > 500) AND (c1.customer_id NOT IN (SELECT o5.customer_id 
 FROM unified_transactions AS o5 
-WHERE o5.customer_id IS NOT NULL AND o5.order_datetime IS NOT NULL AND o5.order_datetime < '2024-12-01 00:00:00' AND o5.order_datetime >= '2024-09-02 00:00:00'));
+WHERE o5.customer_id IS NOT NULL AND o5.order_datetime IS NOT NULL AND o5.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o5.order_datetime >= TIMESTAMP '2024-09-02 00:00:00'));
 
 -- segment: Win Back - Email
 SELECT DISTINCT c1.customer_id AS customer_id 
@@ -37,7 +37,7 @@ WHERE c1.customer_id IS NOT NULL AND c1.predicted_lifecycle_status IS NOT NULL A
 -- segment: New This Quarter
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.created_at IS NOT NULL AND c1.created_at >= '2024-08-30 00:00:00' AND c1.email_opt_in IS NOT NULL AND c1.email_opt_in = true;
+WHERE c1.customer_id IS NOT NULL AND c1.created_at IS NOT NULL AND c1.created_at >= TIMESTAMP '2024-08-30 00:00:00' AND c1.email_opt_in IS NOT NULL AND c1.email_opt_in = true;
 
 -- segment: Top Tier Northwest
 SELECT DISTINCT c1.customer_id AS customer_id 
@@ -53,18 +53,18 @@ WHERE c1.customer_id IS NOT NULL AND NOT (c1.state IS NOT NULL AND c1.state = 'O
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, SUM(o2.order_revenue) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
-WHERE c1.customer_id IS NOT NULL AND d2.orders IS NOT NULL AND d2.orders > 0 AND d2.revenue IS NOT NULL AND d2.revenue >= 150 * d2.orders AND d2.last_order IS NOT NULL AND d2.last_order >= '2024-10-01 00:00:00';
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE c1.customer_id IS NOT NULL AND d2.orders IS NOT NULL AND d2.orders > 0 AND d2.revenue IS NOT NULL AND d2.revenue >= 150 * d2.orders AND d2.last_order IS NOT NULL AND d2.last_order >= TIMESTAMP '2024-10-01 00:00:00';
 
 -- segment: Under 40 - California
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.birthdate IS NOT NULL AND c1.birthdate > '1984-11-30' AND c1.state IS NOT NULL AND c1.state = 'CA';
+WHERE c1.customer_id IS NOT NULL AND c1.birthdate IS NOT NULL AND c1.birthdate > DATE '1984-11-30' AND c1.state IS NOT NULL AND c1.state = 'CA';
 
 -- segment: Gmail Subscribers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.email IS NOT NULL AND (c1.email LIKE '%%@gmail.com' ESCAPE '\') AND c1.email_opt_in IS NOT NULL AND c1.email_opt_in = true;
+WHERE c1.customer_id IS NOT NULL AND c1.email IS NOT NULL AND (c1.email LIKE '%@gmail.com' ESCAPE '\') AND c1.email_opt_in IS NOT NULL AND c1.email_opt_in = true;
 
 -- segment: Model - Likely Churners
 SELECT DISTINCT c1.customer_id AS customer_id 
@@ -74,6 +74,9 @@ FROM churn_scores AS x2
 WHERE x2.customer_id IS NOT NULL AND x2.score IS NOT NULL AND x2.score >= 0.7) AND c1.contactable_email IS NOT NULL AND c1.contactable_email = true;
 
 -- segment: Wholesale Accounts
+-- reads the customer_id column of in-list files, as warehouse tables:
+--   audlang_list_6c8d5e03b5c9093b: "../lists/wholesale.csv"
+-- `audlang members "Wholesale Accounts"` (or insights, apply) loads a missing one first
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT audlang_list_6c8d5e03b5c9093b.customer_id 
@@ -85,35 +88,35 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-01-01 00:00:00' AND o2.order_datetime >= '2023-11-01 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-01-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2023-11-01 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Holiday Shoppers - Last Season
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-01-01 00:00:00' AND o2.order_datetime >= '2023-11-01 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-01-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2023-11-01 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Valentine Shoppers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2023-02-15 00:00:00' AND o2.order_datetime >= '2023-02-07 00:00:00');
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2023-02-15 00:00:00' AND o2.order_datetime >= TIMESTAMP '2023-02-07 00:00:00');
 
 -- segment: Spent Over 1000 This Year
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2023-12-01 00:00:00' GROUP BY o2.customer_id 
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2023-12-01 00:00:00' GROUP BY o2.customer_id 
 HAVING SUM(o2.order_revenue) IS NOT NULL AND SUM(o2.order_revenue) > 1000) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Spent Under 50
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, SUM(o2.order_revenue) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
 WHERE c1.customer_id IS NOT NULL AND coalesce(d2.revenue, 0) IS NOT NULL AND coalesce(d2.revenue, 0) < 50 AND coalesce(d2.orders, 0) IS NOT NULL AND coalesce(d2.orders, 0) >= 1 AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Ordered Last Week
@@ -121,44 +124,44 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2024-11-24 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2024-11-24 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Black Friday 2023 Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2023-11-25 00:00:00' AND o2.order_datetime >= '2023-11-24 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2023-11-25 00:00:00' AND o2.order_datetime >= TIMESTAMP '2023-11-24 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Spring Store Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-06-01 00:00:00' AND o2.order_datetime >= '2024-03-01 00:00:00' AND o2.channel = 'store');
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-06-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2024-03-01 00:00:00' AND o2.channel = 'store');
 
 -- segment: Not Ordered in 3 Months
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, SUM(o2.order_revenue) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
 WHERE c1.customer_id IS NOT NULL AND coalesce(d2.orders, 0) IS NOT NULL AND coalesce(d2.orders, 0) >= 1 AND (c1.customer_id NOT IN (SELECT o3.customer_id 
 FROM unified_transactions AS o3 
-WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < '2024-12-01 00:00:00' AND o3.order_datetime >= '2024-08-31 00:00:00')) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o3.order_datetime >= TIMESTAMP '2024-08-31 00:00:00')) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: No Orders Since New Year
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND (c1.customer_id NOT IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2024-01-01 00:00:00')) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2024-01-01 00:00:00')) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Five Plus Orders
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id 
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o2.customer_id 
 HAVING count(DISTINCT o2.order_id) IS NOT NULL AND count(DISTINCT o2.order_id) >= 5) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Two to Four Orders
@@ -166,7 +169,7 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2023-12-01 00:00:00' GROUP BY o2.customer_id 
+WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o2.order_datetime >= TIMESTAMP '2023-12-01 00:00:00' GROUP BY o2.customer_id 
 HAVING count(DISTINCT o2.order_id) IS NOT NULL AND count(DISTINCT o2.order_id) >= 2 AND count(DISTINCT o2.order_id) <= 4);
 
 -- segment: Nike Shoe Buyers
@@ -174,21 +177,21 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.product_brand = 'Nike' AND i2.product_category = 'Shoes') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND i2.product_brand = 'Nike' AND i2.product_category = 'Shoes') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Dog Treat Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.product_collection = 'Dog treats') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND i2.product_collection = 'Dog treats') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Cat Snack Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.order_datetime >= '2023-12-01 00:00:00' AND i2.product_collection = 'Cat snacks' GROUP BY i2.customer_id 
+WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND i2.order_datetime >= TIMESTAMP '2023-12-01 00:00:00' AND i2.product_collection = 'Cat snacks' GROUP BY i2.customer_id 
 HAVING count(DISTINCT i2.order_id) IS NOT NULL AND count(DISTINCT i2.order_id) >= 2);
 
 -- segment: Cart Abandoners - Last Hour
@@ -196,21 +199,21 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT k2.customer_id 
 FROM checkouts AS k2 
-WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = false) AND k2.started_at IS NOT NULL AND k2.started_at < '2024-12-01 00:00:00' AND k2.started_at >= '2024-11-30 23:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = false) AND k2.started_at IS NOT NULL AND k2.started_at < TIMESTAMP '2024-12-01 00:00:00' AND k2.started_at >= TIMESTAMP '2024-11-30 23:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Cart Abandoners - 12 Hours
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT k2.customer_id 
 FROM checkouts AS k2 
-WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = false) AND k2.started_at IS NOT NULL AND k2.started_at < '2024-12-01 00:00:00' AND k2.started_at >= '2024-11-30 12:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = false) AND k2.started_at IS NOT NULL AND k2.started_at < TIMESTAMP '2024-12-01 00:00:00' AND k2.started_at >= TIMESTAMP '2024-11-30 12:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: Cart Abandoners
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT k2.customer_id 
 FROM checkouts AS k2 
-WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = false) AND k2.started_at IS NOT NULL AND k2.started_at < '2024-12-01 00:00:00' AND k2.started_at >= '2024-11-30 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
+WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = false) AND k2.started_at IS NOT NULL AND k2.started_at < TIMESTAMP '2024-12-01 00:00:00' AND k2.started_at >= TIMESTAMP '2024-11-30 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
 -- segment: VIP Accessories Fans
 SELECT DISTINCT c1.customer_id AS customer_id 
@@ -219,7 +222,7 @@ WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT t2.customer_id
 FROM customer_tags AS t2 
 WHERE t2.customer_id IS NOT NULL AND t2.tag = 'VIP') AND c1.customer_id IN (SELECT i3.customer_id 
 FROM unified_itemized_transactions AS i3 
-WHERE i3.customer_id IS NOT NULL AND i3.order_datetime IS NOT NULL AND i3.order_datetime < '2024-12-01 00:00:00' AND i3.product_category = 'Accessories' GROUP BY i3.customer_id 
+WHERE i3.customer_id IS NOT NULL AND i3.order_datetime IS NOT NULL AND i3.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND i3.product_category = 'Accessories' GROUP BY i3.customer_id 
 HAVING count(DISTINCT i3.order_id) IS NOT NULL AND count(DISTINCT i3.order_id) >= 3);
 
 -- segment: Staff and Friends
