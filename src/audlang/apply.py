@@ -81,7 +81,7 @@ def open_warehouse(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
         engine.dispose()
-        engine = sa.create_engine(engine.url, poolclass=NullPool)
+        engine = warehouse.harden(sa.create_engine(engine.url, poolclass=NullPool))
     return engine
 
 

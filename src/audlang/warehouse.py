@@ -89,8 +89,27 @@ def _spark_session(dbapi_connection, _record) -> None:
     try:
         cursor.execute("SET spark.sql.session.timeZone=UTC")
         cursor.fetchall()
+        # `csv.`/path`` in a table name would read a file of the server's: tables only
+        cursor.execute("SET spark.sql.runSQLOnFiles=false")
+        cursor.fetchall()
     finally:
         cursor.close()
+
+
+def _duckdb_no_external_access(dbapi_connection, _record) -> None:
+    """No DuckDB connection of audlang reads or writes files other than its database: a table name
+    such as ``"/etc/passwd.csv"`` in a schema mapping would otherwise be read as a CSV file (DuckDB's
+    replacement scans), and ``read_text`` reads any file. The setting holds for the whole database
+    instance (every connection to the file in this process) and cannot be turned back on."""
+    dbapi_connection.execute("SET enable_external_access = false")
+
+
+def harden(engine: Engine) -> Engine:
+    """The settings an untrusted project must not get around, on every connection of ``engine``."""
+    backend = engine.dialect.name
+    if backend == "duckdb":
+        event.listen(engine, "connect", _duckdb_no_external_access)
+    return engine
 
 
 def _spark_fetch_size(_conn, cursor, *_args) -> None:
@@ -132,6 +151,7 @@ def connect(url: str, must_exist: bool = True) -> Engine:
     except (NoSuchModuleError, ImportError) as error:
         hint = f" ({DRIVER_HINTS[backend]})" if backend in DRIVER_HINTS else ""
         raise AudlangError(Diagnostic.sourceless("E401", f"no driver for this database: {error}{hint}", shown(url)))
+    harden(engine)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_functions)
     if backend in SPARK_DIALECTS:

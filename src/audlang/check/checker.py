@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import difflib
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,10 @@ from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, re
 #: reads an ``in list`` file given its path (joined to the declaring file's folder); raises
 #: ``OSError`` when it is missing and ``UnsafeFile`` when it may not be read
 ListReader = Callable[[str], FileRead]
+
+
+#: ``[catalog.][schema.]table``: nothing a database would read as a file path or a function call
+_TABLE_NAME = re.compile(r"[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}", re.ASCII)
 
 
 def _short(number: Decimal) -> str:
@@ -143,6 +148,10 @@ class _Checker:
         tables = dict(base.tables)
         attributes = dict(base.attributes)
         for mapping in mappings:
+            if mapping.source is not None and not _TABLE_NAME.fullmatch(mapping.source):
+                self.error("E113", f'"{mapping.source[:60]}" is not a table name: write [catalog.][schema.]table, '
+                           "each part letters, digits, `_`, `$` or `-`", mapping.span,
+                           "a schema mapping names a table of the warehouse, never a file")
             standard = mapping.name in STANDARD_TABLES
             columns: dict[str, str] = dict(tables[mapping.name].columns) if standard else {}
             types: dict[str, str] = dict(tables[mapping.name].types) if standard else {"customer_id": TEXT}
