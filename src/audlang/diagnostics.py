@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -93,6 +94,49 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.is_error for d in diagnostics)
 
 
+# Control characters (C0 but the tab, DEL, C1) of a source would act on the terminal or the CI log
+# that shows a diagnostic (colours, cursor moves, a line that seems to end); they are shown as
+# visible escapes in messages, and as one replacement character each in a quoted source line,
+# where the caret below must keep its column.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+#: The most of a message, and of a source line, that the text rendering shows (a name can be a
+#: megabyte long, and so can a line).
+SHOWN_CHARACTERS = 1000
+SHOWN_LINE = 160
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character written as an escape (``\\x1b``), cut short when very long."""
+    if len(text) > SHOWN_CHARACTERS:
+        text = text[: SHOWN_CHARACTERS - 1] + "…"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _excerpt(line: str, column: int, width: int) -> tuple[str, int, int]:
+    """At most ``SHOWN_LINE`` characters of a source line around ``column`` (1-based), with the caret's
+    offset and width in what is shown."""
+    offset = column - 1
+    if len(line) <= SHOWN_LINE:
+        return line, offset, width
+    start = max(0, min(offset - SHOWN_LINE // 2, len(line) - SHOWN_LINE))
+    shown = line[start:start + SHOWN_LINE]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if start + SHOWN_LINE < len(line) else ""
+    caret = len(prefix) + offset - start
+    return prefix + shown + suffix, caret, max(1, min(width, len(prefix) + len(shown) - caret))
+
+
+def source_lines(text: str) -> list[str]:
+    """A source's lines as the parser counts them: after a leading byte-order mark, split at
+    ``\\n``, ``\\r\\n`` and a lone ``\\r``."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return _LINE_BREAK.split(text)
+
+
 def render_text(
     diagnostics: Iterable[Diagnostic],
     sources: Mapping[str, str] | None = None,
@@ -101,15 +145,18 @@ def render_text(
     """``path:line:col: error[CODE]: message``, the source line and a caret under the fault."""
     sources = sources or {}
     out: list[str] = []
+    split: dict[str, list[str]] = {}
     for d in sorted(diagnostics, key=Diagnostic.sort_key):
         sev = d.severity.value
         if color:
             colour = {"error": "31", "warning": "33", "info": "36"}[sev]
             sev = f"\x1b[1;{colour}m{sev}\x1b[0m"
-        where = f"{d.span}: " if d.span else (f"{d.subject}: " if d.subject else "")
-        out.append(f"{where}{sev}[{d.code}]: {d.message}")
+        where = f"{printable(str(d.span))}: " if d.span else (f"{printable(d.subject)}: " if d.subject else "")
+        out.append(f"{where}{sev}[{d.code}]: {printable(d.message)}")
         if d.span is not None and d.span.file in sources:
-            lines = sources[d.span.file].split("\n")
+            if d.span.file not in split:
+                split[d.span.file] = source_lines(sources[d.span.file])
+            lines = split[d.span.file]
             if 0 < d.span.line <= len(lines):
                 text = lines[d.span.line - 1].expandtabs(1)
                 width = (
@@ -117,11 +164,12 @@ def render_text(
                     if d.span.end_line == d.span.line
                     else max(1, len(text) - d.span.column + 1)
                 )
+                text, caret, width = _excerpt(text, d.span.column, width)
                 gutter = f"{d.span.line} | "
-                out.append(f"{gutter}{text}")
-                out.append(" " * (len(gutter) + d.span.column - 1) + "^" * width)
+                out.append(f"{gutter}{_CONTROL.sub(chr(0xFFFD), text)}")
+                out.append(" " * (len(gutter) + caret) + "^" * width)
         if d.suggestion:
-            out.append(f"  help: {d.suggestion}")
+            out.append(f"  help: {printable(d.suggestion)}")
     return "\n".join(out)
 
 

@@ -7,6 +7,7 @@ at the top of the repository.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 from importlib import resources
@@ -29,21 +30,94 @@ def grammar_text() -> str:
     return grammar_path().read_text(encoding="utf-8")
 
 
+#: How deep a condition may nest: each ``not`` and each open parenthesis is one level. The tree of a
+#: condition is at most about twice as deep (an ``or`` and an ``and`` per parenthesis), and every
+#: later stage walks it recursively: the checker, the compiler, SQLAlchemy's own compiler (the
+#: deepest: some eleven frames per parenthesis), explain and the formatter. At this limit all of
+#: them stay hundreds of frames inside Python's default recursion limit of 1,000 when called from a
+#: CLI, a test or the language server (tests/syntax/test_limits.py runs each stage at exactly this
+#: depth with 250 frames already in use). No hand-written condition comes near 32 levels.
+MAX_NESTING = 32
+#: How many tokens (keywords, names, values, symbols; comments and blanks do not count) one file may
+#: hold. Parsing costs time in proportion to them (Lark reads some 30,000 to 100,000 a second), so
+#: this bounds the time of every command on any file; 50,000 conditions joined by ``and``
+#: (100,000 tokens) still fit, and no hand-written file comes near.
+MAX_TOKENS = 150_000
+
+
+class SourceLimit(Exception):
+    """A file past one of the parser's limits; ``token`` is where it went past."""
+
+    def __init__(self, token: Token, limit: int):
+        super().__init__(f"{type(self).__name__} at {token.line}:{token.column}")
+        self.token = token
+        self.limit = limit
+
+
+class NestingTooDeep(SourceLimit):
+    """A condition nested deeper than ``MAX_NESTING``."""
+
+
+class TooManyTokens(SourceLimit):
+    """A file of more than ``MAX_TOKENS`` tokens."""
+
+
+class Limits:
+    """The budget of one parse: ``parse_source`` sets it (``limits``) around each call to the parser."""
+
+    def __init__(self, nesting: int = MAX_NESTING, tokens: int = MAX_TOKENS):
+        self.nesting = nesting
+        self.tokens = tokens
+        self.left = tokens  # tokens still allowed
+
+    def restart(self) -> None:
+        """A new pass over the same text (the parser's error recovery) gets the whole budget again."""
+        self.left = self.tokens
+
+
+_LIMITS: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("audlang_parse_limits", default=None)
+
+
+class limits:
+    """``with limits(Limits()):`` — the parser counts nesting and tokens against them inside the block."""
+
+    def __init__(self, value: Limits):
+        self.value = value
+
+    def __enter__(self) -> Limits:
+        self._reset = _LIMITS.set(self.value)
+        return self.value
+
+    def __exit__(self, *exc) -> None:
+        _LIMITS.reset(self._reset)
+
+
 class AngleBracketPostLex:
-    """Renames the raw ``>`` token by looking one token ahead.
+    """Renames the raw ``>`` token by looking one token ahead, and counts against the parse's limits.
 
     A value after it (string, number, date, ``today``, ``true``/``false``, a
     minus sign) makes it a comparison (``GT``); anything else, the end of a
     body (``RANGLE``). LALR(1) alone cannot tell ``sms_opt_in >`` (the end)
     from ``lifetime_revenue > 500``.
+
+    The nesting of a condition is measured here, on the tokens, before any
+    tree exists (so without recursion): each open ``(`` is a level, and so is
+    each ``not`` that negates (not the one of ``not in`` or ``is not set``)
+    until an ``and``/``or`` at its own parenthesis level ends its operand.
+    That bounds the depth of the tree the parser builds: ``not`` binds
+    tighter than ``and`` and ``or``, so a negation never reaches past them.
     """
 
     always_accept = ("GT_RAW",)
     VALUE_TOKENS = frozenset(
         {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
     )
+    _NOT_NEGATION_AFTER = frozenset({"NAME", "IS"})  # `x not in (…)`, `x is not set`
 
     def process(self, stream):
+        budget = _LIMITS.get()
+        if budget is not None:
+            stream = self._counted(stream, budget)
         previous = None
         for token in stream:
             if previous is not None:
@@ -51,6 +125,33 @@ class AngleBracketPostLex:
             previous = token
         if previous is not None:
             yield self._rename(previous, None)
+
+    def _counted(self, stream, budget: Limits):
+        frames = [0]  # per open parenthesis: the negations in effect at that level
+        depth = 0
+        previous_type = None
+        for token in stream:
+            budget.left -= 1
+            if budget.left < 0:
+                raise TooManyTokens(token, budget.tokens)
+            kind = token.type
+            if kind == "LPAR":
+                frames.append(0)
+                depth += 1
+            elif kind == "RPAR":
+                if len(frames) > 1:
+                    depth -= 1 + frames.pop()
+            elif kind == "NOT":
+                if previous_type not in self._NOT_NEGATION_AFTER:
+                    frames[-1] += 1
+                    depth += 1
+            elif kind in ("AND", "OR"):
+                depth -= frames[-1]
+                frames[-1] = 0
+            if depth > budget.nesting:
+                raise NestingTooDeep(token, budget.nesting)
+            previous_type = kind
+            yield token
 
     def _rename(self, token: Token, following: Token | None) -> Token:
         if token.type != "GT_RAW":

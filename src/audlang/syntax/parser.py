@@ -5,6 +5,15 @@ A thin Lark ``Transformer`` turns Lark's tree into the frozen attrs nodes of
 error does not hide the rest of the file: the text is cut at each declaration
 keyword and every piece is parsed on its own, so each broken declaration
 gets its own diagnostic and the sound ones still reach the checker.
+
+Any text is accepted as input and answered with diagnostics, never an
+exception: a leading UTF-8 byte-order mark is skipped (line 1, column 1 is the
+character after it), ``\r\n`` and a lone ``\r`` end a line as ``\n`` does
+(as in LSP), and two limits keep every later stage safe and fast: a condition
+nests at most ``MAX_NESTING`` levels (E004) and a file holds at most
+``MAX_TOKENS`` tokens (E005). Both are counted on the token stream
+(``grammar.AngleBracketPostLex``), and the tree is turned into the AST without
+recursion, so nothing here depends on Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -12,12 +21,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Tree, v_args
+from lark.visitors import Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from audlang import ast
 from audlang.diagnostics import Diagnostic, Span
-from audlang.syntax.grammar import parser
+from audlang.syntax.grammar import Limits, NestingTooDeep, SourceLimit, TooManyTokens, limits, parser
 
 UNITS = {
     "hour": "hours", "hours": "hours", "day": "days", "days": "days",
@@ -34,8 +44,11 @@ def unquote(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
-class _Builder(Transformer):
-    """Lark tree → ast nodes. Method names are the grammar's rule names."""
+class _Builder(Transformer_NonRecursive):
+    """Lark tree → ast nodes. Method names are the grammar's rule names.
+
+    Non-recursive (Lark's own), so a long or deep tree never meets the recursion limit.
+    """
 
     def __init__(self, file: str, line_offset: int, diagnostics: list[Diagnostic]):
         super().__init__(visit_tokens=False)
@@ -493,24 +506,54 @@ _DECLARATION_START = re.compile(
 )
 
 
+BOM = "\ufeff"
+
+
+def normalize(text: str) -> str:
+    """The text the parser reads: no leading byte-order mark, and every line break a ``\\n``.
+
+    Spans count lines and columns in it: column 1 of line 1 is the first
+    character after a byte-order mark, and ``\\r\\n`` or a lone ``\\r`` ends a
+    line as editors (and LSP) count them.
+    """
+    if text.startswith(BOM):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
 def parse_source(text: str, file: str = "<string>") -> tuple[ast.SourceFile, list[Diagnostic]]:
     """Parse one file. Never raises for bad input: problems come back as diagnostics."""
+    text = normalize(text)
     diagnostics: list[Diagnostic] = []
     declarations: list = []
-    try:
-        tree = parser().parse(text)
-        declarations = _build(tree, file, 0, diagnostics)
-    except UnexpectedInput:
-        declarations = []
-        diagnostics = []
-        for start, chunk in _chunks(text):
-            line_offset = text.count("\n", 0, start)
-            try:
-                tree = parser().parse(chunk)
-            except UnexpectedInput as error:
-                diagnostics.append(syntax_diagnostic(error, file, line_offset, chunk))
-                continue
-            declarations.extend(_build(tree, file, line_offset, diagnostics))
+    budget = Limits()
+    with limits(budget):
+        try:
+            tree = parser().parse(text)
+            declarations = _build(tree, file, 0, diagnostics)
+        except TooManyTokens as error:
+            return ast.SourceFile(file, (), ()), [limit_diagnostic(error, file, 0)]
+        except (UnexpectedInput, NestingTooDeep):
+            declarations = []
+            diagnostics = []
+            budget.restart()
+            line_offset, counted_to = 0, 0
+            for start, chunk in _chunks(text):
+                line_offset += text.count("\n", counted_to, start)
+                counted_to = start
+                try:
+                    tree = parser().parse(chunk)
+                except UnexpectedInput as error:
+                    diagnostics.append(syntax_diagnostic(error, file, line_offset, chunk))
+                    continue
+                except NestingTooDeep as error:
+                    diagnostics.append(limit_diagnostic(error, file, line_offset))
+                    continue
+                except TooManyTokens as error:
+                    return ast.SourceFile(file, (), ()), [limit_diagnostic(error, file, line_offset)]
+                declarations.extend(_build(tree, file, line_offset, diagnostics))
     comments = scan_comments(text, file)
     by_line = {c.span.line: c for c in comments}
     text_lines = text.split("\n")
@@ -522,6 +565,20 @@ def parse_source(text: str, file: str = "<string>") -> tuple[ast.SourceFile, lis
                 decl = _with_description(decl, description)
         described.append(decl)
     return ast.SourceFile(file, tuple(described), tuple(comments)), diagnostics
+
+
+def limit_diagnostic(error: SourceLimit, file: str, line_offset: int) -> Diagnostic:
+    """E004 for a condition nested too deep, E005 for a file too large to parse, at the token past the limit."""
+    token = error.token
+    span = Span(file, token.line + line_offset, token.column, token.end_line + line_offset, token.end_column)
+    if isinstance(error, NestingTooDeep):
+        return Diagnostic.error(
+            "E004", f"this condition is nested deeper than {error.limit} levels", span,
+            "each `not` and each open `(` is a level; write the condition with fewer levels "
+            "(`not not x` is `x`)")
+    return Diagnostic.error(
+        "E005", f"this file holds more than {error.limit:,} tokens (names, keywords, values and symbols)",
+        span, "split it into several files")
 
 
 def _with_description(decl, description):
@@ -614,6 +671,14 @@ def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text:
                                     'add the closing `"`')
         if char.isupper():
             return Diagnostic.error("E001", f"unexpected `{char}`: keywords are lower case", span)
+        if char == BOM:
+            return Diagnostic.error("E001", "unexpected byte-order mark (U+FEFF): one is allowed only at the "
+                                    "very start of a file", span)
+        if not char.isprintable() or char.isspace():
+            # A control character or an odd blank is named by its code: printed as is, it would be invisible
+            # or act on the terminal.
+            return Diagnostic.error("E001", f"unexpected character U+{ord(char):04X}", span,
+                                    "is this a binary file?" if char == "\x00" else None)
         return Diagnostic.error("E001", f"unexpected character `{char}`", span)
     token: Token | None = getattr(error, "token", None)
     expected = set(getattr(error, "expected", None) or getattr(error, "accepts", None) or ())
