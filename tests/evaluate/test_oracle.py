@@ -5,6 +5,11 @@ window edges and month ends, events after the as-of instant, duplicate tag
 rows) and well-typed segments over every condition form; each is evaluated by
 the SQL compiler on DuckDB, SQLite and PostgreSQL and by the plain-Python
 reference, and the member sets must be equal.
+
+SQLite runs three times: with typed tables, and with the same rows as text in
+tables that declare no column types (``CREATE TABLE t(a, b)``) or only TEXT, as
+CSV imports make them (``text_tables``): numbers, dates, timestamps and
+booleans spelled the ways CSV files spell them, missing values NULL or empty.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from audlang import ast
 from audlang.compile import AsOf, SegmentCompiler
 from audlang.project import analyze
 from audlang.syntax import format_file
+from evaluate import text_tables
 from evaluate.reference import Reference
 
 AS_OFS = [AsOf.parse("2024-03-31"), AsOf.parse("2024-02-29"), AsOf.parse("2023-12-31"),
@@ -273,6 +279,18 @@ def load(engine: sa.Engine, data: dict) -> None:
                 conn.execute(tables[name].insert(), rows)
 
 
+#: the oracle's column kinds as those of ``text_tables`` (audlang.datagen.schema's)
+TEXT_KINDS = {T_TEXT: text_tables.TEXT, T_DATE: text_tables.DATE, T_TS: text_tables.TIMESTAMP,
+              T_BOOL: text_tables.BOOLEAN, T_NUM: text_tables.DECIMAL, T_DOUBLE: text_tables.DOUBLE,
+              T_INT: text_tables.INTEGER}
+
+
+def load_as_text(engine: sa.Engine, data: dict, declared: str) -> None:
+    tables = {name: [(c, TEXT_KINDS[k]) for c, k in cols] for name, cols in TABLES.items()}
+    with engine.begin() as conn:
+        text_tables.load_as_text(conn, tables, data, declared)
+
+
 SPARK_TYPES = {T_TEXT: "STRING", T_DATE: "DATE", T_TS: "TIMESTAMP", T_BOOL: "BOOLEAN", T_NUM: "DECIMAL(12,2)",
                T_DOUBLE: "DOUBLE", T_INT: "INT"}
 
@@ -319,10 +337,12 @@ def engines(postgresql_database):
         "duckdb": sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.StaticPool),
         "sqlite": sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool),
         "postgresql": sa.create_engine(postgresql_database("oracle")),
+        **{name: sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool) for name in text_tables.DECLARED},
     }
     from audlang.warehouse import _sqlite_functions
 
-    sa.event.listen(made["sqlite"], "connect", _sqlite_functions)
+    for name in ("sqlite", *text_tables.DECLARED):
+        sa.event.listen(made[name], "connect", _sqlite_functions)
     yield made
     for engine in made.values():
         engine.dispose()
@@ -346,7 +366,10 @@ def check_engines(engines: dict, data, as_of: AsOf, first, second) -> None:
     expected = {name: reference.members(name) for name in ("First", "Second")}
     compiler = SegmentCompiler(model, as_of)
     for engine_name, engine in engines.items():
-        load(engine, warehouse)
+        if engine_name in text_tables.DECLARED:
+            load_as_text(engine, warehouse, text_tables.DECLARED[engine_name])
+        else:
+            load(engine, warehouse)
         with engine.connect() as conn:
             for name in ("First", "Second"):
                 got = {row[0] for row in conn.execute(compiler.segment(name))}

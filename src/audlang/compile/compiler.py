@@ -87,8 +87,10 @@ class SegmentCompiler:
         return t.alias(f"{base}{self._aliases}")
 
     def _col(self, alias, logical_table: str, logical_column: str) -> ColumnElement:
+        """The column, read by the data model's type (on SQLite, whatever the table declares:
+        ``dialects.declared``)."""
         info = self.model.data_model.tables[logical_table]
-        return alias.c[info.column(logical_column)]
+        return dialects.as_declared(alias.c[info.column(logical_column)], info.types.get(logical_column, TEXT))
 
     # ------------------------------------------------------------------ queries
     def segment(self, name: str) -> Select:

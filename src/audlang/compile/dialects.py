@@ -10,6 +10,9 @@ each dialect's overrides beside a shared generator:
   prints them, so the printed query means what the bound one does;
 - numbers as literals in plain decimal notation (``0.0000001``, never ``1E-7``,
   which some engines read as a float);
+- columns read by the data model's declared type (``declared``; SQLite only,
+  where a table made by a CSV import holds text, or declares no types at all,
+  and compares by each value's storage class);
 - sums of money (SQLite sums floats: rounded to 6 places so equal sums compare equal);
 - case-sensitive text matching (SQLite's LIKE ignores case) and the LIKE
   escape character (a backslash everywhere; BigQuery has no ESCAPE clause,
@@ -42,12 +45,26 @@ from sqlalchemy.sql import ColumnElement, expression, functions, operators
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, NUMBER, TIMESTAMP
+
 # ------------------------------------------------------------------ bound dates and timestamps
 
 
 #: Dialects whose printed dates and timestamps are typed literals (``DATE '2024-11-30'``): what the
 #: driver binds there is a typed value, and Trino refuses to compare a DATE with a bare string.
 TYPED_TEMPORAL_LITERALS = frozenset({"duckdb", "postgresql", "trino"})
+
+
+#: How SQLite reads a timestamp column (``declared``): one canonical text for any ISO spelling.
+SQLITE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%f"
+
+
+def sqlite_timestamp_text(value: dt.datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS.SSS``, the text SQLite's ``strftime(SQLITE_TIMESTAMP_FORMAT, …)`` makes of
+    a timestamp: a bound compared with a column read that way compares as the instants do (to the
+    millisecond, SQLite's precision; microseconds are rounded to it)."""
+    value = value + dt.timedelta(microseconds=500)
+    return value.strftime("%Y-%m-%d %H:%M:%S") + f".{value.microsecond // 1000:03d}"
 
 
 def timestamp_text(value: dt.datetime) -> str:
@@ -57,9 +74,8 @@ def timestamp_text(value: dt.datetime) -> str:
 
 
 class Timestamp(types.TypeDecorator):
-    """A naive UTC timestamp parameter. SQLite stores timestamps as ISO text
-    ``YYYY-MM-DD HH:MM:SS[.ffffff]``, which compares correctly as text against
-    ``YYYY-MM-DD HH:MM:SS``."""
+    """A naive UTC timestamp parameter. On SQLite, the canonical text timestamp columns are read as
+    there (``sqlite_timestamp_text``), so the two compare as text."""
 
     impl = DateTime
     cache_ok = True
@@ -69,7 +85,7 @@ class Timestamp(types.TypeDecorator):
 
     def process_bind_param(self, value, dialect):
         if value is not None and dialect.name == "sqlite":
-            return timestamp_text(value)
+            return sqlite_timestamp_text(value)
         return value
 
     process_literal_param = process_bind_param
@@ -123,6 +139,77 @@ def date_param(value: dt.date) -> ColumnElement:
 
 def number_param(value: Decimal) -> ColumnElement:
     return expression.literal(value, Number())
+
+
+# ------------------------------------------------------------------ columns by declared type
+
+#: The texts a BOOLEAN column holds for true and for false on SQLite (compared trimmed and in
+#: lower case; SQLite's own 1 and 0 are among them). Anything else, the empty text included, is
+#: missing. They are the spellings CSV exports of the engines and of pandas write.
+SQLITE_TRUE_TEXTS = ("1", "true", "t", "yes", "y")
+SQLITE_FALSE_TEXTS = ("0", "false", "f", "no", "n")
+
+
+class declared(ColumnElement):
+    """A warehouse column read as the data model declares it (``number``, ``integer``, ``date``,
+    ``timestamp``, ``boolean``; text columns are never wrapped).
+
+    Every engine but SQLite has typed columns and reads it as it is. SQLite compares by each value's
+    storage class: in a table made by a CSV import (``CREATE TABLE t(a, b)``, or columns declared
+    TEXT) ``'150'`` is text, and text is greater than every number, so ``predicted_clv between 100
+    and 250.5`` would select nobody and ``'9' > '10'``. There the column is read by its declared type
+    (an empty text is missing, as a CSV import writes a missing value):
+
+    - number, integer: ``CAST(NULLIF(x, '') AS NUMERIC)`` (integers stay exact, ``'10.50'`` is 10.5;
+      a REAL or INTEGER value is unchanged);
+    - date: ``date(x)``, ``YYYY-MM-DD`` from any ISO spelling (``2024-11-30T00:00:00``); NULL when
+      not a date;
+    - timestamp: ``strftime('%Y-%m-%d %H:%M:%f', x)``, one text for ``2024-11-30 10:00:00``,
+      ``2024-11-30T10:00:00Z``, ``…10:00:00.000000`` or ``…12:00:00+02:00`` (converted to UTC); bounds
+      are bound in the same form (``Timestamp``);
+    - boolean: true for ``SQLITE_TRUE_TEXTS``, false for ``SQLITE_FALSE_TEXTS``, else missing.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement), ("kind", InternalTraversal.dp_string)]
+
+    def __init__(self, inner, kind: str):
+        self.inner = inner
+        self.kind = kind
+        self.type = inner.type  # results read as before; only SQLite's SQL differs
+
+    @property
+    def _from_objects(self):
+        return self.inner._from_objects  # so correlation and FROM inference see the column's table
+
+
+def as_declared(column, kind: str) -> ColumnElement:
+    """``column`` read by its data-model type ``kind`` (the data model's type names)."""
+    return column if kind not in _SQLITE_READERS else declared(column, kind)
+
+
+def _texts(values) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_SQLITE_READERS = {
+    NUMBER: "CAST(NULLIF({0}, '') AS NUMERIC)",
+    INTEGER: "CAST(NULLIF({0}, '') AS NUMERIC)",
+    DATE: "date({0})",
+    TIMESTAMP: f"strftime('{SQLITE_TIMESTAMP_FORMAT}', {{0}})",
+    BOOLEAN: (f"(CASE WHEN lower(trim({{0}})) IN ({_texts(SQLITE_TRUE_TEXTS)}) THEN 1 "
+                f"WHEN lower(trim({{0}})) IN ({_texts(SQLITE_FALSE_TEXTS)}) THEN 0 END)"),
+}
+
+
+@compiles(declared)
+def _declared_default(element, compiler, **kw):
+    return compiler.process(element.inner, **kw)
+
+
+@compiles(declared, "sqlite")
+def _declared_sqlite(element, compiler, **kw):
+    return _SQLITE_READERS[element.kind].format(compiler.process(element.inner, **kw))
 
 
 # ------------------------------------------------------------------ Spark SQL literals

@@ -6,14 +6,14 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.predicted_lifecycle_status IS NOT NULL AND c1.predicted_lifecycle_status IN ('Active', 'Cooling down', 'At risk') AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.order_datetime >= '2024-08-31 00:00:00' AND i2.product_name = 'Socks' GROUP BY i2.customer_id 
-HAVING sum(i2.item_quantity) IS NOT NULL AND sum(i2.item_quantity) = 1);
+WHERE i2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) >= '2024-08-31 00:00:00.000' AND i2.product_name = 'Socks' GROUP BY i2.customer_id 
+HAVING sum(CAST(NULLIF(i2.item_quantity, '') AS NUMERIC)) IS NOT NULL AND sum(CAST(NULLIF(i2.item_quantity, '') AS NUMERIC)) = 1);
 
 -- segment: Big Spenders
 SELECT DISTINCT c1.customer_id AS customer_id 
-FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(o2.order_revenue), 6) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
+FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o2.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o2.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
 WHERE c1.customer_id IS NOT NULL AND coalesce(d2.revenue, 0) IS NOT NULL AND coalesce(d2.revenue, 0) > 500;
 
 -- segment: Lapsed VIP
@@ -22,22 +22,22 @@ FROM customer_360 AS c1
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT t2.customer_id 
 FROM customer_tags AS t2 
 WHERE t2.customer_id IS NOT NULL AND t2.tag = 'VIP') AND c1.customer_id IN (SELECT DISTINCT c3.customer_id AS customer_id 
-FROM customer_360 AS c3 LEFT OUTER JOIN (SELECT o4.customer_id AS customer_id, ROUND(SUM(o4.order_revenue), 6) AS revenue, count(o4.order_id) AS orders, min(o4.order_datetime) AS first_order, max(o4.order_datetime) AS last_order 
+FROM customer_360 AS c3 LEFT OUTER JOIN (SELECT o4.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o4.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o4.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o4.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o4.order_datetime)) AS last_order 
 FROM unified_transactions AS o4 
-WHERE o4.customer_id IS NOT NULL AND o4.order_datetime IS NOT NULL AND o4.order_datetime < '2024-12-01 00:00:00' GROUP BY o4.customer_id) AS d4 ON d4.customer_id = c3.customer_id 
+WHERE o4.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o4.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o4.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o4.customer_id) AS d4 ON d4.customer_id = c3.customer_id 
 WHERE c3.customer_id IS NOT NULL AND coalesce(d4.revenue, 0) IS NOT NULL AND coalesce(d4.revenue, 0) > 500) AND (c1.customer_id NOT IN (SELECT o5.customer_id 
 FROM unified_transactions AS o5 
-WHERE o5.customer_id IS NOT NULL AND o5.order_datetime IS NOT NULL AND o5.order_datetime < '2024-12-01 00:00:00' AND o5.order_datetime >= '2024-09-02 00:00:00'));
+WHERE o5.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o5.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o5.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o5.order_datetime) >= '2024-09-02 00:00:00.000'));
 
 -- segment: Win Back - Email
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.predicted_lifecycle_status IS NOT NULL AND c1.predicted_lifecycle_status IN ('Highly at risk', 'Lost') AND c1.contactable_email IS NOT NULL AND c1.contactable_email = 1 AND c1.predicted_clv IS NOT NULL AND c1.predicted_clv >= 250;
+WHERE c1.customer_id IS NOT NULL AND c1.predicted_lifecycle_status IS NOT NULL AND c1.predicted_lifecycle_status IN ('Highly at risk', 'Lost') AND (CASE WHEN lower(trim(c1.contactable_email)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_email)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_email)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_email)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND CAST(NULLIF(c1.predicted_clv, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(c1.predicted_clv, '') AS NUMERIC) >= 250;
 
 -- segment: New This Quarter
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.created_at IS NOT NULL AND c1.created_at >= '2024-08-30 00:00:00' AND c1.email_opt_in IS NOT NULL AND c1.email_opt_in = 1;
+WHERE c1.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', c1.created_at) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', c1.created_at) >= '2024-08-30 00:00:00.000' AND (CASE WHEN lower(trim(c1.email_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.email_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.email_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.email_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Top Tier Northwest
 SELECT DISTINCT c1.customer_id AS customer_id 
@@ -51,27 +51,27 @@ WHERE c1.customer_id IS NOT NULL AND NOT (c1.state IS NOT NULL AND c1.state = 'O
 
 -- segment: High AOV Active
 SELECT DISTINCT c1.customer_id AS customer_id 
-FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(o2.order_revenue), 6) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
+FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o2.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o2.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
-WHERE c1.customer_id IS NOT NULL AND d2.orders IS NOT NULL AND d2.orders > 0 AND d2.revenue IS NOT NULL AND d2.revenue >= ROUND(150 * d2.orders, 6) AND d2.last_order IS NOT NULL AND d2.last_order >= '2024-10-01 00:00:00';
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE c1.customer_id IS NOT NULL AND d2.orders IS NOT NULL AND d2.orders > 0 AND d2.revenue IS NOT NULL AND d2.revenue >= ROUND(150 * d2.orders, 6) AND d2.last_order IS NOT NULL AND d2.last_order >= '2024-10-01 00:00:00.000';
 
 -- segment: Under 40 - California
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.birthdate IS NOT NULL AND c1.birthdate > '1984-11-30' AND c1.state IS NOT NULL AND c1.state = 'CA';
+WHERE c1.customer_id IS NOT NULL AND date(c1.birthdate) IS NOT NULL AND date(c1.birthdate) > '1984-11-30' AND c1.state IS NOT NULL AND c1.state = 'CA';
 
 -- segment: Gmail Subscribers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.email IS NOT NULL AND (length(c1.email) >= length('@gmail.com') AND substr(c1.email, length(c1.email) - length('@gmail.com') + 1) = '@gmail.com') = 1 AND c1.email_opt_in IS NOT NULL AND c1.email_opt_in = 1;
+WHERE c1.customer_id IS NOT NULL AND c1.email IS NOT NULL AND (length(c1.email) >= length('@gmail.com') AND substr(c1.email, length(c1.email) - length('@gmail.com') + 1) = '@gmail.com') = 1 AND (CASE WHEN lower(trim(c1.email_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.email_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.email_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.email_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Model - Likely Churners
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT x2.customer_id 
 FROM churn_scores AS x2 
-WHERE x2.customer_id IS NOT NULL AND x2.score IS NOT NULL AND x2.score >= 0.7) AND c1.contactable_email IS NOT NULL AND c1.contactable_email = 1;
+WHERE x2.customer_id IS NOT NULL AND CAST(NULLIF(x2.score, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(x2.score, '') AS NUMERIC) >= 0.7) AND (CASE WHEN lower(trim(c1.contactable_email)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_email)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_email)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_email)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Wholesale Accounts
 -- reads the customer_id column of in-list files, as warehouse tables:
@@ -88,88 +88,88 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-01-01 00:00:00' AND o2.order_datetime >= '2023-11-01 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-01-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2023-11-01 00:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Holiday Shoppers - Last Season
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-01-01 00:00:00' AND o2.order_datetime >= '2023-11-01 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-01-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2023-11-01 00:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Valentine Shoppers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2023-02-15 00:00:00' AND o2.order_datetime >= '2023-02-07 00:00:00');
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2023-02-15 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2023-02-07 00:00:00.000');
 
 -- segment: Spent Over 1000 This Year
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2023-12-01 00:00:00' GROUP BY o2.customer_id 
-HAVING ROUND(SUM(o2.order_revenue), 6) IS NOT NULL AND ROUND(SUM(o2.order_revenue), 6) > 1000) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2023-12-01 00:00:00.000' GROUP BY o2.customer_id 
+HAVING ROUND(SUM(CAST(NULLIF(o2.order_revenue, '') AS NUMERIC)), 6) IS NOT NULL AND ROUND(SUM(CAST(NULLIF(o2.order_revenue, '') AS NUMERIC)), 6) > 1000) AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Spent Under 50
 SELECT DISTINCT c1.customer_id AS customer_id 
-FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(o2.order_revenue), 6) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
+FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o2.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o2.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
-WHERE c1.customer_id IS NOT NULL AND coalesce(d2.revenue, 0) IS NOT NULL AND coalesce(d2.revenue, 0) < 50 AND coalesce(d2.orders, 0) IS NOT NULL AND coalesce(d2.orders, 0) >= 1 AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE c1.customer_id IS NOT NULL AND coalesce(d2.revenue, 0) IS NOT NULL AND coalesce(d2.revenue, 0) < 50 AND coalesce(d2.orders, 0) IS NOT NULL AND coalesce(d2.orders, 0) >= 1 AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Ordered Last Week
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2024-11-24 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-11-24 00:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Black Friday 2023 Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2023-11-25 00:00:00' AND o2.order_datetime >= '2023-11-24 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2023-11-25 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2023-11-24 00:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Spring Store Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-06-01 00:00:00' AND o2.order_datetime >= '2024-03-01 00:00:00' AND o2.channel = 'store');
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-06-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-03-01 00:00:00.000' AND o2.channel = 'store');
 
 -- segment: Not Ordered in 3 Months
 SELECT DISTINCT c1.customer_id AS customer_id 
-FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(o2.order_revenue), 6) AS revenue, count(o2.order_id) AS orders, min(o2.order_datetime) AS first_order, max(o2.order_datetime) AS last_order 
+FROM customer_360 AS c1 LEFT OUTER JOIN (SELECT o2.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o2.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o2.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime)) AS last_order 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o2.customer_id) AS d2 ON d2.customer_id = c1.customer_id 
 WHERE c1.customer_id IS NOT NULL AND coalesce(d2.orders, 0) IS NOT NULL AND coalesce(d2.orders, 0) >= 1 AND (c1.customer_id NOT IN (SELECT o3.customer_id 
 FROM unified_transactions AS o3 
-WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < '2024-12-01 00:00:00' AND o3.order_datetime >= '2024-08-31 00:00:00')) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o3.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) >= '2024-08-31 00:00:00.000')) AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: No Orders Since New Year
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND (c1.customer_id NOT IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2024-01-01 00:00:00')) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-01-01 00:00:00.000')) AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Five Plus Orders
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' GROUP BY o2.customer_id 
-HAVING count(DISTINCT o2.order_id) IS NOT NULL AND count(DISTINCT o2.order_id) >= 5) AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o2.customer_id 
+HAVING count(DISTINCT o2.order_id) IS NOT NULL AND count(DISTINCT o2.order_id) >= 5) AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Two to Four Orders
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
 FROM unified_transactions AS o2 
-WHERE o2.customer_id IS NOT NULL AND o2.order_datetime IS NOT NULL AND o2.order_datetime < '2024-12-01 00:00:00' AND o2.order_datetime >= '2023-12-01 00:00:00' GROUP BY o2.customer_id 
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2023-12-01 00:00:00.000' GROUP BY o2.customer_id 
 HAVING count(DISTINCT o2.order_id) IS NOT NULL AND count(DISTINCT o2.order_id) >= 2 AND count(DISTINCT o2.order_id) <= 4);
 
 -- segment: Nike Shoe Buyers
@@ -177,21 +177,21 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.product_brand = 'Nike' AND i2.product_category = 'Shoes') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE i2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) < '2024-12-01 00:00:00.000' AND i2.product_brand = 'Nike' AND i2.product_category = 'Shoes') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Dog Treat Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.product_collection = 'Dog treats') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE i2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) < '2024-12-01 00:00:00.000' AND i2.product_collection = 'Dog treats') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Cat Snack Buyers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
 FROM unified_itemized_transactions AS i2 
-WHERE i2.customer_id IS NOT NULL AND i2.order_datetime IS NOT NULL AND i2.order_datetime < '2024-12-01 00:00:00' AND i2.order_datetime >= '2023-12-01 00:00:00' AND i2.product_collection = 'Cat snacks' GROUP BY i2.customer_id 
+WHERE i2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) >= '2023-12-01 00:00:00.000' AND i2.product_collection = 'Cat snacks' GROUP BY i2.customer_id 
 HAVING count(DISTINCT i2.order_id) IS NOT NULL AND count(DISTINCT i2.order_id) >= 2);
 
 -- segment: Cart Abandoners - Last Hour
@@ -199,21 +199,21 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT k2.customer_id 
 FROM checkouts AS k2 
-WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = 0) AND k2.started_at IS NOT NULL AND k2.started_at < '2024-12-01 00:00:00' AND k2.started_at >= '2024-11-30 23:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE k2.customer_id IS NOT NULL AND ((CASE WHEN lower(trim(k2.completed)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(k2.completed)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NULL OR (CASE WHEN lower(trim(k2.completed)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(k2.completed)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 0) AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) >= '2024-11-30 23:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Cart Abandoners - 12 Hours
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT k2.customer_id 
 FROM checkouts AS k2 
-WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = 0) AND k2.started_at IS NOT NULL AND k2.started_at < '2024-12-01 00:00:00' AND k2.started_at >= '2024-11-30 12:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE k2.customer_id IS NOT NULL AND ((CASE WHEN lower(trim(k2.completed)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(k2.completed)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NULL OR (CASE WHEN lower(trim(k2.completed)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(k2.completed)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 0) AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) >= '2024-11-30 12:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: Cart Abandoners
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT k2.customer_id 
 FROM checkouts AS k2 
-WHERE k2.customer_id IS NOT NULL AND (k2.completed IS NULL OR k2.completed = 0) AND k2.started_at IS NOT NULL AND k2.started_at < '2024-12-01 00:00:00' AND k2.started_at >= '2024-11-30 00:00:00') AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1;
+WHERE k2.customer_id IS NOT NULL AND ((CASE WHEN lower(trim(k2.completed)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(k2.completed)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NULL OR (CASE WHEN lower(trim(k2.completed)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(k2.completed)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 0) AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', k2.started_at) >= '2024-11-30 00:00:00.000') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
 
 -- segment: VIP Accessories Fans
 SELECT DISTINCT c1.customer_id AS customer_id 
@@ -222,7 +222,7 @@ WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT t2.customer_id
 FROM customer_tags AS t2 
 WHERE t2.customer_id IS NOT NULL AND t2.tag = 'VIP') AND c1.customer_id IN (SELECT i3.customer_id 
 FROM unified_itemized_transactions AS i3 
-WHERE i3.customer_id IS NOT NULL AND i3.order_datetime IS NOT NULL AND i3.order_datetime < '2024-12-01 00:00:00' AND i3.product_category = 'Accessories' GROUP BY i3.customer_id 
+WHERE i3.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i3.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i3.order_datetime) < '2024-12-01 00:00:00.000' AND i3.product_category = 'Accessories' GROUP BY i3.customer_id 
 HAVING count(DISTINCT i3.order_id) IS NOT NULL AND count(DISTINCT i3.order_id) >= 3);
 
 -- segment: Staff and Friends
@@ -235,7 +235,7 @@ WHERE t2.customer_id IS NOT NULL AND t2.tag IN ('Employee', 'Friends & Family'))
 -- segment: SMS Reachable
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = 1 AND c1.contactable_phone IS NOT NULL AND c1.contactable_phone = 1 AND (c1.customer_id NOT IN (SELECT DISTINCT c2.customer_id AS customer_id 
+WHERE c1.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND (c1.customer_id NOT IN (SELECT DISTINCT c2.customer_id AS customer_id 
 FROM customer_360 AS c2 
 WHERE c2.customer_id IS NOT NULL AND c2.customer_id IN (SELECT t3.customer_id 
 FROM customer_tags AS t3 
@@ -244,25 +244,25 @@ WHERE t3.customer_id IS NOT NULL AND t3.tag IN ('Employee', 'Friends & Family'))
 -- segment: In-store Customers - Portland
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.contactable_phone IS NOT NULL AND c1.contactable_phone = 1 AND c1.postal IS NOT NULL AND c1.postal IN ('97201', '97202', '97205', '97209');
+WHERE c1.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND c1.postal IS NOT NULL AND c1.postal IN ('97201', '97202', '97205', '97209');
 
 -- segment: In-store Customers - Seattle
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.contactable_phone IS NOT NULL AND c1.contactable_phone = 1 AND c1.postal IS NOT NULL AND c1.postal IN ('98101', '98102', '98104', '98122');
+WHERE c1.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND c1.postal IS NOT NULL AND c1.postal IN ('98101', '98102', '98104', '98122');
 
 -- segment: In-store Customers
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND (c1.customer_id IN (SELECT DISTINCT c2.customer_id AS customer_id 
 FROM customer_360 AS c2 
-WHERE c2.customer_id IS NOT NULL AND c2.contactable_phone IS NOT NULL AND c2.contactable_phone = 1 AND c2.postal IS NOT NULL AND c2.postal IN ('97201', '97202', '97205', '97209')) OR c1.customer_id IN (SELECT DISTINCT c3.customer_id AS customer_id 
+WHERE c2.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c2.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c2.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c2.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c2.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND c2.postal IS NOT NULL AND c2.postal IN ('97201', '97202', '97205', '97209')) OR c1.customer_id IN (SELECT DISTINCT c3.customer_id AS customer_id 
 FROM customer_360 AS c3 
-WHERE c3.customer_id IS NOT NULL AND c3.contactable_phone IS NOT NULL AND c3.contactable_phone = 1 AND c3.postal IS NOT NULL AND c3.postal IN ('98101', '98102', '98104', '98122')));
+WHERE c3.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c3.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c3.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c3.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c3.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND c3.postal IS NOT NULL AND c3.postal IN ('98101', '98102', '98104', '98122')));
 
 -- segment: Near Pearl Store
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
-WHERE c1.customer_id IS NOT NULL AND c1.contactable_phone IS NOT NULL AND c1.contactable_phone = 1 AND (EXISTS (SELECT 1 AS anon_1 
+WHERE c1.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND (EXISTS (SELECT 1 AS anon_1 
 FROM stores AS s2 
-WHERE s2.store_id = 'PDX-01' AND s2.latitude IS NOT NULL AND s2.longitude IS NOT NULL AND c1.latitude IS NOT NULL AND c1.longitude IS NOT NULL AND 12742.0176 * asin(sqrt(CASE WHEN (sin(radians(s2.latitude - c1.latitude) / (2.0 + 0.0)) * sin(radians(s2.latitude - c1.latitude) / (2.0 + 0.0)) + cos(radians(c1.latitude)) * cos(radians(s2.latitude)) * sin(radians(s2.longitude - c1.longitude) / (2.0 + 0.0)) * sin(radians(s2.longitude - c1.longitude) / (2.0 + 0.0)) > 1) THEN 1.0 ELSE sin(radians(s2.latitude - c1.latitude) / (2.0 + 0.0)) * sin(radians(s2.latitude - c1.latitude) / (2.0 + 0.0)) + cos(radians(c1.latitude)) * cos(radians(s2.latitude)) * sin(radians(s2.longitude - c1.longitude) / (2.0 + 0.0)) * sin(radians(s2.longitude - c1.longitude) / (2.0 + 0.0)) END)) <= 16.09344));
+WHERE s2.store_id = 'PDX-01' AND CAST(NULLIF(s2.latitude, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(s2.longitude, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(c1.latitude, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(c1.longitude, '') AS NUMERIC) IS NOT NULL AND 12742.0176 * asin(sqrt(CASE WHEN (sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) + cos(radians(CAST(NULLIF(c1.latitude, '') AS NUMERIC))) * cos(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC))) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) > 1) THEN 1.0 ELSE sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) + cos(radians(CAST(NULLIF(c1.latitude, '') AS NUMERIC))) * cos(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC))) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) END)) <= 16.09344));
