@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 
 from audlang.check import Model, check
+from audlang.check.templates import ExportRoots
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.files import MAX_READ_BYTES, UnsafeFile, inside, read_regular
 from audlang.syntax import parse_source
@@ -163,7 +164,8 @@ def analyze(sources: dict[str, str], config: Config | None = None) -> tuple[Mode
         parsed, problems = parse_source(text, path)
         files.append(parsed)
         diagnostics.extend(problems)
-    model, problems = check(files, lambda path: read_regular(path, [root], limit))
+    exports = ExportRoots(config.root, config.exports_root) if config else None  # where destinations write
+    model, problems = check(files, lambda path: read_regular(path, [root], limit), exports)
     diagnostics.extend(problems)
     return model, diagnostics
 

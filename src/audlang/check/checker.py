@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from audlang import ast
-from audlang.check import destinations as dest_specs
+from audlang.check import destinations as dest_specs, templates as dest_templates
 from audlang.check.datamodel import (
     BOOLEAN, DATE, NUMERIC_TYPES, STANDARD_TABLES, TEMPORAL_TYPES, TEXT, TYPES,
     AttributeInfo, DataModel, TableInfo, standard_model,
@@ -57,16 +57,21 @@ def _where(span: Span | None) -> str:
     return f" (first declared at {span})" if span else ""
 
 
-def check(files: Sequence[ast.SourceFile], read_file: ListReader | None = None) -> tuple[Model, list[Diagnostic]]:
+def check(files: Sequence[ast.SourceFile], read_file: ListReader | None = None,
+          exports: dest_templates.ExportRoots | None = None) -> tuple[Model, list[Diagnostic]]:
     """Check a whole project. ``read_file`` reads ``in list`` files (default: from disk, inside the
-    working directory, at most ``MAX_READ_BYTES``)."""
-    return _Checker(files, read_file or (lambda p: read_regular(p, [Path.cwd()], MAX_READ_BYTES))).run()
+    working directory, at most ``MAX_READ_BYTES``); destinations write inside ``exports`` (default: the
+    working directory)."""
+    return _Checker(files, read_file or (lambda p: read_regular(p, [Path.cwd()], MAX_READ_BYTES)),
+                    exports or dest_templates.ExportRoots(Path.cwd())).run()
 
 
 class _Checker:
-    def __init__(self, files: Sequence[ast.SourceFile], read_file: ListReader):
+    def __init__(self, files: Sequence[ast.SourceFile], read_file: ListReader,
+                 exports: dest_templates.ExportRoots):
         self.files = tuple(files)
         self.read_file = read_file
+        self.exports = exports
         self.diagnostics: list[Diagnostic] = []
         self.lists: dict[tuple[str, str], ListFile] = {}
 
@@ -109,6 +114,9 @@ class _Checker:
             self._destination(destination)
         for campaign in campaigns.values():
             self._campaign(campaign)
+        self.diagnostics.extend(dest_templates.check_destinations(
+            destinations, campaigns.values(), self.exports,
+            lambda name: info.type if (info := self.model.attributes.get(name)) else None))
         self._moves(moves, segments, campaigns, destinations)
         order = self._order(segments, dependencies)
         model = Model(
