@@ -516,6 +516,7 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
     """Compute the campaigns from the materialized segments and sync each group to its destinations;
     each sync is recorded in the history. A failing destination fails its own sync only."""
     from audlang import sync
+    from audlang.project import load_config
 
     if not sync.targets(model) and not _has_sync_state(store):
         return []
@@ -527,7 +528,7 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
         membership = {name: _members_of(name) for name in model.segments} if materialized else None
     with warehouse.errors_translated(url, model):
         results = sync.apply_syncs(model, engine, store.engine, as_of, root, membership, plan.allow_removals,
-                                   progress)
+                                   progress, exports_root=load_config(root).exports_root)
     for r in results:
         store.log(apply_id, "synced", {k: v for k, v in r.to_json().items() if k != "seconds"})
         echo(f'synced "{r.target.campaign}" / "{r.target.group}" \u2192 "{r.target.destination}": {r.status}, '

@@ -1,9 +1,10 @@
 """Destinations: one module per kind behind one small protocol (``base.Destination``).
 
-``open_destination(decl, target, root)`` resolves the settings (reading
-``env("…")`` now; a missing variable is a ``SettingsError``) and returns the
-destination for one campaign group. Kinds: csv and sql (``files``), webhook,
-attentive, braze and klaviyo (``vendors``). HTTP goes through
+``open_destination(decl, target, root, exports_root=None)`` resolves the
+settings (reading ``env("…")`` now; a missing variable is a ``SettingsError``)
+and returns the destination for one campaign group; a file destination writes
+only inside ``root`` (the project folder) or ``exports_root``. Kinds: csv and
+sql (``files``), webhook, attentive, braze and klaviyo (``vendors``). HTTP goes through
 ``http.Http`` (httpx, tenacity retries, batch splitting).
 
 May import ``check``, ``ast`` and libraries (STYLE §1).
@@ -22,17 +23,18 @@ from audlang.destinations.base import (
 
 
 def open_destination(decl: ast.Destination, target: Target, root: Path | str = ".", env=None,
-                     **http_options) -> Destination:
+                     exports_root: Path | str | None = None, **http_options) -> Destination:
     settings = resolve_settings(decl, env)
     root = Path(root)
+    exports = Path(exports_root) if exports_root is not None else None
     if decl.kind == "csv":
         from audlang.destinations.files import CsvFile
 
-        return CsvFile(settings, target, root)
+        return CsvFile(settings, target, root, exports)
     if decl.kind == "sql":
         from audlang.destinations.files import SqlTable
 
-        return SqlTable(settings, target, root)
+        return SqlTable(settings, target, root, exports)
     if decl.kind == "webhook":
         from audlang.destinations.webhook import Webhook
 

@@ -3,10 +3,14 @@
 csv: the group's acknowledged membership as a file, rewritten atomically (a
 temporary file beside it, then a rename) at the end of every sync; its path
 is a sandboxed jinja2 template of ``campaign``, ``group`` and
-``destination``, relative to the project folder. Columns: ``customer_id``,
-then the other identifiers and fields; rows ordered by customer_id.
+``destination``, relative to the project folder, rendered and checked by
+``check.templates`` (the same code ``validate`` runs): a ``.csv`` file inside
+the project folder or ``exports_root``, never written through a symbolic
+link. Columns: ``customer_id``, then the other identifiers and fields; rows
+ordered by customer_id.
 
-sql: a table in any SQLAlchemy database, ``(campaign, group_name,
+sql: a table in any SQLAlchemy database (a DuckDB or SQLite file inside the
+same roots), ``(campaign, group_name,
 member_key, customer_id, <identifiers and fields>)``; each batch is one
 transaction (an add deletes the keys first, so a batch sent twice leaves
 one row each).
@@ -16,23 +20,15 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.engine import make_url
 
+from audlang.check.templates import ExportRoots, TemplateProblem, database_file, render_path, resolve_output
 from audlang.destinations.base import Batch, BatchResult, Member, Settings, SettingsError, Target
-
-_ENV = SandboxedEnvironment(autoescape=False)
-
-
-def _slug(text: str) -> str:
-    """A name safe in a file name: letters, digits, ``-``, ``_``, ``.`` and spaces kept."""
-    return re.sub(r"[^\w\-. ]+", "_", text).strip() or "_"
 
 
 class CsvFile:
@@ -40,18 +36,17 @@ class CsvFile:
     #: ``finish`` writes the whole acknowledged membership (the other destinations ignore it)
     needs_membership = True
 
-    def __init__(self, settings: Settings, target: Target, root: Path):
+    def __init__(self, settings: Settings, target: Target, root: Path, exports_root: Path | None = None):
         self.settings = settings
         self.target = target
         self.batch_size = settings.batch_size
         self.identifiers = settings.identifiers
+        self.roots = ExportRoots(Path(root), exports_root)
         try:
-            rendered = _ENV.from_string(settings.get("path")).render(
-                campaign=_slug(target.campaign), group=_slug(target.group), destination=_slug(target.destination))
-        except Exception as error:  # noqa: BLE001 - template errors and sandbox refusals
-            raise SettingsError(f"the path template cannot be rendered: {error}") from None
-        path = Path(rendered)
-        self.path = path if path.is_absolute() else root / path
+            self.written = render_path(settings.get("path"), target.campaign, target.group, target.destination)
+            self.path = resolve_output(self.written, self.roots)
+        except TemplateProblem as problem:
+            raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
         self.columns = ["customer_id", *[i for i in self.identifiers if i != "customer_id"], *settings.fields]
         self.stats = (0, 0)
 
@@ -62,7 +57,15 @@ class CsvFile:
         return BatchResult(accepted=batch.members)
 
     def finish(self, members: Iterable[Member]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Checked again just before writing (a folder may have become a link since the sync began), and
+        # once more after the folders are made; the rename replaces a regular file or nothing.
+        try:
+            path = resolve_output(self.written, self.roots)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path = resolve_output(self.written, self.roots)
+        except TemplateProblem as problem:
+            raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
+        self.path = path
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
@@ -83,12 +86,23 @@ class CsvFile:
         return None
 
 
-def resolve_database_url(url: str, root: Path) -> str:
+def resolve_database_url(url: str, root: Path, exports_root: Path | None = None) -> str:
+    """The URL to open: a DuckDB or SQLite file resolved against the project folder and refused outside it
+    (and ``exports_root``) with a ``SettingsError``; ``postgresql://`` gets the psycopg driver."""
     parsed = make_url(url)
-    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:") \
-            and not os.path.isabs(parsed.database):
-        parsed = parsed.set(database=str(root / parsed.database))
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = database_file(url)
+    if database is not None:
+        roots = ExportRoots(Path(root), exports_root)
+        try:
+            resolved = resolve_output(database, roots, "the database file")
+        except TemplateProblem as problem:
+            raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
+        if parsed.database == database:
+            parsed = parsed.set(database=str(resolved))
+        else:  # an SQLite URI filename: the same URI, naming the resolved file
+            _path, query = (parsed.database[5:].split("?", 1) + [""])[:2]
+            parsed = parsed.set(database=f"file:{resolved}" + (f"?{query}" if query else ""))
+        resolved.parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -97,14 +111,20 @@ def resolve_database_url(url: str, root: Path) -> str:
 class SqlTable:
     kind = "sql"
 
-    def __init__(self, settings: Settings, target: Target, root: Path):
+    def __init__(self, settings: Settings, target: Target, root: Path, exports_root: Path | None = None):
         self.settings = settings
         self.target = target
         self.batch_size = settings.batch_size
         self.identifiers = settings.identifiers
         self.stats = (0, 0)
         try:
-            self.engine = sa.create_engine(resolve_database_url(settings.get("url"), root))
+            url = resolve_database_url(settings.get("url"), root, exports_root)
+        except SettingsError as error:
+            raise SettingsError(settings.redact(str(error))) from None
+        except Exception as error:  # noqa: BLE001 - a URL SQLAlchemy cannot read
+            raise SettingsError(settings.redact(f"cannot open the database: {error}")) from None
+        try:
+            self.engine = sa.create_engine(url)
         except Exception as error:  # noqa: BLE001 - bad URLs and missing drivers
             raise SettingsError(settings.redact(f"cannot open the database: {error}")) from None
         schema, _, name = settings.get("table").rpartition(".")

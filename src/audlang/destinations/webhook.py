@@ -6,19 +6,19 @@ a crash or a retry arrives under the same key and the receiver can drop it.
 The body is ``{"campaign", "group", "destination", "operation", "batch",
 "members": [{…}]}`` unless a ``body`` template says otherwise: a sandboxed
 jinja2 template with the same names plus ``idempotency_key`` (``tojson``
-renders a value as JSON).
+renders a value as JSON), rendered by ``check.templates`` as ``validate``
+renders it; every member holds each identifier and field (None when it has
+none). A body that cannot be rendered, or is not JSON, fails the sync with
+a ``SettingsError`` before the batch is sent.
 """
 
 from __future__ import annotations
 
 import json
 
-from jinja2.sandbox import SandboxedEnvironment
-
+from audlang.check.templates import TemplateProblem, body_names, compile_template, render_body
 from audlang.destinations.base import Batch, BatchResult, Settings, SettingsError, Target
 from audlang.destinations.http import Http, HttpDestination
-
-_ENV = SandboxedEnvironment(autoescape=False)
 
 
 class Webhook(HttpDestination):
@@ -31,18 +31,25 @@ class Webhook(HttpDestination):
         self.url = settings.get("url")
         template = settings.get("body")
         try:
-            self.template = _ENV.from_string(template) if template else None
-        except Exception as error:  # noqa: BLE001 - jinja2's syntax errors
-            raise SettingsError(f"the body template does not parse: {error}") from None
+            self.template = compile_template(template, "the body template") if template else None
+        except TemplateProblem as problem:
+            raise SettingsError(f"nothing sent: {problem.explained()}") from None
 
     def body(self, batch: Batch) -> str:
         members = [{"customer_id": m.customer_id, **m.data} for m in batch.members]
-        names = {"campaign": self.target.campaign, "group": self.target.group,
-                 "destination": self.target.destination, "operation": batch.operation, "batch": batch.seq,
-                 "idempotency_key": batch.idempotency_key, "members": members}
         if self.template is None:
+            names = {"campaign": self.target.campaign, "group": self.target.group,
+                     "destination": self.target.destination, "operation": batch.operation, "batch": batch.seq,
+                     "idempotency_key": batch.idempotency_key, "members": members}
             return json.dumps(names, sort_keys=True)
-        return self.template.render(**names)
+        names = body_names(self.target.campaign, self.target.group, self.target.destination, batch.operation,
+                           batch.seq, batch.idempotency_key, members, self.identifiers, self.settings.fields)
+        try:
+            return render_body(self.template, names)
+        except TemplateProblem as problem:
+            # The cause only: a member's values stay out of the message (and so out of the state and logs).
+            raise SettingsError(f"nothing sent: batch {batch.seq} ({batch.operation}, {len(batch.members):,} "
+                                f"members): {problem.explained()}") from None
 
     def _send(self, operation: str, batch: Batch) -> BatchResult:
         # Adds and removes travel alike: the body names the batch's operation.

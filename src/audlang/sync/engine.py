@@ -416,11 +416,14 @@ class Syncer:
     def __init__(self, model: Model, warehouse: sa.Engine, state: sa.Engine, root: Path | str = ".",
                  env: Mapping[str, str] | None = None, allow_removals: bool = False,
                  hook: Callable[[str, int], None] | None = None, http_options: dict | None = None,
-                 progress: Callable[[Target, int, int], None] | None = None, prepare: bool = True):
+                 progress: Callable[[Target, int, int], None] | None = None, prepare: bool = True,
+                 exports_root: Path | str | None = None):
         self.model = model
         self.warehouse = warehouse
         self.state = state
         self.root = Path(root)
+        #: the folder outside the project that file destinations may also write under (audlang.toml)
+        self.exports_root = Path(exports_root) if exports_root is not None else None
         self.env = os.environ if env is None else env
         self.allow_removals = allow_removals
         self.hook = hook
@@ -615,9 +618,11 @@ class Syncer:
             what = "campaign" if campaign.paused else "destination"
             return SyncResult(target, decl.kind, "paused", message=f"{what} paused: nothing sent, state kept")
         try:
-            destination = open_destination(decl, target, self.root, self.env, **self.http_options)
-        except SettingsError as error:
-            result = SyncResult(target, decl.kind, "failed", message=str(error))
+            destination = open_destination(decl, target, self.root, self.env, exports_root=self.exports_root,
+                                           **self.http_options)
+        except (SettingsError, OSError) as error:
+            message = str(error) if isinstance(error, SettingsError) else f"{type(error).__name__}: {error}"
+            result = SyncResult(target, decl.kind, "failed", message=message)
             self._record_run(result, started)
             return result
         counts = {"added": 0, "removed": 0, "rejected": 0, "batches": 0, "resumed": 0}
@@ -899,9 +904,10 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
 def apply_syncs(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, root: Path | str = ".",
                 membership: Mapping[str, sa.Select] | None = None, allow_removals: bool = False,
                 progress: Callable[[Target, int, int], None] | None = None,
-                env: Mapping[str, str] | None = None) -> list[SyncResult]:
+                env: Mapping[str, str] | None = None, exports_root: Path | str | None = None) -> list[SyncResult]:
     """After the segments are materialized: compute the campaigns (reading the materialized segments)
     and sync every campaign group to its destinations. One failing sync does not stop the others."""
     materialize_campaigns(warehouse, model, as_of, membership)
-    syncer = Syncer(model, warehouse, state, root, env=env, allow_removals=allow_removals, progress=progress)
+    syncer = Syncer(model, warehouse, state, root, env=env, allow_removals=allow_removals, progress=progress,
+                    exports_root=exports_root)
     return syncer.sync_all()
