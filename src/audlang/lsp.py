@@ -16,6 +16,13 @@ What an editor gets while the user types:
   lines directly above a declaration (its description) are marked
   ``comment`` + ``documentation``.
 
+Any document gets an answer: lines are counted as LSP counts them (``\n``,
+``\r\n``, a lone ``\r``), a byte-order mark that a client leaves in a
+document's text is the first character of line 0 (the parser's columns start
+after it), and a failure inside the server, which is a bug, becomes an
+"internal error" diagnostic on the documents it concerns and a one-line log
+message, never a traceback or silence.
+
 Like ``cli``, this module sits on top of the stages and only calls them. The
 parts that do not talk to a client are plain functions of text and a
 ``ProjectAnalysis``, tested without a server.
@@ -24,10 +31,11 @@ parts that do not talk to a client are plain functions of text and a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import attrs
@@ -40,9 +48,8 @@ from audlang.check import Model
 from audlang.check import destinations as dest_specs
 from audlang.diagnostics import AudlangError, Diagnostic, Severity, Span
 from audlang.syntax import format_source, parse_source
-from audlang.syntax.parser import comment_start
 from audlang.syntax.grammar import keywords
-from audlang.syntax.parser import unquote
+from audlang.syntax.parser import BOM, comment_start, normalize, unquote
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +165,23 @@ def analyze(root: Path | None, open_documents: dict[str, str]) -> ProjectAnalysi
 # --------------------------------------------------------------------------- positions
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True) or [""]
+    """The lines of ``text`` with their endings, split where LSP and the parser split them.
+
+    Only ``\\n``, ``\\r\\n`` and ``\\r`` end a line (``str.splitlines`` also splits at
+    form feeds, ``\\x1c``–``\\x1e``, U+0085, U+2028 and U+2029, which would move every
+    line after one of them).
+    """
+    lines, start = [], 0
+    for match in _LINE_BREAK.finditer(text):
+        lines.append(text[start:match.end()])
+        start = match.end()
+    if start < len(text) or not lines:
+        lines.append(text[start:])
+    return lines
 
 
 def span_range(span: Span) -> lsp.Range:
@@ -168,6 +190,20 @@ def span_range(span: Span) -> lsp.Range:
         start=lsp.Position(line=max(span.line - 1, 0), character=max(span.column - 1, 0)),
         end=lsp.Position(line=max(span.end_line - 1, 0), character=max(span.end_column - 1, 0)),
     )
+
+
+def text_range(text: str, span: Span) -> lsp.Range:
+    """A span of the parsed ``text`` as a range of ``text`` itself (0-based, in characters).
+
+    The parser counts columns after a byte-order mark; in a text that still holds
+    one, it is character 0 of line 0, so ranges on that line move one to the right.
+    """
+    range_ = span_range(span)
+    if text.startswith(BOM):
+        for position in (range_.start, range_.end):
+            if position.line == 0:
+                position.character += 1
+    return range_
 
 
 def to_diagnostic(d: Diagnostic, range_: lsp.Range) -> lsp.Diagnostic:
@@ -430,28 +466,28 @@ def document_symbols(text: str, key: str) -> list[lsp.DocumentSymbol]:
     for decl in parsed.declarations:
         if decl.span is None:
             continue
-        whole = span_range(decl.span)
-        selection = span_range(getattr(decl, "name_span", None) or decl.span)
+        whole = text_range(text, decl.span)
+        selection = text_range(text, getattr(decl, "name_span", None) or decl.span)
         children: list[lsp.DocumentSymbol] = []
         if isinstance(decl, ast.Campaign):
             for group in (*decl.treatments, *decl.subaudiences):
                 if group.span is not None:
                     children.append(lsp.DocumentSymbol(
-                        name=group.name, kind=lsp.SymbolKind.EnumMember, range=span_range(group.span),
-                        selection_range=span_range(group.span),
+                        name=group.name, kind=lsp.SymbolKind.EnumMember, range=text_range(text, group.span),
+                        selection_range=text_range(text, group.span),
                         detail="treatment" if isinstance(group, ast.Treatment) else "subaudience"))
         elif isinstance(decl, ast.TableMapping):
             for col in decl.columns:
                 if col.span is not None:
                     children.append(lsp.DocumentSymbol(
-                        name=col.attribute, kind=lsp.SymbolKind.Field, range=span_range(col.span),
-                        selection_range=span_range(col.span), detail=col.type or ""))
+                        name=col.attribute, kind=lsp.SymbolKind.Field, range=text_range(text, col.span),
+                        selection_range=text_range(text, col.span), detail=col.type or ""))
         elif isinstance(decl, ast.Destination):
             for setting in decl.settings:
                 if setting.span is not None:
                     children.append(lsp.DocumentSymbol(
-                        name=setting.key, kind=lsp.SymbolKind.Property, range=span_range(setting.span),
-                        selection_range=span_range(setting.key_span or setting.span)))
+                        name=setting.key, kind=lsp.SymbolKind.Property, range=text_range(text, setting.span),
+                        selection_range=text_range(text, setting.key_span or setting.span)))
         if isinstance(decl, ast.Moved):
             name, kind, detail = f"{decl.old} → {decl.new}", lsp.SymbolKind.Key, f"moved {decl.kind}"
         elif isinstance(decl, ast.Destination):
@@ -471,13 +507,14 @@ def document_symbols(text: str, key: str) -> list[lsp.DocumentSymbol]:
 def doc_comment_lines(text: str, key: str = "<document>") -> list[tuple[int, int, int]]:
     """``(line, start, end)`` (0-based, characters) of each comment line that describes a declaration."""
     parsed, _ = parse_source(text, key)
-    lines = text.splitlines()
+    read = normalize(text).split("\n")  # the lines as the parser read them
+    lines = [line.rstrip("\r\n") for line in _lines(text)]  # as the client has them (a BOM stays)
     found: set[int] = set()
     for decl in parsed.declarations:
         if decl.description is None or decl.span is None:
             continue
         index = decl.span.line - 2
-        while index >= 0 and lines[index].lstrip().startswith("#"):
+        while index >= 0 and read[index].lstrip().startswith("#"):
             found.add(index)
             index -= 1
     out = []
@@ -533,15 +570,24 @@ class AudlangLanguageServer(LanguageServer):
         if pending is not None:
             pending.cancel()
         if pending is not None or scope not in self.analyses:
-            self.refresh(scope)
-        return self.analyses[scope]
+            self.safely(self.refresh, scope)
+        found = self.analyses.get(scope)
+        return found if found is not None else analyze(None, {})  # after an internal error: knows nothing
 
     def uri_of(self, key: str) -> str:
         return self.uris.get(key) or (from_fs_path(key) if os.path.isabs(key) else None) or key
 
+    def is_open(self, key: str) -> bool:
+        return self.uri_of(key) in self.workspace.text_documents
+
     def client_range(self, analysis: ProjectAnalysis, span: Span) -> lsp.Range:
-        lines = _lines(analysis.sources.get(span.file, ""))
-        return self.workspace.position_codec.range_to_client_units(lines, span_range(span))
+        text = analysis.sources.get(span.file, "")
+        if self.is_open(span.file):  # the client's own text: a byte-order mark in it counts
+            range_ = text_range(text, span)
+        else:  # a file on disk: editors show it without its byte-order mark
+            text = text[1:] if text.startswith(BOM) else text
+            range_ = span_range(span)
+        return self.workspace.position_codec.range_to_client_units(_lines(text), range_)
 
     # ---------------------------------------------------------------- diagnostics
     def refresh(self, scope: Path | str) -> None:
@@ -599,39 +645,100 @@ class AudlangLanguageServer(LanguageServer):
         self.pending[scope] = loop.call_later(CHECK_DELAY_SECONDS, run)
 
     def safely(self, check, scope) -> None:
+        """Run ``check(scope)``; a failure (a bug) is shown on each open document of the scope instead."""
         try:
             check(scope)
-        except Exception:  # a bug must not take the editor's server down
-            log.exception("checking %s failed", scope)
-            self.window_log_message(lsp.LogMessageParams(
-                type=lsp.MessageType.Error, message=f"audlang: checking {scope} failed (this is a bug)"))
+        except Exception as error:  # a bug must not take the editor's server down, nor leave it silent
+            self.report_bug(f"checking {scope}", error)
+            docs = self.open_documents()
+            keys = [key for key in docs if key == scope or (
+                isinstance(scope, Path) and os.path.isabs(key) and _is_within(Path(key), scope))]
+            top = lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
+            diagnostic = to_diagnostic(internal_error(error), top)
+            for key in keys:
+                self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+                    uri=self.uri_of(key), diagnostics=[diagnostic]))
+            self.published[scope] = self.published.get(scope, set()) | {self.uri_of(key) for key in keys}
+
+    def report_bug(self, what: str, error: BaseException) -> None:
+        """One line in the client's log (and on stderr); the traceback only with AUDLANG_DEBUG set."""
+        message = f"audlang: {what} failed: {type(error).__name__}: {_shortened(str(error))} (this is a bug)"
+        log.error(message, exc_info=bool(os.environ.get("AUDLANG_DEBUG")))
+        try:
+            self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Error, message=message))
+        except Exception:  # noqa: BLE001 - the client's pipe may be gone; the log line above is enough
+            pass
+
+
+def internal_error(error: BaseException) -> Diagnostic:
+    """What an open document shows when checking it failed: a bug in audlang, to be reported."""
+    return Diagnostic.sourceless(
+        "internal", f"internal error ({type(error).__name__}: {_shortened(str(error))}) while checking this "
+        f"project; please report it to audlang (version {__version__})")
+
+
+def _shortened(text: str, most: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _guarded(default: Callable[[], object], publish: bool = False):
+    """A feature handler that answers ``default()`` (and logs one line) instead of raising: a bug in one
+    request must neither kill the server nor send the client a traceback. With ``publish``, the
+    document the notification is about shows the internal error."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def guarded(ls: AudlangLanguageServer, params):
+            try:
+                return handler(ls, params)
+            except Exception as error:  # noqa: BLE001 - see the docstring
+                ls.report_bug(handler.__name__.replace("_", " "), error)
+                if publish:
+                    top = lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
+                    try:
+                        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+                            uri=params.text_document.uri, diagnostics=[to_diagnostic(internal_error(error), top)]))
+                    except Exception:  # noqa: BLE001 - nothing more can be done
+                        pass
+                return default()
+
+        return guarded
+
+    return decorate
 
 
 def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
     server = AudlangLanguageServer(fallback_root)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    @_guarded(lambda: None, publish=True)
     def did_open(ls: AudlangLanguageServer, params: lsp.DidOpenTextDocumentParams) -> None:
         ls.refresh_for(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    @_guarded(lambda: None, publish=True)
     def did_change(ls: AudlangLanguageServer, params: lsp.DidChangeTextDocumentParams) -> None:
         ls.refresh_soon(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    @_guarded(lambda: None, publish=True)
     def did_save(ls: AudlangLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
         ls.refresh_for(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    @_guarded(lambda: None)
     def did_close(ls: AudlangLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
         ls.refresh_for(params.text_document.uri)
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    @_guarded(lambda: None)
     def did_change_watched_files(ls: AudlangLanguageServer, params: lsp.DidChangeWatchedFilesParams) -> None:
         for scope in list(ls.analyses):
             ls.safely(ls.refresh, scope)
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    @_guarded(lambda: None)
     def formatting(ls: AudlangLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         text = doc.source
@@ -645,50 +752,58 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
         return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=formatted)]
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=['"']))
+    @_guarded(lambda: lsp.CompletionList(is_incomplete=False, items=[]))
     def completion(ls: AudlangLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        position = doc.position_from_client_units(params.position)
-        line = doc.lines[position.line].rstrip("\r\n") if position.line < len(doc.lines) else ""
-        above = [text.rstrip("\r\n") for text in doc.lines[: position.line]]
+        lines = _lines(doc.source)
+        position = ls.workspace.position_codec.position_from_client_units(lines, params.position)
+        line = lines[position.line].rstrip("\r\n") if position.line < len(lines) else ""
+        above = [text.rstrip("\r\n") for text in lines[: position.line]]
         items = completions(ls.analysis_for(doc.uri), line, position.character, params.position.line, above)
         codec = ls.workspace.position_codec
         for item in items:  # edits were computed in characters; the client counts in its own units
             if isinstance(item.text_edit, lsp.TextEdit):
-                item.text_edit.range = codec.range_to_client_units(doc.lines, item.text_edit.range)
+                item.text_edit.range = codec.range_to_client_units(lines, item.text_edit.range)
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    @_guarded(lambda: None)
     def on_hover(ls: AudlangLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        position = doc.position_from_client_units(params.position)
-        if position.line >= len(doc.lines):
+        lines = _lines(doc.source)
+        position = ls.workspace.position_codec.position_from_client_units(lines, params.position)
+        if position.line >= len(lines):
             return None
-        text = hover(ls.analysis_for(doc.uri), doc.lines[position.line].rstrip("\r\n"), position.character)
+        text = hover(ls.analysis_for(doc.uri), lines[position.line].rstrip("\r\n"), position.character)
         if text is None:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    @_guarded(lambda: None)
     def on_definition(ls: AudlangLanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        position = doc.position_from_client_units(params.position)
-        if position.line >= len(doc.lines):
+        lines = _lines(doc.source)
+        position = ls.workspace.position_codec.position_from_client_units(lines, params.position)
+        if position.line >= len(lines):
             return None
         analysis = ls.analysis_for(doc.uri)
-        span = definition(analysis, doc.lines[position.line].rstrip("\r\n"), position.character)
+        span = definition(analysis, lines[position.line].rstrip("\r\n"), position.character)
         if span is None:
             return None
         return lsp.Location(uri=ls.uri_of(span.file), range=ls.client_range(analysis, span))
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @_guarded(list)
     def on_document_symbol(ls: AudlangLanguageServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         doc = ls.workspace.get_text_document(params.text_document.uri)
+        lines = _lines(doc.source)
         symbols = document_symbols(doc.source, document_key(doc.uri))
         codec = ls.workspace.position_codec
 
         def convert(symbol: lsp.DocumentSymbol) -> None:
-            symbol.range = codec.range_to_client_units(doc.lines, symbol.range)
-            symbol.selection_range = codec.range_to_client_units(doc.lines, symbol.selection_range)
+            symbol.range = codec.range_to_client_units(lines, symbol.range)
+            symbol.selection_range = codec.range_to_client_units(lines, symbol.selection_range)
             for child in symbol.children or ():
                 convert(child)
 
@@ -697,13 +812,15 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
         return symbols
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, DOC_COMMENT_LEGEND)
+    @_guarded(lambda: lsp.SemanticTokens(data=[]))
     def semantic_tokens(ls: AudlangLanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
         doc = ls.workspace.get_text_document(params.text_document.uri)
+        lines = _lines(doc.source)
         codec = ls.workspace.position_codec
         data: list[int] = []
         previous = 0
         for line, start, end in doc_comment_lines(doc.source, document_key(doc.uri)):
-            text = doc.lines[line]
+            text = lines[line].rstrip("\r\n")
             client_start = codec.client_num_units(text[:start])
             length = codec.client_num_units(text[start:end])
             data.extend([line - previous, client_start, length, 0, 1])

@@ -256,3 +256,125 @@ def test_the_cli_loads_the_language_server_only_when_asked():
     help_text = subprocess.run([sys.executable, "-m", "audlang.cli", "--help"], capture_output=True, text=True,
                                check=True).stdout
     assert "lsp" in help_text
+
+
+# --------------------------------------------------------------------------- any text in, diagnostics out
+
+
+def _no_traceback(client: LanguageClient, capfd) -> None:
+    """Neither the server's stderr (forwarded here) nor its log messages hold a traceback."""
+    assert "Traceback" not in capfd.readouterr().err
+    assert not any("Traceback" in m.message for m in client.log_messages)
+
+
+@pytest.mark.asyncio
+async def test_a_condition_nested_5000_deep_is_a_diagnostic(client: LanguageClient, project: Path, capfd):
+    uri = open_document(client, project / "deep.aud", 'segment "Deep" < ' + "not " * 5000 + "sms_opt_in >\n")
+    (deep,) = await published(client, uri, lambda ds: len(ds) > 0, timeout=10)
+    assert deep.code == "E004" and "nested deeper than 32 levels" in deep.message
+    assert deep.range.start == types.Position(line=0, character=len('segment "Deep" < ') + 32 * len("not "))
+    change_document(client, uri, 2, 'segment "Deep" < ' + "(not " * 3000 + "sms_opt_in" + ")" * 3000 + " >\n")
+    (deep,) = await published(client, uri, lambda ds: len(ds) == 1 and ds[0].range.start.character != 145,
+                              timeout=10)
+    assert deep.code == "E004"
+    symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert not symbols  # the declaration did not parse; nothing failed
+    _no_traceback(client, capfd)
+
+
+@pytest.mark.asyncio
+async def test_a_byte_order_mark_in_the_document_counts_as_its_first_character(client: LanguageClient, project: Path):
+    text = '\ufeff# Loyal.\nsegment "Loyal" < lifetime_revnue > 500 >\n'
+    uri = open_document(client, project / "bom.aud", "\ufeffsegment \"Loyal\" < lifetime_revnue > 500 >\n")
+    (d,) = await published(client, uri, lambda ds: len(ds) == 1, timeout=10)
+    assert d.code == "E101"
+    start = len('\ufeffsegment "Loyal" < ')
+    assert d.range == types.Range(start=types.Position(line=0, character=start),
+                                  end=types.Position(line=0, character=start + len("lifetime_revnue")))
+    change_document(client, uri, 2, text)
+    (d,) = await published(client, uri, lambda ds: len(ds) == 1 and ds[0].range.start.line == 1, timeout=10)
+    assert d.range.start.character == len('segment "Loyal" < ')  # only line 0 holds the mark
+    symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert symbols[0].selection_range.start == types.Position(line=1, character=len("segment "))
+    tokens = await client.text_document_semantic_tokens_full_async(types.SemanticTokensParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert list(tokens.data[:3]) == [0, 1, len("# Loyal.")]  # the description, after the mark
+    edits = await client.text_document_formatting_async(types.DocumentFormattingParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        options=types.FormattingOptions(tab_size=2, insert_spaces=True)))
+    assert edits is not None and len(edits) == 0  # canonical already: the mark stays
+
+
+@pytest.mark.asyncio
+async def test_crlf_and_lone_cr_count_lines_as_the_client_does(client: LanguageClient, project: Path):
+    text = 'segment "A" < sms_opt_in >\r\n\r\nsegment "B" <\r\n  sms_opt_in\r\n  and lifetime_revnue > 1\r\n>\r\n'
+    uri = open_document(client, project / "crlf.aud", text)
+    (d,) = await published(client, uri, lambda ds: len(ds) == 1, timeout=10)
+    assert d.range.start == types.Position(line=4, character=6)
+    change_document(client, uri, 2, text.replace("\r\n", "\r").replace("segment \"A\"", "segment \"A\" <\x0c>"))
+    ds = await published(client, uri, lambda ds: len(ds) == 2, timeout=10)
+    assert [x.range.start for x in ds] == [types.Position(line=0, character=13), types.Position(line=4, character=6)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", [
+    "".join(map(chr, range(256))) * 8,
+    'segment "A" < sms_opt_in >\n' + "\x00" * 100,
+    'segment "A" < in list "/dev/zero" >\n',
+], ids=["binary", "nul", "in list /dev/zero"])
+async def test_binary_text_and_device_lists_get_diagnostics(client: LanguageClient, project: Path, text, capfd):
+    uri = open_document(client, project / "hostile.aud", text)
+    ds = await published(client, uri, lambda ds: len(ds) > 0, timeout=10)
+    assert all(d.severity == types.DiagnosticSeverity.Error for d in ds)
+    assert not any(d.code == "internal" for d in ds)
+    _no_traceback(client, capfd)
+
+
+# A real server with a bug put in: checking a document that holds BUG raises.
+_BUGGY = """
+import audlang.project as project
+real = project.analyze
+def analyze(sources, *args, **kwargs):
+    if any("BUG" in text for text in sources.values()):
+        raise RuntimeError("an injected bug")
+    return real(sources, *args, **kwargs)
+project.analyze = analyze
+from audlang.cli import main
+main(["lsp"])
+"""
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-c", _BUGGY]))
+async def buggy_client(lsp_client: LanguageClient, project: Path):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=from_fs_path(str(project)),
+        workspace_folders=[types.WorkspaceFolder(uri=from_fs_path(str(project)), name="retail")],
+    ))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_a_bug_in_the_server_is_a_diagnostic_not_silence_nor_a_traceback(
+        buggy_client: LanguageClient, project: Path, capfd):
+    client = buggy_client
+    uri = open_document(client, project / "bug.aud", 'segment "BUG" < sms_opt_in >\n')
+    (d,) = await published(client, uri, lambda ds: len(ds) > 0, timeout=10)
+    assert d.code == "internal" and d.severity == types.DiagnosticSeverity.Error
+    assert d.message.startswith("internal error (RuntimeError: an injected bug)") and "please report" in d.message
+    # every request still gets an answer (the standard data model is known without the project)
+    hover = await client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=20)))
+    assert "**sms_opt_in**: boolean" in hover.contents.value
+    completion = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=17)))
+    assert completion is not None
+    # fixed: the internal error goes away and the real diagnostics come back
+    change_document(client, uri, 2, 'segment "Fixed" < lifetime_revnue > 1 >\n')
+    (d,) = await published(client, uri, lambda ds: len(ds) == 1 and ds[0].code != "internal", timeout=10)
+    assert d.code == "E101"
+    assert any("an injected bug" in m.message and "(this is a bug)" in m.message for m in client.log_messages)
+    _no_traceback(client, capfd)
