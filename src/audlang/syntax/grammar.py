@@ -42,7 +42,7 @@ MAX_NESTING = 32
 #: hold. Parsing costs time in proportion to them (Lark reads some 30,000 to 100,000 a second), so
 #: this bounds the time of every command on any file; 50,000 conditions joined by ``and``
 #: (100,000 tokens) still fit, and no hand-written file comes near.
-MAX_TOKENS = 150_000
+MAX_TOKENS = 120_000
 
 
 class SourceLimit(Exception):
