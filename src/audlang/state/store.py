@@ -288,10 +288,11 @@ class StateStore:
                         return SCHEMA_VERSION
                     return version
             except AudlangError as error:
-                # Two processes creating the tables at once: the loser sees them on the next try (or, when the
-                # other's creating transaction rolled back between our look and our read, finds none and makes them).
+                # Two processes creating the tables at once (on SQLite also "UNIQUE constraint failed" on the state
+                # row): the loser sees them on the next try (or, when the other's creating transaction rolled back
+                # between our look and our read, finds none and makes them).
                 text = str(error).lower()
-                if attempt == 2 or not any(s in text for s in ("already exists", "duplicate", "no such table")):
+                if attempt == 2 or not any(s in text for s in ("already exists", "duplicate", "unique", "no such table")):
                     raise
                 time.sleep(0.1)
         return None
