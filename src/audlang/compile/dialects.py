@@ -63,7 +63,8 @@ def sqlite_timestamp_text(value: dt.datetime) -> str:
     """``YYYY-MM-DD HH:MM:SS.SSS``, the text SQLite's ``strftime(SQLITE_TIMESTAMP_FORMAT, …)`` makes of
     a timestamp: a bound compared with a column read that way compares as the instants do (to the
     millisecond, SQLite's precision; microseconds are rounded to it)."""
-    value = value + dt.timedelta(microseconds=500)
+    half = dt.timedelta(microseconds=500)
+    value = value + half if value <= dt.datetime.max - half else dt.datetime.max  # the last day rounds down
     return value.strftime("%Y-%m-%d %H:%M:%S") + f".{value.microsecond // 1000:03d}"
 
 
