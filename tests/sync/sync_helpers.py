@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from audlang import datagen
@@ -55,3 +56,36 @@ def expected(engine: sa.Engine, campaign: str, group: str, identifiers: tuple[st
             seen.add(member.key)
             out[member.customer_id] = member.key
     return out
+
+
+@pytest.fixture
+def servers():
+    """``make(ServerClass, **settings)``: stand-in vendor servers on 127.0.0.1, closed after the test."""
+    made = []
+
+    def make(cls, **kw):
+        server = cls(**kw)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+def sync_project(tmp_path, tmp_path_factory):
+    """``make(text)``: (model, warehouse engine, state engine) for a project of SEGMENTS + ``text``."""
+    engines = []
+
+    def make(text: str):
+        url = warehouse(tmp_path, tmp_path_factory)
+        model = model_of(tmp_path, text)
+        wh = sa.create_engine(url)
+        state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+        engines.extend([wh, state])
+        return model, wh, state
+
+    yield make
+    for engine in engines:
+        engine.dispose()

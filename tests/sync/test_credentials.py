@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sync_helpers import AS_OF, expected, model_of, warehouse
+from sync_helpers import AS_OF, expected, model_of, servers, sync_project, warehouse  # noqa: F401 - fixtures
 from vendor_servers import AttentiveServer, BrazeServer, KlaviyoServer, RecordingServer, WebhookServer
 
 from audlang import sync
@@ -61,34 +60,11 @@ AUDIENCE = {"attentive": "seg-1", "braze": "audiences=All", "klaviyo": "L1", "we
 
 
 @pytest.fixture
-def servers():
-    made = []
-
-    def make(cls, **kw):
-        server = cls(**kw)
-        made.append(server)
-        return server
-
-    yield make
-    for server in made:
-        server.close()
-
-
-@pytest.fixture
-def setup(tmp_path, tmp_path_factory):
-    engines = []
-
+def setup(sync_project):
     def make(destinations: str):
-        url = warehouse(tmp_path, tmp_path_factory)
-        model = model_of(tmp_path, destinations + ONE_GROUP)
-        wh = sa.create_engine(url)
-        state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
-        engines.extend([wh, state])
-        return model, wh, state
+        return sync_project(destinations + ONE_GROUP)
 
-    yield make
-    for engine in engines:
-        engine.dispose()
+    return make
 
 
 def run(model, wh, state, tmp_path, env=None):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from sync_helpers import AS_OF, expected, model_of, warehouse
+from sync_helpers import AS_OF, expected, model_of, servers, sync_project, warehouse  # noqa: F401 - fixtures
 from vendor_servers import AttentiveServer
 
 from audlang import sync
@@ -25,34 +25,11 @@ campaign "Holiday" <
 
 
 @pytest.fixture
-def servers():
-    made = []
-
-    def make(cls, **kw):
-        server = cls(**kw)
-        made.append(server)
-        return server
-
-    yield make
-    for server in made:
-        server.close()
-
-
-@pytest.fixture
-def setup(tmp_path, tmp_path_factory):
-    engines = []
-
+def setup(sync_project):
     def make(destinations: str, campaign: str = ONE_GROUP, dest: str = "D"):
-        url = warehouse(tmp_path, tmp_path_factory)
-        model = model_of(tmp_path, destinations + campaign.format(dest=dest))
-        wh = sa.create_engine(url)
-        state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
-        engines.extend([wh, state])
-        return model, wh, state
+        return sync_project(destinations + campaign.format(dest=dest))
 
-    yield make
-    for engine in engines:
-        engine.dispose()
+    return make
 
 
 def run(model, wh, state, tmp_path, env=None, **options):
