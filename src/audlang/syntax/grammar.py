@@ -30,13 +30,14 @@ def grammar_text() -> str:
     return grammar_path().read_text(encoding="utf-8")
 
 
-#: How deep a condition may nest: each ``not`` and each open parenthesis is one level. The tree of a
-#: condition is at most about twice as deep (an ``or`` and an ``and`` per parenthesis), and every
-#: later stage walks it recursively: the checker, the compiler, SQLAlchemy's own compiler (the
-#: deepest: some eleven frames per parenthesis), explain and the formatter. At this limit all of
-#: them stay hundreds of frames inside Python's default recursion limit of 1,000 when called from a
-#: CLI, a test or the language server (tests/syntax/test_limits.py runs each stage at exactly this
-#: depth with 250 frames already in use). No hand-written condition comes near 32 levels.
+#: How deep a condition may nest: each ``not`` and each parenthesis around conditions is one level
+#: (``not (…)`` is one). The tree of a condition is at most about three times as deep (an ``or``, an
+#: ``and`` and a ``not`` per level), and every later stage walks it recursively: the checker, the
+#: compiler, SQLAlchemy's own compiler (the deepest: some five frames per tree level), explain and
+#: the formatter. At this limit all of them stay well inside Python's default recursion limit of
+#: 1,000 when called from a CLI, a test or the language server (tests/syntax/test_limits.py runs
+#: each stage at exactly this depth with 250 frames already in use). No hand-written condition
+#: comes near 32 levels.
 MAX_NESTING = 32
 #: How many tokens (keywords, names, values, symbols; comments and blanks do not count) one file may
 #: hold. Parsing costs time in proportion to them (Lark reads some 30,000 to 100,000 a second), so
@@ -101,11 +102,16 @@ class AngleBracketPostLex:
     from ``lifetime_revenue > 500``.
 
     The nesting of a condition is measured here, on the tokens, before any
-    tree exists (so without recursion): each open ``(`` is a level, and so is
-    each ``not`` that negates (not the one of ``not in`` or ``is not set``)
-    until an ``and``/``or`` at its own parenthesis level ends its operand.
-    That bounds the depth of the tree the parser builds: ``not`` binds
-    tighter than ``and`` and ``or``, so a negation never reaches past them.
+    tree exists (so without recursion): each ``not`` that negates (not the
+    one of ``not in`` or ``is not set``) is a level until an ``and``/``or`` at
+    its own parenthesis level ends its operand, and so is each open ``(``
+    that groups conditions (after ``<``, ``(``, ``and`` or ``or``). The ``(``
+    of ``not (…)`` adds nothing to its ``not`` (so the formatter's
+    ``not (state = "OR")`` is as deep as ``not state = "OR"``), and the one of
+    a value list (``in (…)``, ``env(…)``) nothing at all. That bounds the
+    depth of the tree the parser builds: ``not`` binds tighter than ``and``
+    and ``or``, so a negation never reaches past them, and each level holds
+    at most an ``or``, an ``and`` and a ``not``.
     """
 
     always_accept = ("GT_RAW",)
@@ -113,6 +119,7 @@ class AngleBracketPostLex:
         {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
     )
     _NOT_NEGATION_AFTER = frozenset({"NAME", "IS"})  # `x not in (…)`, `x is not set`
+    _GROUP_AFTER = frozenset({"LT", "LPAR", "AND", "OR"})  # a `(` there groups conditions
 
     def process(self, stream):
         budget = _LIMITS.get()
@@ -127,7 +134,7 @@ class AngleBracketPostLex:
             yield self._rename(previous, None)
 
     def _counted(self, stream, budget: Limits):
-        frames = [0]  # per open parenthesis: the negations in effect at that level
+        frames = [[0, 0]]  # per open parenthesis: the level it counts (0 or 1), the negations in effect
         depth = 0
         previous_type = None
         for token in stream:
@@ -136,18 +143,19 @@ class AngleBracketPostLex:
                 raise TooManyTokens(token, budget.tokens)
             kind = token.type
             if kind == "LPAR":
-                frames.append(0)
-                depth += 1
+                counted = 1 if previous_type in self._GROUP_AFTER else 0
+                frames.append([counted, 0])
+                depth += counted
             elif kind == "RPAR":
                 if len(frames) > 1:
-                    depth -= 1 + frames.pop()
+                    depth -= sum(frames.pop())
             elif kind == "NOT":
                 if previous_type not in self._NOT_NEGATION_AFTER:
-                    frames[-1] += 1
+                    frames[-1][1] += 1
                     depth += 1
             elif kind in ("AND", "OR"):
-                depth -= frames[-1]
-                frames[-1] = 0
+                depth -= frames[-1][1]
+                frames[-1][1] = 0
             if depth > budget.nesting:
                 raise NestingTooDeep(token, budget.nesting)
             previous_type = kind

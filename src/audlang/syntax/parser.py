@@ -19,6 +19,8 @@ recursion, so nothing here depends on Python's recursion limit.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 
 from lark import Token, Tree, v_args
@@ -524,11 +526,52 @@ def normalize(text: str) -> str:
 
 
 def parse_source(text: str, file: str = "<string>") -> tuple[ast.SourceFile, list[Diagnostic]]:
-    """Parse one file. Never raises for bad input: problems come back as diagnostics."""
+    """Parse one file. Never raises for bad input: problems come back as diagnostics.
+
+    Results are remembered for the last few texts (the tree is a frozen value):
+    the language server checks every file of a project on each pause in typing,
+    and fmt and the server's features read the same text more than once.
+    """
+    budget = Limits()
+    key = (file, text, budget.nesting, budget.tokens)
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is not None:
+            _CACHE.move_to_end(key)
+    if found is not None:
+        return found[0], list(found[1])
+    parsed, diagnostics = _parse(text, file, budget)
+    _remember(key, parsed, diagnostics)
+    return parsed, diagnostics
+
+
+#: How many parses, and how many characters of text, ``parse_source`` remembers.
+CACHE_ENTRIES = 64
+CACHE_CHARACTERS = 32 * 1024 * 1024
+_CACHE: OrderedDict[tuple, tuple[ast.SourceFile, tuple[Diagnostic, ...]]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_cached_characters = 0
+
+
+def _remember(key: tuple, parsed: ast.SourceFile, diagnostics: list[Diagnostic]) -> None:
+    global _cached_characters
+    size = len(key[1])
+    if size > CACHE_CHARACTERS:
+        return
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return
+        _CACHE[key] = (parsed, tuple(diagnostics))
+        _cached_characters += size
+        while len(_CACHE) > CACHE_ENTRIES or _cached_characters > CACHE_CHARACTERS:
+            old, _ = _CACHE.popitem(last=False)
+            _cached_characters -= len(old[1])
+
+
+def _parse(text: str, file: str, budget: Limits) -> tuple[ast.SourceFile, list[Diagnostic]]:
     text = normalize(text)
     diagnostics: list[Diagnostic] = []
     declarations: list = []
-    budget = Limits()
     with limits(budget):
         try:
             tree = parser().parse(text)
@@ -574,8 +617,8 @@ def limit_diagnostic(error: SourceLimit, file: str, line_offset: int) -> Diagnos
     if isinstance(error, NestingTooDeep):
         return Diagnostic.error(
             "E004", f"this condition is nested deeper than {error.limit} levels", span,
-            "each `not` and each open `(` is a level; write the condition with fewer levels "
-            "(`not not x` is `x`)")
+            "each `not` and each `(` around conditions is a level (`not (…)` is one); write the condition "
+            "with fewer levels (`not not x` is `x`)")
     return Diagnostic.error(
         "E005", f"this file holds more than {error.limit:,} tokens (names, keywords, values and symbols)",
         span, "split it into several files")
