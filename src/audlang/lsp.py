@@ -545,6 +545,7 @@ class AudlangLanguageServer(LanguageServer):
         self.published: dict[Path | str, set[str]] = {}
         self.uris: dict[str, str] = {}  # key -> the URI the client used
         self.pending: dict[Path | str, asyncio.TimerHandle] = {}  # checks waiting for the user to pause
+        self._split: tuple[str, list[str]] | None = None  # the last text split into lines
 
     # ---------------------------------------------------------------- documents
     def open_documents(self) -> dict[str, str]:
@@ -587,7 +588,13 @@ class AudlangLanguageServer(LanguageServer):
         else:  # a file on disk: editors show it without its byte-order mark
             text = text[1:] if text.startswith(BOM) else text
             range_ = span_range(span)
-        return self.workspace.position_codec.range_to_client_units(_lines(text), range_)
+        return self.workspace.position_codec.range_to_client_units(self._lines_of(text), range_)
+
+    def _lines_of(self, text: str) -> list[str]:
+        """``_lines(text)``, split once for all the diagnostics of a file (a broken one has thousands)."""
+        if self._split is None or self._split[0] is not text:
+            self._split = (text, _lines(text))
+        return self._split[1]
 
     # ---------------------------------------------------------------- diagnostics
     def refresh(self, scope: Path | str) -> None:
@@ -601,7 +608,7 @@ class AudlangLanguageServer(LanguageServer):
         # Open documents always get their (maybe empty) list; files on disk only when they have
         # something to show or had before, so that typing does not flood the client.
         by_uri: dict[str, list[lsp.Diagnostic]] = {self.uri_of(key): [] for key in analysis.sources if key in docs}
-        for d in analysis.diagnostics:
+        for d in sorted(analysis.diagnostics, key=Diagnostic.sort_key):  # file by file, in order
             if d.span is not None and d.span.file in analysis.sources:
                 uri = self.uri_of(d.span.file)
                 by_uri.setdefault(uri, []).append(to_diagnostic(d, self.client_range(analysis, d.span)))
