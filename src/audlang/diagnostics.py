@@ -132,9 +132,7 @@ def _excerpt(line: str, column: int, width: int) -> tuple[str, int, int]:
 def source_lines(text: str) -> list[str]:
     """A source's lines as the parser counts them: after a leading byte-order mark, split at
     ``\\n``, ``\\r\\n`` and a lone ``\\r``."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return _LINE_BREAK.split(text)
+    return _LINE_BREAK.split(text.removeprefix("\ufeff"))
 
 
 def render_text(

@@ -655,7 +655,7 @@ class AudlangLanguageServer(LanguageServer):
         """Run ``check(scope)``; a failure (a bug) is shown on each open document of the scope instead."""
         try:
             check(scope)
-        except Exception as error:  # a bug must not take the editor's server down, nor leave it silent
+        except Exception as error:  # noqa: BLE001 - a bug must not take the server down, nor leave it silent
             self.report_bug(f"checking {scope}", error)
             docs = self.open_documents()
             keys = [key for key in docs if key == scope or (
@@ -673,7 +673,7 @@ class AudlangLanguageServer(LanguageServer):
         log.error(message, exc_info=bool(os.environ.get("AUDLANG_DEBUG")))
         try:
             self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Error, message=message))
-        except Exception:  # noqa: BLE001 - the client's pipe may be gone; the log line above is enough
+        except Exception:  # noqa: BLE001, S110 - the client's pipe may be gone; the log line above is enough
             pass
 
 
@@ -706,7 +706,7 @@ def _guarded(default: Callable[[], object], publish: bool = False):
                     try:
                         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
                             uri=params.text_document.uri, diagnostics=[to_diagnostic(internal_error(error), top)]))
-                    except Exception:  # noqa: BLE001 - nothing more can be done
+                    except Exception:  # noqa: BLE001, S110 - the bug is logged; nothing more can be done
                         pass
                 return default()
 

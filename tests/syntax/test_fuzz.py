@@ -202,7 +202,7 @@ def test_hostile_files_through_the_cli(case, tmp_path):
     (tmp_path / "a.aud").write_bytes(data)
     commands = [["validate"], ["fmt"]] if case in HEAVY else COMMANDS
     done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(commands)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=SECONDS * len(commands))
+                          text=True, timeout=SECONDS * len(commands), check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     for run in json.loads(done.stdout):
         where = (case, run["args"])

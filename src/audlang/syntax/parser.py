@@ -24,8 +24,8 @@ from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 
 from lark import Token, Tree, v_args
-from lark.visitors import Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from audlang import ast
 from audlang.diagnostics import Diagnostic, Span
