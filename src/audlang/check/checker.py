@@ -24,7 +24,7 @@ from audlang.check.datamodel import (
     AttributeInfo, DataModel, TableInfo, standard_model,
 )
 from audlang.check.model import ListFile, Model
-from audlang.check.limits import MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_NUMBER
+from audlang.check.limits import MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_NUMBER
 from audlang.check.names import view_name
 from audlang.diagnostics import Diagnostic, Span
 from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, read_regular, shown_columns
@@ -119,6 +119,7 @@ class _Checker:
             lambda name: info.type if (info := self.model.attributes.get(name)) else None))
         self._moves(moves, segments, campaigns, destinations)
         order = self._order(segments, dependencies)
+        self._combined_depths(order, segments, campaigns)
         model = Model(
             data_model=self.model,
             segments={name: segments[name] for name in order},
@@ -548,6 +549,27 @@ class _Checker:
             seen[(move.kind, move.old)] = move
 
     # ------------------------------------------------------------------ cycles
+    def _combined_depths(self, order: list[str], segments: dict[str, ast.Segment],
+                         campaigns: dict[str, ast.Campaign]) -> None:
+        """E004 for a condition that nests too deep once the segments it uses are counted in."""
+        combined: dict[str, int] = {}
+
+        def check(condition: ast.Condition, what: str, span: Span | None) -> int:
+            depth = _depth(condition, combined)
+            if depth > MAX_COMBINED_DEPTH:
+                self.error("E004", f"{what} nests {depth} levels deep counting the segments it uses through "
+                           f"`in segment` (at most {MAX_COMBINED_DEPTH})", span,
+                           "materialize a shallower chain: use fewer layers of segments built on segments")
+            return depth
+
+        for name in order:
+            combined[name] = check(segments[name].condition, f'segment "{name}"', segments[name].name_span)
+        for campaign in campaigns.values():
+            conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
+            conditions += [sub.condition for sub in campaign.subaudiences if sub.condition is not None]
+            for condition in conditions:
+                check(condition, f'campaign "{campaign.name}"', campaign.name_span)
+
     def _order(self, segments: dict[str, ast.Segment], dependencies: dict[str, tuple[str, ...]]) -> list[str]:
         """Dependency order (depth-first); a cycle is reported once with its path."""
         order: list[str] = []
@@ -607,6 +629,22 @@ def walk(node) -> Iterable:
             yield from walk(operand)
     elif isinstance(node, ast.Not):
         yield from walk(node.operand)
+
+
+def _depth(condition: ast.Condition, used: dict[str, int]) -> int:
+    """The nesting depth of a condition (And, Or and Not one level each), an ``in segment`` counting as
+    deep as the segment it uses (``used``). Iterative: the depth it measures may be beyond recursion."""
+    deepest, stack = 0, [(condition, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.InSegment):
+            depth += used.get(node.name, 0)
+        deepest = max(deepest, depth)
+        if isinstance(node, (ast.And, ast.Or)):
+            stack.extend((operand, depth + 1) for operand in node.operands)
+        elif isinstance(node, ast.Not):
+            stack.append((node.operand, depth + 1))
+    return deepest
 
 
 def _segment_refs(condition: ast.Condition) -> Iterable[str]:

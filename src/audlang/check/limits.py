@@ -22,3 +22,8 @@ MAX_NUMBER = Decimal("999999999999999999")
 MAX_DECIMALS = 12
 #: A distance beyond the far side of the Earth holds for everyone; this bound only keeps it finite.
 MAX_DISTANCE = 100_000
+#: The deepest a condition may nest once the segments it uses through ``in segment`` are counted in
+#: (each And, Or and Not node one level): the compiler, ``explain`` and ``members`` inline them, and
+#: the parser's own limit (32 levels of ``not`` and grouping) makes at most 64 such levels in one
+#: condition, the depth every stage was measured safe at.
+MAX_COMBINED_DEPTH = 64
