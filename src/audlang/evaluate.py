@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, select, table, column, true, case
 
 from audlang import warehouse
 from audlang.check import Model
+from audlang.check.datamodel import BOOLEAN
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile import dialects
 from audlang.diagnostics import AudlangError, Diagnostic
@@ -99,7 +100,7 @@ def insights_query(model: Model, name: str, as_of: AsOf) -> sa.Select:
         ocol2("customer_id").in_(select(segment.c.customer_id)), *conditions2).scalar_subquery()
 
     def flag(n):
-        return func.coalesce(func.sum(case((and_(col(n).is_not(None), col(n) == true()), 1), else_=0)), 0)
+        return count_true(col(n))
 
     return select(
         func.count(segment.c.customer_id).label("members"),
@@ -109,6 +110,12 @@ def insights_query(model: Model, name: str, as_of: AsOf) -> sa.Select:
         flag("contactable_phone").label("reachable_phone"),
         flag("sms_opt_in").label("sms_opt_in"),
     ).select_from(segment.outerjoin(profile, col("customer_id") == segment.c.customer_id))
+
+
+def count_true(column) -> sa.ColumnElement:
+    """How many rows hold true in a boolean column (read by its declared type: SQLite text too)."""
+    value = dialects.as_declared(column, BOOLEAN)
+    return func.coalesce(func.sum(case((and_(value.is_not(None), value == true()), 1), else_=0)), 0)
 
 
 def _last_365_days():

@@ -11,6 +11,7 @@ segments; this runs them over the generated warehouse.
 from __future__ import annotations
 
 import csv
+import json
 import io
 import shutil
 from decimal import Decimal
@@ -126,3 +127,21 @@ def test_between_decimals_selects_the_customers_in_range(project, warehouses, da
     assert len(expected) > 10
     for url in warehouses.values():
         assert member_ids(project, url, "T Between Decimals") == expected
+
+
+@pytest.mark.parametrize("engine", sorted(text_tables.DECLARED))
+def test_insights_on_text_tables_equal_the_reference_counts(project, warehouses, reference, data, engine):
+    """insights' reachability and opt-in counts read the flags by their declared type too."""
+    ref, _model = reference
+    name = "Holiday Shoppers - SMS"
+    members = ref.members(name)
+    result = CliRunner().invoke(cli, ["--project", str(project), "insights", name, "--as-of", AS_OF,
+                                      "--warehouse", warehouses[engine], "--format", "json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    profile = {c["customer_id"]: c for c in data["customer_360"]}
+    for figure, column in (("reachable_email", "contactable_email"), ("reachable_phone", "contactable_phone"),
+                           ("sms_opt_in", "sms_opt_in")):
+        assert figures[figure] == sum(1 for c in members if profile[c][column] is True), figure
+    assert figures["members"] == len(members) > 0

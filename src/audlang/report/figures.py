@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy import Integer, String, and_, case, func, literal, select, true
+from sqlalchemy import Integer, String, case, func, literal, select
 
 from audlang import ast, evaluate
 from audlang.check import Model, walk
@@ -99,7 +99,7 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
     col = lambda n: profile.c[info.column(n)]  # noqa: E731
 
     def flag(n):
-        return func.coalesce(func.sum(case((and_(col(n).is_not(None), col(n) == true()), 1), else_=0)), 0)
+        return evaluate.count_true(col(n))
 
     rows = conn.execute(select(m.c.seg, func.count(m.c.customer_id), flag("contactable_email"),
                                flag("contactable_phone"), flag("sms_opt_in"))
