@@ -108,6 +108,29 @@ SHOWN_CHARACTERS = 1000
 SHOWN_LINE = 160
 
 
+def shown_url(url: object) -> str:
+    """A database URL as a message may show it: the password masked and the query's values too (a
+    token such as ``?password=…`` or ``?motherduck_token=…`` must not reach a public CI log)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, _, host = netloc.rpartition("@")
+            netloc = (user.split(":", 1)[0] + ":***" if ":" in user else user) + "@" + host
+        query = "&".join(f"{k}=***" for k, _v in parse_qsl(parts.query, keep_blank_values=True))
+        if parts.query and not query:
+            query = "***"
+    except ValueError:
+        return "<invalid URL>"
+    if not parts.scheme:
+        return "<invalid URL>"
+    shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    return printable(shown)
+
+
 def printable(text: str) -> str:
     """``text`` with each control character written as an escape (``\\x1b``), cut short when very long."""
     if len(text) > SHOWN_CHARACTERS:

@@ -3,7 +3,7 @@
 The embedded default is a DuckDB file in the project (``target/warehouse.duckdb``).
 Relative file paths in ``duckdb:///`` and ``sqlite:///`` URLs from
 ``audlang.toml`` are relative to the project folder. Passwords never appear
-in messages: URLs are shown with ``render_as_string(hide_password=True)``.
+in messages: URLs are shown by ``diagnostics.shown_url`` (password and query values masked).
 
 Spark SQL (``hive://HOST:PORT/DATABASE``, PyHive through Spark's Thrift server;
 Databricks SQL warehouses speak the same SQL): every session is set to UTC, so
@@ -35,7 +35,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from audlang.check.model import ListFile
 from audlang.compile.compiler import list_table_name
-from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.diagnostics import AudlangError, Diagnostic, shown_url
 from audlang.files import UnsafeFile, read_regular
 
 DEFAULT_WAREHOUSE = "duckdb:///target/warehouse.duckdb"
@@ -63,10 +63,7 @@ def resolve_url(cli_value: str | None, config_value: str | None, root: Path, env
 
 
 def shown(url: str | URL) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid URL>"
+    return shown_url(url)
 
 
 def _sqlite_functions(dbapi_connection, _record) -> None:

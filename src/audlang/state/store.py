@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.diagnostics import AudlangError, Diagnostic, shown_url
 from audlang.state.model import DeployedObject, HistoryEvent, LockInfo, Snapshot
 
 SCHEMA_VERSION = 1
@@ -101,10 +101,7 @@ def now() -> str:
 
 
 def shown(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid URL>"
+    return shown_url(url)
 
 
 def refuse_unsupported(url: str) -> None:
