@@ -46,8 +46,11 @@ def inside(path: str | os.PathLike, roots: Iterable[str | os.PathLike]) -> Path:
 
     Raises ``UnsafeFile`` naming the roots otherwise.
     """
-    resolved = Path(os.path.realpath(path))
-    allowed = [Path(os.path.realpath(r)) for r in roots]
+    try:
+        resolved = Path(os.path.realpath(path))
+        allowed = [Path(os.path.realpath(r)) for r in roots]
+    except (ValueError, OSError):  # a NUL byte, a name too long for the system
+        raise UnsafeFile("is not a usable path (a NUL byte, or a name too long)") from None
     if any(resolved == r or resolved.is_relative_to(r) for r in allowed):
         return resolved
     # The resolved path is not shown: the log of a CI run may be public, and the machine's layout is
@@ -67,6 +70,8 @@ def read_regular(path: str | os.PathLike, roots: Iterable[str | os.PathLike], li
         before = os.stat(resolved)
     except FileNotFoundError:
         raise
+    except ValueError:
+        raise UnsafeFile("is not a usable path (a NUL byte)") from None
     except OSError as error:
         raise UnsafeFile(f"cannot be read: {error.strerror}") from None
     _regular(before, limit)

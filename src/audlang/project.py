@@ -15,7 +15,7 @@ import attrs
 
 from audlang.check import Model, check
 from audlang.check.templates import ExportRoots
-from audlang.diagnostics import AudlangError, Diagnostic
+from audlang.diagnostics import AudlangError, Diagnostic, printable
 from audlang.files import MAX_READ_BYTES, UnsafeFile, inside, read_regular
 from audlang.syntax import parse_source
 
@@ -84,6 +84,9 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise AudlangError(Diagnostic.sourceless("E302", "`paths` is a list of folders", str(config_file)))
     for folder in paths:
+        if printable(folder) != folder:
+            raise AudlangError(Diagnostic.sourceless("E302", "`paths` entries hold control characters",
+                                                     str(config_file)))
         try:
             inside(root / folder, [root])
         except UnsafeFile:
@@ -92,9 +95,11 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     for key in ("name", "warehouse", "state"):
         if key in data and not isinstance(data[key], str):
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` is a string", str(config_file)))
+        if key in data and printable(data[key]) != data[key]:  # printed in plans and pull-request comments
+            raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` holds control characters", str(config_file)))
     exports_root = data.get("exports_root")
     if exports_root is not None:
-        if not isinstance(exports_root, str) or not exports_root.strip():
+        if not isinstance(exports_root, str) or not exports_root.strip() or printable(exports_root) != exports_root:
             raise AudlangError(Diagnostic.sourceless("E302", "`exports_root` is a folder name", str(config_file)))
         exports_root = (root / exports_root).resolve()
     max_list_bytes = data.get("max_list_bytes", MAX_LIST_BYTES)
@@ -111,6 +116,11 @@ def source_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     found: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
+        try:
+            path.stat()
+        except (OSError, ValueError) as error:  # missing, a NUL byte, a name too long
+            reason = "no such file or folder" if isinstance(error, FileNotFoundError) else "not a usable path"
+            raise AudlangError(Diagnostic.sourceless("E303", reason, printable(display_path(path))[:200])) from None
         if path.is_file():
             found[path] = None
         elif path.is_dir():

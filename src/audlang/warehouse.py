@@ -281,9 +281,7 @@ def load_list(conn: sa.Connection, listed: ListFile) -> None:
         raise AudlangError(Diagnostic.sourceless(
             "E407", f"list file {listed.written} changed since it was checked; run the command again",
             listed.written))
-    text = read.content.decode("utf-8-sig", "replace")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    ids = sorted({(row.get("customer_id") or "").strip() for row in reader} - {""})
+    ids = list_ids(read.content, listed.written)
     if spark_engine(conn):
         _load_list_spark(conn, table_name, ids)
         return
@@ -292,6 +290,20 @@ def load_list(conn: sa.Connection, listed: ListFile) -> None:
     metadata.create_all(conn)
     for start in range(0, len(ids), 10_000):
         conn.execute(t.insert(), [{"customer_id": i} for i in ids[start:start + 10_000]])
+
+
+def list_ids(content: bytes, written: str) -> list[str]:
+    """The distinct ``customer_id`` values of a list file's content, sorted (header names trimmed, as
+    the checker reads them; any line ending)."""
+    text = content.decode("utf-8-sig", "replace")
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""))
+        header = [name.strip() for name in next(rows, [])]
+        column = header.index("customer_id")
+        return sorted({row[column].strip() for row in rows if len(row) > column} - {""})
+    except (csv.Error, ValueError) as error:
+        raise AudlangError(Diagnostic.sourceless(
+            "E407", f"list file {written} cannot be read as CSV: {str(error)[:120]}", written)) from None
 
 
 def _load_list_spark(conn: sa.Connection, table_name: str, ids: list[str]) -> None:

@@ -26,7 +26,7 @@ from audlang.check.datamodel import (
 from audlang.check.model import ListFile, Model
 from audlang.check.limits import MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_NUMBER
 from audlang.check.names import view_name
-from audlang.diagnostics import Diagnostic, Span
+from audlang.diagnostics import Diagnostic, Span, printable
 from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, read_regular, shown_columns
 
 #: reads an ``in list`` file given its path (joined to the declaring file's folder); raises
@@ -34,6 +34,10 @@ from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, re
 ListReader = Callable[[str], FileRead]
 
 
+#: characters a name may not hold: C0 controls, DEL, C1 controls, and the Unicode line and paragraph
+#: separators and bidirectional overrides (which reorder how a log line reads)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: ``[catalog.][schema.]table``: nothing a database would read as a file path or a function call
 _TABLE_NAME = re.compile(r"[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}", re.ASCII)
 
@@ -133,6 +137,7 @@ class _Checker:
         return model, self.diagnostics
 
     def _declare(self, table: dict, decl, kind: str) -> None:
+        self._plain_name(decl.name, kind, decl.name_span)
         if decl.name in table:
             self.error("E103", f'{kind} "{decl.name}" is declared twice{_where(table[decl.name].name_span)}',
                        decl.name_span)
@@ -399,9 +404,12 @@ class _Checker:
         except OSError:
             self.error("E112", f'list file "{node.path}" not found (looked for {path})', node.span)
             return
-        first_line = read.content.split(b"\n", 1)[0][:4096]
+        first_line = re.split(rb"\r\n|\r|\n", read.content, maxsplit=1)[0][:4096]
         header = first_line.decode("utf-8", "replace").strip().lstrip("\ufeff")
-        columns = next(csv.reader([header]), []) if header else []
+        try:
+            columns = next(csv.reader([header]), []) if header else []
+        except csv.Error:
+            columns = [header]
         if "customer_id" not in [c.strip() for c in columns]:
             self.error("E112", f'list file "{node.path}" has no `customer_id` column'
                        + (f" (its columns: {shown_columns(columns)})" if columns else " (it is empty)"), node.span)
@@ -419,6 +427,11 @@ class _Checker:
         specs = dest_specs.settings_for(kind)
         seen: dict[str, ast.Setting] = {}
         for setting in destination.settings:
+            if isinstance(setting.value, ast.TextValue):
+                for part in setting.value.parts:
+                    if isinstance(part, ast.EnvRef) and not _ENV_NAME.fullmatch(part.variable):
+                        self.error("E110", f"env({printable(part.variable)[:60]!r}) is not an environment variable "
+                                   "name: letters, digits and `_`, not starting with a digit", part.span)
             if setting.header:
                 if kind != "webhook":
                     self.error("E110", f"headers are for webhook destinations, not {kind}", setting.span)
@@ -483,7 +496,15 @@ class _Checker:
                    if not setting.header else f'read it from the environment: header "{setting.key}" = env("NAME")')
 
     # ------------------------------------------------------------------ campaigns
+    def _plain_name(self, name: str, what: str, span: Span | None) -> None:
+        """Names are printed in plans, logs and pull-request comments: no control characters in them."""
+        if _CONTROL.search(name):
+            self.error("E119", f"a {what} name cannot hold control characters (a line break, tab or escape "
+                       "could forge lines of a CI log or a plan)", span, "write the name on one line, plainly")
+
     def _campaign(self, campaign: ast.Campaign) -> None:
+        for group in (*campaign.treatments, *campaign.subaudiences):
+            self._plain_name(group.name, "group", group.span)
         audience = campaign.audience
         if audience is None:
             self.error("E111", f'campaign "{campaign.name}" has no audience', campaign.name_span,

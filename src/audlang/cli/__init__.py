@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from audlang.diagnostics import AudlangError, Diagnostic, render_json, render_text
+from audlang.diagnostics import AudlangError, Diagnostic, printable, render_json, render_text
 
 EXIT_ERROR = 1
 
@@ -118,7 +118,7 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
         _emit(problems, sources)
     verb = "would reformat" if check or show_diff else "reformatted"
     for path in changed:
-        click.echo(f"{verb} {path}", err=True)
+        click.echo(f"{verb} {printable(path)}", err=True)
     if not show_diff:
         click.echo(f"{_count(len(changed), 'file')} {verb}, "
                    f"{len(files) - len(changed) - len({p.span.file for p in problems if p.span})} unchanged",

@@ -283,6 +283,7 @@ def _demo_destinations(loaded):
 def _insights_table(engine, url: str, model, as_of) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from audlang import evaluate
 
@@ -291,6 +292,6 @@ def _insights_table(engine, url: str, model, as_of) -> None:
         table.add_column(heading, justify="left" if heading == "segment" else "right")
     for name in model.segments:
         f = evaluate.insights(engine, url, model, name, as_of)
-        table.add_row(name, f"{f['members']:,}", f"{f['revenue_last_365_days']:,.2f}", f"{f['active']:,}",
+        table.add_row(Text(name), f"{f['members']:,}", f"{f['revenue_last_365_days']:,.2f}", f"{f['active']:,}",
                       f"{f['reachable_email']:,}", f"{f['reachable_phone']:,}", f"{f['sms_opt_in']:,}")
     Console(width=120).print(table)

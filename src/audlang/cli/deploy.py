@@ -12,6 +12,7 @@ import sys
 import click
 
 from audlang.cli import cli
+from audlang.diagnostics import printable
 
 WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
 STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
@@ -161,7 +162,8 @@ class _SyncProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = Console(stderr=True)
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        # markup=False: a campaign named "Win-back [/old]" is text, not a closing tag of rich's markup
+        self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=not console.is_terminal)
         self.tasks: dict = {}
         self.bar.__enter__()
@@ -169,7 +171,7 @@ class _SyncProgress:
 
     def update(self, target, done: int, total: int) -> None:
         if target not in self.tasks:
-            self.tasks[target] = self.bar.add_task(f"sync {target}", total=total)
+            self.tasks[target] = self.bar.add_task(printable(f"sync {target}"), total=total)
         self.bar.update(self.tasks[target], completed=done, total=total)
 
     def __exit__(self, *exc):
@@ -183,6 +185,7 @@ def _sync_summary(syncs) -> int:
         return 0
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Destination syncs", title_justify="left")
     for heading in ("destination", "campaign / group", "status", "added", "removed", "skipped", "rejected",
@@ -190,14 +193,15 @@ def _sync_summary(syncs) -> int:
         table.add_column(heading, justify="right" if heading in ("added", "removed", "skipped", "rejected",
                                                                   "retried") else "left")
     for r in syncs:
-        table.add_row(f"{r.target.destination} ({r.kind})", f"{r.target.campaign} / {r.target.group}",
-                      r.status, f"{r.added:,}", f"{r.removed:,}", f"{r.skipped:,}", f"{r.rejected:,}",
-                      f"{r.retries:,}")
+        # Text cells: names are the project's, never rich markup ("Win-back [/old]")
+        table.add_row(*(Text(printable(cell)) for cell in (
+            f"{r.target.destination} ({r.kind})", f"{r.target.campaign} / {r.target.group}", r.status,
+            f"{r.added:,}", f"{r.removed:,}", f"{r.skipped:,}", f"{r.rejected:,}", f"{r.retries:,}")))
     Console(width=140, no_color=not _color()).print(table)
     for r in syncs:
         if r.message and r.status in ("failed", "held", "partial", "stopped"):
-            click.echo(f'  {r.status}: "{r.target.campaign}" / "{r.target.group}" → "{r.target.destination}": '
-                       f"{r.message}", err=r.status == "failed")
+            click.echo(printable(f'  {r.status}: "{r.target.campaign}" / "{r.target.group}" → '
+                                 f'"{r.target.destination}": {r.message}'), err=r.status == "failed")
     return sum(1 for r in syncs if r.status == "failed")
 
 
