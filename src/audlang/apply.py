@@ -38,9 +38,11 @@ from audlang.check.names import view_name
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan import MembershipPreview, Plan, desired_from_model, plan as make_plan
-from audlang.plan.model import CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action
+from audlang.plan.model import Action
+from audlang.plan.render import reason_text
 from audlang.state import DeployedObject, Snapshot, StateStore
 from audlang.state.store import begin, connect, now
+from audlang.vocabulary import ObjectKind, PlanAction, SyncStatus
 
 MEMBERSHIP_TABLE = "audlang_membership"
 #: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
@@ -140,8 +142,8 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
     then three grouped queries count, for all segments at once, the members and the set differences
     (``EXCEPT``) against the deployed membership. The temporary tables are dropped at the end.
     """
-    deployed_segments = deployed.of_kind("segment")
-    moves = {m.new: m.old for m in model.moves if m.kind == "segment"}
+    deployed_segments = deployed.of_kind(ObjectKind.SEGMENT)
+    moves = {m.new: m.old for m in model.moves if m.kind == ObjectKind.SEGMENT}
     have_table = _has_membership(conn)
     meta = sa.MetaData()
     preview = sa.Table(PREVIEW_TABLE, meta, sa.Column("segment", sa.String(500)), sa.Column("customer_id", sa.String),
@@ -391,8 +393,8 @@ def _materialize(conn: sa.Connection, compiler: SegmentCompiler, model: Model, a
 
 def _preview_spark(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot) -> dict[str, MembershipPreview]:
     """``preview_membership`` on Spark: per segment, the would-be members counted against the deployed view."""
-    deployed_segments = deployed.of_kind("segment")
-    moves = {m.new: m.old for m in model.moves if m.kind == "segment"}
+    deployed_segments = deployed.of_kind(ObjectKind.SEGMENT)
+    moves = {m.new: m.old for m in model.moves if m.kind == ObjectKind.SEGMENT}
     nobody = select(sa.literal("", sa.String).label("customer_id")).where(sa.false())
     views = {name: view_name(name if name in deployed_segments else moves.get(name, name)) for name in model.segments}
     existing = {v for v in set(views.values()) if warehouse.spark_has_view(conn, v)}
@@ -426,7 +428,7 @@ def _spark_membership(model: Model, deployed: Snapshot) -> dict[str, sa.Select]:
     state records its member count) is its view ``audlang_members_<slug>``, read instead of computing
     the segment again — a paused one's as it was frozen, as ``in segment`` reads it; a paused segment
     never materialized has no members. Known from the state, without a query to Spark."""
-    segments = deployed.of_kind("segment")
+    segments = deployed.of_kind(ObjectKind.SEGMENT)
     nobody = select(sa.literal("", sa.String).label("customer_id")).where(sa.false())
     out: dict[str, sa.Select] = {}
     for name, segment in model.segments.items():
@@ -480,7 +482,7 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
         store.log(apply_id, "apply started", {"as_of": plan.as_of, "planned_serial": plan.serial,
                                               "actions": len(plan.actions)})
         as_of = AsOf.parse(plan.as_of)
-        if any(a.materialize or a.kind == "segment" for a in plan.actions):
+        if any(a.materialize or a.kind == ObjectKind.SEGMENT for a in plan.actions):
             _ensure_membership_table(engine, warehouse_url)
         # `in segment` reads what is materialized: upstream segments come first in the plan's order.
         membership = {name: warehouse.members_view(view_name(name)) if warehouse.spark_engine(engine)
@@ -498,7 +500,7 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             keeper.tick()
         syncs = _run_syncs(plan, model, engine, warehouse_url, store, root, as_of, apply_id, echo, sync_progress)
         store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied),
-                                               "syncs_failed": sum(r.status == "failed" for r in syncs)})
+                                               "syncs_failed": sum(r.status == SyncStatus.FAILED for r in syncs)})
         return ApplyResult(serial, tuple(applied), lock.lock_id, taken_over.lock_id if taken_over else None,
                            tuple(syncs))
     except AudlangError as error:
@@ -542,8 +544,9 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
     have = deployed.get(action.kind, action.previous_name or action.name)
     object_id = action.object_id or (have.object_id if have else None) or str(uuid.uuid4())
     title = f'{action.kind} "{action.name}"'
-    if action.action == DELETE:
-        if action.kind == "segment":
+    reasons = [reason_text(r, action.kind) for r in action.reasons]  # the history keeps the sentences
+    if action.action == PlanAction.DELETE:
+        if action.kind == ObjectKind.SEGMENT:
             with warehouse.errors_translated(url, model), begin(engine, url) as conn:
                 if _has_membership(conn):
                     conn.execute(membership_table.delete().where(membership_table.c.segment == action.name))
@@ -553,9 +556,9 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
                     else:
                         conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, view_name(action.name))}"))
         serial = store.write(apply_id, "deleted", delete=(action.kind, action.name),
-                             detail={"reasons": list(action.reasons), "feeds": list(action.feeds)})
+                             detail={"reasons": reasons, "feeds": list(action.feeds)})
         return f"deleted {title}", serial
-    if action.action == PAUSED and action.desired is None:
+    if action.action == PlanAction.PAUSED and action.desired is None:
         return f"paused {title}: left as deployed", deployed.serial
     want = action.desired
     counts: dict = {}
@@ -564,7 +567,7 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
         with warehouse.errors_translated(url, model), begin(engine, url) as conn:
             counts = _materialize(conn, compiler, model, action, object_id)
         members, as_of, refreshed = counts["members"], plan.as_of, now()
-    elif action.previous_name and action.kind == "segment":
+    elif action.previous_name and action.kind == ObjectKind.SEGMENT:
         with warehouse.errors_translated(url, model), begin(engine, url) as conn:
             if _has_membership(conn):
                 conn.execute(membership_table.update().where(membership_table.c.segment == action.previous_name)
@@ -576,9 +579,9 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
         kind=want.kind, name=want.name, object_id=object_id, definition=want.definition, paused=want.paused,
         description=want.description, depends_on=want.depends_on, lists=want.lists, relative=want.relative,
         members=members, as_of=as_of, refreshed_at=refreshed, created_at=have.created_at if have else None)
-    event = {CREATE: "created", UPDATE: "updated", RENAME: "renamed", REFRESH: "refreshed",
-             PAUSED: "paused"}[action.action]
-    detail = {"reasons": list(action.reasons), **counts}
+    event = {PlanAction.CREATE: "created", PlanAction.UPDATE: "updated", PlanAction.RENAME: "renamed",
+             PlanAction.REFRESH: "refreshed", PlanAction.PAUSED: "paused"}[action.action]
+    detail = {"reasons": reasons, **counts}
     if action.previous_name:
         detail["previous_name"] = action.previous_name
     serial = store.write(apply_id, event, put=record,

@@ -55,15 +55,16 @@ def test_whole_cycle(project, warehouse_url, cli_run):
     edited = cli_run(project, "plan", "--as-of", AS_OF, "--format", "json", "--detailed-exitcode")
     assert edited.returncode == 2, edited.stderr
     doc = json.loads(edited.stdout)
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
     actions = {a["name"]: a for a in doc["actions"]}
     assert actions["Big Spenders"]["action"] == "update"
-    assert actions["Big Spenders"]["reasons"] == ["definition changed"]
+    assert [r["reason_code"] for r in actions["Big Spenders"]["reasons"]] == ["definition_changed"]
     assert "- segment \"Big Spenders\" < lifetime_revenue > 500 >" in actions["Big Spenders"]["diff"]
     assert actions["Big Spenders"]["membership"]["removed"] > 0
     assert actions["Big Spenders"]["membership"]["added"] == 0
     assert actions["VIP"]["action"] == "refresh"
-    assert actions["VIP"]["reasons"] == ['upstream segment changed: "Big Spenders"']
+    assert actions["VIP"]["reasons"] == [{"reason_code": "upstream_changed", "detail": ["Big Spenders"],
+                                          "text": 'upstream segment changed: "Big Spenders"'}]
     assert "Recent" not in actions
 
     done = cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF)
@@ -91,7 +92,7 @@ def test_window_moves_with_the_as_of_date(project, cli_run):
     assert later.returncode == 2
     actions = {a["name"]: a for a in json.loads(later.stdout)["actions"]}
     assert actions["Recent"]["action"] == "refresh"
-    assert "window moved with the as-of date" in actions["Recent"]["reasons"]
+    assert "window_moved" in [r["reason_code"] for r in actions["Recent"]["reasons"]]
 
 
 def test_data_changed_shows_in_the_plan(project, warehouse_url, cli_run):
@@ -105,7 +106,7 @@ def test_data_changed_shows_in_the_plan(project, warehouse_url, cli_run):
     result = cli_run(project, "plan", "--as-of", AS_OF, "--format", "json")
     actions = {a["name"]: a for a in json.loads(result.stdout)["actions"]}
     assert actions["Big Spenders"]["action"] == "refresh"
-    assert actions["Big Spenders"]["reasons"] == ["data changed"]
+    assert [r["reason_code"] for r in actions["Big Spenders"]["reasons"]] == ["data_changed"]
     assert actions["Big Spenders"]["membership"]["after"] == 0
 
 
@@ -117,7 +118,7 @@ def test_rename_keeps_history_and_membership(project, warehouse_url, cli_run):
     planned = cli_run(project, "plan", "--as-of", AS_OF, "--format", "json")
     (action,) = json.loads(planned.stdout)["actions"]
     assert action["action"] == "rename" and action["previous_name"] == "Recent"
-    assert action["reasons"] == ['renamed from "Recent"']
+    assert [(r["reason_code"], r["detail"]) for r in action["reasons"]] == [("renamed", ["Recent"])]
     assert action["membership"]["added"] == action["membership"]["removed"] == 0
     assert cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF).returncode == 0
     assert _members(warehouse_url, "Recent Buyers") == before and not _members(warehouse_url, "Recent")

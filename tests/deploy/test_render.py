@@ -12,9 +12,11 @@ from conftest import ROOT, check_golden
 
 from audlang.diagnostics import AudlangError
 from audlang.plan import MembershipPreview, desired_from_model, plan, plan_from_json, plan_to_json
-from audlang.plan import render_markdown, render_text
+from audlang.plan import Reason, reason_text, render_markdown, render_text
+from audlang.plan.render import reason_from_text
 from audlang.project import analyze
 from audlang.state import DeployedObject, Snapshot
+from audlang.vocabulary import ReasonCode as C
 
 GOLDEN = ROOT / "tests" / "golden" / "plan"
 
@@ -116,3 +118,73 @@ def test_other_format_versions_are_refused(doc):
         plan_from_json([1, 2])
     with pytest.raises(AudlangError, match="damaged"):
         plan_from_json({"format_version": 1, "actions": [{}]})
+
+
+SENTENCES = [
+    # (code, detail, object kind, the sentence: what every plan has printed, and version-1 files hold)
+    (C.NEW, (), "segment", "new segment"),
+    (C.NEW, (), "destination", "new destination"),
+    (C.NEW, (), "campaign", "new campaign"),
+    (C.NEW_PAUSED, (), "segment", "paused: its membership is computed once it is unpaused"),
+    (C.RENAMED, ("Old Name",), "segment", 'renamed from "Old Name"'),
+    (C.DEFINITION_CHANGED, (), "segment", "definition changed"),
+    (C.LIST_FILE_CHANGED, (), "segment", "list file changed"),
+    (C.PAUSED, (), "segment", "paused"),
+    (C.PAUSED_NOW, (), "campaign", "paused now: its membership stays as deployed"),
+    (C.UNPAUSED, (), "segment", "unpaused"),
+    (C.UPSTREAM_CHANGED, ("Big",), "segment", 'upstream segment changed: "Big"'),
+    (C.UPSTREAM_CHANGED, ("Big", "A, B"), "segment", 'upstream segment changed: "Big", "A, B"'),
+    (C.WINDOW_MOVED, (), "segment", "window moved with the as-of date"),
+    (C.DATA_CHANGED, (), "segment", "data changed"),
+    (C.DESCRIPTION_CHANGED, (), "destination", "description changed"),
+    (C.RECORDED_DETAILS_CHANGED, (), "segment", "recorded details changed"),
+    (C.REMOVED, (), "segment", "segment removed from the code"),
+    (C.REMOVED, (), "campaign", "campaign removed from the code"),
+    (C.REMOVED, (), "destination", "destination removed"),
+    (C.FED_DESTINATION, (), "segment", "it fed a destination: its audience will no longer be synced"),
+]
+
+
+@pytest.mark.parametrize("code, detail, kind, sentence", SENTENCES, ids=[f"{c[0]}-{c[2]}" for c in SENTENCES])
+def test_reason_sentences(code, detail, kind, sentence):
+    assert reason_text(Reason(code, detail), kind) == sentence
+    assert reason_from_text(sentence, kind) == Reason(code, detail)  # how a version-1 plan is read
+
+
+def test_every_reason_code_has_a_sentence_and_a_row_in_the_docs():
+    assert {c[0] for c in SENTENCES} == set(C)
+    docs = (ROOT / "docs" / "plan-format.md").read_text(encoding="utf-8")
+    assert [code for code in C if f"| `{code}` |" not in docs] == []
+
+
+def test_scripts_switch_on_the_reason_code(doc):
+    codes = {a["name"]: [r["reason_code"] for r in a["reasons"]] for a in doc["actions"]}
+    assert codes["Big Spenders"] == ["definition_changed"]
+    assert codes["Lapsed"] == ["removed", "fed_destination"]
+    (renamed,) = [a for a in json.loads(json.dumps(doc))["actions"] if a["action"] == "rename"]
+    assert renamed["reasons"] == [{"reason_code": "renamed", "detail": ["Old Name"],
+                                   "text": 'renamed from "Old Name"'}]
+
+
+def test_the_renderers_write_the_sentence_from_the_code(doc):
+    """The ``text`` in the document is for people reading it; the renderings draw on the code."""
+    edited = json.loads(json.dumps(doc))
+    edited["actions"][0]["reasons"][0]["text"] = "something else"
+    assert render_text(edited) == render_text(doc)
+    assert render_markdown(edited) == render_markdown(doc)
+
+
+def test_a_version_1_plan_is_read_with_codes(doc):
+    v1 = json.loads(json.dumps(doc))
+    v1["format_version"] = 1
+    for a in v1["actions"]:
+        a["reasons"] = [r["text"] for r in a["reasons"]]
+    assert plan_from_json(v1) == _plan()
+    bad = json.loads(json.dumps(v1))
+    bad["actions"][0]["reasons"] = ["the moon is full"]
+    with pytest.raises(AudlangError, match="damaged.*the moon is full"):
+        plan_from_json(bad)
+    with pytest.raises(AudlangError, match="damaged"):
+        plan_from_json({**doc, "format_version": 1})  # version 2's reasons in a version-1 file
+    with pytest.raises(AudlangError, match="damaged"):
+        plan_from_json({**v1, "format_version": 2})

@@ -14,13 +14,14 @@ from audlang import ast
 from audlang.check import Model, walk
 from audlang.check.datamodel import DERIVED_ATTRIBUTES
 from audlang.syntax.formatter import format_declaration
+from audlang.vocabulary import ObjectKind
 
 _DATED = (ast.HasPurchased, ast.AbandonedCheckout, ast.Today, ast.SeasonalDate)
 
 
 @attrs.frozen
 class DesiredObject:
-    kind: str
+    kind: ObjectKind = attrs.field(converter=ObjectKind)
     name: str
     definition: str
     paused: bool = False
@@ -33,11 +34,11 @@ class DesiredObject:
 @attrs.frozen
 class Desired:
     objects: tuple[DesiredObject, ...]  # segments in dependency order, then destinations, then campaigns
-    moves: tuple[tuple[str, str, str], ...] = ()  # (kind, old, new)
+    moves: tuple[tuple[ObjectKind, str, str], ...] = ()  # (kind, old, new)
     sources: tuple[tuple[str, str], ...] = ()
     project: str = ""
 
-    def of_kind(self, kind: str) -> dict[str, DesiredObject]:
+    def of_kind(self, kind: ObjectKind) -> dict[str, DesiredObject]:
         return {o.name: o for o in self.objects if o.kind == kind}
 
 
@@ -99,18 +100,18 @@ def desired_from_model(model: Model, sources: dict[str, str] | None = None, proj
     objects: list[DesiredObject] = []
     for name, segment in model.segments.items():
         objects.append(DesiredObject(
-            "segment", name, canonical(segment), segment.paused, segment.description,
+            ObjectKind.SEGMENT, name, canonical(segment), segment.paused, segment.description,
             model.dependencies.get(name, ()), _lists(model, segment), _relative(model, name, set())))
     for name, destination in sorted(model.destinations.items()):
-        objects.append(DesiredObject("destination", name, canonical(destination), destination.paused,
+        objects.append(DesiredObject(ObjectKind.DESTINATION, name, canonical(destination), destination.paused,
                                      destination.description))
     for name, campaign in sorted(model.campaigns.items()):
         uses: list[str] = []
         if campaign.audience is not None and campaign.audience.segment is not None:
-            uses.append(f"segment:{campaign.audience.segment}")
+            uses.append(f"{ObjectKind.SEGMENT}:{campaign.audience.segment}")
         for group in (*campaign.treatments, *campaign.subaudiences):
-            uses.extend(f"destination:{d.value}" for d in group.destinations)
-        objects.append(DesiredObject("campaign", name, canonical(campaign), campaign.paused, campaign.description,
-                                     tuple(dict.fromkeys(uses)), _lists(model, campaign)))
-    moves = tuple((m.kind, m.old, m.new) for m in model.moves)
+            uses.extend(f"{ObjectKind.DESTINATION}:{d.value}" for d in group.destinations)
+        objects.append(DesiredObject(ObjectKind.CAMPAIGN, name, canonical(campaign), campaign.paused,
+                                     campaign.description, tuple(dict.fromkeys(uses)), _lists(model, campaign)))
+    moves = tuple((ObjectKind(m.kind), m.old, m.new) for m in model.moves)
     return Desired(tuple(objects), moves, tuple(sorted((sources or {}).items())), project)

@@ -8,10 +8,18 @@ from __future__ import annotations
 import attrs
 
 from audlang.plan.desired import DesiredObject
+from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus
 
-#: The actions, in the words of the plan.
-CREATE, UPDATE, DELETE, RENAME, REFRESH, PAUSED = "create", "update", "delete", "rename", "refresh", "paused"
-ACTIONS = (CREATE, UPDATE, RENAME, REFRESH, PAUSED, DELETE)
+@attrs.frozen
+class Reason:
+    """Why an action is in the plan: a code scripts switch on, and the names its sentence cites.
+
+    The sentence people read (``renamed from "Old"``) is the renderer's (``render.reason_text``).
+    """
+
+    code: ReasonCode = attrs.field(converter=ReasonCode)
+    #: the names the reason is about: the deployed name of a rename, the upstream segments that changed
+    detail: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -40,7 +48,7 @@ class SyncPreview:
     group: str
     destination: str
     kind: str  # the destination's kind
-    status: str  # send, unchanged, held, paused, blocked, stopped (no longer in the project)
+    status: SyncPreviewStatus = attrs.field(converter=SyncPreviewStatus)
     adds: int = 0
     removes: int = 0
     skipped: int = 0  # members without a usable identifier, or duplicates after normalization
@@ -49,13 +57,18 @@ class SyncPreview:
     message: str | None = None
 
 
+#: The sync statuses that make a plan a change (``--detailed-exitcode``).
+CHANGING_SYNCS = frozenset({SyncPreviewStatus.SEND, SyncPreviewStatus.HELD, SyncPreviewStatus.BLOCKED,
+                            SyncPreviewStatus.STOPPED})
+
+
 @attrs.frozen
 class Action:
-    kind: str  # segment, campaign, destination
+    kind: ObjectKind = attrs.field(converter=ObjectKind)
     name: str
-    action: str  # create, update, rename, refresh, paused, delete
-    #: why (display): "definition changed", "window moved with the as-of date", "data changed", …
-    reasons: tuple[str, ...] = ()
+    action: PlanAction = attrs.field(converter=PlanAction)
+    #: why: definition changed, window moved with the as-of date, data changed, … (apply records them)
+    reasons: tuple[Reason, ...] = attrs.field(default=(), converter=tuple)
     previous_name: str | None = None  # rename: the deployed name
     object_id: str | None = None  # the deployed object's stable id (None when created)
     before: str | None = None  # deployed canonical definition
@@ -93,10 +106,10 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(a.action != PAUSED or a.desired is not None for a in self.actions) or \
-            any(s.status in ("send", "held", "blocked", "stopped") for s in self.syncs)
+        return any(a.action != PlanAction.PAUSED or a.desired is not None for a in self.actions) or \
+            any(s.status in CHANGING_SYNCS for s in self.syncs)
 
-    def count(self, action: str) -> int:
+    def count(self, action: PlanAction) -> int:
         return sum(1 for a in self.actions if a.action == action)
 
     @property

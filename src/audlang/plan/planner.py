@@ -12,13 +12,12 @@ from collections.abc import Mapping
 
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan.desired import Desired, DesiredObject
-from audlang.plan.model import (
-    CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action, MembershipChange, MembershipPreview, Plan,
-)
+from audlang.plan.model import Action, MembershipChange, MembershipPreview, Plan, Reason
 from audlang.state.model import DeployedObject, Snapshot
 from audlang.syntax.formatter import quote
+from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode
 
-KIND_ORDER = ("segment", "destination", "campaign")
+KIND_ORDER = (ObjectKind.SEGMENT, ObjectKind.DESTINATION, ObjectKind.CAMPAIGN)
 
 
 def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipPreview], as_of: str,
@@ -33,8 +32,8 @@ def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipP
     errors: list[Diagnostic] = []
     actions: list[Action] = []
     unchanged: list[str] = []
-    renamed_from: dict[tuple[str, str], DeployedObject] = {}
-    moved_away: set[tuple[str, str]] = set()
+    renamed_from: dict[tuple[ObjectKind, str], DeployedObject] = {}
+    moved_away: set[tuple[ObjectKind, str]] = set()
 
     for kind, old, new in desired.moves:
         have_old = deployed.get(kind, old)
@@ -56,12 +55,13 @@ def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipP
             if have is None and (kind, name) in renamed_from:
                 have = renamed_from[(kind, name)]
                 previous = have.name
-            action = _action(want, have, previous, preview.get(name) if kind == "segment" else None,
+            action = _action(want, have, previous, preview.get(name) if kind == ObjectKind.SEGMENT else None,
                              as_of, changed_members)
             if action is None:
                 unchanged.append(f'{kind} "{name}"')
                 continue
-            if kind == "segment" and action.membership and (action.membership.added or action.membership.removed):
+            moved = action.membership is not None and (action.membership.added or action.membership.removed)
+            if kind == ObjectKind.SEGMENT and moved:
                 changed_members.add(name)
             actions.append(action)
 
@@ -71,12 +71,12 @@ def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipP
                      if (o.kind, o.name) not in wanted and (o.kind, o.name) not in moved_away}
     for kind in reversed(KIND_ORDER):
         gone = [o for o in deployed.objects if o.kind == kind and (kind, o.name) in deleted_names]
-        if kind == "segment":
+        if kind == ObjectKind.SEGMENT:
             gone = _dependents_first(gone)
         for o in gone:
             users = [f"{w.kind} \"{w.name}\"" for w in desired.objects
-                     if (w.kind == kind == "segment" and o.name in w.depends_on)
-                     or (w.kind == "campaign" and f"{kind}:{o.name}" in w.depends_on)]
+                     if (w.kind == kind == ObjectKind.SEGMENT and o.name in w.depends_on)
+                     or (w.kind == ObjectKind.CAMPAIGN and f"{kind}:{o.name}" in w.depends_on)]
             if users:
                 errors.append(Diagnostic.sourceless(
                     "E521", f'cannot delete {kind} "{o.name}": {", ".join(users)} still uses it', f'{kind} "{o.name}"'))
@@ -92,28 +92,28 @@ def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipP
 
 def _action(want: DesiredObject, have: DeployedObject | None, previous: str | None,
             preview: MembershipPreview | None, as_of: str, changed_members: set[str]) -> Action | None:
-    is_segment = want.kind == "segment"
+    is_segment = want.kind == ObjectKind.SEGMENT
     if have is None:
-        reasons = [f"new {want.kind}"]
+        reasons = [Reason(ReasonCode.NEW)]
         membership = None
         if is_segment and want.paused:
-            reasons.append("paused: its membership is computed once it is unpaused")
+            reasons.append(Reason(ReasonCode.NEW_PAUSED))
         elif is_segment and preview is not None:
             membership = MembershipChange(None, preview.members, preview.added, preview.removed)
-        return Action(want.kind, want.name, CREATE, tuple(reasons), desired=want, after=want.definition,
+        return Action(want.kind, want.name, PlanAction.CREATE, tuple(reasons), desired=want, after=want.definition,
                       membership=membership, materialize=is_segment and not want.paused)
 
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     if previous is not None:
-        reasons.append(f'renamed from "{previous}"')
+        reasons.append(Reason(ReasonCode.RENAMED, (previous,)))
     before_text = have.definition
     if previous is not None:  # the name is in the text: a rename alone is not a definition change
         before_text = before_text.replace(quote(previous), quote(want.name), 1)
     definition_changed = want.definition != before_text
     if definition_changed:
-        reasons.append("definition changed")
+        reasons.append(Reason(ReasonCode.DEFINITION_CHANGED))
     elif is_segment and tuple(want.lists) != tuple(have.lists) and have.lists:
-        reasons.append("list file changed")
+        reasons.append(Reason(ReasonCode.LIST_FILE_CHANGED))
     record = (definition_changed or previous is not None or want.paused != have.paused
               or want.description != have.description or tuple(want.depends_on) != tuple(have.depends_on)
               or tuple(want.lists) != tuple(have.lists) or want.relative != have.relative)
@@ -121,13 +121,14 @@ def _action(want: DesiredObject, have: DeployedObject | None, previous: str | No
                   after=want.definition, desired=want)
 
     if want.paused:
-        reasons.append("paused" if have.paused else "paused now: its membership stays as deployed")
+        reasons.append(Reason(ReasonCode.PAUSED if have.paused else ReasonCode.PAUSED_NOW))
         if not record and have.paused:
-            return Action(want.kind, want.name, PAUSED, ("paused",), object_id=have.object_id,
-                          before=have.definition, after=want.definition, desired=None)
-        return Action(want.kind, want.name, RENAME if previous else PAUSED, tuple(reasons), **common)
+            return Action(want.kind, want.name, PlanAction.PAUSED, (Reason(ReasonCode.PAUSED),),
+                          object_id=have.object_id, before=have.definition, after=want.definition, desired=None)
+        return Action(want.kind, want.name, PlanAction.RENAME if previous else PlanAction.PAUSED, tuple(reasons),
+                      **common)
     if have.paused:
-        reasons.append("unpaused")
+        reasons.append(Reason(ReasonCode.UNPAUSED))
 
     membership = None
     moved = False
@@ -138,47 +139,46 @@ def _action(want: DesiredObject, have: DeployedObject | None, previous: str | No
         if moved and not reasons:
             upstream = [d for d in want.depends_on if d in changed_members]
             if upstream:
-                reasons.append("upstream segment changed: " + ", ".join(f'"{d}"' for d in upstream))
+                reasons.append(Reason(ReasonCode.UPSTREAM_CHANGED, tuple(upstream)))
             if want.relative and have.as_of is not None and have.as_of != as_of:
-                reasons.append("window moved with the as-of date")
+                reasons.append(Reason(ReasonCode.WINDOW_MOVED))
             if not reasons:
-                reasons.append("data changed")
+                reasons.append(Reason(ReasonCode.DATA_CHANGED))
     if previous is not None:
-        action = RENAME
+        action = PlanAction.RENAME
     elif definition_changed or have.paused or want.description != have.description:
-        action = UPDATE
+        action = PlanAction.UPDATE
         if not reasons:
-            reasons.append("description changed")
+            reasons.append(Reason(ReasonCode.DESCRIPTION_CHANGED))
     elif moved:
-        action = REFRESH  # also records any detail the state lacks (after an upgrade)
+        action = PlanAction.REFRESH  # also records any detail the state lacks (after an upgrade)
     elif record:
-        action = UPDATE
-        reasons.append("recorded details changed")
+        action = PlanAction.UPDATE
+        reasons.append(Reason(ReasonCode.RECORDED_DETAILS_CHANGED))
     else:
         return None
     return Action(want.kind, want.name, action, tuple(reasons), membership=membership,
-                  materialize=is_segment and (action != UPDATE or moved or definition_changed or have.paused
+                  materialize=is_segment and (action != PlanAction.UPDATE or moved or definition_changed or have.paused
                                               or previous is not None), **common)
 
 
 def _deletion(o: DeployedObject, deployed: Snapshot) -> Action:
-    reasons = [f"{o.kind} removed from the code"]
+    reasons = [Reason(ReasonCode.REMOVED)]
     feeds: list[str] = []
-    if o.kind == "segment":
+    if o.kind == ObjectKind.SEGMENT:
         for c in deployed.objects:
-            if c.kind == "campaign" and f"segment:{o.name}" in c.depends_on:
-                destinations = [d.split(":", 1)[1] for d in c.depends_on if d.startswith("destination:")]
+            if c.kind == ObjectKind.CAMPAIGN and f"{ObjectKind.SEGMENT}:{o.name}" in c.depends_on:
+                destinations = [d.split(":", 1)[1] for d in c.depends_on
+                                if d.startswith(f"{ObjectKind.DESTINATION}:")]
                 if destinations:
                     feeds.extend(f'campaign "{c.name}" → destination "{d}"' for d in destinations)
                 else:
                     feeds.append(f'campaign "{c.name}"')
         if feeds:
-            reasons.append("it fed a destination: its audience will no longer be synced")
-    if o.kind == "destination":
-        reasons = ["destination removed"]
+            reasons.append(Reason(ReasonCode.FED_DESTINATION))
     members = o.members or 0
-    membership = MembershipChange(members, None, 0, members) if o.kind == "segment" else None
-    return Action(o.kind, o.name, DELETE, tuple(reasons), object_id=o.object_id, before=o.definition,
+    membership = MembershipChange(members, None, 0, members) if o.kind == ObjectKind.SEGMENT else None
+    return Action(o.kind, o.name, PlanAction.DELETE, tuple(reasons), object_id=o.object_id, before=o.definition,
                   membership=membership, feeds=tuple(feeds))
 
 

@@ -2,7 +2,11 @@
 
 The JSON format is documented in docs/plan-format.md. Bump ``FORMAT_VERSION``
 on any change of its shape; ``plan_from_json`` reads back a saved plan of this
-version.
+version or of an earlier one it still understands (``READABLE_VERSIONS``).
+
+The sentences people read for a reason are written here, from its code and
+detail (``reason_text``); the document carries both, and every rendering
+draws the sentence from the code again.
 """
 
 from __future__ import annotations
@@ -14,13 +18,72 @@ import attrs
 
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan.desired import DesiredObject
+from audlang.plan.model import Action, MembershipChange, Plan, Reason, SyncPreview
 from audlang.syntax.formatter import quote
-from audlang.plan.model import (
-    CREATE, DELETE, PAUSED, REFRESH, RENAME, UPDATE, Action, MembershipChange, Plan, SyncPreview,
-)
+from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus
 
-FORMAT_VERSION = 1
+#: 2: each reason is ``{"reason_code", "detail", "text"}``; 1: each reason was its sentence.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MINUS = "\u2212"
+#: The summary's counts, in its order.
+SUMMARY_ACTIONS = (PlanAction.CREATE, PlanAction.UPDATE, PlanAction.RENAME, PlanAction.REFRESH, PlanAction.DELETE,
+                   PlanAction.PAUSED)
+
+#: The sentence of each reason without a detail; ``{kind}`` is the action's object kind.
+REASON_SENTENCES = {
+    ReasonCode.NEW: "new {kind}",
+    ReasonCode.NEW_PAUSED: "paused: its membership is computed once it is unpaused",
+    ReasonCode.DEFINITION_CHANGED: "definition changed",
+    ReasonCode.LIST_FILE_CHANGED: "list file changed",
+    ReasonCode.PAUSED: "paused",
+    ReasonCode.PAUSED_NOW: "paused now: its membership stays as deployed",
+    ReasonCode.UNPAUSED: "unpaused",
+    ReasonCode.WINDOW_MOVED: "window moved with the as-of date",
+    ReasonCode.DATA_CHANGED: "data changed",
+    ReasonCode.DESCRIPTION_CHANGED: "description changed",
+    ReasonCode.RECORDED_DETAILS_CHANGED: "recorded details changed",
+    ReasonCode.REMOVED: "{kind} removed from the code",
+    ReasonCode.FED_DESTINATION: "it fed a destination: its audience will no longer be synced",
+}
+_RENAMED, _UPSTREAM = 'renamed from "', 'upstream segment changed: "'
+
+
+def reason_text(reason: Reason, kind: str) -> str:
+    """The sentence for ``reason`` of an action on an object of ``kind`` (the words plans have always used)."""
+    if reason.code == ReasonCode.RENAMED:
+        return f'{_RENAMED}{reason.detail[0]}"'
+    if reason.code == ReasonCode.UPSTREAM_CHANGED:
+        return "upstream segment changed: " + ", ".join(f'"{name}"' for name in reason.detail)
+    if reason.code == ReasonCode.REMOVED and kind == ObjectKind.DESTINATION:
+        return "destination removed"
+    return REASON_SENTENCES[reason.code].format(kind=kind)
+
+
+def reason_from_text(text: str, kind: str) -> Reason:
+    """A version-1 plan's sentence back to its reason; ``ValueError`` for a sentence audlang never wrote."""
+    if text.startswith(_RENAMED) and text.endswith('"') and len(text) > len(_RENAMED):
+        return Reason(ReasonCode.RENAMED, (text[len(_RENAMED):-1],))
+    if text.startswith(_UPSTREAM) and text.endswith('"') and len(text) > len(_UPSTREAM):
+        return Reason(ReasonCode.UPSTREAM_CHANGED, tuple(text[len(_UPSTREAM):-1].split('", "')))
+    for code in REASON_SENTENCES:
+        if reason_text(Reason(code), kind) == text:
+            return Reason(code)
+    raise ValueError(f"a reason no audlang wrote: {text!r}")
+
+
+def _reason_to_json(reason: Reason, kind: str) -> dict:
+    return {"reason_code": reason.code, "detail": list(reason.detail), "text": reason_text(reason, kind)}
+
+
+def _reason_from_json(r: dict | str, kind: str, version: int) -> Reason:
+    if version == 1:
+        if not isinstance(r, str):
+            raise TypeError(f"a version-1 reason is a sentence, not {r!r}")
+        return reason_from_text(r, kind)
+    if not isinstance(r, dict):
+        raise TypeError(f"a reason is an object with a reason_code, not {r!r}")
+    return Reason(r["reason_code"], tuple(r.get("detail", ())))
 
 
 def _diff(a: Action) -> list[str]:
@@ -28,7 +91,7 @@ def _diff(a: Action) -> list[str]:
     before, after = a.before or "", a.after or ""
     if a.previous_name is not None:
         before = before.replace(quote(a.previous_name), quote(a.name), 1)
-    if a.action == CREATE or before == after:
+    if a.action == PlanAction.CREATE or before == after:
         return []
     lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3)
     return [f"{line[0]} {line[1:]}" for line in lines if not line.startswith(("---", "+++", "@@"))]
@@ -55,7 +118,8 @@ def plan_to_json(plan: Plan) -> dict:
     actions = []
     for a in plan.actions:
         actions.append({
-            "kind": a.kind, "name": a.name, "action": a.action, "reasons": list(a.reasons),
+            "kind": a.kind, "name": a.name, "action": a.action,
+            "reasons": [_reason_to_json(r, a.kind) for r in a.reasons],
             "previous_name": a.previous_name, "object_id": a.object_id,
             "before": a.before, "after": a.after, "diff": _diff(a),
             "membership": _membership_to_json(a.membership), "feeds": list(a.feeds),
@@ -68,8 +132,7 @@ def plan_to_json(plan: Plan) -> dict:
         "as_of": plan.as_of,
         "prior_state": {"lineage": plan.lineage, "serial": plan.serial},
         "summary": {
-            "create": plan.count(CREATE), "update": plan.count(UPDATE), "rename": plan.count(RENAME),
-            "refresh": plan.count(REFRESH), "delete": plan.count(DELETE), "paused": plan.count(PAUSED),
+            **{action.value: plan.count(action) for action in SUMMARY_ACTIONS},
             "unchanged": len(plan.unchanged), "members_added": plan.added, "members_removed": plan.removed,
             "has_changes": plan.has_changes,
         },
@@ -84,20 +147,25 @@ def plan_to_json(plan: Plan) -> dict:
 
 
 def plan_from_json(doc: dict, source: str = "plan file") -> Plan:
-    """A saved plan back into a ``Plan``; refuses other format versions and damaged files."""
+    """A saved plan back into a ``Plan``; refuses unknown format versions and damaged files.
+
+    A version-1 plan's reasons are sentences: each is mapped back to its code (``reason_from_text``).
+    """
     if not isinstance(doc, dict) or "format_version" not in doc:
         raise AudlangError(Diagnostic.sourceless("E530", "not an audlang plan file", source))
-    if doc["format_version"] != FORMAT_VERSION:
+    version = doc["format_version"]
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise AudlangError(Diagnostic.sourceless(
-            "E530", f"plan format version {doc['format_version']} is not the one this audlang reads "
-            f"({FORMAT_VERSION}); make the plan again with this version", source))
+            "E530", f"plan format version {version} is not one this audlang reads "
+            f"({', '.join(map(str, READABLE_VERSIONS))}); make the plan again with this version", source))
     try:
         actions = []
         for a in doc["actions"]:
             m = a.get("membership")
             d = a.get("desired")
             actions.append(Action(
-                kind=a["kind"], name=a["name"], action=a["action"], reasons=tuple(a["reasons"]),
+                kind=a["kind"], name=a["name"], action=a["action"],
+                reasons=tuple(_reason_from_json(r, a["kind"], version) for r in a["reasons"]),
                 previous_name=a.get("previous_name"), object_id=a.get("object_id"), before=a.get("before"),
                 after=a.get("after"),
                 membership=MembershipChange(m["before"], m["after"], m["added"], m["removed"]) if m else None,
@@ -120,8 +188,10 @@ def plan_from_json(doc: dict, source: str = "plan file") -> Plan:
 
 # ------------------------------------------------------------------ text
 
-SYMBOLS = {CREATE: "+", UPDATE: "~", RENAME: "→", REFRESH: "↻", PAUSED: "‖", DELETE: "-"}
-COLOURS = {CREATE: "green", UPDATE: "yellow", RENAME: "cyan", REFRESH: "blue", PAUSED: "magenta", DELETE: "red"}
+SYMBOLS = {PlanAction.CREATE: "+", PlanAction.UPDATE: "~", PlanAction.RENAME: "→", PlanAction.REFRESH: "↻",
+           PlanAction.PAUSED: "‖", PlanAction.DELETE: "-"}
+COLOURS = {PlanAction.CREATE: "green", PlanAction.UPDATE: "yellow", PlanAction.RENAME: "cyan",
+           PlanAction.REFRESH: "blue", PlanAction.PAUSED: "magenta", PlanAction.DELETE: "red"}
 
 
 def number(n: int | None) -> str:
@@ -146,7 +216,11 @@ def summary_line(doc: dict) -> str:
     return (f"Plan: {', '.join(parts)}; membership +{s['members_added']:,} {MINUS}{s['members_removed']:,}")
 
 
-SYNC_COLOURS = {"send": "green", "held": "red", "blocked": "red", "paused": "magenta", "stopped": "red"}
+SYNC_COLOURS = {SyncPreviewStatus.SEND: "green", SyncPreviewStatus.HELD: "red", SyncPreviewStatus.BLOCKED: "red",
+                SyncPreviewStatus.PAUSED: "magenta", SyncPreviewStatus.STOPPED: "red"}
+#: The sync statuses shown loudly, and those whose message is shown.
+LOUD_SYNCS = (SyncPreviewStatus.HELD, SyncPreviewStatus.BLOCKED, SyncPreviewStatus.STOPPED)
+QUIET_SYNCS = (SyncPreviewStatus.SEND, SyncPreviewStatus.UNCHANGED)
 
 
 def sync_line(s: dict) -> str:
@@ -157,13 +231,19 @@ def sync_line(s: dict) -> str:
         counts += f", {s['skipped']:,} skipped (no usable identifier or duplicate)"
     if s["pending"]:
         counts += f", {s['pending']:,} batches of an interrupted apply first"
-    status = {"send": "", "unchanged": "  no changes"}.get(s["status"], f"  {s['status'].upper()}")
-    message = f": {s['message']}" if s.get("message") and s["status"] not in ("send", "unchanged") else ""
+    status = {SyncPreviewStatus.SEND: "", SyncPreviewStatus.UNCHANGED: "  no changes"}.get(
+        s["status"], f"  {s['status'].upper()}")
+    message = f": {s['message']}" if s.get("message") and s["status"] not in QUIET_SYNCS else ""
     return f"  {where}  {counts}{status}{message}"
 
 
+def reasons_text(a: dict) -> str:
+    """An action's reasons as people read them, written from the document's codes."""
+    return "; ".join(reason_text(Reason(r["reason_code"], r["detail"]), a["kind"]) for r in a["reasons"])
+
+
 def _title(a: dict) -> str:
-    if a["action"] == RENAME:
+    if a["action"] == PlanAction.RENAME:
         return f'rename {a["kind"]} "{a["previous_name"]}" to "{a["name"]}"'
     return f'{a["action"]} {a["kind"]} "{a["name"]}"'
 
@@ -179,9 +259,9 @@ def render_text(doc: dict, color: bool = False) -> str:
     for a in doc["actions"]:
         colour = COLOURS[a["action"]]
         head = f"  {SYMBOLS[a['action']]} {_title(a)}"
-        reasons = f"  ({'; '.join(a['reasons'])})" if a["reasons"] else ""
+        reasons = f"  ({reasons_text(a)})" if a["reasons"] else ""
         out.append(style(head, fg=colour, bold=True) + reasons)
-        if a["action"] == CREATE and a["after"]:
+        if a["action"] == PlanAction.CREATE and a["after"]:
             out.extend(style(f"      + {line}", fg="green") for line in a["after"].splitlines())
         for line in a["diff"]:
             fg = "green" if line.startswith("+") else "red" if line.startswith("-") else None
@@ -195,7 +275,7 @@ def render_text(doc: dict, color: bool = False) -> str:
     if doc.get("syncs"):
         out.append("Destination syncs (campaign / group → destination):")
         for s in doc["syncs"]:
-            out.append(style(sync_line(s), fg=SYNC_COLOURS.get(s["status"]), bold=s["status"] in ("held", "blocked", "stopped")))
+            out.append(style(sync_line(s), fg=SYNC_COLOURS.get(s["status"]), bold=s["status"] in LOUD_SYNCS))
         out.append("")
     for warning in doc["warnings"]:
         out.append(style(f"warning: {warning}", fg="yellow"))
@@ -221,7 +301,8 @@ def render_markdown(doc: dict) -> str:
     env.filters["html"] = _escape_html
     loud = [a for a in doc["actions"] if a["feeds"]]
     return env.from_string(template_text).render(
-        doc=doc, summary=summary_line(doc), symbols=SYMBOLS, title=_title, loud=loud, minus=MINUS)
+        doc=doc, summary=summary_line(doc), symbols=SYMBOLS, title=_title, reasons=reasons_text, loud=loud,
+        minus=MINUS, PlanAction=PlanAction, SyncPreviewStatus=SyncPreviewStatus)
 
 
 def _escape_md(text: str) -> str:

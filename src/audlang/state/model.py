@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from audlang.vocabulary import ObjectKind
+
 
 @attrs.frozen
 class DeployedObject:
@@ -13,7 +15,7 @@ class DeployedObject:
     is keyed by it, so a ``moved`` rename keeps them.
     """
 
-    kind: str  # segment, campaign, destination
+    kind: ObjectKind = attrs.field(converter=ObjectKind)
     name: str
     object_id: str
     definition: str  # canonical text (the formatter's), without ``paused`` and comments
@@ -41,13 +43,13 @@ class Snapshot:
     objects: tuple[DeployedObject, ...] = ()
     schema_version: int | None = None
 
-    def get(self, kind: str, name: str) -> DeployedObject | None:
+    def get(self, kind: ObjectKind, name: str) -> DeployedObject | None:
         for o in self.objects:
             if o.kind == kind and o.name == name:
                 return o
         return None
 
-    def of_kind(self, kind: str) -> dict[str, DeployedObject]:
+    def of_kind(self, kind: ObjectKind) -> dict[str, DeployedObject]:
         return {o.name: o for o in self.objects if o.kind == kind}
 
 
