@@ -13,6 +13,7 @@ import click
 
 from audlang.cli import cli
 from audlang.diagnostics import printable
+from audlang.vocabulary import SyncStatus
 
 WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
 STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
@@ -179,6 +180,10 @@ class _SyncProgress:
         return False
 
 
+#: The sync outcomes whose message the summary repeats under the table.
+SHOWN_MESSAGES = (SyncStatus.FAILED, SyncStatus.HELD, SyncStatus.PARTIAL, SyncStatus.STOPPED)
+
+
 def _sync_summary(syncs) -> int:
     """The per-destination summary of the syncs (sent, skipped, rejected, retried); returns how many failed."""
     if not syncs:
@@ -199,10 +204,10 @@ def _sync_summary(syncs) -> int:
             f"{r.added:,}", f"{r.removed:,}", f"{r.skipped:,}", f"{r.rejected:,}", f"{r.retries:,}")))
     Console(width=140, no_color=not _color()).print(table)
     for r in syncs:
-        if r.message and r.status in ("failed", "held", "partial", "stopped"):
+        if r.message and r.status in SHOWN_MESSAGES:
             click.echo(printable(f'  {r.status}: "{r.target.campaign}" / "{r.target.group}" → '
-                                 f'"{r.target.destination}": {r.message}'), err=r.status == "failed")
-    return sum(1 for r in syncs if r.status == "failed")
+                                 f'"{r.target.destination}": {r.message}'), err=r.status == SyncStatus.FAILED)
+    return sum(1 for r in syncs if r.status == SyncStatus.FAILED)
 
 
 @cli.group()
