@@ -188,3 +188,15 @@ def test_a_version_1_plan_is_read_with_codes(doc):
         plan_from_json({**doc, "format_version": 1})  # version 2's reasons in a version-1 file
     with pytest.raises(AudlangError, match="damaged"):
         plan_from_json({**v1, "format_version": 2})
+
+
+@pytest.mark.parametrize("reason", [
+    {"reason_code": "renamed", "detail": []}, {"reason_code": "new", "detail": ["x"]},
+    {"reason_code": "no_such_code", "detail": []}, {"reason_code": "upstream_changed", "detail": "Big"},
+    {"detail": []}, "definition changed",
+], ids=["rename-without-name", "names-where-none", "unknown-code", "detail-not-a-list", "no-code", "a-sentence"])
+def test_a_damaged_reason_is_refused(doc, reason):
+    bad = json.loads(json.dumps(doc))
+    bad["actions"][0]["reasons"] = [reason]
+    with pytest.raises(AudlangError, match="damaged"):
+        plan_from_json(bad)

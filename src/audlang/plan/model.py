@@ -10,6 +10,12 @@ import attrs
 from audlang.plan.desired import DesiredObject
 from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus
 
+def _names(value) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(name, str) for name in value):
+        raise TypeError(f"a reason's detail is a list of names, not {value!r}")
+    return tuple(value)
+
+
 @attrs.frozen
 class Reason:
     """Why an action is in the plan: a code scripts switch on, and the names its sentence cites.
@@ -19,7 +25,17 @@ class Reason:
 
     code: ReasonCode = attrs.field(converter=ReasonCode)
     #: the names the reason is about: the deployed name of a rename, the upstream segments that changed
-    detail: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    detail: tuple[str, ...] = attrs.field(default=(), converter=_names)
+
+    @detail.validator
+    def _check(self, _attribute, detail: tuple[str, ...]) -> None:
+        least, most = _CITES.get(self.code, (0, 0))
+        if not least <= len(detail) <= most:
+            raise ValueError(f"reason {self.code} cites {least} to {most} names, not {list(detail)!r}")
+
+
+#: How many names each reason's detail holds (the others hold none).
+_CITES = {ReasonCode.RENAMED: (1, 1), ReasonCode.UPSTREAM_CHANGED: (1, 10**9)}
 
 
 @attrs.frozen

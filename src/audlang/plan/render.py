@@ -83,7 +83,7 @@ def _reason_from_json(r: dict | str, kind: str, version: int) -> Reason:
         return reason_from_text(r, kind)
     if not isinstance(r, dict):
         raise TypeError(f"a reason is an object with a reason_code, not {r!r}")
-    return Reason(r["reason_code"], tuple(r.get("detail", ())))
+    return Reason(r["reason_code"], r.get("detail", ()))
 
 
 def _diff(a: Action) -> list[str]:
