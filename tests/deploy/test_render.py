@@ -127,6 +127,7 @@ SENTENCES = [
     (C.NEW, (), "campaign", "new campaign"),
     (C.NEW_PAUSED, (), "segment", "paused: its membership is computed once it is unpaused"),
     (C.RENAMED, ("Old Name",), "segment", 'renamed from "Old Name"'),
+    (C.RENAMED, ('A", "B',), "segment", 'renamed from "A", "B"'),  # a rename cites one name, whatever it holds
     (C.DEFINITION_CHANGED, (), "segment", "definition changed"),
     (C.LIST_FILE_CHANGED, (), "segment", "list file changed"),
     (C.PAUSED, (), "segment", "paused"),

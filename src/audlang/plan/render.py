@@ -46,15 +46,14 @@ REASON_SENTENCES = {
     ReasonCode.REMOVED: "{kind} removed from the code",
     ReasonCode.FED_DESTINATION: "it fed a destination: its audience will no longer be synced",
 }
-_RENAMED, _UPSTREAM = 'renamed from "', 'upstream segment changed: "'
+#: The sentences of the reasons that cite names: the prefix, then the names quoted and joined by ", ".
+CITING = {ReasonCode.RENAMED: "renamed from ", ReasonCode.UPSTREAM_CHANGED: "upstream segment changed: "}
 
 
 def reason_text(reason: Reason, kind: str) -> str:
     """The sentence for ``reason`` of an action on an object of ``kind`` (the words plans have always used)."""
-    if reason.code == ReasonCode.RENAMED:
-        return f'{_RENAMED}{reason.detail[0]}"'
-    if reason.code == ReasonCode.UPSTREAM_CHANGED:
-        return "upstream segment changed: " + ", ".join(f'"{name}"' for name in reason.detail)
+    if reason.code in CITING:
+        return CITING[reason.code] + ", ".join(f'"{name}"' for name in reason.detail)
     if reason.code == ReasonCode.REMOVED and kind == ObjectKind.DESTINATION:
         return "destination removed"
     return REASON_SENTENCES[reason.code].format(kind=kind)
@@ -62,10 +61,10 @@ def reason_text(reason: Reason, kind: str) -> str:
 
 def reason_from_text(text: str, kind: str) -> Reason:
     """A version-1 plan's sentence back to its reason; ``ValueError`` for a sentence audlang never wrote."""
-    if text.startswith(_RENAMED) and text.endswith('"') and len(text) > len(_RENAMED):
-        return Reason(ReasonCode.RENAMED, (text[len(_RENAMED):-1],))
-    if text.startswith(_UPSTREAM) and text.endswith('"') and len(text) > len(_UPSTREAM):
-        return Reason(ReasonCode.UPSTREAM_CHANGED, tuple(text[len(_UPSTREAM):-1].split('", "')))
+    for code, prefix in CITING.items():
+        if text.startswith(f'{prefix}"') and text.endswith('"') and len(text) > len(prefix) + 1:
+            names = text[len(prefix) + 1:-1]
+            return Reason(code, (names,) if code == ReasonCode.RENAMED else names.split('", "'))
     for code in REASON_SENTENCES:
         if reason_text(Reason(code), kind) == text:
             return Reason(code)
