@@ -5,7 +5,9 @@ settings (reading ``env("…")`` now; a missing variable is a ``SettingsError``)
 and returns the destination for one campaign group; a file destination writes
 only inside ``root`` (the project folder) or ``exports_root``. Kinds: csv and
 sql (``files``), webhook, attentive, braze and klaviyo (``vendors``). HTTP goes through
-``http.Http`` (httpx, tenacity retries, batch splitting).
+``http.Http`` (httpx, tenacity retries, batch splitting). ``audience(settings,
+target)`` says which vendor audience a group's members go to, as each kind
+writes it (the sync keys its state by it).
 
 May import ``check``, ``ast`` and libraries (STYLE §1).
 """
@@ -22,31 +24,39 @@ from audlang.destinations.base import (
 )
 
 
-def open_destination(decl: ast.Destination, target: Target, root: Path | str = ".", env=None,
-                     exports_root: Path | str | None = None, **http_options) -> Destination:
-    settings = resolve_settings(decl, env)
-    root = Path(root)
-    exports = Path(exports_root) if exports_root is not None else None
-    if decl.kind == "csv":
-        from audlang.destinations.files import CsvFile
+def _kind(kind: str) -> type:
+    if kind in ("csv", "sql"):
+        from audlang.destinations import files
 
-        return CsvFile(settings, target, root, exports)
-    if decl.kind == "sql":
-        from audlang.destinations.files import SqlTable
-
-        return SqlTable(settings, target, root, exports)
-    if decl.kind == "webhook":
+        return {"csv": files.CsvFile, "sql": files.SqlTable}[kind]
+    if kind == "webhook":
         from audlang.destinations.webhook import Webhook
 
-        return Webhook(settings, target, **http_options)
+        return Webhook
     from audlang.destinations import vendors
 
     kinds = {"attentive": vendors.Attentive, "braze": vendors.Braze, "klaviyo": vendors.Klaviyo}
-    if decl.kind not in kinds:
-        raise SettingsError(f"unknown destination kind {decl.kind}")
-    return kinds[decl.kind](settings, target, **http_options)
+    if kind not in kinds:
+        raise SettingsError(f"unknown destination kind {kind}")
+    return kinds[kind]
+
+
+def open_destination(decl: ast.Destination, target: Target, root: Path | str = ".", env=None,
+                     exports_root: Path | str | None = None, **http_options) -> Destination:
+    settings = resolve_settings(decl, env)
+    cls = _kind(decl.kind)
+    if decl.kind in ("csv", "sql"):
+        return cls(settings, target, Path(root), Path(exports_root) if exports_root is not None else None)
+    return cls(settings, target, **http_options)
+
+
+def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+    """What names the vendor audience this group's members go to, as the destination writes it, defaults
+    included (Braze's value is the group's name unless set): (name, value) pairs. Two targets with the
+    same kind and pairs write one audience (``audlang.sync.audience``)."""
+    return _kind(settings.kind).audience(settings, target)
 
 
 __all__ = ["Batch", "BatchRejected", "BatchResult", "Destination", "DestinationUnavailable", "Member", "Rejection",
-           "Settings", "SettingsError", "Target", "env_variables", "make_member", "missing_env", "normalize_email",
-           "normalize_phone", "open_destination", "resolve_settings"]
+           "Settings", "SettingsError", "Target", "audience", "env_variables", "make_member", "missing_env",
+           "normalize_email", "normalize_phone", "open_destination", "resolve_settings"]

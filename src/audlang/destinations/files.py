@@ -19,7 +19,9 @@ one row each).
 from __future__ import annotations
 
 import csv
+import json
 import os
+import posixpath
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,6 +51,17 @@ class CsvFile:
             raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
         self.columns = ["customer_id", *[i for i in self.identifiers if i != "customer_id"], *settings.fields]
         self.stats = (0, 0)
+
+    @staticmethod
+    def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+        """The file the group's rows go to, as rendered (relative to the project folder: moving the folder
+        changes nothing)."""
+        try:
+            path = posixpath.normpath(render_path(settings.get("path"), target.campaign, target.group,
+                                                  target.destination))
+        except TemplateProblem:  # the sync fails when it opens the file; until then, the group's own
+            path = json.dumps([settings.get("path"), target.campaign, target.group, target.destination])
+        return (("path", path),)
 
     def add(self, batch: Batch) -> BatchResult:
         return BatchResult(accepted=batch.members)
@@ -138,6 +151,12 @@ class SqlTable:
             schema=schema or None)
         self.columns = columns
         self._created = False
+
+    @staticmethod
+    def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+        """The rows the group's members become: the table's rows keyed by campaign and group."""
+        return (("url", str(settings.get("url"))), ("table", str(settings.get("table"))),
+                ("campaign", target.campaign), ("group", target.group))
 
     def _ensure(self, conn: sa.Connection) -> None:
         if not self._created:

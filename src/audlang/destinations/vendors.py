@@ -28,6 +28,14 @@ from audlang.destinations.base import (
 from audlang.destinations.http import Http, HttpDestination, split
 
 KLAVIYO_REVISION = "2025-01-15"
+ATTENTIVE_BASE_URL = "https://api.attentivemobile.com"
+KLAVIYO_BASE_URL = "https://a.klaviyo.com"
+#: Braze's custom array attribute when ``attribute`` is not set (the value defaults to the group's name)
+BRAZE_ATTRIBUTE = "audiences"
+
+
+def _origin(url) -> str:
+    return str(url or "").rstrip("/")
 
 
 class Attentive(HttpDestination):
@@ -35,10 +43,16 @@ class Attentive(HttpDestination):
     PATH = "/v2/bulk/segments/members"
 
     def __init__(self, settings: Settings, target: Target, **http_options):
-        http = Http(settings, settings.get("base_url") or "https://api.attentivemobile.com",
+        http = Http(settings, settings.get("base_url") or ATTENTIVE_BASE_URL,
                     {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
                     **http_options)
         super().__init__(settings, target, http)
+
+    @staticmethod
+    def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+        """The segment every group sent here writes to (``audlang.sync.audience``)."""
+        return (("base_url", _origin(settings.get("base_url") or ATTENTIVE_BASE_URL)),
+                ("segment", str(settings.get("segment"))))
 
     @staticmethod
     def member(m: Member) -> dict:
@@ -68,8 +82,19 @@ class Braze(HttpDestination):
                     {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
                     **http_options)
         super().__init__(settings, target, http)
-        self.attribute = settings.get("attribute") or "audiences"
-        self.value = settings.get("value") or target.group
+        self.attribute, self.value = self.written(settings, target)
+
+    @staticmethod
+    def written(settings: Settings, target: Target) -> tuple[str, str]:
+        """The custom array attribute and the value this group adds and removes (defaults included)."""
+        return settings.get("attribute") or BRAZE_ATTRIBUTE, settings.get("value") or target.group
+
+    @classmethod
+    def audience(cls, settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+        """The attribute value the group writes: two groups share one only when they write the same value."""
+        attribute, value = cls.written(settings, target)
+        return (("base_url", _origin(settings.get("base_url"))), ("attribute", str(attribute)),
+                ("value", str(value)))
 
     def _send(self, operation: str, batch: Batch) -> BatchResult:
         key_field = self.ID_FIELDS[self.identifiers[0]]
@@ -100,9 +125,15 @@ class Klaviyo(HttpDestination):
         headers = {"Authorization": f"Klaviyo-API-Key {settings.get('api_key')}",
                    "revision": settings.get("revision") or KLAVIYO_REVISION,
                    "Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
-        http = Http(settings, settings.get("base_url") or "https://a.klaviyo.com", headers, **http_options)
+        http = Http(settings, settings.get("base_url") or KLAVIYO_BASE_URL, headers, **http_options)
         super().__init__(settings, target, http)
         self.list_id = settings.get("list_id")
+
+    @staticmethod
+    def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+        """The list every group sent here goes on."""
+        return (("base_url", _origin(settings.get("base_url") or KLAVIYO_BASE_URL)),
+                ("list_id", str(settings.get("list_id"))))
 
     @staticmethod
     def _profile(m: Member) -> dict:

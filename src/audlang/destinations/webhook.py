@@ -10,6 +10,13 @@ renders a value as JSON), rendered by ``check.templates`` as ``validate``
 renders it; every member holds each identifier and field (None when it has
 none). A body that cannot be rendered, or is not JSON, fails the sync with
 a ``SettingsError`` before the batch is sent.
+
+The vendor audience a group's batches go to (``audience``) is the url and
+what in the body tells the groups apart: the default body names the
+campaign, the group and the destination; a template's body is rendered for
+the group with everything else fixed (operation, batch, idempotency key, no
+members), so groups whose bodies differ only by their members and batch are
+one audience at the receiver.
 """
 
 from __future__ import annotations
@@ -34,6 +41,23 @@ class Webhook(HttpDestination):
             self.template = compile_template(template, "the body template") if template else None
         except TemplateProblem as problem:
             raise SettingsError(f"nothing sent: {problem.explained()}") from None
+
+    @staticmethod
+    def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
+        url = str(settings.get("url") or "")
+        template = settings.get("body")
+        if not template:
+            return (("url", url), ("campaign", target.campaign), ("group", target.group),
+                    ("destination", target.destination))
+        names = body_names(target.campaign, target.group, target.destination, "add", 1, "", [],
+                           settings.identifiers, settings.fields)
+        try:
+            body = json.dumps(json.loads(render_body(compile_template(template, "the body template"), names)),
+                              sort_keys=True, separators=(",", ":"))
+        except TemplateProblem:
+            # Not renderable without members (or at all: then the sync fails anyway): the group's own.
+            body = json.dumps([template, target.campaign, target.group, target.destination])
+        return (("url", url), ("body", body))
 
     def body(self, batch: Batch) -> str:
         members = [{"customer_id": m.customer_id, **m.data} for m in batch.members]
