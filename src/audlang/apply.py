@@ -490,7 +490,9 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
         compiler = SegmentCompiler(model, as_of, membership=membership)
         serial = deployed.serial
         for action in plan.actions:
-            line, serial = _carry_out(action, store, engine, warehouse_url, compiler, model, deployed, plan, apply_id)
+            line, written = _carry_out(action, store, engine, warehouse_url, compiler, model, deployed, plan,
+                                       apply_id)
+            serial = serial if written is None else written  # a paused object writes nothing
             applied.append(line)
             echo(line)
             if STEP_DELAY:
@@ -540,7 +542,8 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
 
 
 def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, compiler: SegmentCompiler,
-               model: Model, deployed: Snapshot, plan: Plan, apply_id: str) -> tuple[str, int]:
+               model: Model, deployed: Snapshot, plan: Plan, apply_id: str) -> tuple[str, int | None]:
+    """Carry out one action; returns its line and the serial it wrote (None: it wrote nothing)."""
     have = deployed.get(action.kind, action.previous_name or action.name)
     object_id = action.object_id or (have.object_id if have else None) or str(uuid.uuid4())
     title = f'{action.kind} "{action.name}"'
@@ -559,7 +562,7 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
                              detail={"reasons": reasons, "feeds": list(action.feeds)})
         return f"deleted {title}", serial
     if action.action == PlanAction.PAUSED and action.desired is None:
-        return f"paused {title}: left as deployed", deployed.serial
+        return f"paused {title}: left as deployed", None
     want = action.desired
     counts: dict = {}
     members, as_of, refreshed = (have.members, have.as_of, have.refreshed_at) if have else (None, None, None)
