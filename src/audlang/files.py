@@ -59,7 +59,8 @@ def inside(path: str | os.PathLike, roots: Iterable[str | os.PathLike]) -> Path:
     raise OutsideRoots(f"is outside the project folder{through}")
 
 
-def read_regular(path: str | os.PathLike, roots: Iterable[str | os.PathLike], limit: int) -> FileRead:
+def read_regular(path: str | os.PathLike, roots: Iterable[str | os.PathLike], limit: int,
+                 limit_name: str = "") -> FileRead:
     """The bytes of a regular file inside ``roots``, at most ``limit`` of them, without blocking.
 
     Raises ``FileNotFoundError`` (an ``OSError``) when nothing is there and ``UnsafeFile`` for every
@@ -74,13 +75,13 @@ def read_regular(path: str | os.PathLike, roots: Iterable[str | os.PathLike], li
         raise UnsafeFile("is not a usable path (a NUL byte)") from None
     except OSError as error:
         raise UnsafeFile(f"cannot be read: {error.strerror}") from None
-    _regular(before, limit)
+    _regular(before, limit, limit_name)
     try:
         fd = os.open(resolved, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY)
     except OSError as error:
         raise UnsafeFile(f"cannot be read: {error.strerror}") from None
     try:
-        _regular(os.fstat(fd), limit)  # the same file, checked again once open
+        _regular(os.fstat(fd), limit, limit_name)  # the same file, checked again once open
         chunks, size = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -89,7 +90,7 @@ def read_regular(path: str | os.PathLike, roots: Iterable[str | os.PathLike], li
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
-                raise UnsafeFile(_too_large(limit))
+                raise UnsafeFile(_too_large(limit, limit_name))
     except OSError as error:
         raise UnsafeFile(f"cannot be read: {error.strerror}") from None
     finally:
@@ -97,15 +98,15 @@ def read_regular(path: str | os.PathLike, roots: Iterable[str | os.PathLike], li
     return FileRead(str(resolved), b"".join(chunks))
 
 
-def _regular(info: os.stat_result, limit: int) -> None:
+def _regular(info: os.stat_result, limit: int, limit_name: str) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeFile("is not a regular file (a folder, device, socket or FIFO is never read)")
     if info.st_size > limit:
-        raise UnsafeFile(_too_large(limit))
+        raise UnsafeFile(_too_large(limit, limit_name))
 
 
-def _too_large(limit: int) -> str:
-    return f"is larger than the limit of {limit:,} bytes (`max_list_bytes` in audlang.toml)"
+def _too_large(limit: int, limit_name: str) -> str:
+    return f"is larger than the limit of {limit:,} bytes" + (f" (`{limit_name}`)" if limit_name else "")
 
 
 def shown_columns(header: list[str], most: int = 5, width: int = 24) -> str:

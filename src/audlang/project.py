@@ -22,8 +22,11 @@ from audlang.syntax import parse_source
 CONFIG_NAME = "audlang.toml"
 SOURCE_SUFFIX = ".aud"
 MAX_LIST_BYTES = MAX_READ_BYTES
-#: the largest ``.aud`` file read (a source file is text a person wrote: 16 MiB is far beyond one)
-MAX_SOURCE_BYTES = 16 * 1024 * 1024
+#: the largest ``.aud`` file read: a source file is text a person wrote, and a project of a thousand
+#: segments is a few hundred KiB; its longest line (a string literal cannot span lines) likewise
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+MAX_SOURCE_LINE = 64 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
 SKIPPED_DIRS = {".git", "target", "node_modules", ".venv", "venv", "__pycache__"}
 
 
@@ -72,9 +75,12 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     if not config_file.is_file():
         return Config(root=root)
     try:
-        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        # audlang.toml is a pull request's file too: inside the project, regular, small
+        data = tomllib.loads(read_regular(config_file, [root], MAX_CONFIG_BYTES).content.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise AudlangError(Diagnostic.sourceless("E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
+    except (UnsafeFile, OSError) as error:
+        raise AudlangError(Diagnostic.sourceless("E302", f"{CONFIG_NAME} {error}", CONFIG_NAME)) from None
     known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -102,6 +108,10 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
         if not isinstance(exports_root, str) or not exports_root.strip() or printable(exports_root) != exports_root:
             raise AudlangError(Diagnostic.sourceless("E302", "`exports_root` is a folder name", str(config_file)))
         exports_root = (root / exports_root).resolve()
+        if exports_root == Path(exports_root.anchor) or root.resolve().is_relative_to(exports_root):
+            raise AudlangError(Diagnostic.sourceless(
+                "E302", "`exports_root` may not be the file system's root or a folder that holds the project",
+                str(config_file)))
     max_list_bytes = data.get("max_list_bytes", MAX_LIST_BYTES)
     if isinstance(max_list_bytes, bool) or not isinstance(max_list_bytes, int) or max_list_bytes <= 0:
         raise AudlangError(Diagnostic.sourceless("E302", "`max_list_bytes` is a whole number of bytes above 0",
@@ -152,7 +162,11 @@ def read_source(file: Path, root: Path | None = None) -> str:
     ``fmt`` write through it). Only a regular file, at most ``MAX_SOURCE_BYTES``."""
     roots = [root] if root is not None else [os.path.dirname(os.path.realpath(file))]
     try:
-        return read_regular(file, roots, MAX_SOURCE_BYTES).content.decode("utf-8")
+        text = read_regular(file, roots, MAX_SOURCE_BYTES).content.decode("utf-8")
+        longest = max(map(len, text.splitlines()), default=0)
+        if longest > MAX_SOURCE_LINE:
+            raise UnsafeFile(f"has a line of {longest:,} characters (at most {MAX_SOURCE_LINE:,})")
+        return text
     except UnicodeDecodeError:
         raise AudlangError(Diagnostic.sourceless("E304", "not a UTF-8 text file", str(file))) from None
     except UnsafeFile as refusal:
@@ -175,7 +189,8 @@ def analyze(sources: dict[str, str], config: Config | None = None) -> tuple[Mode
         files.append(parsed)
         diagnostics.extend(problems)
     exports = ExportRoots(config.root, config.exports_root) if config else None  # where destinations write
-    model, problems = check(files, lambda path: read_regular(path, [root], limit), exports)
+    model, problems = check(files, lambda path: read_regular(path, [root], limit, "max_list_bytes in audlang.toml"),
+                            exports)
     diagnostics.extend(problems)
     return model, diagnostics
 

@@ -3,6 +3,7 @@ file's lines in a diagnostic, nor let ``fmt`` write through it; ``paths`` stays 
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from audlang.cli import cli
@@ -50,3 +51,26 @@ def test_a_fifo_named_like_a_source_does_not_block(write_project):
     os.mkfifo(root / "b.aud")
     result = cli_run(root, "validate")
     assert result.exit_code == 1 and "not a regular file" in result.output
+
+
+def test_audlang_toml_is_read_like_a_source(write_project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "other.toml"
+    outside.write_text('registry = "secret-registry-token"\n')
+    root = write_project({"a.aud": 'segment "A" < sms_opt_in >\n'}, config=None)
+    (root / "audlang.toml").symlink_to(outside)
+    result = cli_run(root, "validate")
+    assert result.exit_code == 1 and "E302" in result.output and "outside the project folder" in result.output
+    assert "registry" not in result.output
+
+
+@pytest.mark.parametrize("exports_root", ["/", "..", "."])
+def test_exports_root_may_not_hold_the_project_or_be_the_root(write_project, exports_root):
+    root = write_project({"a.aud": 'segment "A" < sms_opt_in >\n'}, config=f'exports_root = "{exports_root}"\n')
+    result = cli_run(root, "validate")
+    assert result.exit_code == 1 and "`exports_root` may not be" in result.output
+
+
+def test_a_giant_line_is_refused_before_it_is_parsed(write_project):
+    root = write_project({"a.aud": 'segment "' + "x" * 200_000 + '" < sms_opt_in >\n'})
+    result = cli_run(root, "validate")
+    assert result.exit_code == 1 and "E304" in result.output and "has a line of 200,025 characters (at most 65,536)" in result.output

@@ -24,7 +24,9 @@ from audlang.check.datamodel import (
     AttributeInfo, DataModel, TableInfo, standard_model,
 )
 from audlang.check.model import ListFile, Model
-from audlang.check.limits import MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_NUMBER
+from audlang.check.limits import (
+    MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_EXPANDED_NODES, MAX_NUMBER,
+)
 from audlang.check.names import view_name
 from audlang.diagnostics import Diagnostic, Span, printable
 from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, read_regular, shown_columns
@@ -574,17 +576,23 @@ class _Checker:
                          campaigns: dict[str, ast.Campaign]) -> None:
         """E004 for a condition that nests too deep once the segments it uses are counted in."""
         combined: dict[str, int] = {}
+        expanded: dict[str, int] = {}
 
-        def check(condition: ast.Condition, what: str, span: Span | None) -> int:
-            depth = _depth(condition, combined)
+        def check(condition: ast.Condition, what: str, span: Span | None) -> tuple[int, int]:
+            depth, size = _depth(condition, combined), _expanded_size(condition, expanded)
             if depth > MAX_COMBINED_DEPTH:
                 self.error("E004", f"{what} nests {depth} levels deep counting the segments it uses through "
                            f"`in segment` (at most {MAX_COMBINED_DEPTH})", span,
                            "materialize a shallower chain: use fewer layers of segments built on segments")
-            return depth
+            elif size > MAX_EXPANDED_NODES and size > sum(1 for _ in _nodes(condition)):  # grown by `in segment`
+                self.error("E004", f"{what} expands to {size:,} conditions counting the segments it uses through "
+                           f"`in segment` (at most {MAX_EXPANDED_NODES:,})", span,
+                           "use each segment once per condition, or fewer layers of segments built on segments")
+            return depth, size
 
         for name in order:
-            combined[name] = check(segments[name].condition, f'segment "{name}"', segments[name].name_span)
+            combined[name], expanded[name] = check(segments[name].condition, f'segment "{name}"',
+                                                   segments[name].name_span)
         for campaign in campaigns.values():
             conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
             conditions += [sub.condition for sub in campaign.subaudiences if sub.condition is not None]
@@ -666,6 +674,22 @@ def _depth(condition: ast.Condition, used: dict[str, int]) -> int:
         elif isinstance(node, ast.Not):
             stack.append((node.operand, depth + 1))
     return deepest
+
+
+def _expanded_size(condition: ast.Condition, used: dict[str, int]) -> int:
+    """How many condition nodes ``condition`` becomes with every ``in segment`` inlined (``used``)."""
+    return sum(used.get(n.name, 1) if isinstance(n, ast.InSegment) else 1 for n in _nodes(condition))
+
+
+def _nodes(condition: ast.Condition) -> Iterable:
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.And, ast.Or)):
+            stack.extend(node.operands)
+        elif isinstance(node, ast.Not):
+            stack.append(node.operand)
 
 
 def _segment_refs(condition: ast.Condition) -> Iterable[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from audlang.syntax.grammar import MAX_NESTING
+
 #: The range of as-of dates: every window the checker admits (at most ``MAX_COUNT`` units back) and
 #: every day count of ``days_since_last_order`` then stays within 0001-01-01 … 9999-12-31, the dates
 #: that all four engines (and Python) hold.
@@ -23,7 +25,11 @@ MAX_DECIMALS = 12
 #: A distance beyond the far side of the Earth holds for everyone; this bound only keeps it finite.
 MAX_DISTANCE = 100_000
 #: The deepest a condition may nest once the segments it uses through ``in segment`` are counted in
-#: (each And, Or and Not node one level): the compiler, ``explain`` and ``members`` inline them, and
-#: the parser's own limit (32 levels of ``not`` and grouping) makes at most 64 such levels in one
-#: condition, the depth every stage was measured safe at.
-MAX_COMBINED_DEPTH = 64
+#: (each And, Or and Not node one level): the compiler, ``explain`` and ``members`` inline them. The
+#: parser's own limit (``MAX_NESTING`` levels of ``not`` and grouping) lets one condition reach three
+#: such levels per level (``not (a or b and (…))``), the depth every stage was measured safe at.
+MAX_COMBINED_DEPTH = 3 * MAX_NESTING + 1
+#: The most condition nodes a segment or campaign may expand to once the segments it uses are
+#: inlined (``in segment "A" or in segment "A"`` twice per layer doubles each layer): its SQL, plan
+#: and explain grow with this number.
+MAX_EXPANDED_NODES = 50_000

@@ -39,15 +39,17 @@ class AsOf:
         text = text.strip()
         try:
             if len(text) == 10:
-                parsed = cls.of_date(dt.date.fromisoformat(text))
+                day = dt.date.fromisoformat(text)
+                instant = None
             else:
-                parsed = cls.of_instant(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
-        except (ValueError, OverflowError):
+                instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                day = instant.date()
+        except ValueError:
             raise ValueError(f"--as-of takes YYYY-MM-DD or an ISO timestamp such as 2024-11-22T15:00:00Z, "
                              f"not {text[:40]!r}") from None
-        if not AS_OF_MIN <= parsed.date <= AS_OF_MAX:
-            raise ValueError(f"--as-of must lie between {AS_OF_MIN} and {AS_OF_MAX}, not {parsed}")
-        return parsed
+        if not AS_OF_MIN <= day <= AS_OF_MAX:
+            raise ValueError(f"--as-of must lie between {AS_OF_MIN} and {AS_OF_MAX}, not {text[:40]}")
+        return cls.of_date(day) if instant is None else cls.of_instant(instant)
 
     @classmethod
     def today(cls) -> AsOf:
