@@ -234,7 +234,7 @@ def test_version_1_target_with_a_pending_plan_and_no_members_resumes_its_plan(se
     target = "Holiday\x1fAll\x1fD"
     with state.begin() as conn:
         conn.execute(sync.engine.targets_table.insert().values(
-            target=target, audience=sync.engine.audience_of(model.destinations["D"])))
+            target=target, audience=sync.legacy_audience_key(model.destinations["D"])))
         conn.execute(sync.engine.batches_table.insert().values(
             target=target, seq=1, operation="add", idempotency_key="v1-key-1",
             members=json.dumps([["C000001", "+15035550000", {"phone": "+15035550000"}]]),

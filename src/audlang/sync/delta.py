@@ -129,19 +129,75 @@ def has_tick(conn: sa.Connection, target_id: str, tick: int) -> bool:
     return bool(appended(conn, target_id, tick))
 
 
-def acked_query(target_id: str | None, exists: bool = True) -> sa.Select:
-    """customer_id, member_key, fingerprint, data of the target's acknowledged membership."""
-    t = log_table
+def _latest(target_id: str, name: str, t: sa.Table | sa.Alias = log_table) -> sa.Subquery:
+    """Each (customer, key) of the target's log with its latest row marked ``rn = 1``."""
+    latest = sa.func.row_number().over(partition_by=(t.c.customer_id, t.c.member_key), order_by=t.c.tick.desc())
+    return (sa.select(t.c.customer_id, t.c.member_key, t.c.fingerprint, t.c.data, t.c.operation, t.c.tick,
+                      latest.label("rn"))
+            .where(t.c.target_id == target_id).subquery(name))
+
+
+def acked_query(target_id: str | None, exists: bool = True, extra: sa.Select | None = None) -> sa.Select:
+    """customer_id, member_key, fingerprint, data of the target's acknowledged membership; ``extra`` rows
+    (the same columns, none acknowledged already) are counted in (``unsent_removals``, at plan time)."""
     if target_id is None or not exists:
         empty = sa.literal(None, sa.String)
         return (sa.select(empty.label("customer_id"), empty.label("member_key"), empty.label("fingerprint"),
                           empty.label("data")).where(sa.false()))
-    latest = sa.func.row_number().over(partition_by=(t.c.customer_id, t.c.member_key), order_by=t.c.tick.desc())
-    ranked = (sa.select(t.c.customer_id, t.c.member_key, t.c.fingerprint, t.c.data, t.c.operation,
-                        latest.label("rn"))
-              .where(t.c.target_id == target_id).subquery("ranked"))
-    return (sa.select(ranked.c.customer_id, ranked.c.member_key, ranked.c.fingerprint, ranked.c.data)
-            .where(ranked.c.rn == 1, ranked.c.operation == ADD))
+    ranked = _latest(target_id, "ranked")
+    query = (sa.select(ranked.c.customer_id, ranked.c.member_key, ranked.c.fingerprint, ranked.c.data)
+             .where(ranked.c.rn == 1, ranked.c.operation == ADD))
+    if extra is None:
+        return query
+    both = sa.union_all(query, extra).subquery("with_unsent")
+    return sa.select(both.c.customer_id, both.c.member_key, both.c.fingerprint, both.c.data)
+
+
+def unsent_removals(target_id: str, own: sa.CTE | sa.TableClause, partner_ids: Iterable[str],
+                    partners: Iterable[sa.CTE]) -> sa.Select:
+    """Members a target recorded as removed whose removal a state keyed before #16 may never have sent.
+
+    That key took targets the current one tells apart (two Braze groups without ``value``) for one vendor
+    audience, and a removal of a key one of them wanted was *retired*: recorded as removed, not sent. A
+    partner that wanted a key has it in its log (it added it) or desires it now (``partner_ids``,
+    ``partners``): a key it never had cannot have been retired for it. The log does not mark retirements,
+    but a batch holds retirements only or sent removals only, under one tick: a tick with a removal of a
+    key no partner had was sent. So these rows are the ones that can have been retired: the latest row of
+    the (customer, key) is a removal under no such tick, a partner had the key, and the key is in none of
+    the target's acknowledged or desired rows (``own``: its desired rows now). The vendor may hold them:
+    counted as acknowledged, the delta sends their removal (a removal of an absent member changes
+    nothing)."""
+    ids = list(partner_ids)
+    partners = list(partners)
+
+    def had(column) -> sa.ColumnElement:
+        """A partner has the key in its log, or desires it now."""
+        found = []
+        if ids:
+            p = log_table.alias()
+            found.append(sa.exists().where(p.c.target_id.in_(ids), p.c.member_key == column).correlate_except(p))
+        for cte in partners:
+            holder = cte.alias()
+            found.append(sa.exists().where(holder.c.member_key == column).correlate_except(holder))
+        return sa.or_(*found) if found else sa.false()
+
+    r = _latest(target_id, "unsent", log_table.alias("unsent_log"))
+    ranked = _latest(target_id, "unsent_ranked", log_table.alias("unsent_live_log"))
+    live = sa.select(ranked.c.member_key).where(ranked.c.rn == 1, ranked.c.operation == ADD).subquery("unsent_live")
+    mine = own.alias("unsent_own")
+    s = log_table.alias("unsent_sent_log")
+    sent_ticks = (sa.select(s.c.tick).where(s.c.target_id == target_id, s.c.operation == REMOVE, ~had(s.c.member_key))
+                  .distinct().subquery("unsent_sent"))
+    sent = sa.exists().where(sent_ticks.c.tick == r.c.tick).correlate_except(sent_ticks)
+    held = [sa.exists().where(live.c.member_key == r.c.member_key).correlate_except(live),
+            sa.exists().where(mine.c.member_key == r.c.member_key).correlate_except(mine)]
+    return (sa.select(r.c.customer_id, r.c.member_key, r.c.fingerprint, r.c.data)
+            .where(r.c.rn == 1, r.c.operation == REMOVE, had(r.c.member_key), ~sent, ~sa.or_(*held)))
+
+
+def fetch(conn: sa.Connection, query: sa.Select) -> list[Acked]:
+    """The rows of a query with the log's four columns (``unsent_removals``)."""
+    return [Acked(*row) for row in warehouse.raw_rows(conn.execute(query))]
 
 
 def acknowledged(conn: sa.Connection, target_id: str | None) -> Iterator[Acked]:
@@ -338,10 +394,11 @@ def _held(want: Desired, a):
     return sa.or_(*held)
 
 
-def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool) -> Counts:
+def counts(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool,
+           extra: sa.Select | None = None) -> Counts:
     """Everything the plan shows and the guards decide on, in one query."""
     d = want.desired
-    a = acked_query(target_id, log_exists).cte("audlang_acked")
+    a = acked_query(target_id, log_exists, extra).cte("audlang_acked")
     n = lambda q: sa.select(sa.func.count()).select_from(q).scalar_subquery()  # noqa: E731
     customers = sa.select(a.c.customer_id).distinct().subquery("customers")
     adds = sa.select(d.c.customer_id).select_from(d.outerjoin(a, _same(d, a))).where(_changed(d, a)).subquery("adds")
@@ -364,10 +421,10 @@ def _jsonable(value):
 
 
 def adds(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool,
-         identifiers: tuple[str, ...]) -> list[Acked]:
+         identifiers: tuple[str, ...], extra: sa.Select | None = None) -> list[Acked]:
     """The desired members that are new or changed, by key: only these rows leave the database."""
     d = want.desired
-    a = acked_query(target_id, log_exists).cte("audlang_acked")
+    a = acked_query(target_id, log_exists, extra).cte("audlang_acked")
     values = [d.c[f"v{i}"] for i in range(len(want.columns))]
     query = (sa.select(d.c.customer_id, d.c.member_key, d.c.fingerprint, *values)
              .select_from(d.outerjoin(a, _same(d, a)))
@@ -385,15 +442,15 @@ def adds(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: 
     return out
 
 
-def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool
-            ) -> tuple[list[Acked], list[Acked]]:
+def removes(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: bool,
+            extra: sa.Select | None = None) -> tuple[list[Acked], list[Acked]]:
     """Acknowledged (customer, key) no longer desired — the customer left, or has another key now — by key
     (as acknowledged): (to remove from the destination, to *retire*: recorded as removed without sending,
     because a desired member holds that key now)."""
     if target_id is None or not log_exists:
         return [], []
     d = want.desired
-    a = acked_query(target_id, log_exists).cte("audlang_acked")
+    a = acked_query(target_id, log_exists, extra).cte("audlang_acked")
     held = _held(want, a)
     # Two queries, the predicate in WHERE: Spark takes EXISTS in a filter, not in a CASE in the select list.
     out = []

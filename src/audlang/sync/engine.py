@@ -22,6 +22,8 @@ A sync of one target:
    adds; a removal only ever removes what audlang itself added (the log holds
    nothing else), and a removal of a key that a desired member of any group
    sent to the same vendor audience holds is *retired* (recorded, not sent);
+   the vendor audience of a target is what its destination writes for the
+   group, defaults included (``sync.audience``);
 3. checks the guards: a sync that would empty the audience, or remove more
    than ``max_removal`` percent of it (default 20), is held back unless the
    destination allows it (``allow_empty``, a higher ``max_removal``) or the
@@ -69,11 +71,10 @@ from audlang.destinations import (
     Batch, BatchResult, DestinationUnavailable, Member, SettingsError, Target, missing_env,
     open_destination, resolve_settings,
 )
+from audlang.sync import audience
 from audlang.sync import delta as wh
 from audlang.sync.delta import ADD, REMOVE, Acked, Counts
 
-#: Destinations whose audience (a segment, a list, an attribute value) several groups can write to.
-SHARED_AUDIENCE_KINDS = ("attentive", "braze", "klaviyo")
 #: A removal recorded without sending: the key is a desired member's now (see ``delta.removes``).
 RETIRE = "retire"
 
@@ -234,21 +235,6 @@ def targets(model: Model) -> list[tuple[ast.Campaign, str, ast.Destination]]:
                 if name in model.destinations:
                     out.append((campaign, group.name, model.destinations[name]))
     return out
-
-
-#: The settings that name the audience a destination writes to: when they change, what the old audience
-#: acknowledged says nothing about the new one, and the group is sent again in full.
-AUDIENCE_SETTINGS = {"csv": ("path",), "sql": ("url", "table"), "webhook": ("url",),
-                     "attentive": ("base_url", "segment"), "braze": ("base_url", "attribute", "value"),
-                     "klaviyo": ("base_url", "list_id")}
-
-
-def audience_of(decl: ast.Destination) -> str:
-    """A hash of the destination's kind and the settings naming its audience (secrets left as their
-    variable names: nothing secret is hashed or stored)."""
-    settings = resolve_settings(decl, {v: f"env:{v}" for _k, v in _env_refs(decl)})
-    named = [decl.kind] + [f"{k}={settings.get(k)}" for k in AUDIENCE_SETTINGS.get(decl.kind, ())]
-    return hashlib.sha256("\x1f".join(named).encode()).hexdigest()
 
 
 def missing_secrets(model: Model, env: Mapping[str, str] | None = None) -> list[str]:
@@ -433,18 +419,22 @@ class Syncer:
         self._errored: set[str] = set()
         #: campaign -> its live assignment query (a plan, before the campaigns are materialized)
         self.sources: dict[str, sa.Select] = {}
+        #: the vendor audience of every target (``sync.audience``): its own state, and who shares it
+        self.audiences = audience.Audiences(targets(model))
         if prepare:
             prepare_state(state)
             migrate_v1(state, warehouse)
 
     # ------------------------------------------------------------------ reading
-    def _recorded(self, conn: sa.Connection, target: Target, decl: ast.Destination) -> tuple[str | None, int]:
-        """The target's id in the warehouse log (None: nothing acknowledged yet) and pending batches."""
+    def _recorded(self, conn: sa.Connection, target: Target, decl: ast.Destination
+                  ) -> tuple[str | None, int, bool]:
+        """The target's id in the warehouse log (None: nothing acknowledged yet), its pending batches, and
+        whether its state still has the key of before #16 (``audience.legacy_key``; ``_upgrade``)."""
         inspector = sa.inspect(conn)
         if not inspector.has_table("audlang_sync_targets"):  # a plan before the first sync
-            return None, 0
+            return None, 0, False
         if "target_id" not in _columns(conn, "audlang_sync_targets"):
-            return None, 0  # version 1, migrated by the next apply: the plan counts the whole group
+            return None, 0, False  # version 1, migrated by the next apply: the plan counts the whole group
         t = targets_table
         key = target
         row = conn.execute(sa.select(t.c.audience, t.c.target_id).where(t.c.target == key.key)).first()
@@ -453,12 +443,14 @@ class Syncer:
             if previous != target:
                 key = previous
                 row = conn.execute(sa.select(t.c.audience, t.c.target_id).where(t.c.target == key.key)).first()
-        target_id = None
-        if row is not None and row.audience in ("", audience_of(decl)):
+        target_id, legacy = None, False
+        if row is not None and row.audience in ("", self.audiences.key(target, decl)):
             target_id = row.target_id  # another audience now: the whole group is sent to it
+        elif row is not None and row.audience == audience.legacy_key(decl):
+            target_id, legacy = row.target_id, row.target_id is not None
         pending = conn.execute(sa.select(sa.func.count()).select_from(batches_table)
                                .where(batches_table.c.target == key.key)).scalar()
-        return target_id, int(pending or 0)
+        return target_id, int(pending or 0), legacy
 
     def compute(self, campaign: ast.Campaign, group: str, decl: ast.Destination,
                 source: sa.Select | None = None, fetch: bool = False) -> Delta:
@@ -467,14 +459,17 @@ class Syncer:
         settings = resolve_settings(decl, {v: "-" for _k, v in _env_refs(decl)})  # secrets not needed to count
         identifiers, fields = settings.identifiers, settings.fields
         with self.state.connect() as conn:
-            target_id, pending = self._recorded(conn, target, decl)
+            target_id, pending, legacy = self._recorded(conn, target, decl)
         want = wh.desired(self.model, campaign.name, group, identifiers, fields, source)
-        want = attrs.evolve(want, shared=tuple(self._shared(target, decl, identifiers[0])))
+        want = attrs.evolve(want, shared=tuple(self._shared(target, decl)))
+        # A plan on a state keyed before #16 counts what the apply's ``_upgrade`` appends first.
+        split = self._split(target, decl) if legacy and target_id else None
         with self.warehouse.connect() as conn:
             prepare_connection(conn)  # SQLite: the functions the normalization and the buckets use
             exists = wh.has_log(conn)
             with wh.staged(conn, want) if fetch else contextlib.nullcontext(want) as want:
-                counts = wh.counts(conn, want, target_id, exists)
+                extra = wh.unsent_removals(target_id, want.desired, *split) if split and exists else None
+                counts = wh.counts(conn, want, target_id, exists, extra)
                 guard = guard_of(counts, settings.mode, settings.max_removal, settings.allow_empty,
                                  self.allow_removals)
                 adds: list[Acked] = []
@@ -482,25 +477,73 @@ class Syncer:
                 retires: list[Acked] = []
                 if fetch and guard is None:
                     if counts.adds:
-                        adds = wh.adds(conn, want, target_id, exists, identifiers)
+                        adds = wh.adds(conn, want, target_id, exists, identifiers, extra)
                     if settings.mode == "mirror" and counts.stale:
-                        removes, retires = wh.removes(conn, want, target_id, exists)
+                        removes, retires = wh.removes(conn, want, target_id, exists, extra)
         return Delta(target, counts, tuple(adds), tuple(removes), tuple(retires), settings.mode, pending, guard)
 
-    def _shared(self, target: Target, decl: ast.Destination, key: str) -> Iterable[sa.CTE]:
-        """The desired rows of the other targets that write to the same vendor audience with the same key
-        (vendors only: a csv path or webhook body names the campaign and group, a sql row has them)."""
-        if decl.kind not in SHARED_AUDIENCE_KINDS:
-            return
-        audience = audience_of(decl)
-        for i, (c, g, d) in enumerate(targets(self.model)):
-            if Target(c.name, g, d.name) == target or audience_of(d) != audience:
-                continue
-            settings = resolve_settings(d, {v: "-" for _k, v in _env_refs(d)})
-            if settings.identifiers[0] != key:
-                continue
+    def _shared(self, target: Target, decl: ast.Destination) -> Iterable[sa.CTE]:
+        """The desired rows of the other targets that write to the same vendor audience with the same member
+        key (``audience.Audiences.sharing``: two Attentive groups of one segment, not two Braze values)."""
+        for i, c, g, d in self.audiences.sharing(target, decl):
+            settings = audience.settings_of(d)
             yield wh.desired(self.model, c.name, g, settings.identifiers, settings.fields,
                              self.sources.get(c.name), prefix=f"audlang_shared{i}").desired
+
+    def _split(self, target: Target, decl: ast.Destination) -> tuple[list[str], list[sa.CTE]] | None:
+        """For a target whose state has the key of before #16: the log ids and desired rows of the targets
+        that key merged it with and the current key tells apart (``audience.Audiences.split_from``; for
+        ``delta.unsent_removals``), or None when it merged none."""
+        partners = self.audiences.split_from(target, decl)
+        if not partners:
+            return None
+        t = targets_table
+        ids, wanted = [], []
+        with self.state.connect() as conn:
+            for i, c, g, d in partners:
+                other = Target(c.name, g, d.name)
+                for key in dict.fromkeys((other.key, self._before_moves(other).key)):
+                    found = conn.execute(sa.select(t.c.target_id).where(t.c.target == key)).scalar()
+                    if found:
+                        ids.append(found)
+                        break
+                settings = audience.settings_of(d)
+                wanted.append(wh.desired(self.model, c.name, g, settings.identifiers, settings.fields,
+                                         self.sources.get(c.name), prefix=f"audlang_split{i}").desired)
+        return ids, wanted
+
+    def _upgrade(self, campaign: ast.Campaign, group: str, decl: ast.Destination, target_id: str) -> None:
+        """Re-key a target whose state has the audience key of before #16 (``audience.legacy_key``): its
+        acknowledged membership stays (the legacy key named the same audience, so nothing is sent again).
+        When that key took it for one audience with targets the current key tells apart, the removals it
+        may have retired (``delta.unsent_removals``) are first appended to its log as acknowledged, under a
+        tick of their own, so this sync's delta sends them (and the guards count them). Run once the
+        batches of an interrupted sync are done; killed halfway, the next sync finds what is left to do."""
+        target = Target(campaign.name, group, decl.name)
+        legacy, current = audience.legacy_key(decl), self.audiences.key(target, decl)
+        t = targets_table
+        with self.state.connect() as conn:
+            recorded = conn.execute(sa.select(t.c.audience).where(t.c.target == target.key)).scalar()
+        if recorded != legacy:
+            return
+        settings = audience.settings_of(decl)
+        split = self._split(target, decl)
+        rows: list[Acked] = []
+        if split is not None:
+            own = wh.desired(self.model, campaign.name, group, settings.identifiers, settings.fields,
+                             self.sources.get(campaign.name))
+            with self.warehouse.connect() as conn:
+                prepare_connection(conn)
+                if wh.has_log(conn):
+                    rows = wh.fetch(conn, wh.unsent_removals(target_id, own.desired, *split))
+        if rows:
+            with self.state.begin() as conn:  # the tick first: a later batch never reuses it
+                tick = int(conn.execute(sa.select(t.c.ticks).where(t.c.target == target.key)).scalar() or 0) + 1
+                conn.execute(t.update().where(t.c.target == target.key).values(ticks=tick))
+            with self.warehouse.begin() as conn:
+                wh.append(conn, target_id, tick, ADD, rows)
+        with self.state.begin() as conn:
+            conn.execute(t.update().where(t.c.target == target.key, t.c.audience == legacy).values(audience=current))
 
     # ------------------------------------------------------------------ writing
     def _record_plan(self, batches: list[Planned]) -> None:
@@ -564,20 +607,22 @@ class Syncer:
                                                       batches_table.c.seq == batch.seq))
 
     def _target_id(self, target: Target, decl: ast.Destination) -> str:
-        """The target's id in the warehouse log, recorded with the audience its destination names; when the
-        settings now name another audience, a new id (what the old one acknowledged says nothing about the
-        new one) and the old plan and rejections are dropped: the group goes to the new audience in full."""
-        audience = audience_of(decl)
+        """The target's id in the warehouse log, recorded with the audience its destination writes; when
+        that is another audience now, a new id (what the old one acknowledged says nothing about the new
+        one) and the old plan and rejections are dropped: the group goes to the new audience in full. A
+        state with the key of before #16 keeps its id (``_upgrade`` re-keys it)."""
+        current, legacy = self.audiences.key(target, decl), audience.legacy_key(decl)
         t = targets_table
         with self.state.begin() as conn:
             row = conn.execute(sa.select(t.c.audience, t.c.target_id).where(t.c.target == target.key)).first()
-            if row is not None and row.audience in ("", audience) and row.target_id:
+            if row is not None and row.audience in ("", current, legacy) and row.target_id:
                 if row.audience == "":
-                    conn.execute(t.update().where(t.c.target == target.key).values(audience=audience))
+                    conn.execute(t.update().where(t.c.target == target.key).values(audience=current))
                 return row.target_id
-            if row is not None and row.audience == audience:  # version 1, nothing acknowledged: keep its plan
+            if row is not None and row.audience in (current, legacy):  # version 1, nothing acknowledged: keep its plan
                 target_id = uuid.uuid4().hex
-                conn.execute(t.update().where(t.c.target == target.key).values(target_id=target_id, ticks=0))
+                conn.execute(t.update().where(t.c.target == target.key)
+                             .values(audience=current, target_id=target_id, ticks=0))
                 return target_id
             old = row.target_id if row is not None else None
             if row is not None:
@@ -585,7 +630,7 @@ class Syncer:
                     conn.execute(table.delete().where(table.c.target == target.key))
                 conn.execute(t.delete().where(t.c.target == target.key))
             target_id = uuid.uuid4().hex
-            conn.execute(t.insert().values(target=target.key, audience=audience, target_id=target_id, ticks=0))
+            conn.execute(t.insert().values(target=target.key, audience=current, target_id=target_id, ticks=0))
         if old:
             with self.warehouse.begin() as conn:
                 wh.forget(conn, old)
@@ -638,6 +683,7 @@ class Syncer:
             # An interrupted sync's batches go first, then this sync's own delta.
             for _round in range(2 if pending else 1):
                 if not pending:
+                    self._upgrade(campaign, group, decl, target_id)
                     d = self.compute(campaign, group, decl, fetch=True)
                     skipped = d.skipped
                     if d.guard:
