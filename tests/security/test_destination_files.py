@@ -264,8 +264,13 @@ def test_the_csv_destination_refuses_at_open_and_again_before_writing(tmp_path, 
 
 def test_the_sql_destination_refuses_a_database_file_outside(tmp_path, tmp_path_factory):
     outside = tmp_path_factory.mktemp("outside")
-    for url in (f"sqlite:///{outside}/x.db", "duckdb:///../x.duckdb", f"sqlite:///file:{outside}/x.db?uri=true"):
+    for url in (f"sqlite:///{outside}/x.db", "duckdb:///../x.duckdb", "sqlite:///:memory:/../../x.db"):
         with pytest.raises(SettingsError, match="leads outside the project folder"):
+            resolve_database_url(url, tmp_path)
+    # SQLite decodes URI filenames itself (%2E%2E is ..), after any check: never accepted
+    for url in (f"sqlite:///file:{outside}/x.db?uri=true", "sqlite:///file:exports/%252E%252E/%252E%252E/x.db?uri=true",
+                "sqlite:///exports/x.db?uri=true"):
+        with pytest.raises(SettingsError, match="URI filename"):
             resolve_database_url(url, tmp_path)
     assert resolve_database_url("sqlite:///copy.db", tmp_path) == f"sqlite:///{tmp_path.resolve()}/copy.db"
     assert resolve_database_url(f"sqlite:///{outside}/x.db", tmp_path, outside) == f"sqlite:///{outside.resolve()}/x.db"

@@ -274,9 +274,11 @@ def database_file(url: str) -> str | None:
     if parsed.get_backend_name() not in ("duckdb", "sqlite"):
         return None
     database = parsed.database or ""
-    if database.startswith("file:"):  # SQLite URI filenames (uri=true)
-        database = database[5:].split("?", 1)[0]
-    if database in ("", ":memory:") or database.startswith((":memory:", "md:", "motherduck:")):
+    if database.startswith("file:") or "uri" in parsed.query:
+        # SQLite decodes a URI filename (%2E%2E is ..) after any check of ours: not accepted
+        raise TemplateProblem("E124", "a SQLite URI filename (file:…, uri=true) is not accepted as a destination "
+                              "database", "name the file as a path: sqlite:///exports/copy.db")
+    if database in ("", ":memory:") or database.startswith(("md:", "motherduck:")):
         return None
     return database
 
@@ -422,6 +424,9 @@ def check_destinations(destinations: Mapping[str, ast.Destination], campaigns: I
         elif destination.kind == "sql" and (url := _literal(destination, "url")) is not None:
             try:
                 database = database_file(url.text)
+            except TemplateProblem as error:
+                problem(error, url.span)
+                database = None
             except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot read: apply says so when it opens it
                 database = None
             if database is not None:

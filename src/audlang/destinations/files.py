@@ -103,18 +103,14 @@ def resolve_database_url(url: str, root: Path, exports_root: Path | None = None)
     """The URL to open: a DuckDB or SQLite file resolved against the project folder and refused outside it
     (and ``exports_root``) with a ``SettingsError``; ``postgresql://`` gets the psycopg driver."""
     parsed = make_url(url)
-    database = database_file(url)
-    if database is not None:
-        roots = ExportRoots(Path(root), exports_root)
-        try:
-            resolved = resolve_output(database, roots, "the database file")
-        except TemplateProblem as problem:
-            raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
-        if parsed.database == database:
-            parsed = parsed.set(database=str(resolved))
-        else:  # an SQLite URI filename: the same URI, naming the resolved file
-            _path, query = (parsed.database[5:].split("?", 1) + [""])[:2]
-            parsed = parsed.set(database=f"file:{resolved}" + (f"?{query}" if query else ""))
+    try:
+        database = database_file(url)
+        resolved = resolve_output(database, ExportRoots(Path(root), exports_root), "the database file") \
+            if database is not None else None
+    except TemplateProblem as problem:
+        raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
+    if resolved is not None:
+        parsed = parsed.set(database=str(resolved))
         resolved.parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
