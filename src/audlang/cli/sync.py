@@ -10,6 +10,7 @@ import json
 import click
 
 from audlang.cli import cli
+from audlang.diagnostics import printable
 
 STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
 WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
@@ -74,10 +75,11 @@ def errors(ctx, destination, fmt, warehouse_option, state_option):
     for e in found:
         heading = f'destination "{e.destination}" · campaign "{e.campaign}" · group "{e.group}"'
         if heading != current:
-            click.echo(heading)
+            click.echo(printable(heading))
             current = heading
-        click.echo(f"  {e.operation:<6} {e.key}  (customer {e.customer_id})  {e.status}: {e.message}  "
-                   f"[{e.attempts} attempt{'s' if e.attempts != 1 else ''}, last {e.last_at}]")
+        # a vendor's message is the vendor's text: escaped, so it cannot forge lines of a CI log
+        click.echo(printable(f"  {e.operation:<6} {e.key}  (customer {e.customer_id})  {e.status}: {e.message}  "
+                             f"[{e.attempts} attempt{'s' if e.attempts != 1 else ''}, last {e.last_at}]"))
     click.echo(f"{len(found):,} rejected member{'s' if len(found) != 1 else ''}; they are retried on the next apply")
 
 
@@ -101,4 +103,4 @@ def status(ctx, fmt, limit, warehouse_option, state_option):
         line = (f'{r["status"]:<9} "{r["campaign"]}" / "{r["group"]}" → "{r["destination"]}": '
                 f'+{r["added"]:,} −{r["removed"]:,}, {r["skipped"]:,} skipped, {r["rejected"]:,} rejected, '
                 f'{r["requests"]:,} requests ({r["retries"]:,} retried)')
-        click.echo(line + (f'  {r["message"]}' if r.get("message") else ""))
+        click.echo(printable(line + (f'  {r["message"]}' if r.get("message") else "")))
