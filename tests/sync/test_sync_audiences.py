@@ -382,3 +382,34 @@ def test_a_migration_killed_halfway_is_finished_by_the_next_apply(sync_project, 
     assert braze.members("audiences=A") == a and braze.members("audiences=B") == b
     assert braze.duplicates() == [] and len(braze.operations) == len(stuck)
     assert {r.status for r in apply()} == {"unchanged"}
+
+
+def test_a_renamed_campaign_is_another_audience_where_its_name_is_written(sync_project, servers, tmp_path):
+    """A sql row holds the campaign's name: after `moved campaign` the group goes to the new name's rows in
+    full (the old rows stay, like any audience left); Braze writes only the group's name: nothing is sent."""
+    braze = servers(BrazeServer)
+    destinations = KINDS["sql"][1].format(url="") + KINDS["braze"][1].format(url=braze.url).replace('"D"', '"Bz"')
+    one = '''
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "All" 100% to "D", "Bz"
+>
+'''
+    model, wh, state = sync_project(destinations + one)
+    run(model, wh, state, tmp_path)
+    group = set(expected(wh, "Holiday", "All", ("customer_id",)))
+    requests = len(braze.requests)
+    renamed = model_of(tmp_path, destinations + one.replace('"Holiday"', '"Holiday 2024"')
+                       + 'moved campaign "Holiday" to "Holiday 2024"\n')
+    planned = {p.destination: (p.status, p.adds, p.removes) for p in sync.preview(renamed, wh, state, AS_OF,
+                                                                                  env={"KEY": "secret-key"})}
+    assert planned == {"D": ("send", len(group), 0), "Bz": ("unchanged", 0, 0)}
+    results = {r.target.destination: (r.status, r.added) for r in run(renamed, wh, state, tmp_path)}
+    assert results == {"D": ("ok", len(group)), "Bz": ("unchanged", 0)} and len(braze.requests) == requests
+    table = sa.create_engine(f"sqlite:///{tmp_path / 'exports' / 'copy.db'}")
+    with table.connect() as conn:
+        rows = conn.execute(sa.text("SELECT campaign, customer_id FROM campaign_members")).fetchall()
+    table.dispose()
+    assert {c for c, i in rows if c == "Holiday 2024"} and {i for c, i in rows if c == "Holiday 2024"} == group
+    assert {i for c, i in rows if c == "Holiday"} == group  # left as it is
+    assert {r.status for r in run(renamed, wh, state, tmp_path)} == {"unchanged"}
