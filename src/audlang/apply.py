@@ -20,7 +20,9 @@ May import ``plan``, ``state``, ``compile``, ``warehouse``, ``project``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
-from audlang import warehouse
+from audlang import interrupts, warehouse
 from audlang.check import Model
 from audlang.check.names import view_name
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
@@ -255,6 +257,7 @@ def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None
     engine = open_warehouse(warehouse_url)
     try:
         with warehouse.errors_translated(warehouse_url, loaded.model), begin(engine, warehouse_url) as conn:
+            interrupts.hold("plan", conn)
             preview = (_preview_spark if warehouse.spark_engine(conn) else preview_membership)(
                 conn, loaded.model, as_of, deployed)
     finally:
@@ -466,11 +469,12 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
         model = model_from_plan(plan, root)
     store = StateStore(state_url)
     engine = open_warehouse(warehouse_url)
-    lock, taken_over = store.acquire("apply")
-    apply_id = lock.lock_id
     applied: list[str] = []
     keeper = None
+    apply_id = None
     try:
+        lock, taken_over = store.acquire("apply")  # inside the try: an interrupt right after still releases it
+        apply_id = lock.lock_id
         keeper = _FileKeeper((engine, warehouse_url), (store.engine, state_url))
         if taken_over is not None:
             store.log(apply_id, "lock taken over", {"lock_id": taken_over.lock_id, "who": taken_over.who,
@@ -500,19 +504,32 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
                 time.sleep(STEP_DELAY)
                 keeper.hold()
             keeper.tick()
+            interrupts.check()
         syncs = _run_syncs(plan, model, engine, warehouse_url, store, root, as_of, apply_id, echo, sync_progress)
         store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied),
                                                "syncs_failed": sum(r.status == SyncStatus.FAILED for r in syncs)})
         return ApplyResult(serial, tuple(applied), lock.lock_id, taken_over.lock_id if taken_over else None,
                            tuple(syncs))
-    except AudlangError as error:
-        store.log(apply_id, "apply failed", {"error": str(error), "done": len(applied)})
+    except BaseException as error:
+        if apply_id is not None:
+            _log_stop(store, apply_id, error, len(applied))
         raise
     finally:
         if keeper is not None:
             keeper.let_go()
         store.release()
         engine.dispose()
+
+
+def _log_stop(store: StateStore, apply_id: str, error: BaseException, done: int) -> None:
+    """The history event of an apply that stopped early: interrupted (whatever error the stop surfaced
+    as), or failed with a diagnostic."""
+    signum = interrupts.received()
+    if signum is not None:
+        with contextlib.suppress(Exception):  # the stop goes on even when the state cannot record it
+            store.log(apply_id, "apply interrupted", {"signal": signal.Signals(signum).name, "done": done})
+    elif isinstance(error, AudlangError):
+        store.log(apply_id, "apply failed", {"error": str(error), "done": done})
 
 
 def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateStore, root: Path, as_of: AsOf,
@@ -543,7 +560,17 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
 
 def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, compiler: SegmentCompiler,
                model: Model, deployed: Snapshot, plan: Plan, apply_id: str) -> tuple[str, int | None]:
-    """Carry out one action; returns its line and the serial it wrote (None: it wrote nothing)."""
+    """Carry out one action; returns its line and the serial it wrote (None: it wrote nothing).
+
+    An interrupt rolls the action's warehouse transaction back; from its commit to the state's record of
+    it (a shield entered in ``recording`` inside the transaction) it waits, so the two never disagree."""
+    with contextlib.ExitStack() as recording:
+        return _carry_out_recorded(action, store, engine, url, compiler, model, deployed, plan, apply_id, recording)
+
+
+def _carry_out_recorded(action: Action, store: StateStore, engine: Engine, url: str, compiler: SegmentCompiler,
+                        model: Model, deployed: Snapshot, plan: Plan, apply_id: str,
+                        recording: contextlib.ExitStack) -> tuple[str, int | None]:
     have = deployed.get(action.kind, action.previous_name or action.name)
     object_id = action.object_id or (have.object_id if have else None) or str(uuid.uuid4())
     title = f'{action.kind} "{action.name}"'
@@ -558,6 +585,7 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
                         warehouse.drop_materialized(conn, view_name(action.name))
                     else:
                         conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, view_name(action.name))}"))
+                recording.enter_context(interrupts.shielded())
         serial = store.write(apply_id, "deleted", delete=(action.kind, action.name),
                              detail={"reasons": reasons, "feeds": list(action.feeds)})
         return f"deleted {title}", serial
@@ -569,6 +597,8 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
     if action.materialize:
         with warehouse.errors_translated(url, model), begin(engine, url) as conn:
             counts = _materialize(conn, compiler, model, action, object_id)
+            interrupts.hold("materialize", conn)
+            recording.enter_context(interrupts.shielded())
         members, as_of, refreshed = counts["members"], plan.as_of, now()
     elif action.previous_name and action.kind == ObjectKind.SEGMENT:
         with warehouse.errors_translated(url, model), begin(engine, url) as conn:
@@ -578,6 +608,7 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, url: str, comp
                 _replace_view(conn, action.name, action.previous_name)
             elif warehouse.spark_engine(conn):
                 warehouse.rename_materialized(conn, view_name(action.previous_name), view_name(action.name))
+            recording.enter_context(interrupts.shielded())
     record = DeployedObject(
         kind=want.kind, name=want.name, object_id=object_id, definition=want.definition, paused=want.paused,
         description=want.description, depends_on=want.depends_on, lists=want.lists, relative=want.relative,

@@ -44,3 +44,144 @@ def test_apply_summary_serial_is_the_state_serial_with_a_paused_object_in_the_pl
     serial = _state_json(cli_run, project)["serial"]
     assert summary == [f"Apply complete: 3 change(s); state serial {serial}."], applied.stdout
     assert serial == 5  # 3 created, then 2 updated
+
+
+# ------------------------------------------------------------------ real processes, real signals
+
+
+def _start(folder: Path, *args: str, hold: str | None = None, env: dict | None = None) -> subprocess.Popen:
+    """``audlang --project FOLDER ARGS`` in a process of its own; with ``hold``, held in that phase."""
+    from audlang import interrupts
+
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    for name in ("AUDLANG_WAREHOUSE", "AUDLANG_STATE", interrupts.HOLD_ENV, interrupts.HOLD_FILE_ENV):
+        full_env.pop(name, None)
+    reached = folder / "reached"
+    reached.unlink(missing_ok=True)
+    if hold:
+        full_env[interrupts.HOLD_ENV] = hold
+        full_env[interrupts.HOLD_FILE_ENV] = str(reached)
+    return subprocess.Popen([sys.executable, "-m", "audlang", "--project", str(folder), *args], cwd=folder,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env)
+
+
+def _wait_until_held(process: subprocess.Popen, folder: Path, timeout: float = 180) -> None:
+    """Until the process has reached the held phase (its file is there), and a moment into the hold's query."""
+    deadline = time.monotonic() + timeout
+    while not (folder / "reached").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            out, err = process.communicate()
+            raise AssertionError(f"the process never reached the phase (exit {process.returncode}):\n{out}\n{err}")
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+def _stopped(process: subprocess.Popen, signum: int, timeout: float = 60) -> tuple[int, str, str]:
+    started = time.monotonic()
+    process.send_signal(signum)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"still running {timeout} s after the signal:\n{out}\n{err}") from None
+    assert time.monotonic() - started < 30, "the stop took too long"
+    return process.returncode, out, err
+
+
+def _assert_interrupted(code: int, err: str, expected: int) -> None:
+    assert code == expected, err
+    assert "interrupted" in err.splitlines(), err
+    for sign in ("Traceback", "internal error", "this is a bug", "E406", "Query interrupted", "Aborted"):
+        assert sign not in err, err
+
+
+def _no_lock(url: str) -> None:
+    from audlang.state import StateStore
+
+    store = StateStore(url)
+    try:
+        assert store.current_lock() is None
+    finally:
+        store.engine.dispose()
+
+
+def _membership(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("audlang_membership"):
+                return {}
+            return dict(conn.execute(sa.text(
+                "SELECT segment, count(*) FROM audlang_membership GROUP BY segment")).fetchall())
+    finally:
+        engine.dispose()
+
+
+def _converged(cli_run, folder: Path, url: str) -> None:
+    """The next apply carries on without a lock to take over; then nothing is left to do and the state's
+    counts are the warehouse's rows."""
+    again = cli_run(folder, "apply", "--auto-approve", "--as-of", AS_OF)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "took over the lock" not in again.stdout
+    final = cli_run(folder, "plan", "--as-of", AS_OF, "--detailed-exitcode")
+    assert final.returncode == 0, final.stdout + final.stderr
+    state = _state_json(cli_run, folder)
+    rows = _membership(url)
+    assert {o["name"]: o["members"] for o in state["objects"] if o["kind"] == "segment"} == \
+        {k: v for k, v in rows.items() if not k.startswith("audlang:")}
+    assert not [k for k in rows if k.startswith("audlang:")]  # no staging rows left behind
+    _no_lock(url)
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_interrupted_while_planning(project, warehouse_url, cli_run, name):
+    signum, code = SIGNALS[name]
+    plan = _start(project, "plan", "--as-of", AS_OF, hold="plan")
+    _wait_until_held(plan, project)
+    status, _out, err = _stopped(plan, signum)
+    _assert_interrupted(status, err, code)
+    # The plan inside an apply: stopped before the lock is taken; nothing deployed.
+    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, hold="plan")
+    _wait_until_held(apply, project)
+    status, out, err = _stopped(apply, signum)
+    _assert_interrupted(status, err, code)
+    assert "Applying" not in out
+    assert _state_json(cli_run, project)["objects"] == []
+    _no_lock(warehouse_url)
+    _converged(cli_run, project, warehouse_url)
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_interrupted_while_materializing_a_new_segment(project, warehouse_url, cli_run, name):
+    signum, code = SIGNALS[name]
+    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, hold="materialize:2")
+    _wait_until_held(apply, project)
+    status, out, err = _stopped(apply, signum)
+    _assert_interrupted(status, err, code)
+    # The first segment is deployed; the second's transaction rolled back: no rows of it, nor staging rows.
+    deployed = _state_json(cli_run, project)
+    assert len(deployed["objects"]) == 1 and deployed["serial"] == 1
+    assert set(_membership(warehouse_url)) == {deployed["objects"][0]["name"]}
+    _no_lock(warehouse_url)
+    history = json.loads(cli_run(project, "history", "--format", "json").stdout)
+    stop = [e for e in history if e["event"] == "apply interrupted"]
+    assert len(stop) == 1 and stop[0]["detail"] == {"signal": name, "done": 1}
+    _converged(cli_run, project, warehouse_url)
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite", "postgresql"])
+def test_interrupted_while_replacing_a_membership_keeps_the_old_one(project, warehouse_url, cli_run):
+    assert cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF).returncode == 0
+    before, serial = _membership(warehouse_url), _state_json(cli_run, project)["serial"]
+    (project / "segments.aud").write_text((project / "segments.aud").read_text().replace("> 500", "> 800"))
+    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, hold="materialize")
+    _wait_until_held(apply, project)
+    status, _out, err = _stopped(apply, signal.SIGTERM)
+    _assert_interrupted(status, err, 143)
+    assert _membership(warehouse_url) == before  # the new rows were written in the transaction, never seen
+    assert _state_json(cli_run, project)["serial"] == serial
+    _converged(cli_run, project, warehouse_url)
+    assert _membership(warehouse_url)["Big Spenders"] < before["Big Spenders"]

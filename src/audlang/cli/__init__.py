@@ -43,11 +43,31 @@ def _count(n: int, noun: str) -> str:
 
 class _Group(click.Group):
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except AudlangError as error:
-            _emit(error.diagnostics)
-            ctx.exit(EXIT_ERROR)
+        from audlang import interrupts
+
+        # SIGINT and SIGTERM stop a command cleanly (audlang.interrupts); whatever error the stop surfaces
+        # as (a driver's cancelled query, a diagnostic made of it) is reported as the interruption.
+        with interrupts.installed(_deferred):
+            try:
+                return super().invoke(ctx)
+            except BaseException as error:
+                signum = interrupts.received()
+                if signum is not None:
+                    click.echo("interrupted", err=True)
+                    ctx.exit(interrupts.exit_code(signum))
+                if isinstance(error, AudlangError):
+                    _emit(error.diagnostics)
+                    ctx.exit(EXIT_ERROR)
+                raise
+
+
+def _deferred(_signum: int) -> None:
+    """Said from the signal handler (so written straight to the file, not through a buffer it may be inside)."""
+    try:
+        os.write(sys.stderr.fileno(), b"interrupt received: finishing the step under way (a sync batch is "
+                                      b"acknowledged first); interrupt again to stop at once\n")
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -193,6 +213,11 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as error:  # a bug: say so plainly
+        from audlang import interrupts
+
+        if interrupts.received() is not None:  # a driver's error made of the interruption
+            click.echo("interrupted", err=True)
+            sys.exit(interrupts.exit_code(interrupts.received()))
         if os.environ.get("AUDLANG_DEBUG"):
             raise
         click.echo(f"internal error: {type(error).__name__}: {error}\n"
