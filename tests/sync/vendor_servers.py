@@ -7,10 +7,16 @@ arrived twice. Faults are queued per server: ``429`` (with ``Retry-After``),
 ``500``, ``drop`` (the connection closed before an answer, the request not
 applied), ``redirect`` (a 3xx whose ``Location`` is another base URL plus the
 request's path), ``echo`` (a 400 whose error text quotes the request's
-headers, as a careless vendor might); ``poison`` keys make the server refuse
-any request holding them (Braze: flag their index in a 201, as Braze does;
-Klaviyo: an import error). Every request's headers are kept in ``received``;
-``RecordingServer`` stands for another host that only records what reaches it.
+headers, as a careless vendor might), ``echo_path`` (a 400 quoting the request's
+path as sent, percent-encoded), ``raw`` (status, body bytes, headers: any
+answer at all, such as a 201 ``[]`` or a gzip bomb) and ``drip`` (delay, what:
+the answer's ``"headers"`` or its ``"body"`` sent one byte at a time); a
+fault answers before the request is applied. ``poison`` keys make the server
+refuse any request holding them (Braze: flag their index in a 201, as Braze
+does; Klaviyo: an import error). Klaviyo's ``endless`` makes ``links.next``
+go on forever (``"new"``: a new cursor each page, ``"same"``: the same link).
+Every request's headers are kept in ``received``; ``RecordingServer`` stands
+for another host that only records what reaches it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -41,6 +48,9 @@ class VendorServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm each answer on a kept-alive
+            # connection waited for the client's delayed ACK (about 40 ms a request).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 return None
@@ -66,6 +76,12 @@ class VendorServer:
                         return self.reply(fault[1], None, {"Location": fault[2] + self.path})
                     if fault[0] == "echo":
                         return self.reply(400, {"errors": [{"detail": f"refused: {dict(self.headers.items())}"}]})
+                    if fault[0] == "echo_path":
+                        return self.reply(400, {"errors": [{"detail": f"no hook at {self.path}"}]})
+                    if fault[0] == "raw":
+                        return self.send_raw(fault[1], fault[2], fault[3] if len(fault) > 3 else {})
+                    if fault[0] == "drip":
+                        return self.drip(fault[1], fault[2])
                 if not server.authorized(self.headers):
                     return self.reply(401, {"errors": [{"detail": "bad credentials"}]})
                 try:
@@ -84,6 +100,34 @@ class VendorServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def send_raw(self, status, data: bytes, headers):
+                try:
+                    self.send_response(status)
+                    headers = {"Content-Type": "application/json", **headers}
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    self.close_connection = True  # the client stopped reading (a bomb cut short)
+
+            def drip(self, delay: float, what: str):
+                data = json.dumps({"message": "accepted", "batchJobId": "job-1", "ok": True}).encode()
+                head = (f"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n").encode()
+                self.close_connection = True
+                try:
+                    if what == "body":
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                    for byte in (head + data if what == "headers" else data):
+                        time.sleep(delay)
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
 
             do_GET = do_POST = do_DELETE = _handle
 
@@ -183,6 +227,7 @@ class KlaviyoServer(VendorServer):
         self.jobs: dict[str, dict] = {}
         self.profiles: dict[str, str] = {}  # profile id -> email
         self.next_base: str | None = None  # where links.next points (default: this server)
+        self.endless: str | None = None  # "new" or "same": links.next never ends
 
     def authorized(self, headers) -> bool:
         return (headers.get("Authorization") == f"Klaviyo-API-Key {self.api_key}" and bool(headers.get("revision"))
@@ -237,6 +282,9 @@ class KlaviyoServer(VendorServer):
             base = self.next_base or self.url
             links = {"next": f"{base}/api/profile-bulk-import-jobs/{parts[2]}/{parts[3]}?page[cursor]="
                              f"{cursor + self.page}" if cursor + self.page < len(items) else None}
+            if self.endless:
+                links["next"] = f"{base}/api/profile-bulk-import-jobs/{parts[2]}/{parts[3]}?page[cursor]=" + \
+                    (str(cursor + self.page) if self.endless == "new" else "0")
             return 200, {"data": data, "links": links}, {}
         if len(parts) == 5 and parts[:2] == ["api", "lists"] and parts[3:] == ["relationships", "profiles"] \
                 and method in ("POST", "DELETE"):
