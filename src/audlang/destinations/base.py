@@ -12,10 +12,13 @@ membership (the csv destination writes its file there).
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
+from urllib.parse import quote, quote_plus, urlsplit
 
 import attrs
 
@@ -203,10 +206,48 @@ class Settings:
         return bool(self.values.get("allow_empty", False))
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
+        """``text`` without any secret read from the environment, in any of its ``secret_forms``."""
+        forms: set[str] = set()
+        for secret in self.secrets:
+            forms |= secret_forms(secret)
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, "***")
         return re.sub(r"://[^@/\s:]+:[^@/\s]+@", "://***@", text)
+
+
+#: Characters left as they are when a URL is percent-encoded, as httpx (path, query) and common servers do.
+_URL_SAFE = ("", "/", "!$&'()*+,;=:/[]@", "!$&'()*+,;=:/?[]@", "-._~", "/:")
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
+@functools.lru_cache(maxsize=1024)
+def secret_forms(value: str) -> frozenset[str]:
+    """The ways a secret can appear in a message: as is, stripped, escaped as a str or bytes repr or in JSON,
+    percent-encoded (upper or lower case hex, with the safe characters of a path, a query or none) and
+    form-encoded (``+`` for a space), as a URL built from it or a server echoing it would write it. A
+    secret that is a whole URL also stands for its path and query, which messages show without the origin."""
+    forms = {value, value.strip(), repr(value)[1:-1], json.dumps(value)[1:-1],
+             json.dumps(value, ensure_ascii=False)[1:-1]}
+    try:
+        forms.add(repr(value.encode("utf-8"))[2:-1])
+    except UnicodeEncodeError:
+        pass
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        parts = None
+    if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        if len(tail) > 1:
+            forms |= {tail, parts.path} if len(parts.path) > 1 else {tail}
+    for plain in list(forms):
+        for safe in _URL_SAFE:
+            try:
+                encoded = {quote(plain, safe=safe), quote_plus(plain, safe=safe)}
+            except (UnicodeEncodeError, TypeError):
+                continue
+            forms |= encoded | {_PERCENT.sub(lambda m: m.group(0).lower(), e) for e in encoded}
+    return frozenset(f for f in forms if f)
 
 
 def resolve_settings(decl: ast.Destination, env: Mapping[str, str] | None = None) -> Settings:

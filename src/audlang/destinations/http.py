@@ -31,6 +31,7 @@ import tenacity
 
 from audlang.destinations.base import (
     Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings, SettingsError, Target,
+    secret_forms,
 )
 
 #: Backoff of failed attempts: base × 2^(n−1) seconds with jitter, at most MAX_BACKOFF.
@@ -64,16 +65,6 @@ def show_origin(o: tuple[str, str, int | None]) -> str:
     return f"{scheme}://{host}" if port is None or port == DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
 
 
-def _secret_forms(value: str) -> set[str]:
-    """The ways a secret can appear in an error's text: as is, stripped, escaped as str or bytes repr."""
-    forms = {value, value.strip(), repr(value)[1:-1]}
-    try:
-        forms.add(repr(value.encode("utf-8"))[2:-1])
-    except UnicodeEncodeError:
-        pass
-    return {f for f in forms if f}
-
-
 class _Retry(Exception):
     def __init__(self, reason: str, retry_after: float | None = None, rate_limited: bool = False):
         super().__init__(reason)
@@ -105,11 +96,11 @@ class Http:
         for name, value in headers.items():
             if name.lower() in PLAIN_HEADERS or not value:
                 continue
-            secrets |= _secret_forms(value)
+            secrets |= secret_forms(value)
             if name.lower() in ("authorization", "proxy-authorization") and len(value.split(None, 1)) == 2:
-                secrets |= _secret_forms(value.split(None, 1)[1])  # the credential after its scheme
+                secrets |= secret_forms(value.split(None, 1)[1])  # the credential after its scheme
         for secret in settings.secrets:
-            secrets |= _secret_forms(secret)
+            secrets |= secret_forms(secret)
         self._secrets = tuple(sorted(secrets, key=len, reverse=True))
         try:
             url = httpx.URL(base_url or "")
