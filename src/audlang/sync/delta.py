@@ -39,9 +39,10 @@ from audlang import warehouse
 from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE
 from audlang.check import Model
 from audlang.compile.identifiers import SQL_NORMALIZERS
+from audlang.vocabulary import MemberOperation
 
 LOG_TABLE = "audlang_sync_log"
-ADD, REMOVE = "add", "remove"
+ADD, REMOVE = MemberOperation.ADD, MemberOperation.REMOVE
 SEPARATOR = "\x1f"
 
 _metadata = sa.MetaData()

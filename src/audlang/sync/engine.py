@@ -74,9 +74,10 @@ from audlang.destinations import (
 from audlang.sync import audience
 from audlang.sync import delta as wh
 from audlang.sync.delta import ADD, REMOVE, Acked, Counts
+from audlang.vocabulary import BatchStatus, MemberOperation, ObjectKind, SyncPreviewStatus, SyncStatus
 
 #: A removal recorded without sending: the key is a desired member's now (see ``delta.removes``).
-RETIRE = "retire"
+RETIRE = MemberOperation.RETIRE
 
 SYNC_SCHEMA_VERSION = 2
 #: Test hook: ``point:seq`` (points before_send, after_send, after_ack, after_append) kills this process
@@ -181,8 +182,8 @@ class Delta:
 @attrs.frozen
 class SyncResult:
     target: Target
-    kind: str
-    status: str  # ok, partial, held, failed, paused, unchanged, stopped
+    kind: str  # the destination's kind
+    status: SyncStatus = attrs.field(converter=SyncStatus)
     added: int = 0
     removed: int = 0
     skipped: int = 0
@@ -210,8 +211,8 @@ class SyncError:
     destination: str
     customer_id: str
     key: str
-    operation: str
-    status: str
+    operation: MemberOperation = attrs.field(converter=MemberOperation)
+    status: str  # the destination's, as it answered
     message: str
     attempts: int
     first_at: str
@@ -337,7 +338,7 @@ class Planned:
 
     batch: Batch
     rows: tuple[Acked, ...]
-    status: str = "planned"
+    status: BatchStatus = attrs.field(default=BatchStatus.PLANNED, converter=BatchStatus)
     tick: int | None = None
     accepted: tuple[Acked, ...] = ()
 
@@ -348,7 +349,7 @@ def _pending(conn: sa.Connection, target: Target) -> list[Planned]:
     for r in conn.execute(sa.select(t).where(t.c.target == target.key).order_by(t.c.seq)).fetchall():
         rows = tuple(_decode(r.members))
         batch = Batch(target, r.operation, r.seq, r.idempotency_key, tuple(_member(m) for m in rows))
-        out.append(Planned(batch, rows, r.status or "planned", r.tick,
+        out.append(Planned(batch, rows, r.status or BatchStatus.PLANNED, r.tick,
                            tuple(_decode(r.accepted)) if r.accepted else ()))
     return out
 
@@ -551,7 +552,7 @@ class Syncer:
         with self.state.begin() as conn:
             rows = [{"target": p.batch.target.key, "seq": p.batch.seq, "operation": p.batch.operation,
                      "idempotency_key": p.batch.idempotency_key, "members": _encode(p.rows),
-                     "planned_at": stamp, "status": "planned"} for p in batches]
+                     "planned_at": stamp, "status": BatchStatus.PLANNED} for p in batches]
             for start in range(0, len(rows), 100):
                 conn.execute(batches_table.insert(), rows[start:start + 100])
 
@@ -589,8 +590,8 @@ class Syncer:
             conn.execute(t.update().where(t.c.target == target.key).values(ticks=tick))
             conn.execute(batches_table.update()
                          .where(batches_table.c.target == target.key, batches_table.c.seq == batch.seq)
-                         .values(status="acked", tick=tick, accepted=_encode(accepted)))
-        return attrs.evolve(planned, status="acked", tick=tick, accepted=accepted)
+                         .values(status=BatchStatus.ACKED, tick=tick, accepted=_encode(accepted)))
+        return attrs.evolve(planned, status=BatchStatus.ACKED, tick=tick, accepted=accepted)
 
     def _append(self, planned: Planned, target_id: str) -> None:
         """The accepted members into the warehouse log (unless already there), then the batch is done."""
@@ -667,7 +668,7 @@ class Syncer:
                                            **self.http_options)
         except (SettingsError, OSError) as error:
             message = str(error) if isinstance(error, SettingsError) else f"{type(error).__name__}: {error}"
-            result = SyncResult(target, decl.kind, "failed", message=message)
+            result = SyncResult(target, decl.kind, SyncStatus.FAILED, message=message)
             self._record_run(result, started)
             return result
         counts = {"added": 0, "removed": 0, "rejected": 0, "batches": 0, "resumed": 0}
@@ -675,7 +676,7 @@ class Syncer:
         with self.state.connect() as conn:
             self._errored = {r[0] for r in conn.execute(sa.select(errors_table.c.customer_id)
                                                         .where(errors_table.c.target == target.key))}
-        status, message, skipped = "ok", None, 0
+        status, message, skipped = SyncStatus.OK, None, 0
         try:
             with self.state.connect() as conn:
                 pending = _pending(conn, target)
@@ -687,7 +688,7 @@ class Syncer:
                     d = self.compute(campaign, group, decl, fetch=True)
                     skipped = d.skipped
                     if d.guard:
-                        status, message = "held", d.guard
+                        status, message = SyncStatus.HELD, d.guard
                         break
                     pending = plan_batches(target, list(d.removes), list(d.adds), destination.batch_size,
                                            self.run_id, retires=list(d.retires))
@@ -723,23 +724,23 @@ class Syncer:
             with self.warehouse.begin() as conn:
                 if wh.has_log(conn):
                     wh.compact(conn, target_id)
-            if counts["rejected"] and status == "ok":
-                status, message = "partial", f"{counts['rejected']:,} members rejected (audlang sync errors)"
+            if counts["rejected"] and status == SyncStatus.OK:
+                status, message = SyncStatus.PARTIAL, f"{counts['rejected']:,} members rejected (audlang sync errors)"
         except DestinationUnavailable as error:
-            status, message = "failed", str(error)
+            status, message = SyncStatus.FAILED, str(error)
         except SettingsError as error:
-            status, message = "failed", str(error)
+            status, message = SyncStatus.FAILED, str(error)
         except OSError as error:
-            status, message = "failed", f"{type(error).__name__}: {error}"
+            status, message = SyncStatus.FAILED, f"{type(error).__name__}: {error}"
         except sa.exc.SQLAlchemyError as error:
             if decl.kind != "sql":
                 raise
-            status, message = "failed", destination.settings.redact(str(getattr(error, "orig", error)))
+            status, message = SyncStatus.FAILED, destination.settings.redact(str(getattr(error, "orig", error)))
         finally:
             requests, retries = getattr(destination, "stats", (0, 0))
             destination.close()
-        if status == "ok" and not counts["batches"]:
-            status = "unchanged"
+        if status == SyncStatus.OK and not counts["batches"]:
+            status = SyncStatus.UNCHANGED
         result = SyncResult(target, decl.kind, status, counts["added"], counts["removed"], skipped,
                             counts["rejected"], requests, retries, counts["batches"], counts["resumed"], message,
                             time.monotonic() - clock)
@@ -749,16 +750,17 @@ class Syncer:
     def _before_moves(self, target: Target) -> Target:
         campaign, destination = target.campaign, target.destination
         for m in reversed(self.model.moves):
-            if m.kind == "campaign" and campaign == m.new:
+            if m.kind == ObjectKind.CAMPAIGN and campaign == m.new:
                 campaign = m.old
-            elif m.kind == "destination" and destination == m.new:
+            elif m.kind == ObjectKind.DESTINATION and destination == m.new:
                 destination = m.old
         return Target(campaign, target.group, destination)
 
     def follow_moves(self) -> None:
         """``moved campaign`` / ``moved destination``: the sync state of the old name passes to the new one,
         so a rename sends nothing again (run before syncing; a move already followed changes nothing)."""
-        moves = [(m.kind, m.old, m.new) for m in self.model.moves if m.kind in ("campaign", "destination")]
+        moves = [(m.kind, m.old, m.new) for m in self.model.moves
+                 if m.kind in (ObjectKind.CAMPAIGN, ObjectKind.DESTINATION)]
         if not moves:
             return
         # The runs stay under the names they had (history); the live state moves.
@@ -771,9 +773,9 @@ class Syncer:
             for key in sorted(keys):
                 campaign, group, destination = key.split("\x1f")
                 for kind, old, new in moves:
-                    if kind == "campaign" and campaign == old:
+                    if kind == ObjectKind.CAMPAIGN and campaign == old:
                         campaign = new
-                    elif kind == "destination" and destination == old:
+                    elif kind == ObjectKind.DESTINATION and destination == old:
                         destination = new
                 new_key = Target(campaign, group, destination).key
                 if new_key == key:
@@ -829,7 +831,7 @@ class Syncer:
                     wh.forget(conn, target_id)
             kind = self.model.destinations[target.destination].kind \
                 if target.destination in self.model.destinations else "removed"
-            result = SyncResult(target, kind, "stopped", message=STOPPED_MESSAGE)
+            result = SyncResult(target, kind, SyncStatus.STOPPED, message=STOPPED_MESSAGE)
             self._record_run(result, started)
             out.append(result)
         return out
@@ -923,26 +925,27 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
                 load_lists(conn, model, campaign)
         if campaign.paused or decl.paused:
             what = "campaign" if campaign.paused else "destination"
-            out.append(SyncPreview(**common, status="paused", message=f"{what} paused: nothing sent, state kept"))
+            out.append(SyncPreview(**common, status=SyncPreviewStatus.PAUSED,
+                                   message=f"{what} paused: nothing sent, state kept"))
             continue
         missing = missing_env(decl, env)
         d = syncer.compute(campaign, group, decl, syncer.sources[campaign.name])
         common.update(adds=d.n_adds, removes=d.n_removes, skipped=d.skipped, pending=d.pending_batches)
         if missing:
             names = ", ".join(f"{variable} ({key})" for key, variable in missing)
-            out.append(SyncPreview(**common, status="blocked",
+            out.append(SyncPreview(**common, status=SyncPreviewStatus.BLOCKED,
                                    message=f"environment variable {names} is not set; this sync would fail"))
         elif d.guard:
-            out.append(SyncPreview(**common, status="held", message=d.guard))
+            out.append(SyncPreview(**common, status=SyncPreviewStatus.HELD, message=d.guard))
         elif d.n_adds or d.n_removes or d.pending_batches:
-            out.append(SyncPreview(**common, status="send"))
+            out.append(SyncPreview(**common, status=SyncPreviewStatus.SEND))
         else:
-            out.append(SyncPreview(**common, status="unchanged"))
+            out.append(SyncPreview(**common, status=SyncPreviewStatus.UNCHANGED))
     for target, target_id in syncer.stopped():
         with warehouse.connect() as conn:
             acked = wh.count_acknowledged(conn, target_id)
         kind = model.destinations[target.destination].kind if target.destination in model.destinations else "removed"
-        out.append(SyncPreview(target.campaign, target.group, target.destination, kind, "stopped",
+        out.append(SyncPreview(target.campaign, target.group, target.destination, kind, SyncPreviewStatus.STOPPED,
                                message=f"{acked:,} members acknowledged; " + STOPPED_MESSAGE))
     return tuple(out)
 
