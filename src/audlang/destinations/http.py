@@ -17,13 +17,25 @@ without credentials. Redirects are followed by hand, within the origin only:
 307 and 308 with their method and body, 301, 302 and 303 for a GET; any other
 3xx is refused (a POST turned into a GET would be a batch acknowledged but
 never applied).
+
+Nothing a server answers can crash, hang or exhaust a sync (docs/sync.md,
+"Vendors' answers"): every answer is streamed and read to at most
+``MAX_RESPONSE_BYTES`` once decoded (gzip and deflate are decoded here, by
+bounded steps, so a gzip bomb stops at the limit); each exchange (connect,
+send, receive) ends at ``DEADLINE`` seconds whatever the server drips
+(``_Watchdog``); a body that does not decode as its ``Content-Encoding`` says
+is a failed attempt like a dropped connection.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json as jsonlib
 import random
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 
 import httpx
@@ -41,6 +53,14 @@ MAX_ATTEMPTS = 5  # failed attempts (5xx, timeouts, dropped connections) per req
 MAX_RATE_LIMITED = 30  # 429s per request
 MAX_RETRY_AFTER = 120.0
 MAX_REDIRECTS = 5  # same-origin redirects followed per request
+#: Bytes of one answer read at most, counted once decoded (and before decoding): beyond, the request fails.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Seconds one exchange (connect, send, receive the whole answer) may take; ``timeout`` bounds each step.
+DEADLINE = 60.0
+#: Raw bytes read from the connection at a time (decoded by bounded steps of what room is left).
+CHUNK = 64 * 1024
+#: What the client asks for and decodes itself; any other ``Content-Encoding`` is refused.
+ACCEPT_ENCODING = "gzip, deflate"
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Client headers that carry no credential; every other header value is redacted from messages.
@@ -63,6 +83,124 @@ def show_origin(o: tuple[str, str, int | None]) -> str:
     scheme, host, port = o
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}" if port is None or port == DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+
+
+class _Oversized(Exception):
+    """An answer longer than ``max_response_bytes``: not retried (the same request gets the same answer)."""
+
+
+class _Unreadable(Exception):
+    """An answer in a ``Content-Encoding`` audlang did not ask for: not retried."""
+
+
+class _Undecodable(Exception):
+    """A body that is not the gzip or deflate its ``Content-Encoding`` says: retried like a dropped connection."""
+
+
+class _Late(Exception):
+    """The exchange's deadline passed: retried like a timeout."""
+
+
+#: trace events (``connection.connect_tcp.complete``…) whose return value is the connection's network stream
+_CONNECTED = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")
+
+
+class _Watchdog:
+    """Ends an exchange at its deadline, in whatever step it is blocked.
+
+    httpx's timeouts bound each connect, write and read, not their sum: a server sending one byte every
+    half second never trips a 2 s read timeout and can hold a request for as long as it likes. The
+    client keeps a single connection (``max_connections=1``), whose network stream httpx's ``trace``
+    extension reports when it is opened; ``arm`` starts a timer that, at the deadline, shuts that socket
+    down, so the read or write blocked on it returns at once and httpx raises a transport error (a
+    connection opened after the deadline is shut down as it opens). ``expired`` then tells the caller
+    that the error, or a body cut short, is the deadline's."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stream = None
+        self._armed: object | None = None
+        self._timer: threading.Timer | None = None
+        self.expired = False
+
+    def trace(self, event: str, info: dict) -> None:
+        if event.endswith(_CONNECTED) and info.get("return_value") is not None:
+            with self._lock:
+                self._stream = info["return_value"]
+                if self.expired:
+                    self._shutdown()
+
+    def arm(self, seconds: float) -> None:
+        token = object()
+        with self._lock:
+            self.expired, self._armed = False, token
+        self._timer = threading.Timer(seconds, self._fire, (token,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._armed = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _fire(self, token: object) -> None:
+        with self._lock:
+            if self._armed is token:
+                self.expired = True
+                self._shutdown()
+
+    def _shutdown(self) -> None:
+        get = getattr(self._stream, "get_extra_info", None)
+        sock = get("socket") if get is not None else None
+        if sock is not None:
+            try:
+                # The plain socket's shutdown, on a TLS socket too: it only wakes what is blocked on it.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+
+class _Decoder:
+    """A body decoded as its ``Content-Encoding`` says (identity, gzip or deflate), by bounded steps."""
+
+    def __init__(self, encoding: str):
+        encoding = encoding.strip().lower()
+        self.encoding = encoding
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)  # zlib-wrapped; raw deflate tried on the first chunk
+        else:
+            raise _Unreadable(f"answered with Content-Encoding {encoding!r}, which audlang does not read "
+                              f"(it asks for {ACCEPT_ENCODING})")
+        self._first = True
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """``data`` decoded, at most ``room`` bytes (``room`` ≥ 1; reaching it means the answer is too long)."""
+        if self._z is None:
+            return data[:room]
+        try:
+            out = self._z.decompress(data, room)
+        except zlib.error:
+            if not (self._first and self.encoding == "deflate"):
+                raise _Undecodable(f"the body is not the {self.encoding} data its Content-Encoding says") from None
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without the zlib wrapper, as some send it
+            return self.feed(data, room)
+        finally:
+            self._first = False
+        try:
+            while self._z.unconsumed_tail and len(out) < room:
+                out += self._z.decompress(self._z.unconsumed_tail, room - len(out))
+        except zlib.error:
+            raise _Undecodable(f"the body is not the {self.encoding} data its Content-Encoding says") from None
+        return out
+
+    def finish(self) -> None:
+        if self._z is not None and not self._z.eof:
+            raise _Undecodable(f"the body ends before its {self.encoding} data does")
 
 
 class _Retry(Exception):
@@ -90,7 +228,8 @@ class Http:
     """One client per destination target, with its base URL, auth headers and retry policy."""
 
     def __init__(self, settings: Settings, base_url: str, headers: dict[str, str], timeout: float = 30.0,
-                 backoff: float | None = None, max_attempts: int | None = None):
+                 backoff: float | None = None, max_attempts: int | None = None, deadline: float | None = None,
+                 max_response_bytes: int | None = None):
         self.settings = settings
         secrets: set[str] = set()
         for name, value in headers.items():
@@ -113,12 +252,19 @@ class Http:
         self.origin = origin(url)
         try:
             # Redirects are followed by hand (``request``), within the origin only.
-            self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                       follow_redirects=False)
+            # One connection at a time (the requests of a target are sequential), so the watchdog knows the
+            # socket of every exchange; gzip and deflate only, which ``_Decoder`` reads by bounded steps.
+            self.client = httpx.Client(base_url=base_url.rstrip("/"),
+                                       headers={"Accept-Encoding": ACCEPT_ENCODING, **headers}, timeout=timeout,
+                                       follow_redirects=False,
+                                       limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
         except (UnicodeError, ValueError, TypeError):
             raise SettingsError("a header value is not plain ASCII text, which HTTP headers must be") from None
         self.backoff = BACKOFF if backoff is None else backoff
         self.max_attempts = max_attempts or MAX_ATTEMPTS
+        self.deadline = DEADLINE if deadline is None else deadline
+        self.max_response_bytes = max_response_bytes or MAX_RESPONSE_BYTES
+        self._watchdog = _Watchdog()
         self.requests = 0
         self.retries = 0
 
@@ -193,14 +339,25 @@ class Http:
             nonlocal failures, limited
             self.requests += 1
             try:
-                response = self.client.request(method, url, json=json, content=content, headers=headers)
+                response = self._exchange(method, url, json=json, content=content, headers=headers)
             except httpx.LocalProtocolError:
                 # h11's text quotes the offending header value: never shown, never retried.
                 raise DestinationUnavailable(self.redact(
                     f"{method} {shown}: the request is not valid HTTP (a header value with a line break, a control "
                     f"character or a leading or trailing space; check the environment variables it reads)"),
                     self.requests, self.retries) from None
-            except (httpx.TimeoutException, httpx.TransportError) as error:
+            except (_Oversized, _Unreadable) as error:
+                # The same request would get the same answer: not retried; the next apply sends it again.
+                raise DestinationUnavailable(self.redact(f"{method} {shown}: {error}"), self.requests,
+                                             self.retries) from None
+            except _Late:
+                failures += 1
+                raise _Retry(f"no complete answer within {self.deadline:g} s (the deadline of one request)") from None
+            except _Undecodable as error:
+                failures += 1
+                raise _Retry(str(error)) from None
+            except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as error:
+                # A DecodingError is a body that does not decode: like a connection dropped mid-answer.
                 failures += 1
                 raise _Retry(f"{type(error).__name__}: {error}") from None
             if response.status_code == 429:
@@ -234,25 +391,81 @@ class Http:
                 f"{method} {shown}: gave up after {failures} failed attempts and {limited} rate-limited ones; "
                 f"last: {error.reason}"), self.requests, self.retries) from None
 
+    def _exchange(self, method: str, url: httpx.URL, *, json=None, content: str | bytes | None = None,
+                  headers: dict[str, str] | None = None) -> httpx.Response:
+        """One request and its whole answer within the deadline, the body read to at most
+        ``max_response_bytes`` (decoded and not) and decoded here: the response returned holds it."""
+        request = self.client.build_request(method, url, json=json, content=content, headers=headers,
+                                            extensions={"trace": self._watchdog.trace})
+        deadline = time.monotonic() + self.deadline
+        self._watchdog.arm(self.deadline)
+        try:
+            response = self.client.send(request, stream=True)
+            try:
+                body = self._read(response, deadline)
+            finally:
+                response.close()
+        except (httpx.TransportError, httpx.DecodingError, _Undecodable):
+            if self._watchdog.expired:
+                raise _Late() from None
+            raise
+        finally:
+            self._watchdog.disarm()
+        if self._watchdog.expired:  # a body cut short by the watchdog can look complete
+            raise _Late()
+        kept = [(k, v) for k, v in response.headers.multi_items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        extensions = {k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")}
+        return httpx.Response(response.status_code, headers=kept, content=body, request=request,
+                              extensions=extensions)
+
+    def _read(self, response: httpx.Response, deadline: float) -> bytes:
+        limit = self.max_response_bytes
+        too_long = _Oversized(f"the answer ({response.status_code}) is longer than {_size(limit)} once decoded; "
+                              f"audlang reads at most that much of an answer")
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise too_long
+        decoder = _Decoder(response.headers.get("Content-Encoding", ""))
+        body = bytearray()
+        raw = 0
+        for chunk in response.iter_raw(CHUNK):
+            raw += len(chunk)
+            body += decoder.feed(chunk, limit + 1 - len(body))
+            if raw > limit or len(body) > limit:
+                raise too_long
+            if time.monotonic() > deadline:
+                raise _Late()
+        decoder.finish()
+        return bytes(body)
+
     def check(self, response: httpx.Response, attempts: int = 1) -> httpx.Response:
         """A 2xx passes; any other final answer is the destination refusing the request."""
         if not 200 <= response.status_code < 300:
             raise BatchRejected(str(response.status_code), self.redact(_text(response)), attempts)
         return response
 
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
 
 def _text(response: httpx.Response) -> str:
+    """The error text of a refusal, for a message: never raises, whatever the body holds."""
     try:
-        body = response.json()
-    except ValueError:
+        try:
+            body = jsonlib.loads(response.content)
+        except (ValueError, RecursionError):
+            return response.text.strip()[:500] or response.reason_phrase
+        for key in ("errors", "error", "message", "detail"):
+            if isinstance(body, dict) and key in body:
+                value = body[key]
+                if isinstance(value, list) and value and isinstance(value[0], dict):
+                    value = "; ".join(str(v.get("detail") or v.get("title") or v.get("message") or v)[:500]
+                                      for v in value[:10])
+                return str(value)[:500]
+        return str(body)[:500]
+    except (RecursionError, ValueError, TypeError):  # str() of deeply nested JSON, say
         return response.text.strip()[:500] or response.reason_phrase
-    for key in ("errors", "error", "message", "detail"):
-        if isinstance(body, dict) and key in body:
-            value = body[key]
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                value = "; ".join(str(v.get("detail") or v.get("title") or v.get("message") or v) for v in value)
-            return str(value)[:500]
-    return str(body)[:500]
 
 
 def split(batch: Batch, send: Callable[[Batch], BatchResult]) -> BatchResult:
