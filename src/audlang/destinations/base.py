@@ -27,6 +27,7 @@ from audlang.check.destinations import BATCH_LIMITS, settings_for
 from audlang.compile.identifiers import (  # noqa: F401 - re-exported: destinations and sync import them from here
     NORMALIZERS, normalize_customer_id, normalize_email, normalize_phone,
 )
+from audlang.vocabulary import MemberOperation
 
 #: Identifier name -> how each vendor calls it.
 IDENTIFIERS = ("customer_id", "email", "phone")
@@ -64,7 +65,7 @@ class Member:
 @attrs.frozen
 class Batch:
     target: Target
-    operation: str  # add, remove
+    operation: MemberOperation = attrs.field(converter=MemberOperation)  # add, remove (a retirement is never sent)
     seq: int
     idempotency_key: str
     members: tuple[Member, ...]

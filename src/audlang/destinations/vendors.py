@@ -26,6 +26,7 @@ from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
 from audlang.destinations.http import Http, HttpDestination, split
+from audlang.vocabulary import MemberOperation
 
 KLAVIYO_REVISION = "2025-01-15"
 ATTENTIVE_BASE_URL = "https://api.attentivemobile.com"
@@ -67,7 +68,7 @@ class Attentive(HttpDestination):
 
     def _send(self, operation: str, batch: Batch) -> BatchResult:
         body = {"externalId": self.settings.get("segment"), "members": [self.member(m) for m in batch.members]}
-        response = self.http.request("POST" if operation == "add" else "DELETE", self.PATH, json=body)
+        response = self.http.request("POST" if operation == MemberOperation.ADD else "DELETE", self.PATH, json=body)
         self.http.check(response)
         return BatchResult(accepted=batch.members)
 
@@ -158,7 +159,7 @@ class Klaviyo(HttpDestination):
         return NORMALIZERS[name](value)
 
     def _send(self, operation: str, batch: Batch) -> BatchResult:
-        if operation == "add":
+        if operation == MemberOperation.ADD:
             return self._import(batch)
         ids, unknown = [], []
         for m in batch.members:

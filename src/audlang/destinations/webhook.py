@@ -26,6 +26,7 @@ import json
 from audlang.check.templates import TemplateProblem, body_names, compile_template, render_body
 from audlang.destinations.base import Batch, BatchResult, Settings, SettingsError, Target
 from audlang.destinations.http import Http, HttpDestination
+from audlang.vocabulary import MemberOperation
 
 
 class Webhook(HttpDestination):
@@ -49,7 +50,7 @@ class Webhook(HttpDestination):
         if not template:
             return (("url", url), ("campaign", target.campaign), ("group", target.group),
                     ("destination", target.destination))
-        names = body_names(target.campaign, target.group, target.destination, "add", 1, "", [],
+        names = body_names(target.campaign, target.group, target.destination, MemberOperation.ADD, 1, "", [],
                            settings.identifiers, settings.fields)
         try:
             body = json.dumps(json.loads(render_body(compile_template(template, "the body template"), names)),
