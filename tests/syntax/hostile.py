@@ -72,6 +72,18 @@ def _cases() -> dict[str, bytes]:
             "has_purchased after today - 999999 years", "first_order_date > 0000-00-00",
             "first_order_date = 2024-02-30", "has_purchased between 12-31 of 99999999 years ago and today",
             "has_purchased before today - 99999999999999999999 days", "created_at < 9999-12-31"])),
+        # destination templates (rendered at validate): work and memory bounded, any number of them
+        "a template that loops for hours": 'destination "F" csv <\n  path = "target/{% for i in range(100000) %}'
+                                           '{% for j in range(100000) %}{% endfor %}{% endfor %}x.csv"\n>\n',
+        "twenty templates that loop": "".join(
+            f'destination "F{i}" webhook <\n  url = "https://hooks.example.com/in"\n  body = "{{% for i in '
+            f'range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}{{}}"\n>\n'
+            for i in range(20)),
+        "templates of gigabytes": 'destination "F" csv <\n  path = "target/{% set a = \'\'|center(400000000) %}'
+                                  '{% set b = \'\'|center(400000000) %}{{ (a ~ b)|length }}.csv"\n>\n'
+                                  'destination "G" webhook <\n  url = "https://hooks.example.com/in"\n  body = "'
+                                  '{% set ns = namespace(s=\'x\') %}{% for i in range(64) %}{% set ns.s = ns.s ~ '
+                                  'ns.s %}{% endfor %}{{ ns.s|length }}"\n>\n',
         # files the project names
         "list /dev/zero": 'segment "L" < in list "/dev/zero" >\n',
         "list environ": 'segment "L" < in list "/proc/self/environ" >\n',

@@ -3,12 +3,17 @@
 A csv destination's ``path`` and a webhook's ``body`` are jinja2 templates
 written in a pull request. They are rendered only here: in an immutable
 sandbox (``''.__class__`` and ``|attr('__class__')`` are refused), with
-``StrictUndefined`` (``{{ nope }}`` is an error, not an empty string), with the
-result's size bounded. ``validate`` renders each against the project's real
-campaign groups (a sample one when none sends there) and sample members
-(``check_destinations``); the destinations render the real ones with the same
+``StrictUndefined`` (``{{ nope }}`` is an error, not an empty string), bounded
+in time and in what a render builds (``check.sandbox``: a deadline checked
+inside the render, a budget of bytes), with the result's size bounded.
+``validate`` renders each against the project's real campaign groups (a
+sample one when none sends there) and sample members (``check_destinations``),
+each template within ``TEMPLATE_SECONDS`` and all of them within
+``CHECK_SECONDS``; the destinations render the real ones with the same
 functions (``render_path``, ``render_body``), so what validate accepts is what
-apply renders.
+apply renders. At apply (``detail=False``) a failure names its kind and the
+template's line only, and a path built from ``env("…")`` shows as ``"***"``
+(``secret=True``).
 
 A rendered csv path names a ``.csv`` file whose name is safe (not empty, not
 hidden, no control characters or backslashes); it and a sql destination's
@@ -20,8 +25,8 @@ csv paths resolve to one file are an error naming both.
 Every problem is a ``TemplateProblem`` carrying its diagnostic code (E120–E126,
 docs/language.md); ``str()`` is the user's message.
 
-Imports ``ast``, ``diagnostics``, ``files`` and jinja2 (the check layer;
-``destinations`` imports it).
+Imports ``ast``, ``diagnostics``, ``files``, ``check.sandbox`` and jinja2 (the
+check layer; ``destinations`` imports it).
 """
 
 from __future__ import annotations
@@ -30,19 +35,20 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from pathlib import Path, PurePosixPath
 
 import attrs
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from audlang import ast
+from audlang.check import sandbox
 from audlang.diagnostics import Diagnostic, Span
 from audlang.files import OutsideRoots, inside
 
-E_TEMPLATE = "E120"  # does not parse, or fails while rendering
-E_SANDBOX = "E121"  # refused by the sandbox
+E_TEMPLATE = "E120"  # does not parse, fails while rendering, or takes too long
+E_SANDBOX = "E121"  # refused by the sandbox (builds too much, too)
 E_UNDEFINED = "E122"  # names something that is not defined
 E_FILE_NAME = "E123"  # an unsafe file name, or a target that is not a regular file
 E_OUTSIDE = "E124"  # resolves outside the project folder and exports_root
@@ -53,12 +59,25 @@ E_SAME_FILE = "E126"  # two campaign groups write one file
 MAX_PATH_CHARS = 1024
 MAX_NAME_BYTES = 255
 MAX_BODY_CHARS = 64 * 1024 * 1024
+#: the longest template (compiling 16 KiB of dense tags takes about a quarter of a second)
+MAX_TEMPLATE_CHARS = 16 * 1024
 #: the largest string or list a template may build with ``*``, and the largest integer power
-MAX_PRODUCT = 1_000_000
-MAX_EXPONENT = 256
+MAX_PRODUCT = sandbox.MAX_PRODUCT
+MAX_EXPONENT = sandbox.MAX_EXPONENT
+#: how long a render may take where the caller names no deadline (a path; a body, plus per member)
+RENDER_SECONDS = 0.5
+SECONDS_PER_MEMBER = 0.002
+COMPILE_SECONDS = 0.5
+#: at validate: every render of one template together, and every template of the project together
+TEMPLATE_SECONDS = 0.5
+CHECK_SECONDS = 2.0
+SLOW_HINT = (f"validate gives a template {TEMPLATE_SECONDS:g} s and all of a project's templates "
+             f"{CHECK_SECONDS:g} s; a loop over range() or the members inside another multiplies")
 
 PATH_NAMES = ("campaign", "group", "destination")
 BODY_NAMES = ("campaign", "group", "destination", "operation", "batch", "idempotency_key", "members")
+#: how a message shows a path rendered from ``env("…")`` values (as the webhook's messages show secrets)
+HIDDEN = '"***"'
 
 
 class TemplateProblem(Exception):
@@ -75,71 +94,120 @@ class TemplateProblem(Exception):
         return self.message + (f" ({self.suggestion})" if self.suggestion else "")
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """jinja2's immutable sandbox, with ``*`` and ``**`` bounded so a template cannot build a gigabyte."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and \
-                        len(seq) * count > MAX_PRODUCT:
-                    raise jinja2.exceptions.SecurityError(f"a repetition longer than {MAX_PRODUCT:,} is refused")
-        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and \
-                right > MAX_EXPONENT:
-            raise jinja2.exceptions.SecurityError(f"a power above {MAX_EXPONENT} is refused")
-        return super().call_binop(context, operator, left, right)
-
-
 def _json_default(value):
     if isinstance(value, jinja2.Undefined):  # ``{{ nope | tojson }}``: undefined, like ``{{ nope }}``
         value._fail_with_undefined_error()
     raise TypeError(f"a {type(value).__name__} cannot be written as JSON")
 
 
-ENVIRONMENT = _Sandbox(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+#: jinja2's immutable sandbox, bounded in time and size (``check.sandbox``)
+ENVIRONMENT = sandbox.Sandbox(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 ENVIRONMENT.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
 
+_COMPILED: dict[str, jinja2.Template] = {}
+_COMPILED_MOST = 256
 
-def compile_template(text: str, what: str) -> jinja2.Template:
-    """``what`` names the template in messages ("the path template")."""
+
+def compile_template(text: str, what: str, *, deadline: float | None = None, detail: bool = True) -> jinja2.Template:
+    """``what`` names the template in messages ("the path template"). Compiled once per text (a plan
+    renders a template for every target). ``detail=False`` (apply) leaves the parser's words out of the
+    message: a template read from ``env("…")`` is a secret."""
+    found = _COMPILED.get(text)
+    if found is not None:
+        return found
+    lines = text.count("\n") + 1
+    if len(text) > MAX_TEMPLATE_CHARS:
+        raise TemplateProblem(E_TEMPLATE, f"{what} is longer than {MAX_TEMPLATE_CHARS:,} characters")
+    until = time.monotonic() + COMPILE_SECONDS
     try:
-        return ENVIRONMENT.from_string(text)
+        with sandbox.limits(until if deadline is None else min(until, deadline), 0, compiling=True):
+            template = ENVIRONMENT.from_string(text)
+    except sandbox.TooSlow:
+        raise TemplateProblem(E_TEMPLATE, f"{what} takes too long to parse", SLOW_HINT) from None
     except jinja2.TemplateSyntaxError as error:
-        raise TemplateProblem(E_TEMPLATE, f"{what} does not parse: {error.message}"
-                              + (f" (line {error.lineno} of the template)" if "\n" in text else "")) from None
+        where = f" (line {error.lineno} of the template)" if lines > 1 or not detail else ""
+        raise TemplateProblem(E_TEMPLATE, f"{what} does not parse" + (f": {error.message}" if detail else "")
+                              + where) from None
+    except RecursionError:
+        raise TemplateProblem(E_TEMPLATE, f"{what} does not parse: it nests too deep") from None
     except Exception as error:  # noqa: BLE001 - jinja2 raises a few others for odd sources
-        raise TemplateProblem(E_TEMPLATE, f"{what} does not parse: {error}") from None
+        raise TemplateProblem(E_TEMPLATE, f"{what} does not parse" + (f": {error}" if detail else "")) from None
+    template.audlang_lines = lines
+    if len(_COMPILED) >= _COMPILED_MOST:
+        try:
+            _COMPILED.pop(next(iter(_COMPILED)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread meanwhile
+            pass
+    _COMPILED[text] = template
+    return template
 
 
 def render(template: jinja2.Template, names: Mapping[str, object], what: str, limit: int,
-           known: Sequence[str]) -> str:
-    """The rendered text, or a ``TemplateProblem`` saying why not (never another exception)."""
+           known: Sequence[str], *, deadline: float | None = None, seconds: float = RENDER_SECONDS,
+           detail: bool = True) -> str:
+    """The rendered text, or a ``TemplateProblem`` saying why not (never another exception).
+
+    The render stops at ``deadline`` (or after ``seconds``) and once it has built more than
+    ``sandbox.budget(names)`` bytes (``check.sandbox``). ``detail=False`` (apply): the message names the
+    kind of failure and the template's line only, never what the expression said, which can quote a
+    member's value (``{{ {}[m.email] }}``) or a template read from ``env("…")``."""
+    until = time.monotonic() + seconds if deadline is None else deadline
     out: list[str] = []
     size = 0
     try:
-        for chunk in template.generate(**names):
-            size += len(chunk)
-            if size > limit:
-                raise TemplateProblem(E_TEMPLATE, f"{what} renders to more than {limit:,} characters")
-            out.append(chunk)
+        with sandbox.limits(until, sandbox.budget(names)) as state:
+            for chunk in template.generate(**names):
+                size += len(chunk)
+                if size > limit:
+                    raise TemplateProblem(E_TEMPLATE, f"{what} renders to more than {limit:,} characters")
+                state.charge(len(chunk))
+                out.append(chunk)
+            return "".join(out)
     except TemplateProblem:
         raise
+    except sandbox.TooSlow as stop:
+        raise TemplateProblem(E_TEMPLATE, f"{what} takes too long to render" + _line(template, stop.line, detail),
+                              SLOW_HINT if detail else None) from None
+    except sandbox.TooBig as error:
+        raise TemplateProblem(E_SANDBOX, f"{what} is refused by the sandbox: {error}"
+                              + _line(template, _template_line(error), detail),
+                              "a template builds paths and request bodies, not large texts or lists") from None
     except jinja2.exceptions.SecurityError as error:
-        raise TemplateProblem(E_SANDBOX, f"{what} is refused by the sandbox: {error}",
+        raise TemplateProblem(E_SANDBOX, f"{what} is refused by the sandbox" + (f": {error}" if detail else "")
+                              + _line(template, _template_line(error), detail),
                               "templates may use the names given and jinja2's filters, not Python attributes"
                               ) from None
     except jinja2.exceptions.UndefinedError as error:
-        raise TemplateProblem(E_UNDEFINED, f"{what} uses something that is not defined: {error}",
+        raise TemplateProblem(E_UNDEFINED, f"{what} uses something that is not defined"
+                              + (f": {error}" if detail else "") + _line(template, _template_line(error), detail),
                               f"the names are {', '.join(known)}") from None
     except RecursionError:
         raise TemplateProblem(E_TEMPLATE, f"{what} cannot be rendered: it nests too deep") from None
+    except MemoryError:
+        raise TemplateProblem(E_SANDBOX, f"{what} is refused by the sandbox: it runs out of memory") from None
     except Exception as error:  # noqa: BLE001 - whatever a template's expression raises (1/0, a bad filter)
-        # Cut short: an expression's error may quote a member's value.
-        raise TemplateProblem(E_TEMPLATE, f"{what} cannot be rendered: {type(error).__name__}: "
-                              f"{_short(str(error))}") from None
-    return "".join(out)
+        # At validate the members are samples, so what the expression said can be shown, cut short.
+        raise TemplateProblem(E_TEMPLATE, f"{what} cannot be rendered: {type(error).__name__}"
+                              + (f": {_short(str(error))}" if detail else "")
+                              + _line(template, _template_line(error), detail)) from None
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The innermost line of the template an error was raised at (jinja2 rewrites the traceback so that
+    the template's frames carry its lines)."""
+    line, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == sandbox.TEMPLATE_FILE:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _line(template: jinja2.Template, line: int | None, detail: bool) -> str:
+    """Where in the template: always at apply, at validate only for a template of several lines."""
+    if line is None or (detail and getattr(template, "audlang_lines", 1) <= 1):
+        return ""
+    return f" (line {line} of the template)"
 
 
 def _short(text: str, most: int = 160) -> str:
@@ -161,19 +229,25 @@ def path_names(campaign: str, group: str, destination: str) -> dict[str, str]:
             "destination": file_name_part(destination)}
 
 
-def render_path(template: str | jinja2.Template, campaign: str, group: str, destination: str) -> str:
+def render_path(template: str | jinja2.Template, campaign: str, group: str, destination: str, *,
+                deadline: float | None = None, detail: bool = True, secret: bool = False) -> str:
     """The csv path for one campaign group, as written (relative to the project folder, or absolute),
-    checked to name a safe ``.csv`` file."""
+    checked to name a safe ``.csv`` file. ``secret``: the template holds ``env("…")`` values, so no
+    message shows what it renders to (``HIDDEN``); ``detail``: as ``render``."""
     if isinstance(template, str):
-        template = compile_template(template, "the path template")
+        template = compile_template(template, "the path template", deadline=deadline, detail=detail)
     rendered = render(template, path_names(campaign, group, destination), "the path template",
-                      4 * MAX_PATH_CHARS, PATH_NAMES)
-    check_file_name(rendered)
+                      4 * MAX_PATH_CHARS, PATH_NAMES, deadline=deadline, detail=detail)
+    check_file_name(rendered, secret=secret)
     return rendered
 
 
-def check_file_name(rendered: str) -> None:
-    shown = json.dumps(rendered, ensure_ascii=False)
+def _shown(written: str, secret: bool) -> str:
+    return HIDDEN if secret else json.dumps(written, ensure_ascii=False)
+
+
+def check_file_name(rendered: str, *, secret: bool = False) -> None:
+    shown = _shown(rendered, secret)
     bad = next((c for c in rendered if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
         raise TemplateProblem(E_FILE_NAME, f"the path renders to {shown}, which holds a control character")
@@ -210,13 +284,14 @@ class ExportRoots:
         return "the project folder" if self.exports is None else "both the project folder and exports_root"
 
 
-def resolve_output(written: str, roots: ExportRoots, what: str = "the path") -> Path:
+def resolve_output(written: str, roots: ExportRoots, what: str = "the path", *, secret: bool = False) -> Path:
     """Where a rendered path (relative to the project folder, or absolute) writes: its folders resolved,
     symlinks followed (they need not exist yet), the file name kept; refused outside the roots and where a
-    file exists there that is a symbolic link or not a regular file."""
+    file exists there that is a symbolic link or not a regular file. ``secret``: messages show the path
+    as ``HIDDEN`` (it holds ``env("…")`` values)."""
     joined = Path(written) if os.path.isabs(written) else roots.project / written
     final = Path(os.path.realpath(joined.parent)) / joined.name
-    shown = json.dumps(written, ensure_ascii=False)
+    shown = _shown(written, secret)
     try:
         inside(final, roots.all)
     except OutsideRoots:
@@ -231,7 +306,8 @@ def resolve_output(written: str, roots: ExportRoots, what: str = "the path") -> 
         if final.is_relative_to(real):
             hidden = [p for p in final.relative_to(real).parts[:-1] if p.startswith(".")]
             if hidden:
-                raise TemplateProblem(E_FILE_NAME, f"{what} {shown} leads into the hidden folder {hidden[0]}",
+                folder = "a hidden folder" if secret else f"the hidden folder {hidden[0]}"
+                raise TemplateProblem(E_FILE_NAME, f"{what} {shown} leads into {folder}",
                                       "write exports into a visible folder, such as target/exports/")
             break
     check_target_file(final, f"{what} {shown}")
@@ -297,11 +373,17 @@ def body_names(campaign: str, group: str, destination: str, operation: str, batc
             "members": [{**blank, **dict(m)} for m in members]}
 
 
-def render_body(template: str | jinja2.Template, names: Mapping[str, object]) -> str:
-    """The request body: the template rendered, and valid JSON."""
+def render_body(template: str | jinja2.Template, names: Mapping[str, object], *, deadline: float | None = None,
+                detail: bool = True) -> str:
+    """The request body: the template rendered, and valid JSON. Without a ``deadline`` the render may take
+    ``RENDER_SECONDS`` plus ``SECONDS_PER_MEMBER`` per member (a batch at apply); ``detail``: as ``render``
+    (apply passes False: the members are real)."""
     if isinstance(template, str):
-        template = compile_template(template, "the body template")
-    text = render(template, names, "the body template", MAX_BODY_CHARS, BODY_NAMES)
+        template = compile_template(template, "the body template", deadline=deadline, detail=detail)
+    members = names.get("members")
+    seconds = RENDER_SECONDS + SECONDS_PER_MEMBER * (len(members) if isinstance(members, Sized) else 0)
+    text = render(template, names, "the body template", MAX_BODY_CHARS, BODY_NAMES, deadline=deadline,
+                  seconds=seconds, detail=detail)
     try:
         json.loads(text)
     except ValueError as error:
@@ -388,17 +470,21 @@ def check_destinations(destinations: Mapping[str, ast.Destination], campaigns: I
         if ref.value in destinations:
             sent_to.setdefault(ref.value, []).append((campaign.name, group))
     written: dict[str, tuple[str, str, str, str, Span | None]] = {}
+    # Each template's renders together have TEMPLATE_SECONDS, all of them CHECK_SECONDS: validate and the
+    # language server answer in about a second whatever the templates do.
+    check_until = time.monotonic() + CHECK_SECONDS
 
     def problem(error: TemplateProblem, span: Span | None) -> None:
         diagnostics.append(Diagnostic.error(error.code, error.message, span, error.suggestion))
 
     for name, destination in destinations.items():
         groups = sent_to.get(name) or [SAMPLE_TARGET]
+        until = min(time.monotonic() + TEMPLATE_SECONDS, check_until)
         if destination.kind == "csv" and (path := _literal(destination, "path")) is not None:
             try:
-                template = compile_template(path.text, "the path template")
+                template = compile_template(path.text, "the path template", deadline=until)
                 for campaign, group in groups:
-                    rendered = render_path(template, campaign, group, name)
+                    rendered = render_path(template, campaign, group, name, deadline=until)
                     final = resolve_output(rendered, roots)
                     if (campaign, group) == SAMPLE_TARGET and name not in sent_to:
                         continue
@@ -414,11 +500,11 @@ def check_destinations(destinations: Mapping[str, ast.Destination], campaigns: I
             fields = _list_setting(destination, "fields") or ()
             members = sample_members(identifiers, fields, type_of)
             try:
-                template = compile_template(body.text, "the body template")
-                campaign, group = groups[0]
-                for operation, batch in (("add", members), ("remove", members[1:])):
-                    render_body(template, body_names(campaign, group, name, operation, 1, "0" * 40, batch,
-                                                     identifiers, fields))
+                template = compile_template(body.text, "the body template", deadline=until)
+                for campaign, group in groups:  # every group, as apply renders (and a plan's audiences)
+                    for operation, batch in (("add", members), ("remove", members[1:])):
+                        render_body(template, body_names(campaign, group, name, operation, 1, "0" * 40, batch,
+                                                         identifiers, fields), deadline=until)
             except TemplateProblem as error:
                 problem(error, body.span)
         elif destination.kind == "sql" and (url := _literal(destination, "url")) is not None:
