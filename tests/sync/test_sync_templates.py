@@ -15,7 +15,7 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from sync_helpers import AS_OF, expected, model_of, warehouse
+from sync_helpers import AS_OF, SEGMENTS, expected, model_of, warehouse
 from vendor_servers import WebhookServer
 
 from audlang import sync
@@ -56,9 +56,9 @@ def server():
     s.close()
 
 
-def cli(folder, *args, body: str = SANDBOX_ESCAPE) -> subprocess.CompletedProcess:
+def cli(folder, *args, body: str = SANDBOX_ESCAPE, **variables: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("AUDLANG_WAREHOUSE", "AUDLANG_STATE")}
-    env.update(NO_COLOR="1", HOOK_TOKEN="tok-1", AUDLANG_TEST_BODY=body)
+    env.update(NO_COLOR="1", HOOK_TOKEN="tok-1", AUDLANG_TEST_BODY=body, **variables)
     done = subprocess.run([sys.executable, "-m", "audlang", "--project", str(folder), *args], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr and "internal error" not in done.stdout + done.stderr, done.stderr
@@ -226,3 +226,152 @@ campaign "Holiday" <
     engine = sa.create_engine(url)
     assert csv_ids(outside / "Holiday-All.csv") == sorted(expected(engine, "Holiday", "All", ("customer_id",)))
     engine.dispose()
+
+
+SHARED = '''
+segment "Reachable" < phone is set or email is set >
+destination "One" csv <
+  path = env("P1")
+>
+destination "Two" csv <
+  path = env("P2")
+>
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "A" 40% to "One"
+  treatment "B" 30% to "Two"
+  treatment "C" 30% to "One"
+>
+'''
+
+
+def test_paths_from_the_environment_that_name_one_file_never_overwrite_it(tmp_path, tmp_path_factory):
+    """P1 = P2 = target/same.csv: three groups, one file. Validate cannot see it; apply writes the first
+    target's group only and fails the other two, naming who writes the file, on every apply; once the
+    paths differ, every group gets its own file."""
+    url = warehouse(tmp_path, tmp_path_factory)
+    (tmp_path / "audlang.toml").write_text(f'warehouse = "{url}"\nstate = "sqlite:///state.db"\n')
+    (tmp_path / "project.aud").write_text(SHARED)
+    assert cli(tmp_path, "validate").returncode == 0
+    same = {"P1": "target/same.csv", "P2": "target/same.csv"}
+
+    def members(group: str) -> list[str]:
+        engine = sa.create_engine(url)  # disposed at once: DuckDB lets one process open the file
+        try:
+            return sorted(expected(engine, "Holiday", group, ("customer_id",)))
+        finally:
+            engine.dispose()
+
+    for _apply in range(2):
+        done = cli(tmp_path, "apply", "--auto-approve", "--as-of", AS_OF_TEXT, **same)
+        out = done.stdout + done.stderr
+        assert done.returncode == 1, out
+        assert "2 sync(s) failed" in out, out
+        assert csv_ids(tmp_path / "target" / "same.csv") == members("A")
+    runs = json.loads(cli(tmp_path, "sync", "status", "--format", "json", **same).stdout)["runs"]
+    status = {(r["group"], r["destination"]): [] for r in runs}
+    for r in runs:
+        status[(r["group"], r["destination"])].append(r)
+    assert [r["status"] for r in status[("A", "One")]] == ["ok", "unchanged"]
+    for key in (("B", "Two"), ("C", "One")):
+        assert [r["status"] for r in status[key]] == ["failed", "failed"], status[key]
+        message = status[key][-1]["message"]
+        assert 'refused, nothing written: the path "***" names the file "Holiday" / "A" → "One" writes' in message
+        assert "same.csv" not in message  # read from the environment: never shown
+    # Told apart, each group writes its own file, and the first keeps its rows.
+    apart = {"P1": "target/{{ group }}.csv", "P2": "target/two.csv"}
+    done = cli(tmp_path, "apply", "--auto-approve", "--as-of", AS_OF_TEXT, **apart)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for file, group in (("A.csv", "A"), ("C.csv", "C"), ("two.csv", "B")):
+        assert csv_ids(tmp_path / "target" / file) == members(group)
+
+
+def test_the_first_target_keeps_a_file_that_only_differs_in_case_or_spelling(tmp_path):
+    from audlang.destinations import Target
+    from audlang.destinations.files import shared_files
+
+    model = model_of(tmp_path, SHARED.replace(SEGMENTS.strip(), ""))
+    targets = [(Target(c.name, g, d.name), d) for c, g, d in sync.targets(model)]
+    shared = shared_files(targets, {"P1": "target/Same.csv", "P2": "./target/../target/same.CSV"}, tmp_path)
+    assert set(shared) == {Target("Holiday", "B", "Two"), Target("Holiday", "C", "One")}
+    # Only the groups that meet: A and C have their own files, B meets A's.
+    shared = shared_files(targets, {"P1": "target/{{ group }}.csv", "P2": "target/A.csv"}, tmp_path)
+    assert list(shared) == [Target("Holiday", "B", "Two")]
+    assert '"***" names the file "Holiday" / "A" → "One" writes' in shared[Target("Holiday", "B", "Two")]
+    # A target that cannot be opened (no variable, a path refused) claims no file.
+    assert shared_files(targets, {"P2": "target/same.csv"}, tmp_path) == {}
+    assert shared_files(targets, {"P1": "../same.csv", "P2": "../same.csv"}, tmp_path) == {}
+
+
+def test_messages_about_a_path_from_the_environment_never_show_it(tmp_path, tmp_path_factory, server):
+    """The red team's path said "the path renders to \"target/plainSECRET\"", in the apply's output and in
+    ``sync status``: a path or body read from ``env("…")`` is shown as "***", and what its template said
+    is left out (a name it uses, the tag it misspells)."""
+    url = warehouse(tmp_path, tmp_path_factory)
+    model = model_of(tmp_path, f'''
+destination "Secret" csv <
+  path = env("EXPORT_PATH")
+>
+destination "Hook" webhook <
+  url = "{server.url}/hook"
+  header "Authorization" = "Bearer " + env("HOOK_TOKEN")
+  body = env("HOOK_BODY")
+>
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "All" 100% to "Secret", "Hook"
+>
+''')
+    wh = sa.create_engine(url)
+    state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    for path, body, says in (
+            ("target/plainSECRET", "{{ secretWORD", "writes only files named *.csv"),
+            ("exports/.hiddenSECRET/x.csv", "{% secretTAG %}", "leads into a hidden folder"),
+            ("exports/{{ secretNAME }}.csv", "{{ secretNAME }}", "uses something that is not defined"),
+            ("exports/{% secretTAG %}.csv", '{"a": {{ secretWORD.__class__ }}}', "does not parse"),
+            ("../leakSECRET.csv", "{{ members|map(attribute='secretATTR')|join }}", "leads outside")):
+        env = {"EXPORT_PATH": path, "HOOK_TOKEN": "tok-1", "HOOK_BODY": body}
+        results = {r.target.destination: r for r in sync.run(model, wh, state, AS_OF, tmp_path, env=env)}
+        assert results["Secret"].status == "failed" and says in results["Secret"].message, results["Secret"].message
+        assert results["Hook"].status == "failed", results["Hook"].message
+        for result in results.values():
+            assert "SECRET" not in result.message and "secret" not in result.message, result.message
+    for recorded in sync.runs(state):
+        assert "SECRET" not in recorded["message"] and "secret" not in recorded["message"], recorded
+    assert server.requests == []
+    wh.dispose()
+    state.dispose()
+
+
+def test_a_body_that_fails_on_a_member_never_quotes_the_member(tmp_path, tmp_path_factory, server):
+    """``{{ {}[members[0].email] }}`` failed with "… has no attribute 'lthompson@comcast.net'": at apply a
+    render failure names its kind and the template's line, never a value."""
+    url = warehouse(tmp_path, tmp_path_factory)
+    wh = sa.create_engine(url)
+    state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    sample = "{% if members[0].email.endswith('@example.com') %}{}{% else %}"  # validate's samples pass
+    for body, says in ((sample + "{{ {}[members[0].email] }}{% endif %}",
+                        "uses something that is not defined (line 1 of the template)"),
+                       (sample + "{\\n\\n{{ ('%(' ~ members[0].email ~ ')s') % {} }}}{% endif %}",
+                        "cannot be rendered: KeyError (line 3 of the template)")):
+        model = model_of(tmp_path, f'''
+destination "Emails" webhook <
+  url = "{server.url}/emails"
+  header "Authorization" = "Bearer " + env("HOOK_TOKEN")
+  body = "{body}"
+  identifiers = (email, customer_id)
+>
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "All" 100% to "Emails"
+>
+''')
+        results = sync.run(model, wh, state, AS_OF, tmp_path, env={"HOOK_TOKEN": "tok-1"})
+        assert [r.status for r in results] == ["failed"]
+        message = results[0].message
+        assert says in message, message
+        assert "@" not in message, message
+        assert not any("@" in r["message"] for r in sync.runs(state) if r["message"])
+    assert server.requests == []
+    wh.dispose()
+    state.dispose()

@@ -7,7 +7,12 @@ is a sandboxed jinja2 template of ``campaign``, ``group`` and
 ``check.templates`` (the same code ``validate`` runs): a ``.csv`` file inside
 the project folder or ``exports_root``, never written through a symbolic
 link. Columns: ``customer_id``, then the other identifiers and fields; rows
-ordered by customer_id.
+ordered by customer_id. A path read from ``env("…")`` is rendered at apply
+only: messages then name the kind of failure and never show what it renders
+to (``"***"``); and two targets whose paths resolve to one file are refused,
+every one but the first in the project's order (``shared_files``: the sync
+engine asks before it opens them), since each writes its own group's whole
+membership there.
 
 sql: a table in any SQLAlchemy database (a DuckDB or SQLite file inside the
 same roots), ``(campaign, group_name,
@@ -29,8 +34,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from audlang.check.templates import ExportRoots, TemplateProblem, database_file, render_path, resolve_output
-from audlang.destinations.base import Batch, BatchResult, Member, Settings, SettingsError, Target
+from audlang import ast
+from audlang.check.templates import (
+    HIDDEN, ExportRoots, TemplateProblem, database_file, render_path, resolve_output,
+)
+from audlang.destinations.base import Batch, BatchResult, Member, Settings, SettingsError, Target, resolve_settings
 
 
 class CsvFile:
@@ -44,11 +52,13 @@ class CsvFile:
         self.batch_size = settings.batch_size
         self.identifiers = settings.identifiers
         self.roots = ExportRoots(Path(root), exports_root)
+        #: the path holds ``env("…")`` values: no message shows it, or what the template said
+        self.secret = bool(settings.secrets)
         try:
-            self.written = render_path(settings.get("path"), target.campaign, target.group, target.destination)
-            self.path = resolve_output(self.written, self.roots)
+            self.written = _render(settings, target)
+            self.path = resolve_output(self.written, self.roots, secret=self.secret)
         except TemplateProblem as problem:
-            raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
+            raise SettingsError(settings.redact(f"refused, nothing written: {problem.explained()}")) from None
         self.columns = ["customer_id", *[i for i in self.identifiers if i != "customer_id"], *settings.fields]
         self.stats = (0, 0)
 
@@ -73,11 +83,11 @@ class CsvFile:
         # Checked again just before writing (a folder may have become a link since the sync began), and
         # once more after the folders are made; the rename replaces a regular file or nothing.
         try:
-            path = resolve_output(self.written, self.roots)
+            path = resolve_output(self.written, self.roots, secret=self.secret)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path = resolve_output(self.written, self.roots)
+            path = resolve_output(self.written, self.roots, secret=self.secret)
         except TemplateProblem as problem:
-            raise SettingsError(f"refused, nothing written: {problem.explained()}") from None
+            raise SettingsError(self.settings.redact(f"refused, nothing written: {problem.explained()}")) from None
         self.path = path
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
@@ -97,6 +107,44 @@ class CsvFile:
 
     def close(self) -> None:
         return None
+
+
+def _render(settings: Settings, target: Target) -> str:
+    """The csv path of a target at apply: a template failure names its kind and line only (the template
+    may come from the environment), and a path built from ``env("…")`` is never shown."""
+    return render_path(settings.get("path"), target.campaign, target.group, target.destination, detail=False,
+                       secret=bool(settings.secrets))
+
+
+def shared_files(targets: Iterable[tuple[Target, ast.Destination]], env, root: Path,
+                 exports_root: Path | None = None) -> dict[Target, str]:
+    """The csv targets whose paths, rendered with the environment's values, resolve to a file an earlier
+    one (in the order given) writes too, each with the message its sync fails with: the first keeps the
+    file, the others write nothing (never one group's rows over another's). Validate finds this for
+    literal paths (E126); paths read from ``env("…")`` are known only here. Files compare as validate
+    compares them (case folded). A target whose settings or path cannot be used is left alone: it fails
+    when it is opened, and claims no file."""
+    roots = ExportRoots(Path(root), Path(exports_root) if exports_root is not None else None)
+    first: dict[str, Target] = {}
+    out: dict[Target, str] = {}
+    for target, decl in targets:
+        if decl.kind != "csv":
+            continue
+        try:
+            settings = resolve_settings(decl, env)
+            written = _render(settings, target)
+            final = resolve_output(written, roots, secret=bool(settings.secrets))
+        except (SettingsError, TemplateProblem):
+            continue
+        key = os.path.normcase(str(final)).casefold()
+        owner = first.setdefault(key, target)
+        if owner != target:
+            shown = HIDDEN if settings.secrets else json.dumps(written, ensure_ascii=False)
+            out[target] = settings.redact(
+                f"refused, nothing written: the path {shown} names the file {owner} writes; two syncs never "
+                "write one file, each would replace the other's members (give each destination and group "
+                "its own path)")
+    return out
 
 
 def resolve_database_url(url: str, root: Path, exports_root: Path | None = None) -> str:

@@ -9,7 +9,8 @@ jinja2 template with the same names plus ``idempotency_key`` (``tojson``
 renders a value as JSON), rendered by ``check.templates`` as ``validate``
 renders it; every member holds each identifier and field (None when it has
 none). A body that cannot be rendered, or is not JSON, fails the sync with
-a ``SettingsError`` before the batch is sent.
+a ``SettingsError`` before the batch is sent, naming the kind of failure and
+the template's line, never a member's value.
 
 The vendor audience a group's batches go to (``audience``) is the url and
 what in the body tells the groups apart: the default body names the
@@ -39,9 +40,9 @@ class Webhook(HttpDestination):
         self.url = settings.get("url")
         template = settings.get("body")
         try:
-            self.template = compile_template(template, "the body template") if template else None
+            self.template = compile_template(template, "the body template", detail=False) if template else None
         except TemplateProblem as problem:
-            raise SettingsError(f"nothing sent: {problem.explained()}") from None
+            raise SettingsError(self.http.redact(f"nothing sent: {problem.explained()}")) from None
 
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
@@ -70,11 +71,13 @@ class Webhook(HttpDestination):
         names = body_names(self.target.campaign, self.target.group, self.target.destination, batch.operation,
                            batch.seq, batch.idempotency_key, members, self.identifiers, self.settings.fields)
         try:
-            return render_body(self.template, names)
+            # detail=False: the kind of failure and the template's line only, never what the expression said
+            # (``{{ {}[m.email] }}`` quotes the member's email), so a member's values stay out of the
+            # message, the state and the logs; and redacted, for a body read from the environment.
+            return render_body(self.template, names, detail=False)
         except TemplateProblem as problem:
-            # The cause only: a member's values stay out of the message (and so out of the state and logs).
-            raise SettingsError(f"nothing sent: batch {batch.seq} ({batch.operation}, {len(batch.members):,} "
-                                f"members): {problem.explained()}") from None
+            raise SettingsError(self.http.redact(f"nothing sent: batch {batch.seq} ({batch.operation}, "
+                                                 f"{len(batch.members):,} members): {problem.explained()}")) from None
 
     def _send(self, operation: str, batch: Batch) -> BatchResult:
         # Adds and removes travel alike: the body names the batch's operation.

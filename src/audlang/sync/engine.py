@@ -656,6 +656,19 @@ class Syncer:
                 group_name=result.target.group, destination=result.target.destination, started_at=started,
                 finished_at=now(), status=result.status, detail=json.dumps(result.to_json(), sort_keys=True)))
 
+    def _file_shared(self, target: Target) -> str | None:
+        """Why a csv target must not write: an earlier target of the model writes the file its path resolves
+        to with the environment's values (``destinations.files.shared_files``, once for all targets)."""
+        try:
+            shared = self._shared_files
+        except AttributeError:
+            from audlang.destinations.files import shared_files
+
+            shared = self._shared_files = shared_files(
+                [(Target(c.name, g, d.name), d) for c, g, d in targets(self.model)], self.env, self.root,
+                self.exports_root)
+        return shared.get(target)
+
     # ------------------------------------------------------------------ one target
     def sync(self, campaign: ast.Campaign, group: str, decl: ast.Destination) -> SyncResult:
         target = Target(campaign.name, group, decl.name)
@@ -663,6 +676,11 @@ class Syncer:
         if campaign.paused or decl.paused:
             what = "campaign" if campaign.paused else "destination"
             return SyncResult(target, decl.kind, "paused", message=f"{what} paused: nothing sent, state kept")
+        clash = self._file_shared(target)
+        if clash is not None:  # another target writes this csv file: never overwrite its rows
+            result = SyncResult(target, decl.kind, "failed", message=clash)
+            self._record_run(result, started)
+            return result
         try:
             destination = open_destination(decl, target, self.root, self.env, exports_root=self.exports_root,
                                            **self.http_options)
