@@ -24,7 +24,12 @@ Nothing a server answers can crash, hang or exhaust a sync (docs/sync.md,
 bounded steps, so a gzip bomb stops at the limit); each exchange (connect,
 send, receive) ends at ``DEADLINE`` seconds whatever the server drips
 (``_Watchdog``); a body that does not decode as its ``Content-Encoding`` says
-is a failed attempt like a dropped connection.
+is a failed attempt like a dropped connection. A 2xx answer's JSON is read
+only through ``Http.answer`` (``Answer.get``, ``Answer.each``): anything but
+the documented shape is ``DestinationUnavailable`` naming the request and what
+was wrong. Any other exception a destination's code raises is caught at its
+boundary (``HttpDestination``) as ``DestinationFault``: that sync fails with
+its cause recorded, the others go on.
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ import random
 import socket
 import threading
 import time
+import traceback
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import PurePath
+from typing import Any
 
 import httpx
 import tenacity
@@ -83,6 +91,11 @@ def show_origin(o: tuple[str, str, int | None]) -> str:
     scheme, host, port = o
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}" if port is None or port == DEFAULT_PORTS.get(scheme) else f"{scheme}://{host}:{port}"
+
+
+class DestinationFault(DestinationUnavailable):
+    """A destination's own code failed (a bug in audlang, often met on an answer it did not foresee): the
+    sync of that target fails with the cause recorded, nothing of the batch is acknowledged."""
 
 
 class _Oversized(Exception):
@@ -445,6 +458,90 @@ class Http:
             raise BatchRejected(str(response.status_code), self.redact(_text(response)), attempts)
         return response
 
+    def answer(self, response: httpx.Response, expect: type = dict) -> Answer:
+        """The JSON of a 2xx answer, whose top level must be ``expect`` (an object unless said): read it with
+        ``Answer.get`` and ``Answer.each``. Anything else is ``DestinationUnavailable`` naming the request
+        and what was wrong, never quoting the body."""
+        found = Answer(self, response, None)
+        if not response.content.strip():
+            raise found.unexpected("the body is empty")
+        try:
+            value = jsonlib.loads(response.content)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, an integer of 5,000 digits, 100,000 `[`
+            raise found.unexpected("the body is not JSON") from None
+        found = Answer(self, response, value)
+        if not _is(value, (expect,)):
+            raise found.unexpected(f"the body is {_kind(value)} where {_KINDS[expect]} was expected")
+        return found
+
+
+_MISSING = object()
+_KINDS = {dict: "an object", list: "an array", str: "a text", int: "an integer", float: "a number",
+          bool: "true or false", type(None): "null"}
+
+
+def _kind(value) -> str:
+    for cls in (bool, dict, list, str, int, float, type(None)):
+        if isinstance(value, cls):
+            return _KINDS[cls]
+    return type(value).__name__
+
+
+def _is(value, expect: tuple) -> bool:
+    if isinstance(value, bool):
+        return bool in expect
+    return isinstance(value, expect)
+
+
+class Answer:
+    """A 2xx answer's JSON (or a part of it), read only through checked paths.
+
+    ``get("data.id", str)`` is the value at that path when it has that type; missing (or null, unless
+    None is expected) it is ``default`` when one is given, else ``DestinationUnavailable``; of another
+    type, always ``DestinationUnavailable``. ``each("data")`` yields the objects of an array, each an
+    ``Answer`` whose paths the messages name in full (``data[3].id``)."""
+
+    def __init__(self, http: Http, response: httpx.Response, value: Any, where: str = ""):
+        self.http = http
+        self.response = response
+        self.value = value
+        self.where = where
+
+    def unexpected(self, problem: str) -> DestinationUnavailable:
+        request = self.response.request
+        return DestinationUnavailable(self.http.redact(
+            f"{request.method} {request.url.path} answered {self.response.status_code} with a body that is not "
+            f"what the API documents: {problem}"), self.http.requests, self.http.retries)
+
+    def get(self, path: str, expect: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+        expect = expect if isinstance(expect, tuple) else (expect,)
+        value, where = self.value, self.where
+        for name in path.split("."):
+            if value is None:
+                break  # a missing or null container: the path is missing
+            if not isinstance(value, dict):
+                raise self.unexpected(f"{where or 'the body'} is {_kind(value)} where an object was expected")
+            where = f"{where}.{name}" if where else name
+            value = value.get(name)
+        full = f"{self.where}.{path}" if self.where else path
+        if value is None and type(None) not in expect:
+            if default is not _MISSING:
+                return default
+            raise self.unexpected(f"it has no {full}")
+        if not _is(value, expect):
+            wanted = " or ".join(_KINDS.get(cls, cls.__name__) for cls in expect)
+            raise self.unexpected(f"{full} is {_kind(value)} where {wanted} was expected")
+        return value
+
+    def each(self, path: str, default: Any = _MISSING) -> Iterator[Answer]:
+        items = self.get(path, list, default)
+        full = f"{self.where}.{path}" if self.where else path
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.unexpected(f"{full}[{i}] is {_kind(item)} where an object was expected")
+            yield Answer(self.http, self.response, item, f"{full}[{i}]")
+
+
 def _size(n: int) -> str:
     return f"{n / 1024 / 1024:g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
@@ -501,10 +598,29 @@ class HttpDestination:
         self.identifiers = settings.identifiers
 
     def add(self, batch: Batch) -> BatchResult:
-        return split(batch, lambda b: self._send("add", b))
+        return self._guarded(batch, lambda: split(batch, lambda b: self._send("add", b)))
 
     def remove(self, batch: Batch) -> BatchResult:
-        return split(batch, lambda b: self._send("remove", b))
+        return self._guarded(batch, lambda: split(batch, lambda b: self._send("remove", b)))
+
+    def _guarded(self, batch: Batch, send: Callable[[], BatchResult]) -> BatchResult:
+        """The boundary of the destination's code. What it raises by design (``DestinationUnavailable``,
+        ``SettingsError``) passes; any other exception is a bug in audlang, most likely met on an answer
+        nobody foresaw: it becomes ``DestinationFault``, so the sync engine fails this target alone, with
+        the cause recorded, and runs the others (it catches ``DestinationUnavailable`` per target). The
+        batch is not acknowledged, so the next apply sends it again under its key. The message names the
+        exception and where it was raised, never its text, which may quote an answer or a member."""
+        try:
+            return send()
+        except (DestinationUnavailable, SettingsError):
+            raise
+        except Exception as error:  # noqa: BLE001 - see the docstring: one target fails, not the apply
+            frames = traceback.extract_tb(error.__traceback__)
+            at = f" at {PurePath(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+            raise DestinationFault(self.http.redact(
+                f"nothing acknowledged: the {self.kind} destination failed on batch {batch.seq} ({batch.operation}) "
+                f"with {type(error).__name__}{at}, a bug in audlang (please report it); the next apply sends the "
+                f"batch again"), self.http.requests, self.http.retries) from error
 
     def _send(self, operation: str, batch: Batch) -> BatchResult:
         raise NotImplementedError

@@ -101,18 +101,22 @@ class Braze(HttpDestination):
         key_field = self.ID_FIELDS[self.identifiers[0]]
         attributes = [{key_field: m.key, self.attribute: {operation: [self.value]}} for m in batch.members]
         response = self.http.check(self.http.request("POST", self.PATH, json={"attributes": attributes}))
-        try:
-            errors = response.json().get("errors") or []
-        except ValueError:
-            errors = []
+        # A 2xx is an object; its ``errors`` (when any) flag attributes by index. An error on our attributes
+        # that names no index we sent leaves unknown which member failed: nothing is acknowledged then.
+        answer = self.http.answer(response)
         bad: dict[int, str] = {}
-        for error in errors:
-            if isinstance(error, dict) and isinstance(error.get("index"), int) \
-                    and error.get("input_array", "attributes") == "attributes":
-                bad[error["index"]] = str(error.get("type") or error.get("message") or "rejected")
+        for error in answer.each("errors", default=[]):
+            if error.get("input_array", str, "attributes") != "attributes":
+                continue
+            index = error.get("index", int)
+            if not 0 <= index < len(batch.members):
+                raise error.unexpected(f"{error.where}.index is {index}, not one of the {len(batch.members)} "
+                                       f"attributes sent")
+            message = error.get("type", (str, int, float), None) or error.get("message", (str, int, float), None)
+            bad[index] = str(message or "rejected")[:500]
         accepted = tuple(m for i, m in enumerate(batch.members) if i not in bad)
         rejected = tuple(Rejection(batch.members[i], str(response.status_code), self.http.redact(msg))
-                         for i, msg in sorted(bad.items()) if i < len(batch.members))
+                         for i, msg in sorted(bad.items()))
         return BatchResult(accepted=accepted, rejected=rejected)
 
 
@@ -121,6 +125,9 @@ class Klaviyo(HttpDestination):
     JOBS = "/api/profile-bulk-import-jobs"
     POLL = 0.5
     POLL_TIMEOUT = 600.0
+    #: Pages of one listing followed at most: a job's profiles or import errors are at most a batch
+    #: (1,000), 50 pages at Klaviyo's default page size of 20; beyond, the sync fails (docs/sync.md).
+    MAX_PAGES = 100
 
     def __init__(self, settings: Settings, target: Target, **http_options):
         headers = {"Authorization": f"Klaviyo-API-Key {settings.get('api_key')}",
@@ -152,7 +159,7 @@ class Klaviyo(HttpDestination):
         name = self.identifiers[0]
         field = {"email": "email", "phone": "phone_number", "customer_id": "external_id"}[name]
         value = attributes.get(field)
-        if value is None:
+        if not isinstance(value, str):
             return None
         from audlang.destinations.base import NORMALIZERS
 
@@ -177,14 +184,16 @@ class Klaviyo(HttpDestination):
         body = {"data": {"type": "profile-bulk-import-job", "attributes": {
             "profiles": {"data": [self._profile(m) for m in batch.members]}},
             "relationships": {"lists": {"data": [{"type": "list", "id": self.list_id}]}}}}
-        response = self.http.check(self.http.request("POST", self.JOBS, json=body))
-        job = str(response.json()["data"]["id"])
+        created = self.http.answer(self.http.check(self.http.request("POST", self.JOBS, json=body)))
+        job = str(created.get("data.id", (str, int)))
+        if not job:
+            raise created.unexpected("data.id is empty")
         # The job id comes from the response: quoted, it stays one path segment under the jobs endpoint.
         job_path = f"{self.JOBS}/{quote(job, safe='')}"
         deadline = time.monotonic() + self.POLL_TIMEOUT
         while True:
-            status = self.http.check(self.http.request("GET", job_path)).json()["data"]["attributes"]
-            state = status.get("status")
+            polled = self.http.answer(self.http.check(self.http.request("GET", job_path)))
+            state = polled.get("data.attributes.status", str)
             if state in ("complete", "cancelled", "failed"):
                 break
             if time.monotonic() > deadline:
@@ -193,18 +202,21 @@ class Klaviyo(HttpDestination):
             time.sleep(self.POLL)
         if state != "complete":
             raise DestinationUnavailable(self.http.redact(f"Klaviyo import job {job} ended {state}"))
+        # Only the batch's own keys are kept: what else the pages hold cannot grow the memory.
+        sent = {m.key for m in batch.members}
         profile_ids: dict[str, str] = {}
         for item in self._pages(f"{job_path}/profiles", {"fields[profile]": "email,phone_number,external_id"}):
-            key = self._match(item.get("attributes") or {})
-            if key is not None:
-                profile_ids[key] = item["id"]
+            key = self._match(item.get("attributes", dict, {}))
+            if key in sent:
+                profile_ids[key] = item.get("id", str)
         errors: dict[str, tuple[str, str]] = {}
+        scalar = (str, int, float)
         for item in self._pages(f"{job_path}/import-errors", None):
-            attributes = item.get("attributes") or {}
-            key = self._match(attributes.get("original_payload") or {})
-            if key is not None:
-                errors[key] = (str(attributes.get("code") or "import-error"),
-                               self.http.redact(str(attributes.get("detail") or attributes.get("title") or "")))
+            key = self._match(item.get("attributes.original_payload", dict, {}))
+            if key in sent:
+                code = item.get("attributes.code", scalar, None)
+                detail = item.get("attributes.detail", scalar, None) or item.get("attributes.title", scalar, "")
+                errors[key] = (str(code or "import-error")[:100], self.http.redact(str(detail)[:500]))
         accepted, rejected = [], []
         for m in batch.members:
             if m.key in errors:
@@ -216,13 +228,24 @@ class Klaviyo(HttpDestination):
         return BatchResult(accepted=tuple(accepted), rejected=tuple(rejected))
 
     def _pages(self, path: str, params):
-        """The items of every page, following ``links.next``; a link off the base URL's origin is refused
-        by ``Http`` (``ForeignOrigin``) before anything is sent to it."""
+        """The items (objects, as ``Answer``) of every page, following ``links.next``; a link off the base
+        URL's origin is refused by ``Http`` (``ForeignOrigin``) before anything is sent to it. At most
+        ``MAX_PAGES`` pages, and never one link twice: a listing that goes on is a failed sync."""
         url, what = path, None
-        while url:
-            page = self.http.check(self.http.request("GET", url, params=params, what=what)).json()
-            yield from page.get("data") or []
-            following = (page.get("links") or {}).get("next")
-            if following is not None and not isinstance(following, str):
-                raise DestinationUnavailable(f"GET {path}: links.next is not a URL")
+        seen: set[str] = set()
+        for _page in range(self.MAX_PAGES):
+            page = self.http.answer(self.http.check(self.http.request("GET", url, params=params, what=what)))
+            yield from page.each("data")
+            following = page.get("links.next", (str, type(None)), None)
+            if not following:
+                return
+            if following in seen:
+                raise DestinationUnavailable(self.http.redact(
+                    f"GET {path}: links.next names a page already read; the listing would never end"),
+                    self.http.requests, self.http.retries)
+            seen.add(following)
             url, params, what = following, None, f"the links.next of a page of GET {path}"
+        raise DestinationUnavailable(self.http.redact(
+            f"GET {path}: more than {self.MAX_PAGES} pages (links.next still names another); audlang follows at "
+            f"most {self.MAX_PAGES}, far more than a batch of {self.batch_size:,} needs"),
+            self.http.requests, self.http.retries)
