@@ -14,9 +14,10 @@ it runs it at the wrong moment. A watcher thread, woken by the signal through ``
 looks at the main thread after ``GRACE`` seconds: still at the same instruction of the same frame (held
 in a driver's C code), it cancels the queries of the connections checked out then (``interrupt()`` on
 SQLite and DuckDB, ``cancel_safe()`` on psycopg), and again while the main thread stays there; not on
-the first signal inside a shield. The drivers then raise their own errors — DuckDB's ``RuntimeError: Query interrupted`` or ``InterruptException``, SQLite's
-"interrupted", psycopg's ``QueryCanceled`` — which the CLI reports as the interruption they are
-(``received``), never as a failure of the project or a bug.
+the first signal inside a shield. The drivers then raise their own errors — DuckDB's ``RuntimeError:
+Query interrupted`` or ``InterruptException``, SQLite's "interrupted", psycopg's ``QueryCanceled`` —
+which the CLI reports as the interruption they are (``received``), never as a failure of the project
+or a bug.
 
 Test hook: ``AUDLANG_TEST_HOLD=PHASE[:N]`` makes the process, the Nth time (default the first) it passes
 ``hold(PHASE, conn)``, create the file named by ``AUDLANG_TEST_HOLD_FILE`` and then run a query that

@@ -79,8 +79,10 @@ def _wait_until_held(process: subprocess.Popen, folder: Path, timeout: float = 1
 
 
 def _stopped(process: subprocess.Popen, signum: int, timeout: float = 60) -> tuple[int, str, str]:
+    """Send ``signum`` (0: none, it was sent) and wait for the process to end."""
     started = time.monotonic()
-    process.send_signal(signum)
+    if signum:
+        process.send_signal(signum)
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -165,6 +167,7 @@ def test_interrupted_while_materializing_a_new_segment(project, warehouse_url, c
     deployed = _state_json(cli_run, project)
     assert len(deployed["objects"]) == 1 and deployed["serial"] == 1
     assert set(_membership(warehouse_url)) == {deployed["objects"][0]["name"]}
+    assert out.count("created segment") == 1 and "Apply complete" not in out
     _no_lock(warehouse_url)
     history = json.loads(cli_run(project, "history", "--format", "json").stdout)
     stop = [e for e in history if e["event"] == "apply interrupted"]
@@ -185,3 +188,131 @@ def test_interrupted_while_replacing_a_membership_keeps_the_old_one(project, war
     assert _state_json(cli_run, project)["serial"] == serial
     _converged(cli_run, project, warehouse_url)
     assert _membership(warehouse_url)["Big Spenders"] < before["Big Spenders"]
+
+
+# ------------------------------------------------------------------ the sync: a vendor that holds a request
+
+SYNCED = '''
+segment "Reachable" < phone is set or email is set >
+
+destination "Vendor" {kind} <
+{settings}
+  batch_size = 25
+>
+
+campaign "Holiday" <
+  audience segment "Reachable"
+  treatment "All" 100% to "Vendor"
+>
+'''
+ATTENTIVE = '''  api_key = env("AUDLANG_TEST_KEY")
+  segment = "holiday"
+  base_url = "{url}"
+  identifiers = (customer_id)'''
+WEBHOOK = '''  url = "{url}/hook"
+  header "Authorization" = "Bearer " + env("AUDLANG_TEST_KEY")'''
+
+
+def _held(base):
+    """``base`` (a stand-in vendor server of tests/sync) holding its Nth request until ``release`` is set."""
+
+    class Held(base):
+        def __init__(self, hold_at: int):
+            super().__init__(api_key="k-123")
+            self.hold_at, self.seen = hold_at, 0
+            self.arrived, self.release = threading.Event(), threading.Event()
+
+        def handle(self, method, path, payload, headers):
+            with self.lock:
+                self.seen += 1
+                mine = self.seen == self.hold_at
+            if mine:
+                self.arrived.set()
+                self.release.wait(90)
+            return super().handle(method, path, payload, headers)
+
+    return Held
+
+
+@pytest.fixture
+def vendor(monkeypatch):
+    """``make(kind, hold_at)``: a held stand-in vendor server on 127.0.0.1, closed after the test."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "sync"))
+    made = []
+
+    def make(kind: str, hold_at: int):
+        import vendor_servers
+
+        base = {"attentive": vendor_servers.AttentiveServer, "webhook": vendor_servers.WebhookServer}[kind]
+        server = _held(base)(hold_at)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.release.set()
+        server.close()
+
+
+def _sync_project(folder: Path, kind: str, server) -> dict:
+    settings = (ATTENTIVE if kind == "attentive" else WEBHOOK).format(url=server.url)
+    (folder / "sync.aud").write_text(SYNCED.format(kind=kind, settings=settings))
+    return {"AUDLANG_TEST_KEY": "k-123"}
+
+
+def _reachable(cli_run, folder: Path) -> set[str]:
+    members = cli_run(folder, "members", "Reachable", "--as-of", AS_OF)
+    assert members.returncode == 0, members.stderr
+    return set(members.stdout.split()[1:])
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "sqlite"])
+@pytest.mark.parametrize("name", SIGNALS)
+def test_interrupted_while_syncing_finishes_the_batch_then_resumes(project, warehouse_url, cli_run, vendor,
+                                                                   name):
+    signum, code = SIGNALS[name]
+    server = vendor("attentive", hold_at=3)
+    env = _sync_project(project, "attentive", server)
+    want = _reachable(cli_run, project)
+    assert len(want) > 4 * 25
+    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, env=env)
+    assert server.arrived.wait(180), apply.communicate()
+    apply.send_signal(signum)
+    time.sleep(1.0)
+    assert apply.poll() is None  # the batch in flight is awaited: it is not sent twice
+    server.release.set()
+    status, _out, err = _stopped(apply, signum=0)
+    _assert_interrupted(status, err, code)
+    assert "interrupt received: finishing the step under way" in err
+    sent = server.members("holiday")
+    assert len(sent) == 3 * 25 and sent < want  # the three batches sent, acknowledged; no more
+    _no_lock(warehouse_url)
+    plan = cli_run(project, "plan", "--as-of", AS_OF, env=env)
+    assert "batches of an interrupted apply first" in plan.stdout, plan.stdout
+    again = cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.members("holiday") == want
+    assert server.duplicates() == []
+    assert cli_run(project, "plan", "--as-of", AS_OF, "--detailed-exitcode", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb"])
+def test_a_second_signal_stops_the_sync_at_once_and_the_batch_goes_again_under_its_key(
+        project, warehouse_url, cli_run, vendor):
+    server = vendor("webhook", hold_at=2)
+    env = _sync_project(project, "webhook", server)
+    want = _reachable(cli_run, project)
+    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, env=env)
+    assert server.arrived.wait(180), apply.communicate()
+    apply.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    status, _out, err = _stopped(apply, signal.SIGINT)  # the second: no waiting for the vendor
+    _assert_interrupted(status, err, 130)
+    server.release.set()  # the vendor applies the request its client gave up on
+    _no_lock(warehouse_url)
+    again = cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert server.members("Holiday/All") == want
+    assert len(server.redelivered) == 1  # that batch, sent again under its key, dropped by the receiver
+    operations = [op for ops in server.keys.values() for op in ops]
+    assert len(operations) == len(set(operations)) == len(want)

@@ -64,7 +64,7 @@ from pathlib import Path
 import attrs
 import sqlalchemy as sa
 
-from audlang import ast
+from audlang import ast, interrupts
 from audlang.campaigns import groups as campaign_groups, materialize_campaigns, prepare_connection
 from audlang.check import Model
 from audlang.destinations import (
@@ -672,6 +672,7 @@ class Syncer:
     # ------------------------------------------------------------------ one target
     def sync(self, campaign: ast.Campaign, group: str, decl: ast.Destination) -> SyncResult:
         target = Target(campaign.name, group, decl.name)
+        interrupts.check()  # a stop swallowed by a failing sync (a sql destination's query) ends here
         started, clock = now(), time.monotonic()
         if campaign.paused or decl.paused:
             what = "campaign" if campaign.paused else "destination"
@@ -718,20 +719,23 @@ class Syncer:
                 done = 0
                 for planned in pending:
                     batch = planned.batch
-                    if planned.status != "acked":
-                        _fault("before_send", batch.seq, self.hook)
-                        if batch.operation == RETIRE:
-                            result = BatchResult(accepted=batch.members)
-                        else:
-                            result = (destination.add if batch.operation == ADD else destination.remove)(batch)
-                        _fault("after_send", batch.seq, self.hook)
-                        planned = self._acknowledge(planned, result)
-                        _fault("after_ack", batch.seq, self.hook)
-                        if batch.operation != RETIRE:
-                            counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
-                        counts["rejected"] += len(result.rejected)
-                        counts["batches"] += 1
-                    self._append(planned, target_id)
+                    # Sent, acknowledged and logged whole: an interrupt waits for the end of the batch
+                    # (a second one stops at once; the batch is then sent again under the same key).
+                    with interrupts.shielded():
+                        if planned.status != "acked":
+                            _fault("before_send", batch.seq, self.hook)
+                            if batch.operation == RETIRE:
+                                result = BatchResult(accepted=batch.members)
+                            else:
+                                result = (destination.add if batch.operation == ADD else destination.remove)(batch)
+                            _fault("after_send", batch.seq, self.hook)
+                            planned = self._acknowledge(planned, result)
+                            _fault("after_ack", batch.seq, self.hook)
+                            if batch.operation != RETIRE:
+                                counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
+                            counts["rejected"] += len(result.rejected)
+                            counts["batches"] += 1
+                        self._append(planned, target_id)
                     done += len(batch.members)
                     if self.progress is not None:
                         self.progress(target, done, total)
