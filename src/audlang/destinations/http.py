@@ -53,6 +53,7 @@ from audlang.destinations.base import (
     Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings, SettingsError, Target,
     secret_forms,
 )
+from audlang.vocabulary import MemberOperation
 
 #: Backoff of failed attempts: base × 2^(n−1) seconds with jitter, at most MAX_BACKOFF.
 BACKOFF = 0.5
@@ -598,10 +599,10 @@ class HttpDestination:
         self.identifiers = settings.identifiers
 
     def add(self, batch: Batch) -> BatchResult:
-        return self._guarded(batch, lambda: split(batch, lambda b: self._send("add", b)))
+        return self._guarded(batch, lambda: split(batch, lambda b: self._send(MemberOperation.ADD, b)))
 
     def remove(self, batch: Batch) -> BatchResult:
-        return self._guarded(batch, lambda: split(batch, lambda b: self._send("remove", b)))
+        return self._guarded(batch, lambda: split(batch, lambda b: self._send(MemberOperation.REMOVE, b)))
 
     def _guarded(self, batch: Batch, send: Callable[[], BatchResult]) -> BatchResult:
         """The boundary of the destination's code. What it raises by design (``DestinationUnavailable``,
@@ -622,7 +623,7 @@ class HttpDestination:
                 f"with {type(error).__name__}{at}, a bug in audlang (please report it); the next apply sends the "
                 f"batch again"), self.http.requests, self.http.retries) from error
 
-    def _send(self, operation: str, batch: Batch) -> BatchResult:
+    def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         raise NotImplementedError
 
     def finish(self, members: Iterable[Member]) -> None:

@@ -66,7 +66,7 @@ class Attentive(HttpDestination):
             out["clientUserId"] = m.data["customer_id"]
         return out
 
-    def _send(self, operation: str, batch: Batch) -> BatchResult:
+    def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         body = {"externalId": self.settings.get("segment"), "members": [self.member(m) for m in batch.members]}
         response = self.http.request("POST" if operation == MemberOperation.ADD else "DELETE", self.PATH, json=body)
         self.http.check(response)
@@ -97,7 +97,7 @@ class Braze(HttpDestination):
         return (("base_url", _origin(settings.get("base_url"))), ("attribute", str(attribute)),
                 ("value", str(value)))
 
-    def _send(self, operation: str, batch: Batch) -> BatchResult:
+    def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         key_field = self.ID_FIELDS[self.identifiers[0]]
         attributes = [{key_field: m.key, self.attribute: {operation: [self.value]}} for m in batch.members]
         response = self.http.check(self.http.request("POST", self.PATH, json={"attributes": attributes}))
@@ -165,7 +165,7 @@ class Klaviyo(HttpDestination):
 
         return NORMALIZERS[name](value)
 
-    def _send(self, operation: str, batch: Batch) -> BatchResult:
+    def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         if operation == MemberOperation.ADD:
             return self._import(batch)
         ids, unknown = [], []

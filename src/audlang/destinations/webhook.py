@@ -79,7 +79,7 @@ class Webhook(HttpDestination):
             raise SettingsError(self.http.redact(f"nothing sent: batch {batch.seq} ({batch.operation}, "
                                                  f"{len(batch.members):,} members): {problem.explained()}")) from None
 
-    def _send(self, operation: str, batch: Batch) -> BatchResult:
+    def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         # Adds and removes travel alike: the body names the batch's operation.
         response = self.http.request("POST", self.url, content=self.body(batch).encode("utf-8"),
                                      headers={"Idempotency-Key": batch.idempotency_key})

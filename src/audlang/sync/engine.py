@@ -676,10 +676,10 @@ class Syncer:
         started, clock = now(), time.monotonic()
         if campaign.paused or decl.paused:
             what = "campaign" if campaign.paused else "destination"
-            return SyncResult(target, decl.kind, "paused", message=f"{what} paused: nothing sent, state kept")
+            return SyncResult(target, decl.kind, SyncStatus.PAUSED, message=f"{what} paused: nothing sent, state kept")
         clash = self._file_shared(target)
         if clash is not None:  # another target writes this csv file: never overwrite its rows
-            result = SyncResult(target, decl.kind, "failed", message=clash)
+            result = SyncResult(target, decl.kind, SyncStatus.FAILED, message=clash)
             self._record_run(result, started)
             return result
         try:
@@ -722,7 +722,7 @@ class Syncer:
                     # Sent, acknowledged and logged whole: an interrupt waits for the end of the batch
                     # (a second one stops at once; the batch is then sent again under the same key).
                     with interrupts.shielded():
-                        if planned.status != "acked":
+                        if planned.status != BatchStatus.ACKED:
                             _fault("before_send", batch.seq, self.hook)
                             if batch.operation == RETIRE:
                                 result = BatchResult(accepted=batch.members)
