@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository's paths and an inline-project writer (dbt's functional-test style)."""
+"""Shared fixtures and hooks (only: plain helpers are in helpers.py): an inline-project writer (dbt's
+functional-test style) and real PostgreSQL and Spark SQL servers for the session."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-UPDATE_GOLDEN = os.environ.get("AUDLANG_UPDATE_GOLDEN") == "1"
+from helpers import SPARK_MASTER, postgresql_bindir
 
 
 @pytest.fixture
@@ -28,38 +27,7 @@ def write_project(tmp_path):
     return write
 
 
-def check_golden(path: Path, actual: str) -> None:
-    """Compare with a golden file; AUDLANG_UPDATE_GOLDEN=1 rewrites it after an intended change."""
-    if UPDATE_GOLDEN or not path.exists():
-        if not UPDATE_GOLDEN:
-            pytest.fail(f"golden file {path.name} is missing; run with AUDLANG_UPDATE_GOLDEN=1 to create it")
-        path.write_text(actual)
-        return
-    assert actual == path.read_text(), f"{path.name} differs (AUDLANG_UPDATE_GOLDEN=1 rewrites it)"
-
-
 # -- a real PostgreSQL server for the whole test session ------------------------------------------
-
-def _postgresql_bindir() -> Path:
-    """The PostgreSQL server binaries: ``pg_config --bindir``, else the newest Debian install."""
-    import glob
-    import shutil
-    import subprocess
-
-    candidates = []
-    if shutil.which("pg_config"):
-        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-        if found:
-            candidates.append(Path(found))
-    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
-                    if Path(p).parent.name.isdigit() else 0)
-    candidates.extend(Path(p) for p in reversed(debian))
-    for bindir in candidates:
-        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
-            return bindir
-    pytest.fail("PostgreSQL server binaries not found (initdb, pg_ctl): install Debian's `postgresql` "
-                "package, as .ci/run does")
-
 
 @pytest.fixture(scope="session")
 def postgresql_url():
@@ -74,7 +42,7 @@ def postgresql_url():
     import subprocess
     import tempfile
 
-    bindir = _postgresql_bindir()
+    bindir = postgresql_bindir()
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     folder = Path(tempfile.mkdtemp(prefix="audlang-pg-"))
@@ -122,9 +90,6 @@ def postgresql_database(postgresql_url):
 
 
 # -- a real Spark SQL Thrift server for the whole test session (the Spark leg, marker `spark`) -----
-
-SPARK_MASTER = os.environ.get("AUDLANG_SPARK_MASTER", "local-cluster[2,1,1024]")
-
 
 @pytest.fixture(scope="session")
 def spark_url():

@@ -14,7 +14,7 @@ import pytest
 
 from audlang.diagnostics import render_json, render_text
 from audlang.project import analyze
-from conftest import check_golden
+from helpers import check_golden
 
 FOLDER = Path(__file__).parent / "golden" / "diagnostics"
 CASES = sorted(FOLDER.glob("*.aud"))

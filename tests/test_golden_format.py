@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from audlang.syntax import format_source, parse_source
-from conftest import EXAMPLES, check_golden
+from helpers import EXAMPLES, check_golden
 
 FOLDER = Path(__file__).parent / "golden" / "format"
 CASES = sorted(FOLDER.glob("*.aud"))

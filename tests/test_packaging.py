@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_wheel_ships_the_grammar_and_runs_away_from_the_checkout(tmp_path):

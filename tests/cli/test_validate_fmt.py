@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from audlang.cli import cli
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 GOOD = 'segment "Big Spenders" < lifetime_revenue > 500 >\n'
 BAD = 'segment "Typo" < lifetime_revnue > 500 >\nsegment "Broken" < sms_opt_in and >\n'

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 from deploy_fixtures import cli_run, engine_name, project, warehouse_url  # noqa: F401
 
 from audlang.cli import cli

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
-from conftest import ROOT
+from helpers import ROOT
 from deploy_fixtures import cli_run, warehouse_url  # noqa: F401
 
 FIXTURE = ROOT / "tests" / "deploy" / "fixtures" / "plan-format-1"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, check_golden
+from helpers import ROOT, check_golden
 
 from audlang.diagnostics import AudlangError
 from audlang.plan import MembershipPreview, desired_from_model, plan, plan_from_json, plan_to_json

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 from audlang.syntax import parse_source
 from audlang.syntax.grammar import keywords, parser

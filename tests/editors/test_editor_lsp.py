@@ -18,7 +18,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "audlang.cli", "lsp"])
 

@@ -19,7 +19,7 @@ from audlang.cli import cli
 from audlang.compile import AsOf
 from audlang.datagen import generate
 from audlang.project import load
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from evaluate.reference import Reference, read_list
 
 AS_OF = "2024-11-30"

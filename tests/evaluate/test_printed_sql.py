@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from audlang.cli import cli
-from conftest import EXAMPLES, _postgresql_bindir
+from helpers import EXAMPLES, postgresql_bindir
 
 AS_OF = "2024-11-30T15:30:00.250Z"
 ENGINES = ["duckdb", "sqlite", "postgresql"]
@@ -163,7 +163,7 @@ def run_printed(engine: str, url: str, text: str, tmp_path) -> list[str]:
     script = tmp_path / "printed.sql"
     script.write_text(text, encoding="utf-8")
     libpq = sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    done = subprocess.run([str(_postgresql_bindir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+    done = subprocess.run([str(postgresql_bindir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                            "-d", libpq, "-f", str(script)], capture_output=True, text=True, encoding="utf-8")
     assert done.returncode == 0, done.stderr
     return sorted(line for line in done.stdout.splitlines() if line)

@@ -16,7 +16,7 @@ import pytest
 from audlang.compile import AsOf
 from audlang.compile.render import segment_sql
 from audlang.project import load
-from conftest import EXAMPLES, check_golden
+from helpers import EXAMPLES, check_golden
 
 FOLDER = Path(__file__).parents[1] / "golden" / "sql"
 DIALECTS = ["duckdb", "sqlite", "postgresql", "snowflake", "bigquery", "trino", "spark"]

@@ -24,7 +24,7 @@ from audlang.cli import cli
 from audlang.compile import AsOf
 from audlang.datagen import TABLES, generate
 from audlang.project import load
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from evaluate import text_tables
 from evaluate.reference import Reference, read_list
 

@@ -23,7 +23,7 @@ from selenium.webdriver.support.ui import Select
 
 from audlang.cli import cli
 from audlang.datagen import generate
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 
 ARTIFACTS = ROOT / "target" / "test-artifacts" / "report"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

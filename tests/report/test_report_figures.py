@@ -13,7 +13,7 @@ from audlang.compile import AsOf
 from audlang.datagen import generate
 from audlang.project import load
 from audlang.report import figures, site
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 AS_OF = AsOf.parse("2024-11-30")
 

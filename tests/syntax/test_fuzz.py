@@ -27,7 +27,7 @@ from audlang.diagnostics import render_text
 from audlang.project import analyze
 from audlang.syntax import format_source
 from audlang.syntax.grammar import MAX_NESTING, OPERATORS, keywords
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from hostile import CASES, text_of
 
 SEEDS = [p.read_text() for p in sorted(EXAMPLES.rglob("*.aud"))]
