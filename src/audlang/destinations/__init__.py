@@ -4,7 +4,8 @@
 settings (reading ``env("…")`` now; a missing variable is a ``SettingsError``)
 and returns the destination for one campaign group; a file destination writes
 only inside ``root`` (the project folder) or ``exports_root``. Kinds: csv and
-sql (``files``), webhook, attentive, braze and klaviyo (``vendors``). HTTP goes through
+sql (``files``), webhook, attentive, braze and klaviyo (``vendors``), listed
+once in ``registry`` (kind → class). HTTP goes through
 ``http.Http`` (httpx, tenacity retries, batch splitting). ``audience(settings,
 target)`` says which vendor audience a group's members go to, as each kind
 writes it (the sync keys its state by it).
@@ -24,37 +25,24 @@ from audlang.destinations.base import (
 )
 
 
-def _kind(kind: str) -> type:
-    if kind in ("csv", "sql"):
-        from audlang.destinations import files
-
-        return {"csv": files.CsvFile, "sql": files.SqlTable}[kind]
-    if kind == "webhook":
-        from audlang.destinations.webhook import Webhook
-
-        return Webhook
-    from audlang.destinations import vendors
-
-    kinds = {"attentive": vendors.Attentive, "braze": vendors.Braze, "klaviyo": vendors.Klaviyo}
-    if kind not in kinds:
-        raise SettingsError(f"unknown destination kind {kind}")
-    return kinds[kind]
-
-
 def open_destination(decl: ast.Destination, target: Target, root: Path | str = ".", env=None,
                      exports_root: Path | str | None = None, **http_options) -> Destination:
+    from audlang.destinations import registry  # loads every kind's module: on first use only
+
     settings = resolve_settings(decl, env)
-    cls = _kind(decl.kind)
-    if decl.kind in ("csv", "sql"):
-        return cls(settings, target, Path(root), Path(exports_root) if exports_root is not None else None)
-    return cls(settings, target, **http_options)
+    cls = registry.destination_class(decl.kind)
+    if registry.speaks_http(cls):
+        return cls(settings, target, **http_options)
+    return cls(settings, target, Path(root), Path(exports_root) if exports_root is not None else None)
 
 
 def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
     """What names the vendor audience this group's members go to, as the destination writes it, defaults
     included (Braze's value is the group's name unless set): (name, value) pairs. Two targets with the
     same kind and pairs write one audience (``audlang.sync.audience``)."""
-    return _kind(settings.kind).audience(settings, target)
+    from audlang.destinations import registry
+
+    return registry.destination_class(settings.kind).audience(settings, target)
 
 
 __all__ = ["Batch", "BatchRejected", "BatchResult", "Destination", "DestinationUnavailable", "Member", "Rejection",
