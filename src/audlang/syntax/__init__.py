@@ -3,11 +3,12 @@
 May import ``audlang.ast`` and ``audlang.diagnostics`` only.
 """
 
+from audlang.diagnostics import Diagnostic
 from audlang.syntax.formatter import format_file
 from audlang.syntax.parser import BOM, normalize, parse_source
 
 
-def format_source(text: str, file: str = "<string>"):
+def format_source(text: str, file: str = "<string>") -> tuple[str | None, list[Diagnostic]]:
     """Canonical text of ``text``, or ``(None, diagnostics)`` when it does not parse.
 
     The result is parsed again and compared with the original tree, so the

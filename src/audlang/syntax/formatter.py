@@ -13,6 +13,7 @@ Rules (the decisions are in docs/language.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import attrs
 
@@ -35,14 +36,14 @@ def unit_text(count: int, unit: str) -> str:
     return unit[:-1] if count == 1 and unit.endswith("s") else unit
 
 
-def number_text(value) -> str:
+def number_text(value: Decimal) -> str:
     return str(value)
 
 
 # ------------------------------------------------------------------ values and conditions
 
 
-def value_text(value) -> str:
+def value_text(value: ast.Value) -> str:
     if isinstance(value, ast.StringValue):
         return quote(value.value)
     if isinstance(value, ast.NumberValue):
@@ -60,11 +61,11 @@ def value_text(value) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
-def values_text(values: Sequence) -> str:
+def values_text(values: Sequence[ast.Value]) -> str:
     return "(" + ", ".join(value_text(v) for v in values) + ")"
 
 
-def window_text(window) -> str:
+def window_text(window: ast.Window) -> str:
     if isinstance(window, ast.Between):
         return f"between {value_text(window.low)} and {value_text(window.high)}"
     if isinstance(window, ast.WithinLast):
@@ -73,7 +74,7 @@ def window_text(window) -> str:
     return f"{keyword} {value_text(window.date)}"
 
 
-def _predicate_text(node) -> str:
+def _predicate_text(node: ast.Predicate) -> str:
     if isinstance(node, ast.Compare):
         return f"{node.attribute.name} {node.op} {value_text(node.value)}"
     if isinstance(node, ast.InValues):
@@ -94,6 +95,7 @@ def _predicate_text(node) -> str:
         if node.measure is not None:
             m = node.measure
             if m.op == "between":
+                assert m.high is not None, "a measure between two numbers has both"
                 parts.append(f"{m.kind} between {number_text(m.value.value)} and {number_text(m.high.value)}")
             else:
                 parts.append(f"{m.kind} {m.op} {number_text(m.value.value)}")
@@ -115,7 +117,7 @@ def _predicate_text(node) -> str:
     raise TypeError(f"not a condition: {node!r}")
 
 
-def condition_text(node, parent: int = 0) -> str:
+def condition_text(node: ast.Condition, parent: float = 0) -> str:
     """The condition on one line, with the parentheses its precedence needs and no more."""
     own = _PRECEDENCE.get(type(node), 4)
     if isinstance(node, ast.Or):
@@ -134,7 +136,7 @@ def condition_text(node, parent: int = 0) -> str:
     return f"({text})" if own < parent else text
 
 
-def clauses(node) -> tuple[str, list]:
+def clauses(node: ast.Condition) -> tuple[str, list[ast.Condition]]:
     """The top-level operator and its clauses, for the wrapped layout."""
     if isinstance(node, ast.Or):
         return "or", list(node.operands)
@@ -160,9 +162,16 @@ class _Comments:
         return bool(self.leading or self.trailing or self.before_close)
 
 
-def _attach(comments: list[ast.Comment], items: list[Span | None], decl: Span) -> _Comments:
+def _placed(span: Span | None) -> Span:
+    """The span of a parsed node: comments are laid out only around parsed text, where every node has one."""
+    assert span is not None, "a comment beside a node without a span"
+    return span
+
+
+def _attach(comments: list[ast.Comment], items: list[Span | None], decl_span: Span | None) -> _Comments:
     out = _Comments()
     for comment in comments:
+        decl = _placed(decl_span)
         line = comment.span.line
         if line == decl.end_line and comment.span.column > decl.end_column - 1:
             out.after_decl = comment
@@ -188,7 +197,7 @@ def _attach(comments: list[ast.Comment], items: list[Span | None], decl: Span) -
 # ------------------------------------------------------------------ declarations
 
 
-def _header(decl, keyword: str, rest: str = "") -> str:
+def _header(decl: ast.Segment | ast.Destination | ast.Campaign, keyword: str, rest: str = "") -> str:
     paused = "paused " if getattr(decl, "paused", False) else ""
     return f"{paused}{keyword} {quote(decl.name)}{rest}"
 
@@ -206,18 +215,19 @@ def _body(open_line: str, items: list[str], comments: _Comments, indent: str, cl
     return lines
 
 
-def _condition_block(head: str, condition, comments: _Comments, indent: str, tail: str = "") -> list[str]:
+def _condition_block(head: str, condition: ast.Condition, comments: _Comments, indent: str,
+                     tail: str = "") -> list[str]:
     """``head < condition >tail`` on one line when it fits, else wrapped one clause per line."""
     one_line = f"{indent}{head} < {condition_text(condition)} >{tail}"
     if len(one_line) <= WIDTH and not comments.any_inside:
         return [one_line]
     op, parts = clauses(condition)
-    inner = 2 if op == "or" else 2.5
+    inner: float = 2 if op == "or" else 2.5
     items = [(f"{op} " if i and op else "") + condition_text(p, inner if op else 0) for i, p in enumerate(parts)]
     return _body(f"{indent}{head} <", items, comments, indent, f">{tail}")
 
 
-def _condition_item_spans(condition) -> list[Span | None]:
+def _condition_item_spans(condition: ast.Condition) -> list[Span | None]:
     return [p.span for p in clauses(condition)[1]]
 
 
@@ -238,15 +248,15 @@ def _setting_text(setting: ast.Setting) -> str:
     return f"{key} = {shown}"
 
 
-def _send_to(destinations) -> str:
+def _send_to(destinations: Sequence[ast.StringValue]) -> str:
     return (" to " + ", ".join(quote(d.value) for d in destinations)) if destinations else ""
 
 
-def _percent(value) -> str:
+def _percent(value: Decimal) -> str:
     return f"{value}%"
 
 
-def format_declaration(decl, comments: list[ast.Comment]) -> list[str]:
+def format_declaration(decl: ast.Declaration, comments: list[ast.Comment]) -> list[str]:
     span = decl.span
     if isinstance(decl, ast.Segment):
         attached = _attach(comments, _condition_item_spans(decl.condition), span)
@@ -260,7 +270,7 @@ def format_declaration(decl, comments: list[ast.Comment]) -> list[str]:
             lines = [f"{head} < >"]
     elif isinstance(decl, ast.Campaign):
         lines = _campaign(decl, comments)
-        attached = _attach([c for c in comments if c.span.line == span.end_line], [], span)
+        attached = _attach([c for c in comments if c.span.line == _placed(span).end_line], [], span)
     elif isinstance(decl, ast.TableMapping):
         attached = _attach(comments, [c.span for c in decl.columns], span)
         head = f"table {decl.name}" + (f" from {quote(decl.source)}" if decl.source is not None else "")
@@ -281,15 +291,17 @@ def format_declaration(decl, comments: list[ast.Comment]) -> list[str]:
 
 def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
     entries: list[tuple[Span | None, list[str]]] = []
-    inner_comments = [c for c in comments if c.span.line != decl.span.end_line or c.span.column < decl.span.end_column]
+    inner_comments = [c for c in comments
+                      if c.span.line != _placed(decl.span).end_line or c.span.column < _placed(decl.span).end_column]
 
-    def simple(span, text):
+    def simple(span: Span | None, text: str) -> None:
         entries.append((span, [INDENT + text]))
 
     if decl.audience is not None:
         if decl.audience.segment is not None:
             simple(decl.audience.span, f"audience segment {quote(decl.audience.segment)}")
         else:
+            assert decl.audience.condition is not None, "an audience is a segment or a condition"
             entries.append((decl.audience.span,
                             _condition_block("audience", decl.audience.condition, _Comments(), INDENT)))
     if decl.salt is not None:
@@ -322,19 +334,20 @@ def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
 def format_file(source: ast.SourceFile, text: str) -> str:
     """The canonical text of a parsed file. ``text`` is the original, for blank-line facts."""
     text_lines = text.split("\n")
-    declarations = sorted(source.declarations, key=lambda d: (d.span.line, d.span.column))
+    declarations = sorted(source.declarations, key=lambda d: (_placed(d.span).line, _placed(d.span).column))
     comments = sorted(source.comments, key=lambda c: (c.span.line, c.span.column))
     out: list[str] = []
     ci = 0
     for decl in declarations:
+        span = _placed(decl.span)
         outside: list[ast.Comment] = []
-        while ci < len(comments) and comments[ci].span.line < decl.span.line:
+        while ci < len(comments) and comments[ci].span.line < span.line:
             outside.append(comments[ci])
             ci += 1
         inside: list[ast.Comment] = []
         while ci < len(comments) and (
-            comments[ci].span.line < decl.span.end_line
-            or (comments[ci].span.line == decl.span.end_line)
+            comments[ci].span.line < span.end_line
+            or (comments[ci].span.line == span.end_line)
         ):
             inside.append(comments[ci])
             ci += 1
@@ -343,7 +356,7 @@ def format_file(source: ast.SourceFile, text: str) -> str:
             out.append("")
         for i, block in enumerate(blocks):
             out.extend(c.text for c in block)
-            attached = i == len(blocks) - 1 and block[-1].span.line == decl.span.line - 1
+            attached = i == len(blocks) - 1 and block[-1].span.line == span.line - 1
             if not attached:
                 out.append("")
         out.extend(format_declaration(decl, inside))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextvars
 import functools
 import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
 
 from lark import Lark, Token
 
@@ -89,7 +91,8 @@ class limits:
         self._reset = _LIMITS.set(self.value)
         return self.value
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         _LIMITS.reset(self._reset)
 
 
@@ -121,7 +124,7 @@ class AngleBracketPostLex:
     _NOT_NEGATION_AFTER = frozenset({"NAME", "IS"})  # `x not in (…)`, `x is not set`
     _GROUP_AFTER = frozenset({"LT", "LPAR", "AND", "OR"})  # a `(` there groups conditions
 
-    def process(self, stream):
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         budget = _LIMITS.get()
         if budget is not None:
             stream = self._counted(stream, budget)
@@ -133,7 +136,7 @@ class AngleBracketPostLex:
         if previous is not None:
             yield self._rename(previous, None)
 
-    def _counted(self, stream, budget: Limits):
+    def _counted(self, stream: Iterator[Token], budget: Limits) -> Iterator[Token]:
         frames = [[0, 0]]  # per open parenthesis: the level it counts (0 or 1), the negations in effect
         depth = 0
         previous_type = None

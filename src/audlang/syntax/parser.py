@@ -21,10 +21,13 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from typing import Any, cast
 
 from lark import Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.tree import Meta
 from lark.visitors import Transformer_NonRecursive
 
 from audlang import ast
@@ -46,7 +49,19 @@ def unquote(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
-class _Builder(Transformer_NonRecursive):
+#: What a rule's method of ``_Builder`` is handed: the rule's tokens and the values its sub-rules were
+#: turned into (ast nodes, words, tuples), in the order the grammar lays them out.
+_Children = list[Any]
+
+
+def _token_position(token: Token) -> tuple[int, int, int, int]:
+    """A positioned token's line, column, end line and end column (the lexer sets all four, or none)."""
+    line, column, end_line, end_column = token.line, token.column, token.end_line, token.end_column
+    assert line is not None and column is not None and end_line is not None and end_column is not None
+    return line, column, end_line, end_column
+
+
+class _Builder(Transformer_NonRecursive[Token, list[ast.Declaration]]):
     """Lark tree → ast nodes. Method names are the grammar's rule names.
 
     Non-recursive (Lark's own), so a long or deep tree never meets the recursion limit.
@@ -59,13 +74,13 @@ class _Builder(Transformer_NonRecursive):
         self.diagnostics = diagnostics
 
     # ---------------------------------------------------------------- positions
-    def span(self, item) -> Span | None:
+    def span(self, item: Token | Tree[Token] | Meta) -> Span | None:
         if isinstance(item, Token):
             if item.line is None:
                 return None
-            return Span(self.file, item.line + self.line_offset, item.column,
-                        item.end_line + self.line_offset, item.end_column)
-        meta = getattr(item, "meta", item)
+            line, column, end_line, end_column = _token_position(item)
+            return Span(self.file, line + self.line_offset, column, end_line + self.line_offset, end_column)
+        meta = item.meta if isinstance(item, Tree) else item
         if getattr(meta, "empty", True):
             return None
         return Span(self.file, meta.line + self.line_offset, meta.column,
@@ -80,57 +95,57 @@ class _Builder(Transformer_NonRecursive):
 
     # ---------------------------------------------------------------- values
     @v_args(meta=True)
-    def string(self, meta, children):
+    def string(self, meta: Meta, children: _Children) -> ast.StringValue:
         return ast.StringValue(unquote(children[0].value), self.span(children[0]))
 
     def _string(self, token: Token) -> ast.StringValue:
         return ast.StringValue(unquote(token.value), self.span(token))
 
     @v_args(meta=True)
-    def number(self, meta, children):
+    def number(self, meta: Meta, children: _Children) -> ast.NumberValue:
         text = "".join(c.value for c in children)
         return ast.NumberValue(Decimal(text), self.span(meta))
 
     @v_args(meta=True)
-    def true(self, meta, children):
+    def true(self, meta: Meta, children: _Children) -> ast.BooleanValue:
         return ast.BooleanValue(True, self.span(meta))
 
     @v_args(meta=True)
-    def false(self, meta, children):
+    def false(self, meta: Meta, children: _Children) -> ast.BooleanValue:
         return ast.BooleanValue(False, self.span(meta))
 
     @v_args(meta=True)
-    def date_literal(self, meta, children):
+    def date_literal(self, meta: Meta, children: _Children) -> ast.DateLiteral:
         return ast.DateLiteral(children[0].value, self.span(children[0]))
 
     @v_args(meta=True)
-    def today(self, meta, children):
+    def today(self, meta: Meta, children: _Children) -> ast.Today:
         return ast.Today(0, "days", self.span(meta))
 
     @v_args(meta=True)
-    def today_minus(self, meta, children):
+    def today_minus(self, meta: Meta, children: _Children) -> ast.Today:
         _minus, count, unit = children
         return ast.Today(self._whole(count, "the number of units"), unit, self.span(meta))
 
-    def unit(self, children):
+    def unit(self, children: _Children) -> str:
         return UNITS[children[0].value]
 
-    def distance_unit(self, children):
+    def distance_unit(self, children: _Children) -> str:
         return DISTANCE_UNITS[children[0].value]
 
     @v_args(meta=True)
-    def seasonal(self, meta, children):
+    def seasonal(self, meta: Meta, children: _Children) -> ast.SeasonalDate:
         month_day, years_ago = children
         month, day = (int(x) for x in month_day.value.split("-"))
         return ast.SeasonalDate(month, day, years_ago, self.span(meta))
 
-    def this_year(self, children):
+    def this_year(self, children: _Children) -> int:
         return 0
 
-    def last_year(self, children):
+    def last_year(self, children: _Children) -> int:
         return 1
 
-    def years_ago(self, children):
+    def years_ago(self, children: _Children) -> int:
         count, unit = children
         if unit != "years":
             self.diagnostics.append(Diagnostic.error(
@@ -139,110 +154,110 @@ class _Builder(Transformer_NonRecursive):
 
     # ---------------------------------------------------------------- windows
     @v_args(meta=True)
-    def window_between(self, meta, children):
+    def window_between(self, meta: Meta, children: _Children) -> ast.Between:
         return ast.Between(children[0], children[1], self.span(meta))
 
     @v_args(meta=True)
-    def window_within(self, meta, children):
+    def window_within(self, meta: Meta, children: _Children) -> ast.WithinLast:
         count, unit = children
         return ast.WithinLast(self._whole(count, "a window's length"), unit, self.span(meta))
 
     @v_args(meta=True)
-    def window_since(self, meta, children):
+    def window_since(self, meta: Meta, children: _Children) -> ast.Since:
         return ast.Since(children[0], self.span(meta))
 
     @v_args(meta=True)
-    def window_before(self, meta, children):
+    def window_before(self, meta: Meta, children: _Children) -> ast.Before:
         return ast.Before(children[0], self.span(meta))
 
     @v_args(meta=True)
-    def window_after(self, meta, children):
+    def window_after(self, meta: Meta, children: _Children) -> ast.After:
         return ast.After(children[0], self.span(meta))
 
     @v_args(meta=True)
-    def window_on(self, meta, children):
+    def window_on(self, meta: Meta, children: _Children) -> ast.On:
         return ast.On(children[0], self.span(meta))
 
     # ---------------------------------------------------------------- conditions
     def _attribute(self, token: Token) -> ast.Attribute:
         return ast.Attribute(token.value, self.span(token))
 
-    def comparator(self, children):
-        return children[0].value
+    def comparator(self, children: _Children) -> str:
+        return _word(children)
 
-    def value_list(self, children):
+    def value_list(self, children: _Children) -> tuple[ast.Value, ...]:
         return tuple(children)
 
     @v_args(meta=True)
-    def compare(self, meta, children):
+    def compare(self, meta: Meta, children: _Children) -> ast.Compare:
         name, op, value = children
         return ast.Compare(self._attribute(name), op, value, self.span(meta))
 
     @v_args(meta=True)
-    def in_values(self, meta, children):
+    def in_values(self, meta: Meta, children: _Children) -> ast.InValues:
         return ast.InValues(self._attribute(children[0]), children[1], False, self.span(meta))
 
     @v_args(meta=True)
-    def not_in_values(self, meta, children):
+    def not_in_values(self, meta: Meta, children: _Children) -> ast.InValues:
         return ast.InValues(self._attribute(children[0]), children[1], True, self.span(meta))
 
     @v_args(meta=True)
-    def between_values(self, meta, children):
+    def between_values(self, meta: Meta, children: _Children) -> ast.BetweenValues:
         name, low, high = children
         return ast.BetweenValues(self._attribute(name), low, high, self.span(meta))
 
-    def _match(self, meta, children, op):
+    def _match(self, meta: Meta, children: _Children, op: str) -> ast.StringMatch:
         return ast.StringMatch(self._attribute(children[0]), op, self._string(children[1]), self.span(meta))
 
     @v_args(meta=True)
-    def starts_with(self, meta, children):
+    def starts_with(self, meta: Meta, children: _Children) -> ast.StringMatch:
         return self._match(meta, children, "starts with")
 
     @v_args(meta=True)
-    def ends_with(self, meta, children):
+    def ends_with(self, meta: Meta, children: _Children) -> ast.StringMatch:
         return self._match(meta, children, "ends with")
 
     @v_args(meta=True)
-    def contains(self, meta, children):
+    def contains(self, meta: Meta, children: _Children) -> ast.StringMatch:
         return self._match(meta, children, "contains")
 
     @v_args(meta=True)
-    def is_set(self, meta, children):
+    def is_set(self, meta: Meta, children: _Children) -> ast.IsSet:
         return ast.IsSet(self._attribute(children[0]), False, self.span(meta))
 
     @v_args(meta=True)
-    def is_not_set(self, meta, children):
+    def is_not_set(self, meta: Meta, children: _Children) -> ast.IsSet:
         return ast.IsSet(self._attribute(children[0]), True, self.span(meta))
 
     @v_args(meta=True)
-    def boolean_attribute(self, meta, children):
+    def boolean_attribute(self, meta: Meta, children: _Children) -> ast.BooleanAttribute:
         return ast.BooleanAttribute(self._attribute(children[0]), self.span(meta))
 
-    def filter_field(self, children):
-        return children[0].value
+    def filter_field(self, children: _Children) -> str:
+        return _word(children)
 
-    def measure_kind(self, children):
-        return children[0].value
+    def measure_kind(self, children: _Children) -> str:
+        return _word(children)
 
     @v_args(meta=True)
-    def item_filter(self, meta, children):
+    def item_filter(self, meta: Meta, children: _Children) -> ast.ItemFilter:
         field, rest = children
         if isinstance(rest, Token):
             return ast.ItemFilter(field, (self._string(rest),), False, self.span(meta))
         return ast.ItemFilter(field, rest, True, self.span(meta))
 
     @v_args(meta=True)
-    def measure(self, meta, children):
+    def measure(self, meta: Meta, children: _Children) -> ast.Measure:
         kind, op, value = children
         return ast.Measure(kind, op, value, None, self.span(meta))
 
     @v_args(meta=True)
-    def measure_between(self, meta, children):
+    def measure_between(self, meta: Meta, children: _Children) -> ast.Measure:
         kind, low, high = children
         return ast.Measure(kind, "between", low, high, self.span(meta))
 
     @v_args(meta=True)
-    def has_purchased(self, meta, children):
+    def has_purchased(self, meta: Meta, children: _Children) -> ast.HasPurchased:
         filters = tuple(c for c in children if isinstance(c, ast.ItemFilter))
         measures = [c for c in children if isinstance(c, ast.Measure)]
         windows = [c for c in children if not isinstance(c, (ast.ItemFilter, ast.Measure))]
@@ -250,67 +265,68 @@ class _Builder(Transformer_NonRecursive):
                                 windows[0] if windows else None, self.span(meta))
 
     @v_args(meta=True)
-    def tagged(self, meta, children):
+    def tagged(self, meta: Meta, children: _Children) -> ast.Tagged:
         rest = children[0]
         if isinstance(rest, Token):
             return ast.Tagged((self._string(rest),), False, self.span(meta))
         return ast.Tagged(rest, True, self.span(meta))
 
     @v_args(meta=True)
-    def abandoned_checkout(self, meta, children):
+    def abandoned_checkout(self, meta: Meta, children: _Children) -> ast.AbandonedCheckout:
         return ast.AbandonedCheckout(children[0] if children else None, self.span(meta))
 
     @v_args(meta=True)
-    def in_segment(self, meta, children):
+    def in_segment(self, meta: Meta, children: _Children) -> ast.InSegment:
         return ast.InSegment(unquote(children[0].value), self.span(meta))
 
     @v_args(meta=True)
-    def in_file(self, meta, children):
+    def in_file(self, meta: Meta, children: _Children) -> ast.InFile:
         return ast.InFile(unquote(children[0].value), self.span(meta))
 
     @v_args(meta=True)
-    def near_store(self, meta, children):
+    def near_store(self, meta: Meta, children: _Children) -> ast.NearStore:
         store, distance, unit = children
         return ast.NearStore(unquote(store.value), distance, unit, self.span(meta))
 
     @v_args(meta=True)
-    def negation(self, meta, children):
+    def negation(self, meta: Meta, children: _Children) -> ast.Not:
         return ast.Not(children[0], self.span(meta))
 
     @v_args(meta=True)
-    def and_condition(self, meta, children):
+    def and_condition(self, meta: Meta, children: _Children) -> ast.And:
         return ast.And(_flatten(ast.And, children), self.span(meta))
 
     @v_args(meta=True)
-    def or_condition(self, meta, children):
+    def or_condition(self, meta: Meta, children: _Children) -> ast.Or:
         return ast.Or(_flatten(ast.Or, children), self.span(meta))
 
     # ---------------------------------------------------------------- declarations
     @v_args(meta=True)
-    def segment(self, meta, children):
+    def segment(self, meta: Meta, children: _Children) -> ast.Segment:
         paused = _take_paused(children)
         name, _lt, condition, _gt = children
         return ast.Segment(unquote(name.value), condition, paused, None, self.span(meta), self.span(name))
 
     @v_args(meta=True)
-    def env(self, meta, children):
+    def env(self, meta: Meta, children: _Children) -> ast.EnvRef:
         return ast.EnvRef(unquote(children[0].value), self.span(meta))
 
     @v_args(meta=True)
-    def text_value(self, meta, children):
+    def text_value(self, meta: Meta, children: _Children) -> ast.TextValue:
         parts = tuple(self._string(c) if isinstance(c, Token) else c for c in children)
         return ast.TextValue(parts, self.span(meta))
 
     @v_args(meta=True)
-    def number_setting(self, meta, children):
-        return children[0]
+    def number_setting(self, meta: Meta, children: _Children) -> ast.NumberValue:
+        value: ast.NumberValue = children[0]
+        return value
 
     @v_args(meta=True)
-    def word(self, meta, children):
+    def word(self, meta: Meta, children: _Children) -> ast.Word:
         return ast.Word(children[0].value, self.span(children[0]))
 
     @v_args(meta=True)
-    def list_setting(self, meta, children):
+    def list_setting(self, meta: Meta, children: _Children) -> ast.ListValue:
         items = tuple(
             ast.StringValue(unquote(c.value), self.span(c)) if c.type == "STRING" else ast.Word(c.value, self.span(c))
             for c in children
@@ -318,18 +334,18 @@ class _Builder(Transformer_NonRecursive):
         return ast.ListValue(items, self.span(meta))
 
     @v_args(meta=True)
-    def setting(self, meta, children):
+    def setting(self, meta: Meta, children: _Children) -> ast.Setting:
         key, _eq, value = children
         key = key.children[0]
         return ast.Setting(key.value, value, False, self.span(meta), self.span(key))
 
     @v_args(meta=True)
-    def header(self, meta, children):
+    def header(self, meta: Meta, children: _Children) -> ast.Setting:
         key, _eq, value = children
         return ast.Setting(unquote(key.value), value, True, self.span(meta), self.span(key))
 
     @v_args(meta=True)
-    def destination(self, meta, children):
+    def destination(self, meta: Meta, children: _Children) -> ast.Destination:
         paused = _take_paused(children)
         name, kind, _lt, *settings, _gt = children
         return ast.Destination(unquote(name.value), kind.value, tuple(settings), paused, None,
@@ -339,44 +355,44 @@ class _Builder(Transformer_NonRecursive):
         return Decimal(token.value[:-1])
 
     @v_args(meta=True)
-    def audience_segment(self, meta, children):
+    def audience_segment(self, meta: Meta, children: _Children) -> ast.Audience:
         return ast.Audience(unquote(children[0].value), None, self.span(meta))
 
     @v_args(meta=True)
-    def audience_condition(self, meta, children):
+    def audience_condition(self, meta: Meta, children: _Children) -> ast.Audience:
         return ast.Audience(None, children[1], self.span(meta))
 
     @v_args(meta=True)
-    def salt(self, meta, children):
+    def salt(self, meta: Meta, children: _Children) -> tuple[str, str, Span | None]:
         return ("salt", unquote(children[0].value), self.span(meta))
 
     @v_args(meta=True)
-    def holdout(self, meta, children):
+    def holdout(self, meta: Meta, children: _Children) -> tuple[str, Decimal, Span | None]:
         return ("holdout", self._percent(children[0]), self.span(meta))
 
-    def send_to(self, children):
+    def send_to(self, children: _Children) -> tuple[ast.StringValue, ...]:
         return tuple(self._string(c) for c in children)
 
     @v_args(meta=True)
-    def treatment(self, meta, children):
+    def treatment(self, meta: Meta, children: _Children) -> ast.Treatment:
         name, percent, *rest = children
         return ast.Treatment(unquote(name.value), self._percent(percent), rest[0] if rest else (), self.span(meta))
 
     @v_args(meta=True)
-    def subaudience(self, meta, children):
+    def subaudience(self, meta: Meta, children: _Children) -> ast.SubAudience:
         name, _lt, condition, _gt, *rest = children
         return ast.SubAudience(unquote(name.value), condition, rest[0] if rest else (), self.span(meta))
 
     @v_args(meta=True)
-    def catch_all(self, meta, children):
+    def catch_all(self, meta: Meta, children: _Children) -> ast.SubAudience:
         name, *rest = children
         return ast.SubAudience(unquote(name.value), None, rest[0] if rest else (), self.span(meta))
 
     @v_args(meta=True)
-    def campaign(self, meta, children):
+    def campaign(self, meta: Meta, children: _Children) -> ast.Campaign:
         paused = _take_paused(children)
         name, _lt, *items, _gt = children
-        fields: dict = {"treatments": [], "subaudiences": []}
+        fields: dict[str, Any] = {"treatments": [], "subaudiences": []}
         for item in items:
             if isinstance(item, ast.Audience):
                 self._once(fields, "audience", item, item.span)
@@ -394,18 +410,18 @@ class _Builder(Transformer_NonRecursive):
         return ast.Campaign(unquote(name.value), paused=paused, span=self.span(meta),
                             name_span=self.span(name), **fields)
 
-    def _once(self, fields: dict, key: str, value, span: Span | None) -> None:
+    def _once(self, fields: dict[str, Any], key: str, value: object, span: Span | None) -> None:
         if key in fields:
             self.diagnostics.append(Diagnostic.error(
                 "E003", f"a campaign has one `{key}`; this one repeats it", span))
         else:
             fields[key] = value
 
-    def column_type(self, children):
-        return children[0].value
+    def column_type(self, children: _Children) -> str:
+        return _word(children)
 
     @v_args(meta=True)
-    def column(self, meta, children):
+    def column(self, meta: Meta, children: _Children) -> ast.ColumnMap:
         if len(children) == 4:
             name, type_, _eq, column = children
         else:
@@ -413,7 +429,7 @@ class _Builder(Transformer_NonRecursive):
         return ast.ColumnMap(name.value, type_, unquote(column.value), self.span(meta))
 
     @v_args(meta=True)
-    def table(self, meta, children):
+    def table(self, meta: Meta, children: _Children) -> ast.TableMapping:
         name = children[0]
         source = None
         rest = children[1:]
@@ -424,27 +440,33 @@ class _Builder(Transformer_NonRecursive):
         has_body = any(isinstance(c, Token) and c.type == "LT" for c in rest)
         return ast.TableMapping(name.value, source, columns, has_body, None, self.span(meta), self.span(name))
 
-    def moved_kind(self, children):
-        return children[0].value
+    def moved_kind(self, children: _Children) -> str:
+        return _word(children)
 
     @v_args(meta=True)
-    def moved(self, meta, children):
+    def moved(self, meta: Meta, children: _Children) -> ast.Moved:
         kind, old, new = children
         return ast.Moved(kind, unquote(old.value), unquote(new.value), None, self.span(meta))
 
-    def start(self, children):
+    def start(self, children: _Children) -> list[ast.Declaration]:
         return children
 
 
-def _take_paused(children: list) -> bool:
+def _word(children: _Children) -> str:
+    """The text of a rule's one token (a keyword, an operator, a name)."""
+    word: str = children[0].value
+    return word
+
+
+def _take_paused(children: _Children) -> bool:
     if children and isinstance(children[0], Token) and children[0].type == "PAUSED":
         del children[0]
         return True
     return False
 
 
-def _flatten(kind, children) -> tuple:
-    out = []
+def _flatten(kind: type[ast.And | ast.Or], children: list[ast.Condition]) -> tuple[ast.Condition, ...]:
+    out: list[ast.Condition] = []
     for child in children:
         if isinstance(child, kind):
             out.extend(child.operands)
@@ -548,12 +570,14 @@ def parse_source(text: str, file: str = "<string>") -> tuple[ast.SourceFile, lis
 #: How many parses, and how many characters of text, ``parse_source`` remembers.
 CACHE_ENTRIES = 64
 CACHE_CHARACTERS = 32 * 1024 * 1024
-_CACHE: OrderedDict[tuple, tuple[ast.SourceFile, tuple[Diagnostic, ...]]] = OrderedDict()
+#: (file, text, nesting limit, token limit) -> the parse
+_CacheKey = tuple[str, str, int, int]
+_CACHE: OrderedDict[_CacheKey, tuple[ast.SourceFile, tuple[Diagnostic, ...]]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _cached_characters = 0
 
 
-def _remember(key: tuple, parsed: ast.SourceFile, diagnostics: list[Diagnostic]) -> None:
+def _remember(key: _CacheKey, parsed: ast.SourceFile, diagnostics: list[Diagnostic]) -> None:
     global _cached_characters
     size = len(key[1])
     if size > CACHE_CHARACTERS:
@@ -571,7 +595,7 @@ def _remember(key: tuple, parsed: ast.SourceFile, diagnostics: list[Diagnostic])
 def _parse(text: str, file: str, budget: Limits) -> tuple[ast.SourceFile, list[Diagnostic]]:
     text = normalize(text)
     diagnostics: list[Diagnostic] = []
-    declarations: list = []
+    declarations: list[ast.Declaration] = []
     with limits(budget):
         try:
             tree = parser().parse(text)
@@ -613,7 +637,8 @@ def _parse(text: str, file: str, budget: Limits) -> tuple[ast.SourceFile, list[D
 def limit_diagnostic(error: SourceLimit, file: str, line_offset: int) -> Diagnostic:
     """E004 for a condition nested too deep, E005 for a file too large to parse, at the token past the limit."""
     token = error.token
-    span = Span(file, token.line + line_offset, token.column, token.end_line + line_offset, token.end_column)
+    line, column, end_line, end_column = _token_position(error.token)
+    span = Span(file, line + line_offset, column, end_line + line_offset, end_column)
     if isinstance(error, NestingTooDeep):
         return Diagnostic.error(
             "E004", f"this condition is nested deeper than {error.limit} levels", span,
@@ -624,13 +649,13 @@ def limit_diagnostic(error: SourceLimit, file: str, line_offset: int) -> Diagnos
         span, "split it into several files")
 
 
-def _with_description(decl, description):
+def _with_description(decl: ast.Declaration, description: str) -> ast.Declaration:
     import attrs
 
     return attrs.evolve(decl, description=description)
 
 
-def _build(tree: Tree, file: str, line_offset: int, diagnostics: list[Diagnostic]) -> list:
+def _build(tree: Tree[Token], file: str, line_offset: int, diagnostics: list[Diagnostic]) -> list[ast.Declaration]:
     try:
         return _Builder(file, line_offset, diagnostics).transform(tree)
     except VisitError as error:  # a number too large for Decimal and the like
@@ -641,7 +666,7 @@ def _build(tree: Tree, file: str, line_offset: int, diagnostics: list[Diagnostic
         raise
 
 
-def _chunks(text: str):
+def _chunks(text: str) -> Iterator[tuple[int, str]]:
     starts = [m.start() for m in _DECLARATION_START.finditer(text)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
@@ -704,7 +729,9 @@ def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text:
     line = (error.line if error.line not in (None, -1) else text.count("\n") + 1) + line_offset
     column = error.column if error.column not in (None, -1) else 1
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        # lark declares pos_in_stream None on UnexpectedInput; UnexpectedCharacters sets the lexer's position
+        pos = cast(int, error.pos_in_stream)
+        char = text[pos] if pos < len(text) else ""
         span = Span(file, line, column, line, column + 1)
         if char == "'":
             return Diagnostic.error("E001", "strings are written in double quotes", span,
