@@ -13,9 +13,10 @@ import datetime as dt
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar, Union
 
 from audlang import ast
 from audlang.check import destinations as dest_specs, templates as dest_templates
@@ -34,6 +35,11 @@ from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, re
 #: reads an ``in list`` file given its path (joined to the declaring file's folder); raises
 #: ``OSError`` when it is missing and ``UnsafeFile`` when it may not be read
 ListReader = Callable[[str], FileRead]
+#: the declarations a project names, each kind in its own table
+_Named = TypeVar("_Named", ast.Segment, ast.Destination, ast.Campaign, ast.TableMapping)
+#: the predicates on one attribute (``ast.ATTRIBUTE_PREDICATES``)
+_AttributePredicate = Union[ast.Compare, ast.InValues, ast.BetweenValues, ast.StringMatch, ast.IsSet,
+                            ast.BooleanAttribute]
 
 
 #: characters a name may not hold: C0 controls, DEL, C1 controls, and the Unicode line and paragraph
@@ -138,7 +144,7 @@ class _Checker:
         )
         return model, self.diagnostics
 
-    def _declare(self, table: dict, decl, kind: str) -> None:
+    def _declare(self, table: dict[str, _Named], decl: _Named, kind: str) -> None:
         self._plain_name(decl.name, kind, decl.name_span)
         if decl.name in table:
             self.error("E103", f'{kind} "{decl.name}" is declared twice{_where(table[decl.name].name_span)}',
@@ -243,7 +249,7 @@ class _Checker:
             self.error("E101", f"unknown attribute `{attribute.name}`", attribute.span, suggestion)
         return info
 
-    def _attribute_predicate(self, node) -> None:
+    def _attribute_predicate(self, node: _AttributePredicate) -> None:
         info = self._attribute(node.attribute)
         if info is None:
             for value in _values_of(node):
@@ -300,7 +306,7 @@ class _Checker:
         if not compatible:
             article = "" if got == TEXT else "a "
             hint = None
-            if type_ == TEXT and got == "number":
+            if type_ == TEXT and isinstance(value, ast.NumberValue):
                 hint = f'write the value in double quotes: "{value.value}"'
             elif type_ in TEMPORAL_TYPES and got == TEXT:
                 hint = "write dates without quotes: 2024-01-31"
@@ -347,7 +353,7 @@ class _Checker:
         else:
             self._date(window.date)
 
-    def _date(self, value) -> dt.date | None:
+    def _date(self, value: ast.Value) -> dt.date | None:
         if isinstance(value, ast.DateLiteral):
             try:
                 return dt.date.fromisoformat(value.text)
@@ -382,7 +388,7 @@ class _Checker:
             self.error("E118", f"{_short(number)} has {decimals} digits after the point; at most {MAX_DECIMALS}",
                        value.span)
 
-    def _ordered(self, low, high, span: Span | None) -> None:
+    def _ordered(self, low: ast.Value, high: ast.Value, span: Span | None) -> None:
         if isinstance(low, ast.DateLiteral) and isinstance(high, ast.DateLiteral):
             try:
                 a, b = dt.date.fromisoformat(low.text), dt.date.fromisoformat(high.text)
@@ -505,7 +511,8 @@ class _Checker:
                        "could forge lines of a CI log or a plan)", span, "write the name on one line, plainly")
 
     def _campaign(self, campaign: ast.Campaign) -> None:
-        for group in (*campaign.treatments, *campaign.subaudiences):
+        named: tuple[ast.Treatment | ast.SubAudience, ...] = (*campaign.treatments, *campaign.subaudiences)
+        for group in named:
             self._plain_name(group.name, "group", group.span)
         audience = campaign.audience
         if audience is None:
@@ -556,8 +563,10 @@ class _Checker:
                          campaign.name_span)
 
     # ------------------------------------------------------------------ renames
-    def _moves(self, moves, segments, campaigns, destinations) -> None:
-        tables = {"segment": segments, "campaign": campaigns, "destination": destinations}
+    def _moves(self, moves: Iterable[ast.Moved], segments: dict[str, ast.Segment], campaigns: dict[str, ast.Campaign],
+               destinations: dict[str, ast.Destination]) -> None:
+        tables: dict[str, Mapping[str, object]] = {"segment": segments, "campaign": campaigns,
+                                                   "destination": destinations}
         seen: dict[tuple[str, str], ast.Moved] = {}
         for move in moves:
             current = tables[move.kind]
@@ -640,7 +649,7 @@ def _why_not_a_date(year: int, month: int, day: int) -> str:
     return ""
 
 
-def _values_of(node) -> list:
+def _values_of(node: _AttributePredicate) -> list[ast.Value]:
     if isinstance(node, ast.Compare):
         return [node.value]
     if isinstance(node, ast.InValues):
@@ -650,7 +659,7 @@ def _values_of(node) -> list:
     return []
 
 
-def walk(node) -> Iterable:
+def walk(node: ast.Condition) -> Iterator[ast.Condition]:
     """Every condition node under ``node``, itself included."""
     yield node
     if isinstance(node, (ast.And, ast.Or)):
@@ -681,7 +690,7 @@ def _expanded_size(condition: ast.Condition, used: dict[str, int]) -> int:
     return sum(used.get(n.name, 1) if isinstance(n, ast.InSegment) else 1 for n in _nodes(condition))
 
 
-def _nodes(condition: ast.Condition) -> Iterable:
+def _nodes(condition: ast.Condition) -> Iterator[ast.Condition]:
     stack = [condition]
     while stack:
         node = stack.pop()

@@ -60,13 +60,16 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from types import FrameType
+from typing import Any, NoReturn, TypeVar, Union
 
 import jinja2
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, optimizeconst
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import LoopContext, Macro, Undefined
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 from jinja2.utils import Namespace, pass_environment, pass_eval_context
 from markupsafe import Markup, escape
@@ -83,6 +86,12 @@ PER_INPUT = 64
 WRITTEN = 6
 #: the compiled code of a template, as Python names its frames
 TEMPLATE_FILE = "<template>"
+
+_T = TypeVar("_T")
+#: what ``sys.settrace`` takes: called with (frame, event, arg), it returns the frame's local tracer
+_Tracer = Callable[[FrameType, str, Any], Union["_Tracer", None]]
+#: the containers a template may build or be given (``_CONTAINERS``); their items are any values
+_Container = Union[list[Any], tuple[Any, ...], dict[Any, Any], set[Any], frozenset[Any]]
 
 
 class TooSlow(BaseException):
@@ -133,7 +142,7 @@ class Render:
         if self.used > self.limit:
             raise TooBig(self.limit)
 
-    def built(self, value):
+    def built(self, value: object) -> object:
         """Charge a value just built (a filter's or a call's result); a generator is charged item by item."""
         if isinstance(value, str):
             self.charge(sys.getsizeof(value))
@@ -147,12 +156,12 @@ class Render:
             return _counted(self, value)
         return value
 
-    def shared(self, value) -> None:
+    def shared(self, value: object) -> None:
         """A built value must be writable within the budget, counting each shared part each time."""
         if self.size(value) > self.limit:
             raise TooBig(self.limit)
 
-    def size(self, value) -> int:
+    def size(self, value: object) -> int:
         """About how many characters ``value`` is written out as: each part counted each time it appears.
         Iterative (no recursion on nested lists), by C loops where it can (a list of a million numbers, or
         of one list a million times, is counted without a Python loop over it); stops once past the
@@ -160,7 +169,9 @@ class Render:
         scalar = _scalar_size(value)
         if scalar is not None:
             return scalar
-        total, stack, limit, sizes = 0, [(value, 1)], self.limit, self._sizes
+        assert isinstance(value, _CONTAINERS)  # _scalar_size sizes every other value
+        stack: list[tuple[_Container, int]] = [(value, 1)]
+        total, limit, sizes = 0, self.limit, self._sizes
         while stack:
             container, times = stack.pop()
             known = sizes.get(id(container))
@@ -179,7 +190,7 @@ class Render:
         sizes[id(value)] = (value, total)
         return total
 
-    def plain(self, value) -> None:
+    def plain(self, value: object) -> None:
         """Refuse writing out what is not a value: an undefined (its own error), a function, a generator,
         a ``namespace`` or ``loop`` object, anywhere inside lists and dicts."""
         stack = [value]
@@ -198,7 +209,7 @@ class Render:
             if not set(map(type, items)) <= _PLAIN_TYPES:
                 stack.extend(dict(zip(map(id, items), items, strict=True)).values())
 
-    def written(self, value) -> str:
+    def written(self, value: object) -> str:
         """``value`` as text, checked and charged (a string is itself, no charge)."""
         if isinstance(value, str):
             return value
@@ -212,7 +223,7 @@ class Render:
         return text
 
     # time
-    def trace(self, frame, event, arg):
+    def trace(self, frame: FrameType, event: str, arg: object) -> _Tracer | None:
         """The global tracer (``call`` events): past the deadline, a template frame stops at once; any
         other frame only marks the render expired (its template stops at its next line, and every hook
         refuses), so no library code is interrupted halfway."""
@@ -224,14 +235,14 @@ class Render:
             return self.trace_lines
         return None
 
-    def trace_lines(self, frame, event, arg):
+    def trace_lines(self, frame: FrameType, event: str, arg: object) -> _Tracer:
         self.events += 1
         if self.expired or (not self.events & 31 and time.monotonic() > self.deadline):
             self.expired = True
             self._stop(frame)
         return self.trace_lines
 
-    def _stop(self, frame) -> None:
+    def _stop(self, frame: FrameType) -> NoReturn:
         template = frame.f_globals.get("__jinja_template__")
         if template is not None and self.line is None:
             self.line = template.get_corresponding_lineno(frame.f_lineno)
@@ -248,7 +259,7 @@ _PLAIN = (str, bool, int, float, complex)
 _PLAIN_TYPES = frozenset({str, bool, int, float, complex, type(None), Markup})
 
 
-def _parts(container, times: int):
+def _parts(container: _Container, times: int) -> Iterator[tuple[object, int]]:
     """What ``Render.size`` adds up for one container met ``times`` times: (None, -n) for n characters
     counted already, (item, count) for an item met count times in all. Plain strings and numbers are
     summed by C loops; the other items once per distinct object, with how often they appear."""
@@ -268,7 +279,7 @@ def _parts(container, times: int):
         yield item, times * (counts[key] if counts is not None else 1)
 
 
-def _scalar_size(value) -> int | None:
+def _scalar_size(value: object) -> int | None:
     if isinstance(value, str):
         return len(value) + 2
     if isinstance(value, bool) or value is None:
@@ -282,7 +293,7 @@ def _scalar_size(value) -> int | None:
     return 16  # an object: writing it out is refused (``Render.plain``)
 
 
-def _what(value) -> str:
+def _what(value: object) -> str:
     if isinstance(value, Namespace):
         return "a namespace"
     if isinstance(value, LoopContext):
@@ -296,25 +307,25 @@ def _what(value) -> str:
 
 def active() -> Render:
     """The render this thread is running (``_NotRendering`` outside one)."""
-    state = getattr(_local, "state", None)
+    state: Render | None = getattr(_local, "state", None)
     if state is None:
         raise _NotRendering
     return state.alive()
 
 
-def _counted(state: Render, items: Iterator):
+def _counted(state: Render, items: Iterator[object]) -> Iterator[object]:
     for item in items:
         yield state.alive().built(item)
 
 
 @contextlib.contextmanager
-def limits(deadline: float, limit: int, compiling: bool = False):
+def limits(deadline: float, limit: int, compiling: bool = False) -> Iterator[Render]:
     """Run the ``with`` body's template code under the deadline and budget: a render (``TooSlow``,
     ``TooBig``), or, ``compiling``, jinja2's parser (stopped in any frame, since it is all jinja2's)."""
     state = Render(deadline, limit)
     previous = sys.gettrace()
     if compiling:
-        def tracer(frame, event, arg):
+        def tracer(frame: FrameType, event: str, arg: object) -> None:
             if time.monotonic() > deadline:
                 raise TooSlow
             return None
@@ -336,7 +347,7 @@ def limits(deadline: float, limit: int, compiling: bool = False):
 _PERCENT = re.compile(r"%(?:\(([^)]*)\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 
 
-def _percent_size(state: Render, text: str, args) -> int:
+def _percent_size(state: Render, text: str, args: object) -> int:
     """The most ``text % args`` can write (widths and precisions included); refuses writing out objects."""
     mapping = args if isinstance(args, Mapping) else None
     values = args if isinstance(args, tuple) else (args,)
@@ -392,7 +403,7 @@ METHODS = {
 _CASE_GROWTH = {"capitalize": 3, "casefold": 3, "lower": 2, "swapcase": 3, "title": 3, "upper": 3}
 
 
-def _kind(obj) -> str | None:
+def _kind(obj: object) -> str | None:
     if isinstance(obj, (str, bytes)):
         return "text"
     if isinstance(obj, dict):
@@ -406,10 +417,10 @@ def _kind(obj) -> str | None:
     return None
 
 
-def _bounded_method(obj: str, name: str, method):
+def _bounded_method(obj: str, name: str, method: Callable[..., object]) -> Callable[..., object]:
     """``obj.name`` estimated before it runs (the call's result is charged by ``Sandbox.call``)."""
 
-    def estimate(*args, **kwargs) -> int:
+    def estimate(*args: object, **kwargs: object) -> int:
         size = sys.getsizeof(obj)
         if name in ("center", "ljust", "rjust", "zfill"):
             width = args[0] if args else kwargs.get("width", 0)
@@ -431,9 +442,10 @@ def _bounded_method(obj: str, name: str, method):
         return 0
 
     if name == "join":
-        def join(iterable):
+        def join(iterable: Iterable[object]) -> object:
             state = active()
-            pieces, total = [], sys.getsizeof(obj)
+            pieces: list[str] = []
+            total = sys.getsizeof(obj)
             for i, piece in enumerate(iterable):
                 if not isinstance(piece, str):
                     raise TypeError(f"sequence item {i}: expected str instance, {type(piece).__name__} found")
@@ -445,7 +457,7 @@ def _bounded_method(obj: str, name: str, method):
             return method(pieces)
         return functools.update_wrapper(join, method)
 
-    def bounded(*args, **kwargs):
+    def bounded(*args: object, **kwargs: object) -> object:
         active().charge(estimate(*args, **kwargs))
         return method(*args, **kwargs)
 
@@ -455,19 +467,19 @@ def _bounded_method(obj: str, name: str, method):
 class _Formatter(SandboxedFormatter):
     """``str.format``: each field checked, estimated from its width and value, and charged."""
 
-    def convert_field(self, value, conversion):
+    def convert_field(self, value: object, conversion: str | None) -> object:
         state = active()
         if conversion is not None:
             state.plain(value)
             state.charge(WRITTEN * state.size(value))
         return super().convert_field(value, conversion)
 
-    def format_field(self, value, format_spec):
+    def format_field(self, value: object, format_spec: str) -> str:
         state = active()
         state.plain(value)
         widths = [int(n) for n in re.findall(r"\d+", format_spec or "")]
         state.charge(max([WRITTEN * state.size(value), *widths]) * 4)
-        text = super().format_field(value, format_spec)
+        text: str = super().format_field(value, format_spec)
         state.charge(sys.getsizeof(text))
         return text
 
@@ -479,7 +491,7 @@ class _EscapeFormatter(_Formatter, SandboxedEscapeFormatter):
 # ------------------------------------------------------------------ filters
 
 
-def _value_at(func) -> int:
+def _value_at(func: Callable[..., object]) -> int:
     """Where a filter's value is among its arguments: after the context jinja2 passes, if any."""
     return 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
 
@@ -494,11 +506,12 @@ _GROWTH = {"capitalize": 3, "lower": 2, "title": 3, "upper": 3, "e": 6, "escape"
 REMOVED_FILTERS = ("urlize", "pprint")
 
 
-def _argument(args: tuple, kwargs: dict, index: int, name: str, default=None):
+def _argument(args: tuple[object, ...], kwargs: dict[str, object], index: int, name: str,
+              default: object = None) -> object:
     return args[index] if len(args) > index else kwargs.get(name, default)
 
 
-def _estimate(state: Render, name: str, value, args: tuple, kwargs: dict) -> int:
+def _estimate(state: Render, name: str, value: object, args: tuple[object, ...], kwargs: dict[str, object]) -> int:
     """The most filter ``name`` can build from ``value`` and its arguments, in bytes (0: nothing beyond its
     result, which is charged when it returns)."""
     text = value if isinstance(value, str) else None
@@ -535,11 +548,11 @@ def _estimate(state: Render, name: str, value, args: tuple, kwargs: dict) -> int
     return 0
 
 
-def _guarded(name: str, func):
+def _guarded(name: str, func: Callable[..., object]) -> Callable[..., object]:
     at = _value_at(func)
 
     @functools.wraps(func)
-    def guarded(*args, **kwargs):
+    def guarded(*args: object, **kwargs: object) -> object:
         state = active()
         if len(args) > at:
             value = args[at]
@@ -553,7 +566,7 @@ def _guarded(name: str, func):
 
 
 @pass_eval_context
-def _join(eval_ctx, value: Iterable, d: str = "", attribute=None) -> str:
+def _join(eval_ctx: EvalContext, value: Iterable[object], d: str = "", attribute: str | int | None = None) -> str:
     """``join``, item by item: each item written out and charged before the next is read."""
     state = active()
     if attribute is not None:
@@ -569,7 +582,7 @@ def _join(eval_ctx, value: Iterable, d: str = "", attribute=None) -> str:
     return separator.join(pieces)
 
 
-def _format(value, *args, **kwargs) -> str:
+def _format(value: object, *args: object, **kwargs: object) -> str:
     """``format``: ``value % args``, estimated from the widths in the format first (as ``%``)."""
     if args and kwargs:
         raise jinja2.exceptions.FilterArgumentError("can't handle positional and keyword arguments at the same time")
@@ -581,7 +594,8 @@ def _format(value, *args, **kwargs) -> str:
 
 
 @pass_environment
-def _sum(environment, iterable, attribute=None, start=0):
+def _sum(environment: jinja2.Environment, iterable: Iterable[Any], attribute: str | int | None = None,
+         start: object = 0) -> object:
     if not isinstance(start, (int, float)) or isinstance(start, bool):
         raise SecurityError("sum adds numbers only (join strings with |join)")
     from jinja2.filters import sync_do_sum
@@ -589,7 +603,7 @@ def _sum(environment, iterable, attribute=None, start=0):
     return sync_do_sum(environment, iterable, attribute, start)
 
 
-def _batch(value, linecount: int, fill_with=None):
+def _batch(value: Iterable[Any], linecount: int, fill_with: object = None) -> Iterator[list[Any]]:
     if fill_with is not None and isinstance(linecount, int):
         active().charge(8 * max(linecount, 0))
     from jinja2.filters import do_batch
@@ -598,7 +612,7 @@ def _batch(value, linecount: int, fill_with=None):
 
 
 @pass_eval_context
-def _slice(eval_ctx, value, slices: int, fill_with=None):
+def _slice(eval_ctx: EvalContext, value: Collection[Any], slices: int, fill_with: object = None) -> Iterator[list[Any]]:
     if isinstance(slices, int):
         active().charge(64 * max(slices, 0))
     from jinja2.filters import sync_do_slice
@@ -607,7 +621,7 @@ def _slice(eval_ctx, value, slices: int, fill_with=None):
 
 
 @pass_eval_context
-def _tojson(eval_ctx, value, indent=None):
+def _tojson(eval_ctx: EvalContext, value: object, indent: int | None = None) -> Markup:
     if indent:
         raise SecurityError("tojson writes compact JSON only (no indent)")
     from jinja2.filters import do_tojson
@@ -615,11 +629,12 @@ def _tojson(eval_ctx, value, indent=None):
     return do_tojson(eval_ctx, value)
 
 
-def filters() -> dict:
+def filters() -> dict[str, Callable[..., object]]:
     """jinja2's filters, each guarded; the growing ones replaced or estimated; ``REMOVED_FILTERS`` gone."""
-    from jinja2.defaults import DEFAULT_FILTERS
+    from jinja2.filters import FILTERS as DEFAULT_FILTERS  # jinja2.defaults re-exports it (not declared)
 
-    table = {name: f for name, f in DEFAULT_FILTERS.items() if name not in REMOVED_FILTERS}
+    table: dict[str, Callable[..., object]] = {name: f for name, f in DEFAULT_FILTERS.items()
+                                               if name not in REMOVED_FILTERS}
     table.update({"join": _join, "format": _format, "sum": _sum, "batch": _batch, "slice": _slice,
                   "tojson": _tojson})
     return {name: _guarded(name, f) for name, f in table.items()}
@@ -632,24 +647,24 @@ class _CodeGenerator(CodeGenerator):
     """jinja2's code, with ``~``, literals and slices going through the environment's budget."""
 
     @optimizeconst
-    def visit_Concat(self, node: nodes.Concat, frame) -> None:
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.audlang_concat(context.eval_ctx, (")
         for arg in node.nodes:
             self.visit(arg, frame)
             self.write(", ")
         self.write("))")
 
-    def visit_List(self, node: nodes.List, frame) -> None:
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
         self.write("environment.audlang_built(")
         super().visit_List(node, frame)
         self.write(")")
 
-    def visit_Dict(self, node: nodes.Dict, frame) -> None:
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
         self.write("environment.audlang_built(")
         super().visit_Dict(node, frame)
         self.write(")")
 
-    def visit_Tuple(self, node: nodes.Tuple, frame) -> None:
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
         if node.ctx != "load":
             return super().visit_Tuple(node, frame)
         self.write("environment.audlang_built(")
@@ -658,7 +673,7 @@ class _CodeGenerator(CodeGenerator):
         return None
 
     @optimizeconst
-    def visit_Getitem(self, node: nodes.Getitem, frame) -> None:
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
         if not isinstance(node.arg, nodes.Slice):
             return CodeGenerator.visit_Getitem(self, node, frame)
         self.write("environment.audlang_built(")
@@ -669,17 +684,17 @@ class _CodeGenerator(CodeGenerator):
         return None
 
 
-def _concat(pieces) -> str:
+def _concat(pieces: Iterable[str]) -> str:
     """The text of a macro, a ``{% set %}`` block, ``caller()`` or a filter block: charged before it is
     joined (its pieces are there already)."""
     pieces = list(pieces)
-    state = getattr(_local, "state", None)
+    state: Render | None = getattr(_local, "state", None)
     if state is not None:
         state.alive().charge(sum(sys.getsizeof(p) for p in pieces))
     return "".join(pieces)
 
 
-def _finalize(value):
+def _finalize(value: object) -> object:
     """Every ``{{ … }}``: a value written out, never a function, generator or object."""
     if isinstance(value, str) or value is None or isinstance(value, (bool, int, float)):
         return value
@@ -694,14 +709,14 @@ class Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
     concat = staticmethod(_concat)
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(finalize=_finalize, **options)
         self.filters = filters()
         for name in ("lipsum", "cycler", "joiner", "dict"):
             self.globals.pop(name, None)
 
     # operators
-    def call_binop(self, context, operator, left, right):
+    def call_binop(self, context: Context, operator: str, left: object, right: object) -> object:
         state = active()
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
@@ -736,7 +751,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             state.charge(_percent_size(state, left, right) * 4)
         return super().call_binop(context, operator, left, right)
 
-    def audlang_concat(self, eval_ctx, values: tuple) -> str:
+    def audlang_concat(self, eval_ctx: EvalContext, values: tuple[object, ...]) -> str:
         """``a ~ b``: every part written out, the whole charged before it is joined."""
         state = active()
         pieces = [state.written(v) for v in values]
@@ -745,7 +760,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             return Markup("").join(escape(p) for p in pieces)
         return "".join(pieces)
 
-    def audlang_built(self, value):
+    def audlang_built(self, value: _T) -> _T:
         """A list, tuple or dict literal, or a slice."""
         state = active()
         state.charge(sys.getsizeof(value))
@@ -754,50 +769,52 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return value
 
     # attributes
-    def is_safe_attribute(self, obj, attr, value) -> bool:
+    def is_safe_attribute(self, obj: object, attr: str, value: object) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
             return False
         kind = _kind(obj)
         return kind is None or not callable(value) or attr in METHODS[kind]
 
-    def unsafe_undefined(self, obj, attribute):
+    def unsafe_undefined(self, obj: object, attribute: str) -> NoReturn:
         """Refused at once, wherever the attribute is asked for (``map(attribute=…)`` too)."""
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe.")
 
-    def getattr(self, obj, attribute):
+    def getattr(self, obj: object, attribute: str) -> object:
         return self._bounded(obj, attribute, super().getattr(obj, attribute))
 
-    def getitem(self, obj, argument):
+    def getitem(self, obj: object, argument: object) -> object:
         value = super().getitem(obj, argument)
         return self._bounded(obj, argument, value) if isinstance(argument, str) else value
 
     @staticmethod
-    def _bounded(obj, name: str, value):
+    def _bounded(obj: object, name: str, value: object) -> object:
         if isinstance(obj, str) and callable(value) and name in _TEXT_METHODS and \
                 name not in ("format", "format_map") and not isinstance(value, Undefined):
             return _bounded_method(obj, name, value)
         return value
 
-    def wrap_str_format(self, value):
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """``str.format`` and ``format_map`` with every field estimated and charged (``_Formatter``)."""
         if not callable(value) or getattr(value, "__name__", None) not in ("format", "format_map") or \
                 not isinstance(getattr(value, "__self__", None), str):
             return None
-        text = value.__self__
+        text: str = value.__self__
         formatter = _EscapeFormatter(self, escape=text.escape) if isinstance(text, Markup) else _Formatter(self)
         is_map = value.__name__ == "format_map"
 
-        def format_(*args, **kwargs):
+        def format_(*args: Any, **kwargs: Any) -> str:
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
-                args, kwargs = (), args[0]
+                mapping = args[0]
+                args, kwargs = (), mapping
             return type(text)(formatter.vformat(text, args, kwargs))
 
         return functools.update_wrapper(format_, value)
 
     # calls
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - jinja2's own signature
+    def call(__self, __context: Context, __obj: object,  # noqa: N805 - jinja2's own signature
+             *args: Any, **kwargs: Any) -> object:
         state = active()
         result = super().call(__context, __obj, *args, **kwargs)
         if isinstance(__obj, Macro):

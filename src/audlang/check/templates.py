@@ -38,6 +38,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from pathlib import Path, PurePosixPath
+from typing import NoReturn
 
 import attrs
 import jinja2
@@ -94,7 +95,7 @@ class TemplateProblem(Exception):
         return self.message + (f" ({self.suggestion})" if self.suggestion else "")
 
 
-def _json_default(value):
+def _json_default(value: object) -> NoReturn:
     if isinstance(value, jinja2.Undefined):  # ``{{ nope | tojson }}``: undefined, like ``{{ nope }}``
         value._fail_with_undefined_error()
     raise TypeError(f"a {type(value).__name__} cannot be written as JSON")
@@ -132,7 +133,8 @@ def compile_template(text: str, what: str, *, deadline: float | None = None, det
         raise TemplateProblem(E_TEMPLATE, f"{what} does not parse: it nests too deep") from None
     except Exception as error:  # noqa: BLE001 - jinja2 raises a few others for odd sources
         raise TemplateProblem(E_TEMPLATE, f"{what} does not parse" + (f": {error}" if detail else "")) from None
-    template.audlang_lines = lines
+    # jinja2's Template declares no such attribute: read back with getattr (1 for one compiled elsewhere)
+    setattr(template, "audlang_lines", lines)
     if len(_COMPILED) >= _COMPILED_MOST:
         try:
             _COMPILED.pop(next(iter(_COMPILED)), None)
@@ -432,7 +434,8 @@ def _literal(destination: ast.Destination, key: str) -> _Literal | None:
             continue
         if setting.value.has_env:
             return None
-        return _Literal("".join(p.value for p in setting.value.parts), setting.value.span or setting.span)
+        parts = (p.value for p in setting.value.parts if isinstance(p, ast.StringValue))  # no env: all strings
+        return _Literal("".join(parts), setting.value.span or setting.span)
     return None
 
 
@@ -448,10 +451,11 @@ DEFAULT_IDENTIFIERS = {"webhook": ("customer_id",), "csv": ("customer_id",)}
 
 def campaign_targets(campaigns: Iterable[ast.Campaign]) -> list[tuple[ast.Campaign, str, ast.StringValue]]:
     """(campaign, group, the reference to a destination) of every group sent somewhere (a holdout never is)."""
-    out = []
+    out: list[tuple[ast.Campaign, str, ast.StringValue]] = []
     for campaign in campaigns:
         seen: set[str] = set()
-        for group in (*campaign.treatments, *campaign.subaudiences):
+        groups: tuple[ast.Treatment | ast.SubAudience, ...] = (*campaign.treatments, *campaign.subaudiences)
+        for group in groups:
             if group.name in seen:
                 continue
             seen.add(group.name)
@@ -466,10 +470,10 @@ def check_destinations(destinations: Mapping[str, ast.Destination], campaigns: I
     they name: one diagnostic per problem and setting, at the setting."""
     diagnostics: list[Diagnostic] = []
     sent_to: dict[str, list[tuple[str, str]]] = {}
-    for campaign, group, ref in campaign_targets(campaigns):
+    for target, group, ref in campaign_targets(campaigns):
         if ref.value in destinations:
-            sent_to.setdefault(ref.value, []).append((campaign.name, group))
-    written: dict[str, tuple[str, str, str, str, Span | None]] = {}
+            sent_to.setdefault(ref.value, []).append((target.name, group))
+    written: dict[str, _Written] = {}
     # Each template's renders together have TEMPLATE_SECONDS, all of them CHECK_SECONDS: validate and the
     # language server answer in about a second whatever the templates do.
     check_until = time.monotonic() + CHECK_SECONDS
@@ -523,7 +527,12 @@ def check_destinations(destinations: Mapping[str, ast.Destination], campaigns: I
     return diagnostics
 
 
-def _same_file(first: tuple, second: tuple) -> Diagnostic:
+#: a csv file one destination writes for one campaign group: (campaign, group, destination, the
+#: rendered path, the path setting's span)
+_Written = tuple[str, str, str, str, Span | None]
+
+
+def _same_file(first: _Written, second: _Written) -> Diagnostic:
     c1, g1, d1, w1, span1 = first
     c2, g2, d2, w2, span2 = second
     case = " (one file on a case-insensitive file system)" if w1 != w2 and w1.casefold() == w2.casefold() else ""
