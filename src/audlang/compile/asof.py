@@ -88,7 +88,7 @@ def minus(day: dt.date, count: int, unit: str) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def resolve_date(value, as_of: AsOf) -> dt.date:
+def resolve_date(value: ast.Value, as_of: AsOf) -> dt.date:
     """A date value of the language → a calendar date, given the as-of date."""
     if isinstance(value, ast.DateLiteral):
         return dt.date.fromisoformat(value.text)
@@ -108,14 +108,14 @@ class TimeRange:
     high: dt.datetime
 
 
-def window_range(window, as_of: AsOf) -> TimeRange:
+def window_range(window: ast.Window | None, as_of: AsOf) -> TimeRange:
     """The half-open range of event timestamps a window admits (SPEC §3's table), never past T."""
     T = as_of.instant
 
-    def day(value) -> dt.datetime:
+    def day(value: ast.DateValue) -> dt.datetime:
         return midnight(resolve_date(value, as_of))
 
-    def next_day(value) -> dt.datetime:
+    def next_day(value: ast.DateValue) -> dt.datetime:
         return day_after(resolve_date(value, as_of))
 
     if window is None:

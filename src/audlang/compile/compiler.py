@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import Any, Union
 
 import attrs
 from sqlalchemy import (
@@ -24,10 +25,15 @@ from sqlalchemy import (
     table, true,
 )
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 
 from audlang import ast
 from audlang.check import Model, walk
-from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, ITEM_FILTER_COLUMNS, NUMBER, TEXT, TIMESTAMP
+from audlang.check.datamodel import (
+    BOOLEAN, DATE, INTEGER, ITEM_FILTER_COLUMNS, NUMBER, TEXT, TIMESTAMP, AttributeInfo,
+)
+from audlang.check.model import ListFile
 from audlang.compile import dialects
 from audlang.compile.asof import AsOf, day_after, midnight, resolve_date, window_range
 
@@ -35,6 +41,13 @@ LIST_TABLE_PREFIX = "audlang_list_"
 
 _SQL_TYPES = {TEXT: String(), NUMBER: Numeric(), INTEGER: Integer(), BOOLEAN: Boolean(), DATE: String(),
               TIMESTAMP: String()}
+
+
+#: a column of one table alias, by its logical name (``SegmentCompiler._col`` bound to the alias)
+_Columns = Callable[[str], ColumnElement[Any]]
+#: the predicates on one attribute (``ast.ATTRIBUTE_PREDICATES``)
+_AttributePredicate = Union[ast.Compare, ast.InValues, ast.BetweenValues, ast.StringMatch, ast.IsSet,
+                            ast.BooleanAttribute]
 
 
 def list_table_name(sha256: str) -> str:
@@ -46,7 +59,7 @@ def list_table_name(sha256: str) -> str:
 class _Operand:
     """A value to compare: a SQL expression and how to compare it."""
 
-    expr: ColumnElement
+    expr: ColumnElement[Any] | Subquery  # the subquery of the derived aggregates for average_order_value
     kind: str  # text, number, boolean, date, timestamp, days_since, average
 
 
@@ -54,13 +67,13 @@ class _Operand:
 class PurchaseRows:
     """What a ``has_purchased`` scans: the FROM clause, the filter and window conditions, the columns."""
 
-    source: object
-    where: list
-    customer_id: ColumnElement
-    order_id: ColumnElement
-    quantity: ColumnElement
-    revenue: ColumnElement
-    when: ColumnElement  # order_datetime
+    source: FromClause
+    where: list[ColumnElement[bool]]
+    customer_id: ColumnElement[Any]
+    order_id: ColumnElement[Any]
+    quantity: ColumnElement[Any]
+    revenue: ColumnElement[Any]
+    when: ColumnElement[Any]  # order_datetime
 
 
 class SegmentCompiler:
@@ -71,33 +84,33 @@ class SegmentCompiler:
     the query again (plan/apply uses it).
     """
 
-    def __init__(self, model: Model, as_of: AsOf, membership: dict[str, Select] | None = None):
+    def __init__(self, model: Model, as_of: AsOf, membership: dict[str, Select[Any]] | None = None):
         self.model = model
         self.as_of = as_of
         self.membership = membership or {}
         self._aliases = 0
 
     # ------------------------------------------------------------------ tables
-    def _alias(self, logical: str, base: str):
+    def _alias(self, logical: str, base: str) -> NamedFromClause:
         info = self.model.data_model.tables[logical]
         schema, _, name = info.physical.rpartition(".")
-        columns = [column(info.column(c)) for c in info.types]
+        columns: list[ColumnClause[Any]] = [column(info.column(c)) for c in info.types]
         t = table(name, *columns, schema=schema or None)
         self._aliases += 1
         return t.alias(f"{base}{self._aliases}")
 
-    def _col(self, alias, logical_table: str, logical_column: str) -> ColumnElement:
+    def _col(self, alias: FromClause, logical_table: str, logical_column: str) -> ColumnElement[Any]:
         """The column, read by the data model's type (on SQLite, whatever the table declares:
         ``dialects.declared``)."""
         info = self.model.data_model.tables[logical_table]
         return dialects.as_declared(alias.c[info.column(logical_column)], info.types.get(logical_column, TEXT))
 
     # ------------------------------------------------------------------ queries
-    def segment(self, name: str) -> Select:
+    def segment(self, name: str) -> Select[Any]:
         """``SELECT DISTINCT customer_id`` of the segment's members, as of the compiler's date."""
         return self.condition_query(self.model.segments[name].condition)
 
-    def condition_query(self, condition: ast.Condition) -> Select:
+    def condition_query(self, condition: ast.Condition) -> Select[Any]:
         c = self._alias("customer_360", "c")
         scope = _Scope(self, c)
         where = scope.condition(condition)
@@ -115,19 +128,20 @@ class SegmentCompiler:
         compiles each clause of a condition as its own column from this)."""
         return _Scope(self, self._alias("customer_360", "c"))
 
-    def segment_ids(self, name: str) -> Select:
+    def segment_ids(self, name: str) -> Select[Any]:
         """What ``in segment`` reads: the materialized membership when given, else the query."""
         if name in self.membership:
             return self.membership[name]
         return self.segment(name)
 
     # ------------------------------------------------------------------ behaviour subqueries
-    def orders_in(self, customer_ids: ColumnElement, window) -> tuple:
+    def orders_in(self, customer_ids: ColumnElement[Any], window: ast.Window | None
+                  ) -> tuple[NamedFromClause, _Columns, list[ColumnElement[bool]]]:
         t = self._alias("unified_transactions", "o")
-        col = lambda n: self._col(t, "unified_transactions", n)  # noqa: E731
+        col: _Columns = lambda n: self._col(t, "unified_transactions", n)  # noqa: E731
         return t, col, self._range(col("order_datetime"), window)
 
-    def _range(self, ts: ColumnElement, window) -> list[ColumnElement]:
+    def _range(self, ts: ColumnElement[Any], window: ast.Window | None) -> list[ColumnElement[bool]]:
         r = window_range(window, self.as_of)
         conditions = [ts.is_not(None), ts < dialects.timestamp_param(r.high)]
         if r.low is not None:
@@ -140,14 +154,14 @@ class SegmentCompiler:
         order_filters = [f for f in node.filters if f not in item_filters]
         if item_filters:
             rows = self._alias("unified_itemized_transactions", "i")
-            rcol = lambda n: self._col(rows, "unified_itemized_transactions", n)  # noqa: E731
-            source = rows
+            rcol: _Columns = lambda n: self._col(rows, "unified_itemized_transactions", n)  # noqa: E731
+            source: FromClause = rows
             where = self._range(rcol("order_datetime"), node.window)
             for f in item_filters:
                 where.append(_in_strings(rcol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
             if order_filters:
                 orders = self._alias("unified_transactions", "o")
-                ocol = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+                ocol: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
                 source = rows.join(orders, ocol("order_id") == rcol("order_id"))
                 for f in order_filters:
                     where.append(_in_strings(ocol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
@@ -170,7 +184,7 @@ class SegmentCompiler:
             when = ocol("order_datetime")
         return PurchaseRows(source, where, customer_id, order_id, quantity, revenue, when)
 
-    def has_purchased(self, node: ast.HasPurchased) -> Select:
+    def has_purchased(self, node: ast.HasPurchased) -> Select[Any]:
         rows = self.purchase_rows(node)
         source, where, customer_id, order_id = rows.source, rows.where, rows.customer_id, rows.order_id
         quantity, revenue = rows.quantity, rows.revenue
@@ -178,6 +192,7 @@ class SegmentCompiler:
         measure = node.measure
         if measure is None:
             return query.correlate(None)
+        value: ColumnElement[Any]
         if measure.kind == "orders":
             value = func.count(order_id.distinct())
         elif measure.kind == "quantity":
@@ -185,43 +200,46 @@ class SegmentCompiler:
         else:
             value = dialects.money_sum(revenue)
         if measure.op == "between":
+            assert measure.high is not None, "a measure between two numbers has both"
             having = and_(value.is_not(None), value >= _number(measure.value), value <= _number(measure.high))
         else:
             having = and_(value.is_not(None), _compare(value, measure.op, _number(measure.value)))
         return query.group_by(customer_id).having(having).correlate(None)
 
-    def tagged(self, node: ast.Tagged) -> Select:
+    def tagged(self, node: ast.Tagged) -> Select[Any]:
         t = self._alias("customer_tags", "t")
         cid = self._col(t, "customer_tags", "customer_id")
         return select(cid).where(cid.is_not(None), _in_strings(self._col(t, "customer_tags", "tag"), node.tags)) \
             .correlate(None)
 
-    def checkout_rows(self, node: ast.AbandonedCheckout) -> tuple:
+    def checkout_rows(self, node: ast.AbandonedCheckout
+                      ) -> tuple[NamedFromClause, _Columns, list[ColumnElement[bool]]]:
         """The checkouts alias, a column getter, and the conditions of an ``abandoned_checkout``."""
         t = self._alias("checkouts", "k")
-        col = lambda n: self._col(t, "checkouts", n)  # noqa: E731
+        col: _Columns = lambda n: self._col(t, "checkouts", n)  # noqa: E731
         not_completed = or_(col("completed").is_(None), col("completed") == false())
         return t, col, [col("customer_id").is_not(None), not_completed, *self._range(col("started_at"), node.window)]
 
-    def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select:
+    def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select[Any]:
         _t, col, conditions = self.checkout_rows(node)
         return select(col("customer_id")).where(*conditions).correlate(None)
 
-    def custom_attribute(self, info, build) -> Select:
+    def custom_attribute(self, info: AttributeInfo, build: Callable[[_Operand], ColumnElement[bool]]) -> Select[Any]:
+        assert info.table is not None and info.column is not None, "an attribute of a custom table"
         t = self._alias(info.table, "x")
         cid = self._col(t, info.table, "customer_id")
         value = self._col(t, info.table, info.column)
         return select(cid).where(cid.is_not(None), build(_Operand(value, _kind(info.type)))).correlate(None)
 
-    def list_ids(self, node: ast.InFile, declaring_file: str) -> Select:
+    def list_ids(self, node: ast.InFile, declaring_file: str) -> Select[Any]:
         listed = self.model.lists[(declaring_file, node.path)]
         t = table(list_table_name(listed.sha256), column("customer_id"))
         return select(t.c.customer_id).where(t.c.customer_id.is_not(None)).correlate(None)
 
-    def derived(self):
+    def derived(self) -> Subquery:
         """Per-customer order aggregates as of T: lifetime revenue and orders, first and last order."""
         orders = self._alias("unified_transactions", "o")
-        col = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+        col: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
         return (
             select(
                 col("customer_id").label("customer_id"),
@@ -239,29 +257,29 @@ class SegmentCompiler:
 class _Scope:
     """Compiles the conditions of one query over one customer alias."""
 
-    def __init__(self, compiler: SegmentCompiler, customers):
+    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause):
         self.compiler = compiler
         self.c = customers
-        self._derived = None
+        self._derived: Subquery | None = None
         self.file = ""
 
-    def from_clause(self):
+    def from_clause(self) -> FromClause:
         if self._derived is None:
             return self.c
         cid = self.compiler._col(self.c, "customer_360", "customer_id")
         return self.c.outerjoin(self._derived, self._derived.c.customer_id == cid)
 
     @property
-    def customer_id(self) -> ColumnElement:
+    def customer_id(self) -> ColumnElement[Any]:
         return self.compiler._col(self.c, "customer_360", "customer_id")
 
-    def derived(self):
+    def derived(self) -> Subquery:
         if self._derived is None:
             self._derived = self.compiler.derived()
         return self._derived
 
     # ------------------------------------------------------------------ conditions
-    def condition(self, node) -> ColumnElement:
+    def condition(self, node: ast.Condition) -> ColumnElement[bool]:
         if isinstance(node, ast.And):
             return and_(*(self.condition(o) for o in node.operands))
         if isinstance(node, ast.Or):
@@ -285,7 +303,7 @@ class _Scope:
             return self.near_store(node)
         raise TypeError(f"cannot compile {node!r}")
 
-    def near_store(self, node: ast.NearStore) -> ColumnElement:
+    def near_store(self, node: ast.NearStore) -> ColumnElement[bool]:
         cc = self.compiler
         s = cc._alias("stores", "s")
         lat = cc._col(self.c, "customer_360", "latitude")
@@ -301,7 +319,7 @@ class _Scope:
             ).correlate(self.c)
         )
 
-    def operand(self, name: str):
+    def operand(self, name: str) -> tuple[_Operand | None, AttributeInfo]:
         """The attribute's SQL expression, or a builder for attributes that live in other tables."""
         info = self.compiler.model.data_model.attributes[name]
         if info.derived:
@@ -319,12 +337,13 @@ class _Scope:
             if name == "average_order_value":
                 return _Operand(d, "average"), info
         if info.table == "customer_360":
+            assert info.column is not None, "a column of customer_360"
             return _Operand(self.compiler._col(self.c, "customer_360", info.column), _kind(info.type)), info
         return None, info
 
-    def attribute_predicate(self, node) -> ColumnElement:
+    def attribute_predicate(self, node: _AttributePredicate) -> ColumnElement[bool]:
         operand, info = self.operand(node.attribute.name)
-        build = lambda op: self.test(op, node)  # noqa: E731
+        build: Callable[[_Operand], ColumnElement[bool]] = lambda op: self.test(op, node)  # noqa: E731
         if operand is None:  # a custom table: any of the customer's rows passes
             if isinstance(node, ast.IsSet) and node.negated:  # no row with a value: missing
                 present = ast.IsSet(node.attribute, False)
@@ -332,10 +351,10 @@ class _Scope:
             return self.customer_id.in_(self.compiler.custom_attribute(info, build))
         return build(operand)
 
-    def test(self, operand: _Operand, node) -> ColumnElement:
+    def test(self, operand: _Operand, node: _AttributePredicate) -> ColumnElement[bool]:
         """One attribute test, two-valued: false whenever the attribute is missing."""
         as_of = self.compiler.as_of
-        if operand.kind == "average":
+        if isinstance(operand.expr, Subquery):  # kind "average": the derived sums
             return _average_test(operand.expr, node)
         expr = operand.expr
         present = expr.is_not(None)
@@ -349,7 +368,7 @@ class _Scope:
             return and_(present, match(expr, node.value.value))
         if operand.kind in (TIMESTAMP, "days_since"):
             return and_(present, _timestamp_test(expr, operand.kind, node, as_of))
-        value = lambda v: _param(v, operand.kind, as_of)  # noqa: E731
+        value: Callable[[ast.Value], ColumnElement[Any]] = lambda v: _param(v, operand.kind, as_of)  # noqa: E731
         if isinstance(node, ast.Compare):
             return and_(present, _compare(expr, node.op, value(node.value)))
         if isinstance(node, ast.InValues):
@@ -367,11 +386,25 @@ def _kind(type_: str) -> str:
     return NUMBER if type_ in (NUMBER, INTEGER) else type_
 
 
-def _number(value: ast.NumberValue) -> ColumnElement:
+def _number(value: ast.NumberValue) -> ColumnElement[Decimal]:
     return dialects.number_param(value.value)
 
 
-def _param(value, kind: str, as_of: AsOf) -> ColumnElement:
+def _number_of(value: ast.Value) -> Decimal:
+    """A value compared with a number (the checker lets no other through, E105)."""
+    if not isinstance(value, ast.NumberValue):
+        raise TypeError(f"cannot compile {value!r} as a number")
+    return value.value
+
+
+def _plain_value(value: ast.Value) -> str | Decimal | bool:
+    """A string's, number's or boolean's value (item filters and tags hold strings: the checker's E105)."""
+    if not isinstance(value, (ast.StringValue, ast.NumberValue, ast.BooleanValue)):
+        raise TypeError(f"cannot compile {value!r} as a value")
+    return value.value
+
+
+def _param(value: ast.Value, kind: str, as_of: AsOf) -> ColumnElement[Any]:
     if isinstance(value, ast.StringValue):
         return literal(value.value, String())
     if isinstance(value, ast.NumberValue):
@@ -381,21 +414,21 @@ def _param(value, kind: str, as_of: AsOf) -> ColumnElement:
     return dialects.date_param(resolve_date(value, as_of))
 
 
-def _compare(expr, op: str, value) -> ColumnElement:
+def _compare(expr: ColumnElement[Any], op: str, value: ColumnElement[Any]) -> ColumnElement[bool]:
     return {
         "=": lambda: expr == value, "!=": lambda: expr != value, ">": lambda: expr > value,
         ">=": lambda: expr >= value, "<": lambda: expr < value, "<=": lambda: expr <= value,
     }[op]()
 
 
-def _in_strings(expr, values: Iterable) -> ColumnElement:
-    values = [v.value for v in values]
-    if len(values) == 1:
-        return expr == literal(values[0], String())
-    return expr.in_([literal(v, String()) for v in values])
+def _in_strings(expr: ColumnElement[Any], values: Iterable[ast.Value]) -> ColumnElement[bool]:
+    texts = [_plain_value(v) for v in values]
+    if len(texts) == 1:
+        return expr == literal(texts[0], String())
+    return expr.in_([literal(v, String()) for v in texts])
 
 
-def _day_range_test(ts, op: str, day: dt.date) -> ColumnElement:
+def _day_range_test(ts: ColumnElement[Any], op: str, day: dt.date) -> ColumnElement[bool]:
     """``date(ts) OP day`` as a comparison on the timestamp itself (no casts, index-friendly)."""
     start = dialects.timestamp_param(midnight(day))
     end = dialects.timestamp_param(day_after(day))
@@ -412,11 +445,11 @@ def _day_range_test(ts, op: str, day: dt.date) -> ColumnElement:
 _FLIP = {"=": "=", "!=": "!=", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
 
 
-def _timestamp_test(ts, kind: str, node, as_of: AsOf) -> ColumnElement:
+def _timestamp_test(ts: ColumnElement[Any], kind: str, node: _AttributePredicate, as_of: AsOf) -> ColumnElement[bool]:
     """Tests on timestamps compared by date, and on days_since_last_order (D − date(last order))."""
     if kind == "days_since":
         # days = D − date(ts), a whole number: ``days OP n`` ⟺ ``date(ts) FLIP(OP) D − n``.
-        def by_days(op: str, n: Decimal) -> ColumnElement:
+        def by_days(op: str, n: Decimal) -> ColumnElement[bool]:
             whole = n == n.to_integral_value()
             if not whole:
                 if op == "=":
@@ -431,14 +464,14 @@ def _timestamp_test(ts, kind: str, node, as_of: AsOf) -> ColumnElement:
             return _day_range_test(ts, _FLIP[op], day)
 
         if isinstance(node, ast.Compare):
-            return by_days(node.op, node.value.value)
+            return by_days(node.op, _number_of(node.value))
         if isinstance(node, ast.InValues):
-            test = or_(false(), *(by_days("=", v.value) for v in node.values))
+            test = or_(false(), *(by_days("=", _number_of(v)) for v in node.values))
             return not_(test) if node.negated else test
         if isinstance(node, ast.BetweenValues):
-            return and_(by_days(">=", node.low.value), by_days("<=", node.high.value))
+            return and_(by_days(">=", _number_of(node.low)), by_days("<=", _number_of(node.high)))
     else:
-        day = lambda v: resolve_date(v, as_of)  # noqa: E731
+        day: Callable[[ast.Value], dt.date] = lambda v: resolve_date(v, as_of)  # noqa: E731
         if isinstance(node, ast.Compare):
             return _day_range_test(ts, node.op, day(node.value))
         if isinstance(node, ast.InValues):
@@ -449,10 +482,11 @@ def _timestamp_test(ts, kind: str, node, as_of: AsOf) -> ColumnElement:
     raise TypeError(f"cannot compile {node!r}")
 
 
-def _average_test(d, node) -> ColumnElement:
+def _average_test(d: Subquery, node: _AttributePredicate) -> ColumnElement[bool]:
     """average_order_value OP v  ⟺  revenue OP v × orders (exact: no division), when there are orders."""
     has_orders = and_(d.c.orders.is_not(None), d.c.orders > 0, d.c.revenue.is_not(None))
-    scaled = lambda v: dialects.money(dialects.number_param(v.value) * d.c.orders)  # noqa: E731
+    scaled: Callable[[ast.Value], ColumnElement[Any]] = \
+        lambda v: dialects.money(dialects.number_param(_number_of(v)) * d.c.orders)  # noqa: E731
     revenue = d.c.revenue
     if isinstance(node, ast.IsSet):
         return not_(has_orders) if node.negated else has_orders
@@ -478,7 +512,7 @@ def _declaring_file(model: Model, node: ast.InFile) -> str:
     raise KeyError(node.path)
 
 
-def _conditions_of(decl) -> Iterable:
+def _conditions_of(decl: ast.Declaration) -> Iterator[ast.Condition]:
     if isinstance(decl, ast.Segment):
         yield from walk(decl.condition)
     elif isinstance(decl, ast.Campaign):
@@ -489,9 +523,9 @@ def _conditions_of(decl) -> Iterable:
                 yield from walk(sub.condition)
 
 
-def list_files_used(model: Model, condition: ast.Condition) -> list:
+def list_files_used(model: Model, condition: ast.Condition) -> list[ListFile]:
     """The list files a condition reads, following ``in segment`` (to load them before running)."""
-    seen: dict = {}
+    seen: dict[str, ListFile] = {}
     stack = [condition]
     visited: set[str] = set()
     while stack:

@@ -37,13 +37,21 @@ connection matter (``warehouse.py`` sets it to UTC).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Date, DateTime, Numeric, String, types
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, expression, functions, operators
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.visitors import InternalTraversal, Visitable
+
+if TYPE_CHECKING:
+    import sqlite3
 
 from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, NUMBER, TIMESTAMP
 
@@ -74,71 +82,73 @@ def timestamp_text(value: dt.datetime) -> str:
     return text + (f".{value.microsecond:06d}" if value.microsecond else "")
 
 
-class Timestamp(types.TypeDecorator):
+class Timestamp(types.TypeDecorator[dt.datetime]):
     """A naive UTC timestamp parameter. On SQLite, the canonical text timestamp columns are read as
     there (``sqlite_timestamp_text``), so the two compare as text."""
 
     impl = DateTime
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> types.TypeEngine[Any]:
         return dialect.type_descriptor(String() if dialect.name == "sqlite" else DateTime())
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | str | None:
         if value is not None and dialect.name == "sqlite":
             return sqlite_timestamp_text(value)
         return value
 
-    process_literal_param = process_bind_param
+    # SQLAlchemy declares it -> str, but a TypeDecorator hands it on to its impl's literal processor
+    process_literal_param = process_bind_param  # type: ignore[assignment]
 
-    def literal_processor(self, dialect):
+    def literal_processor(self, dialect: Dialect) -> Callable[[dt.datetime], str] | None:
         if dialect.name in TYPED_TEMPORAL_LITERALS:
             return lambda value: f"TIMESTAMP '{timestamp_text(value)}'"
         return super().literal_processor(dialect)
 
 
-class Day(types.TypeDecorator):
+class Day(types.TypeDecorator[dt.date]):
     """A calendar date parameter (ISO text on SQLite)."""
 
     impl = Date
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> types.TypeEngine[Any]:
         return dialect.type_descriptor(String() if dialect.name == "sqlite" else Date())
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: dt.date | None, dialect: Dialect) -> dt.date | str | None:
         if value is not None and dialect.name == "sqlite":
             return value.isoformat()
         return value
 
-    process_literal_param = process_bind_param
+    # SQLAlchemy declares it -> str, but a TypeDecorator hands it on to its impl's literal processor
+    process_literal_param = process_bind_param  # type: ignore[assignment]
 
-    def literal_processor(self, dialect):
+    def literal_processor(self, dialect: Dialect) -> Callable[[dt.date], str] | None:
         if dialect.name in TYPED_TEMPORAL_LITERALS:
             return lambda value: f"DATE '{value.isoformat()}'"
         return super().literal_processor(dialect)
 
 
-class Number(types.TypeDecorator):
+class Number(types.TypeDecorator[Decimal]):
     """A number of the language (a ``Decimal``): bound as the engine's NUMERIC, printed in plain
     decimal notation (``str(Decimal("0.0000001"))`` is ``1E-7``, a DOUBLE on DuckDB and Trino)."""
 
     impl = Numeric
     cache_ok = True
 
-    def literal_processor(self, dialect):
+    def literal_processor(self, dialect: Dialect) -> Callable[[Decimal], str]:
         return lambda value: format(Decimal(value), "f")
 
 
-def timestamp_param(value: dt.datetime) -> ColumnElement:
+def timestamp_param(value: dt.datetime) -> ColumnElement[dt.datetime]:
     return expression.literal(value, Timestamp())
 
 
-def date_param(value: dt.date) -> ColumnElement:
+def date_param(value: dt.date) -> ColumnElement[dt.date]:
     return expression.literal(value, Day())
 
 
-def number_param(value: Decimal) -> ColumnElement:
+def number_param(value: Decimal) -> ColumnElement[Decimal]:
     return expression.literal(value, Number())
 
 
@@ -151,7 +161,7 @@ SQLITE_TRUE_TEXTS = ("1", "true", "t", "yes", "y")
 SQLITE_FALSE_TEXTS = ("0", "false", "f", "no", "n")
 
 
-class declared(ColumnElement):
+class declared(ColumnElement[Any]):
     """A warehouse column read as the data model declares it (``number``, ``integer``, ``date``,
     ``timestamp``, ``boolean``; text columns are never wrapped).
 
@@ -174,22 +184,22 @@ class declared(ColumnElement):
     inherit_cache = True
     _traverse_internals = [("inner", InternalTraversal.dp_clauseelement), ("kind", InternalTraversal.dp_string)]
 
-    def __init__(self, inner, kind: str):
+    def __init__(self, inner: ColumnElement[Any], kind: str) -> None:
         self.inner = inner
         self.kind = kind
         self.type = inner.type  # results read as before; only SQLite's SQL differs
 
     @property
-    def _from_objects(self):
+    def _from_objects(self) -> list[FromClause]:
         return self.inner._from_objects  # so correlation and FROM inference see the column's table
 
 
-def as_declared(column, kind: str) -> ColumnElement:
+def as_declared(column: ColumnElement[Any], kind: str) -> ColumnElement[Any]:
     """``column`` read by its data-model type ``kind`` (the data model's type names)."""
     return column if kind not in _SQLITE_READERS else declared(column, kind)
 
 
-def _texts(values) -> str:
+def _texts(values: Iterable[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
@@ -204,12 +214,12 @@ _SQLITE_READERS = {
 
 
 @compiles(declared)
-def _declared_default(element, compiler, **kw):
+def _declared_default(element: declared, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.inner, **kw)
 
 
 @compiles(declared, "sqlite")
-def _declared_sqlite(element, compiler, **kw):
+def _declared_sqlite(element: declared, compiler: SQLCompiler, **kw: Any) -> str:
     return _SQLITE_READERS[element.kind].format(compiler.process(element.inner, **kw))
 
 
@@ -221,7 +231,7 @@ def spark_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r") + "'"
 
 
-def spark_literal(value) -> str | None:
+def spark_literal(value: object) -> str | None:
     """A typed Spark SQL literal for the values PyHive cannot bind (Decimal), binds as bare
     strings (dates, timestamps) or as decimals (floats); None for the rest (strings, integers),
     which stay parameters.
@@ -241,34 +251,36 @@ def spark_literal(value) -> str | None:
 
 
 @compiles(BindParameter, "hive")
-def _bind_spark(element, compiler, **kw):
+def _bind_spark(element: BindParameter[Any], compiler: SQLCompiler, **kw: Any) -> str:
     if not element.expanding and (element.callable is None) and element.value is not None:
         literal = spark_literal(element.value)
         if literal is not None:
             return literal
         if kw.get("literal_binds") and isinstance(element.value, str):
             return spark_string(element.value)
-    return compiler.visit_bindparam(element, **kw)
+    # SQLAlchemy leaves visit_bindparam unannotated
+    return compiler.visit_bindparam(element, **kw)  # type: ignore[no-untyped-call,no-any-return]
 
 
 # ------------------------------------------------------------------ BigQuery string literals
 
 
 @compiles(BindParameter, "bigquery")
-def _bind_bigquery(element, compiler, **kw):
+def _bind_bigquery(element: BindParameter[Any], compiler: SQLCompiler, **kw: Any) -> str:
     # sqlalchemy-bigquery prints a string as ``repr(value.replace("%", "%%"))``, doubled for its
     # pyformat DB-API; a printed query is pasted into a console, so without the doubling. A Python
     # repr is a valid BigQuery literal: the same quotes and backslash escapes (\\, \', \n, \xhh, \uhhhh).
     if (kw.get("literal_binds") and not element.expanding and element.callable is None
             and isinstance(element.value, str)):
         return repr(element.value)
-    return compiler.visit_bindparam(element, **kw)
+    # SQLAlchemy leaves visit_bindparam unannotated
+    return compiler.visit_bindparam(element, **kw)  # type: ignore[no-untyped-call,no-any-return]
 
 
 # ------------------------------------------------------------------ money
 
 
-class money_sum(functions.FunctionElement):
+class money_sum(functions.FunctionElement[Decimal]):
     """SUM of a money column; exact on DECIMAL engines, rounded where sums are floats."""
 
     name = "money_sum"
@@ -277,32 +289,32 @@ class money_sum(functions.FunctionElement):
 
 
 @compiles(money_sum)
-def _money_sum_default(element, compiler, **kw):
+def _money_sum_default(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
     return f"SUM({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(money_sum, "sqlite")
-def _money_sum_sqlite(element, compiler, **kw):
+def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
     return f"ROUND(SUM({compiler.process(element.clauses, **kw)}), 6)"
 
 
-class money(ColumnElement):
+class money(ColumnElement[Any]):
     """A money-valued expression (for the products used by average_order_value)."""
 
     inherit_cache = True
 
-    def __init__(self, inner):
+    def __init__(self, inner: ColumnElement[Any]) -> None:
         self.inner = inner
         self.type = inner.type
 
 
 @compiles(money)
-def _money_default(element, compiler, **kw):
+def _money_default(element: money, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.inner, **kw)
 
 
 @compiles(money, "sqlite")
-def _money_sqlite(element, compiler, **kw):
+def _money_sqlite(element: money, compiler: SQLCompiler, **kw: Any) -> str:
     return f"ROUND({compiler.process(element.inner, **kw)}, 6)"
 
 
@@ -313,12 +325,12 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class _TextMatch(ColumnElement):
+class _TextMatch(ColumnElement[bool]):
     inherit_cache = True
     type = types.Boolean()
     _pattern = "{}"
 
-    def __init__(self, column, value: str):
+    def __init__(self, column: ColumnElement[Any], value: str) -> None:
         self.column = column
         self.value = expression.literal(value, String())
         self.pattern = expression.literal(self._pattern.format(_escape_like(value)), String())
@@ -340,14 +352,14 @@ class contains(_TextMatch):
 
 
 @compiles(_TextMatch)
-def _match_default(element, compiler, **kw):
+def _match_default(element: _TextMatch, compiler: SQLCompiler, **kw: Any) -> str:
     col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
     return f"({col} LIKE {pattern} ESCAPE '\\')"
 
 
 @compiles(_TextMatch, "hive")
 @compiles(_TextMatch, "bigquery")
-def _match_backslash_default(element, compiler, **kw):
+def _match_backslash_default(element: _TextMatch, compiler: SQLCompiler, **kw: Any) -> str:
     # Spark's and BigQuery's LIKE escape with a backslash by default; ESCAPE '\' is not a string
     # literal there (a backslash escapes the quote), and BigQuery has no ESCAPE clause at all.
     col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
@@ -355,26 +367,26 @@ def _match_backslash_default(element, compiler, **kw):
 
 
 @compiles(_TextMatch, "snowflake")
-def _match_snowflake(element, compiler, **kw):
+def _match_snowflake(element: _TextMatch, compiler: SQLCompiler, **kw: Any) -> str:
     # Snowflake's string literals escape with a backslash too: '\\' is the one backslash.
     col, pattern = compiler.process(element.column, **kw), compiler.process(element.pattern, **kw)
     return f"({col} LIKE {pattern} ESCAPE '\\\\')"
 
 
 @compiles(starts_with, "sqlite")
-def _starts_sqlite(element, compiler, **kw):
+def _starts_sqlite(element: starts_with, compiler: SQLCompiler, **kw: Any) -> str:
     col, val = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
     return f"(substr({col}, 1, length({val})) = {val})"
 
 
 @compiles(ends_with, "sqlite")
-def _ends_sqlite(element, compiler, **kw):
+def _ends_sqlite(element: ends_with, compiler: SQLCompiler, **kw: Any) -> str:
     col, val = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
     return f"(length({col}) >= length({val}) AND substr({col}, length({col}) - length({val}) + 1) = {val})"
 
 
 @compiles(contains, "sqlite")
-def _contains_sqlite(element, compiler, **kw):
+def _contains_sqlite(element: contains, compiler: SQLCompiler, **kw: Any) -> str:
     col, val = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
     return f"(instr({col}, {val}) > 0)"
 
@@ -385,7 +397,7 @@ EARTH_RADIUS_KM = 6371.0088
 KM_PER_MILE = 1.609344
 
 
-class radians(functions.FunctionElement):
+class radians(functions.FunctionElement[float]):
     """Degrees to radians; BigQuery has no RADIANS()."""
 
     name = "radians"
@@ -394,16 +406,17 @@ class radians(functions.FunctionElement):
 
 
 @compiles(radians)
-def _radians_default(element, compiler, **kw):
+def _radians_default(element: radians, compiler: SQLCompiler, **kw: Any) -> str:
     return f"radians({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(radians, "bigquery")
-def _radians_bigquery(element, compiler, **kw):
+def _radians_bigquery(element: radians, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(({compiler.process(element.clauses, **kw)}) * ACOS(-1) / 180)"
 
 
-def haversine_km(lat1, lon1, lat2, lon2) -> ColumnElement:
+def haversine_km(lat1: ColumnElement[Any], lon1: ColumnElement[Any], lat2: ColumnElement[Any],
+                 lon2: ColumnElement[Any]) -> ColumnElement[Any]:
     """Great-circle distance in km (SPEC §3), from standard SQL math functions."""
     f = functions.func
     two = expression.literal(2.0, types.Float())
@@ -430,10 +443,10 @@ def bucket_of(text: str) -> int:
 
 
 #: Functions a SQLite connection needs registered before running campaign queries: name -> (arity, function).
-SQLITE_FUNCTIONS = {"audlang_bucket": (1, bucket_of)}
+SQLITE_FUNCTIONS: dict[str, tuple[int, Callable[..., int | str | None]]] = {"audlang_bucket": (1, bucket_of)}
 
 
-class bucket(functions.FunctionElement):
+class bucket(functions.FunctionElement[int]):
     """A campaign's bucket of a text (salt + ":" + customer_id), 0..9999, equal on every engine:
     the first 7 hex digits (28 bits, so a positive 32-bit integer everywhere) of md5, modulo 10,000."""
 
@@ -442,49 +455,49 @@ class bucket(functions.FunctionElement):
     inherit_cache = True
 
 
-def _bucket_arg(element, compiler, **kw) -> str:
+def _bucket_arg(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.clauses, **kw)
 
 
 @compiles(bucket)
-def _bucket_default(element, compiler, **kw):
+def _bucket_default(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     return f"mod(CAST(CAST('x' || substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7) AS BIT(28)) AS INTEGER), 10000)"
 
 
 @compiles(bucket, "duckdb")
-def _bucket_duckdb(element, compiler, **kw):
+def _bucket_duckdb(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     return f"mod(CAST('0x' || substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7) AS BIGINT), 10000)"
 
 
 @compiles(bucket, "sqlite")
-def _bucket_sqlite(element, compiler, **kw):
+def _bucket_sqlite(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     return f"audlang_bucket({_bucket_arg(element, compiler, **kw)})"
 
 
 @compiles(bucket, "snowflake")
-def _bucket_snowflake(element, compiler, **kw):
+def _bucket_snowflake(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     return f"MOD(TO_NUMBER(SUBSTR(MD5({_bucket_arg(element, compiler, **kw)}), 1, 7), 'XXXXXXX'), 10000)"
 
 
 @compiles(bucket, "bigquery")
-def _bucket_bigquery(element, compiler, **kw):
+def _bucket_bigquery(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     arg = _bucket_arg(element, compiler, **kw)
     return f"MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(MD5({arg})), 1, 7)) AS INT64), 10000)"
 
 
 @compiles(bucket, "trino")
-def _bucket_trino(element, compiler, **kw):
+def _bucket_trino(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     arg = _bucket_arg(element, compiler, **kw)
     return f"mod(from_base(substr(lower(to_hex(md5(to_utf8({arg})))), 1, 7), 16), 10000)"
 
 
 @compiles(bucket, "hive")
-def _bucket_hive(element, compiler, **kw):
+def _bucket_hive(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
     arg = _spark_concat(element.clauses, compiler, **kw)
     return f"pmod(CAST(conv(substr(md5({arg}), 1, 7), 16, 10) AS BIGINT), 10000)"
 
 
-def _spark_concat(element, compiler, **kw) -> str:
+def _spark_concat(element: Visitable, compiler: SQLCompiler, **kw: Any) -> str:
     """``salt || customer_id`` for Spark. PyHive renders ``a + b`` of texts as ``concat(a, b)`` but drops
     the compile options on the way, so with ``literal_binds`` (how ``warehouse.materialize_swap``
     compiles) the salt would come out as a ``%(param)s`` placeholder; render the concatenation here."""
@@ -508,14 +521,14 @@ def _spark_concat(element, compiler, **kw) -> str:
 # flavour here reads the same way. SQLite has no regex: deterministic Python functions below.
 
 
-def regexp_replace_all_python(text, pattern, replacement):
+def regexp_replace_all_python(text: str | None, pattern: str, replacement: str) -> str | None:
     """SQLite's ``audlang_regexp_replace``: every match of ``pattern`` replaced (Python ``re``)."""
     import re
 
     return None if text is None else re.sub(pattern, replacement, text)
 
 
-def regexp_full_match_python(text, pattern):
+def regexp_full_match_python(text: str | None, pattern: str) -> int | None:
     """SQLite's ``audlang_regexp_full_match``: 1 when the whole text matches, 0 when not, NULL for NULL."""
     import re
 
@@ -526,34 +539,34 @@ SQLITE_FUNCTIONS["audlang_regexp_replace"] = (3, regexp_replace_all_python)
 SQLITE_FUNCTIONS["audlang_regexp_full_match"] = (2, regexp_full_match_python)
 
 
-def register_sqlite_functions(dbapi_connection, _record=None) -> None:
+def register_sqlite_functions(dbapi_connection: sqlite3.Connection, _record: object = None) -> None:
     """Registers ``SQLITE_FUNCTIONS`` on a sqlite3 connection (usable as a ``connect`` event listener)."""
     for fname, (arity, fn) in SQLITE_FUNCTIONS.items():
         dbapi_connection.create_function(fname, arity, fn, deterministic=True)
 
 
-def _constant(compiler, value: str, **kw) -> str:
+def _constant(compiler: SQLCompiler, value: str, **kw: Any) -> str:
     """A fixed string rendered as the dialect's literal (Spark's through ``spark_string``)."""
     return compiler.process(expression.literal(value, String()), **{**kw, "literal_binds": True})
 
 
-class _TextPrimitive(ColumnElement):
+class _TextPrimitive(ColumnElement[Any]):
     inherit_cache = True
-    type = String()
+    type: types.TypeEngine[Any] = String()
     # the text, the pattern and the replacement are all part of the statement cache key
     _traverse_internals = [("text", InternalTraversal.dp_clauseelement), ("constant", InternalTraversal.dp_string),
                            ("replacement", InternalTraversal.dp_string)]
 
-    def __init__(self, text, constant: str, replacement: str = ""):
+    def __init__(self, text: ColumnElement[Any], constant: str, replacement: str = "") -> None:
         self.text = text
         self.constant = constant
         self.replacement = replacement
 
     @property
-    def _from_objects(self):
+    def _from_objects(self) -> list[FromClause]:
         return self.text._from_objects  # so a SELECT of it alone still gets its FROM
 
-    def _parts(self, compiler, **kw) -> tuple[str, str]:
+    def _parts(self, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
         return compiler.process(self.text, **kw), _constant(compiler, self.constant, **kw)
 
 
@@ -564,7 +577,7 @@ class trim_chars(_TextPrimitive):
 
 
 @compiles(trim_chars)
-def _trim_default(element, compiler, **kw):
+def _trim_default(element: trim_chars, compiler: SQLCompiler, **kw: Any) -> str:
     text, chars = element._parts(compiler, **kw)
     return f"TRIM(BOTH {chars} FROM {text})"
 
@@ -574,13 +587,13 @@ def _trim_default(element, compiler, **kw):
 @compiles(trim_chars, "snowflake")
 @compiles(trim_chars, "bigquery")
 @compiles(trim_chars, "trino")
-def _trim_two_arguments(element, compiler, **kw):
+def _trim_two_arguments(element: trim_chars, compiler: SQLCompiler, **kw: Any) -> str:
     text, chars = element._parts(compiler, **kw)
     return f"trim({text}, {chars})"
 
 
 @compiles(trim_chars, "postgresql")
-def _trim_postgresql(element, compiler, **kw):
+def _trim_postgresql(element: trim_chars, compiler: SQLCompiler, **kw: Any) -> str:
     text, chars = element._parts(compiler, **kw)
     return f"btrim({text}, {chars})"
 
@@ -592,7 +605,7 @@ class regexp_replace_all(_TextPrimitive):
 
 
 @compiles(regexp_replace_all)
-def _replace_default(element, compiler, **kw):
+def _replace_default(element: regexp_replace_all, compiler: SQLCompiler, **kw: Any) -> str:
     # Spark, Snowflake, BigQuery and Trino replace every match by default.
     text, pattern = element._parts(compiler, **kw)
     return f"regexp_replace({text}, {pattern}, {_constant(compiler, element.replacement, **kw)})"
@@ -600,13 +613,13 @@ def _replace_default(element, compiler, **kw):
 
 @compiles(regexp_replace_all, "duckdb")
 @compiles(regexp_replace_all, "postgresql")
-def _replace_global_flag(element, compiler, **kw):
+def _replace_global_flag(element: regexp_replace_all, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = element._parts(compiler, **kw)
     return f"regexp_replace({text}, {pattern}, {_constant(compiler, element.replacement, **kw)}, 'g')"
 
 
 @compiles(regexp_replace_all, "sqlite")
-def _replace_sqlite(element, compiler, **kw):
+def _replace_sqlite(element: regexp_replace_all, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = element._parts(compiler, **kw)
     return f"audlang_regexp_replace({text}, {pattern}, {_constant(compiler, element.replacement, **kw)})"
 
@@ -619,51 +632,51 @@ class regexp_full_match(_TextPrimitive):
 
 
 @compiles(regexp_full_match)
-def _full_match_default(element, compiler, **kw):
+def _full_match_default(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     text = compiler.process(element.text, **kw)
     return f"regexp_like({text}, {_constant(compiler, '^(?:' + element.constant + ')$', **kw)})"
 
 
 @compiles(regexp_full_match, "duckdb")
-def _full_match_duckdb(element, compiler, **kw):
+def _full_match_duckdb(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = element._parts(compiler, **kw)
     return f"regexp_full_match({text}, {pattern})"
 
 
 @compiles(regexp_full_match, "postgresql")
-def _full_match_postgresql(element, compiler, **kw):
+def _full_match_postgresql(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     # PostgreSQL's $ is the end of the text (the default regex mode is not newline-sensitive).
     text = compiler.process(element.text, **kw)
     return f"({text} ~ {_constant(compiler, '^(?:' + element.constant + ')$', **kw)})"
 
 
 @compiles(regexp_full_match, "sqlite")
-def _full_match_sqlite(element, compiler, **kw):
+def _full_match_sqlite(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = element._parts(compiler, **kw)
     return f"(audlang_regexp_full_match({text}, {pattern}) = 1)"
 
 
 @compiles(regexp_full_match, "hive")
-def _full_match_spark(element, compiler, **kw):
+def _full_match_spark(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     # Java's $ also matches before a final line break: \z is the very end.
     text = compiler.process(element.text, **kw)
     return f"({text} RLIKE {_constant(compiler, '^(?:' + element.constant + ')' + chr(92) + 'z', **kw)})"
 
 
 @compiles(regexp_full_match, "snowflake")
-def _full_match_snowflake(element, compiler, **kw):
+def _full_match_snowflake(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     text, pattern = element._parts(compiler, **kw)  # REGEXP_LIKE is anchored at both ends
     return f"REGEXP_LIKE({text}, {pattern})"
 
 
 @compiles(regexp_full_match, "bigquery")
-def _full_match_bigquery(element, compiler, **kw):
+def _full_match_bigquery(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     text = compiler.process(element.text, **kw)  # RE2: $ is the end of the text
     return f"REGEXP_CONTAINS({text}, {_constant(compiler, '^(?:' + element.constant + ')$', **kw)})"
 
 
 @compiles(regexp_full_match, "trino")
-def _full_match_trino(element, compiler, **kw):
+def _full_match_trino(element: regexp_full_match, compiler: SQLCompiler, **kw: Any) -> str:
     # Trino's default regex library (Joni) reads ^ and $ as line anchors: \A and \z are the text's ends.
     text = compiler.process(element.text, **kw)
     bs = chr(92)

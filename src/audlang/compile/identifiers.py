@@ -29,6 +29,7 @@ May import SQLAlchemy, the standard library and ``audlang.compile.dialects``.
 from __future__ import annotations
 
 import re
+from typing import Any, Union
 
 from sqlalchemy import Integer, String, types
 from sqlalchemy.sql import ClauseElement, ColumnElement, expression, functions
@@ -52,7 +53,7 @@ _NOT_DIGIT = re.compile(_NOT_DIGIT_PATTERN)
 # ------------------------------------------------------------------ the Python reference
 
 
-def normalize_email(value) -> str | None:
+def normalize_email(value: object) -> str | None:
     """Trimmed and lower-cased; None unless it looks like ``a@b.c`` (one ``@``, a dot after it, no
     whitespace)."""
     if value is None:
@@ -61,7 +62,7 @@ def normalize_email(value) -> str | None:
     return text if _EMAIL.fullmatch(text) else None
 
 
-def normalize_phone(value, default_country: str = "1") -> str | None:
+def normalize_phone(value: object, default_country: str = "1") -> str | None:
     """E.164: ``+`` and 8–15 digits, the first not 0. A number written with ``+`` or ``00`` carries its
     country code; without one, a 10-digit number (first digit 2–9), or 11 digits starting with 1, is
     taken as North American when ``default_country`` is "1" (any other default country makes them
@@ -89,7 +90,7 @@ def normalize_phone(value, default_country: str = "1") -> str | None:
     return "+" + digits
 
 
-def normalize_customer_id(value) -> str | None:
+def normalize_customer_id(value: object) -> str | None:
     """Trimmed; None when nothing is left."""
     if value is None:
         return None
@@ -102,8 +103,11 @@ NORMALIZERS = {"customer_id": normalize_customer_id, "email": normalize_email, "
 
 # ------------------------------------------------------------------ the same in SQL
 
+#: what the SQL normalizers take: a column or expression, or a Python value (bound as a literal)
+SQLValue = Union[ColumnElement[Any], str, int]
 
-def _text(expr) -> ColumnElement:
+
+def _text(expr: SQLValue) -> ColumnElement[Any]:
     """The expression as text: string columns as they are, anything else (a BIGINT phone) cast."""
     if not isinstance(expr, ClauseElement):
         expr = expression.literal(expr)
@@ -112,25 +116,25 @@ def _text(expr) -> ColumnElement:
     return expression.cast(expr, String())
 
 
-def _const(text: str) -> ColumnElement:
+def _const(text: str) -> ColumnElement[str]:
     # fixed, quote-free constants render inline on every dialect (no parameters to type or bind)
     return expression.literal_column(f"'{text}'", String())
 
 
-def _int(number: int) -> ColumnElement:
+def _int(number: int) -> ColumnElement[int]:
     return expression.literal_column(str(number), Integer())
 
 
-def _trimmed(expr) -> ColumnElement:
+def _trimmed(expr: SQLValue) -> ColumnElement[Any]:
     return trim_chars(_text(expr), WHITESPACE)
 
 
-def customer_id_sql(expr) -> ColumnElement:
+def customer_id_sql(expr: SQLValue) -> ColumnElement[Any]:
     """``normalize_customer_id`` in SQL: trimmed, NULL when empty."""
     return functions.func.nullif(_trimmed(expr), _const(""), type_=String())
 
 
-def email_sql(expr) -> ColumnElement:
+def email_sql(expr: SQLValue) -> ColumnElement[Any]:
     """``normalize_email`` in SQL: trimmed and lower-cased, NULL unless it looks like ``a@b.c``."""
     email = functions.func.lower(_trimmed(expr), type_=String())
     return expression.case((regexp_full_match(email, EMAIL_PATTERN), email), else_=expression.null())
@@ -142,7 +146,7 @@ _INTERNATIONAL_PATTERN = "p[1-9][0-9]{7,14}|z00[1-9][0-9]{7,14}"
 _NORTH_AMERICAN_PATTERN = "n[2-9][0-9]{9}|n1[0-9]{10}"
 
 
-def phone_sql(expr, default_country: str = "1") -> ColumnElement:
+def phone_sql(expr: SQLValue, default_country: str = "1") -> ColumnElement[Any]:
     """``normalize_phone`` in SQL: E.164 text, NULL when unusable.
 
     The digits are computed once, behind a marker of how the number was written, and the reference's

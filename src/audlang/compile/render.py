@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 
 from sqlalchemy.dialects import registry
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import CompileError, NoSuchModuleError
 
 from audlang.check import Model
@@ -32,10 +34,11 @@ INSTALL_HINTS = {
 }
 
 
-def dialect_for(name: str):
+def dialect_for(name: str) -> Dialect:
     """The dialect to print SQL for: ``named`` paramstyle, so no ``%`` is doubled (module docstring)."""
     try:
-        return registry.load(name)(paramstyle="named")
+        dialect: type[DefaultDialect] = registry.load(name)  # the plugin loader is untyped: a dialect class
+        return dialect(paramstyle="named")
     except (NoSuchModuleError, ImportError):
         hint = INSTALL_HINTS.get(name)
         raise AudlangError(Diagnostic.sourceless(
