@@ -8,6 +8,8 @@ the definition, so that neither shows as a definition change. A segment's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import attrs
 
 from audlang import ast
@@ -42,17 +44,18 @@ class Desired:
         return {o.name: o for o in self.objects if o.kind == kind}
 
 
-def canonical(decl) -> str:
-    if hasattr(decl, "paused") and decl.paused:
+def canonical(decl: ast.Declaration) -> str:
+    if isinstance(decl, (ast.Segment, ast.Destination, ast.Campaign)) and decl.paused:
         decl = attrs.evolve(decl, paused=False)
     return "\n".join(format_declaration(decl, [])) + "\n"
 
 
-def _nodes(node):
+def _nodes(node: object) -> Iterator[object]:
     """Every attrs node under ``node`` (values and windows included), itself first."""
     yield node
-    if attrs.has(type(node)):
-        for field in attrs.fields(type(node)):
+    cls = type(node)
+    if attrs.has(cls):
+        for field in attrs.fields(cls):
             if field.name == "span" or field.name.endswith("_span"):
                 continue
             value = getattr(node, field.name)
@@ -77,10 +80,10 @@ def _relative(model: Model, name: str, seen: set[str]) -> bool:
     return False
 
 
-def _lists(model: Model, decl) -> tuple[str, ...]:
+def _lists(model: Model, decl: ast.Segment | ast.Campaign) -> tuple[str, ...]:
     file = decl.span.file if decl.span else None
     found = []
-    conditions = []
+    conditions: list[ast.Condition] = []
     if isinstance(decl, ast.Segment):
         conditions.append(decl.condition)
     elif isinstance(decl, ast.Campaign):
@@ -90,7 +93,7 @@ def _lists(model: Model, decl) -> tuple[str, ...]:
     for condition in conditions:
         for node in walk(condition):
             if isinstance(node, ast.InFile):
-                listed = model.lists.get((file, node.path))
+                listed = model.lists.get((file, node.path)) if file is not None else None
                 if listed is not None:
                     found.append(f"{node.path}={listed.sha256}")
     return tuple(sorted(set(found)))
@@ -109,7 +112,8 @@ def desired_from_model(model: Model, sources: dict[str, str] | None = None, proj
         uses: list[str] = []
         if campaign.audience is not None and campaign.audience.segment is not None:
             uses.append(f"{ObjectKind.SEGMENT}:{campaign.audience.segment}")
-        for group in (*campaign.treatments, *campaign.subaudiences):
+        groups: tuple[ast.Treatment | ast.SubAudience, ...] = (*campaign.treatments, *campaign.subaudiences)
+        for group in groups:
             uses.extend(f"{ObjectKind.DESTINATION}:{d.value}" for d in group.destinations)
         objects.append(DesiredObject(ObjectKind.CAMPAIGN, name, canonical(campaign), campaign.paused,
                                      campaign.description, tuple(dict.fromkeys(uses)), _lists(model, campaign)))

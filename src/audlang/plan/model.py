@@ -5,12 +5,14 @@ Fields marked *display* are for people only; apply never reads them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from audlang.plan.desired import DesiredObject
 from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus
 
-def _names(value) -> tuple[str, ...]:
+def _names(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str) or not all(isinstance(name, str) for name in value):
         raise TypeError(f"a reason's detail is a list of names, not {value!r}")
     return tuple(value)
@@ -28,7 +30,7 @@ class Reason:
     detail: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     @detail.validator
-    def _check(self, _attribute, detail: tuple[str, ...]) -> None:
+    def _check(self, _attribute: attrs.Attribute[tuple[str, ...]], detail: tuple[str, ...]) -> None:
         least, most = _CITES.get(self.code, (0, 0))
         if not least <= len(detail) <= most:
             raise ValueError(f"reason {self.code} cites {least} to {most} names, not {list(detail)!r}")
@@ -36,6 +38,10 @@ class Reason:
 
 #: How many names each reason's detail holds (the others hold none).
 _CITES = {ReasonCode.RENAMED: (1, 1), ReasonCode.UPSTREAM_CHANGED: (1, 10**9)}
+
+
+def _reasons(value: Iterable[Reason]) -> tuple[Reason, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -84,7 +90,7 @@ class Action:
     name: str
     action: PlanAction = attrs.field(converter=PlanAction)
     #: why: definition changed, window moved with the as-of date, data changed, … (apply records them)
-    reasons: tuple[Reason, ...] = attrs.field(default=(), converter=tuple)
+    reasons: tuple[Reason, ...] = attrs.field(default=(), converter=_reasons)
     previous_name: str | None = None  # rename: the deployed name
     object_id: str | None = None  # the deployed object's stable id (None when created)
     before: str | None = None  # deployed canonical definition

@@ -9,6 +9,7 @@ that use others first.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
 
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan.desired import Desired, DesiredObject
@@ -18,6 +19,16 @@ from audlang.syntax.formatter import quote
 from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode
 
 KIND_ORDER = (ObjectKind.SEGMENT, ObjectKind.DESTINATION, ObjectKind.CAMPAIGN)
+
+
+class _Common(TypedDict):
+    """The fields every action on a deployed, still desired object carries."""
+
+    previous_name: str | None
+    object_id: str
+    before: str
+    after: str
+    desired: DesiredObject
 
 
 def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipPreview], as_of: str,
@@ -86,8 +97,14 @@ def plan(desired: Desired, deployed: Snapshot, preview: Mapping[str, MembershipP
         raise AudlangError(errors)
     return Plan(as_of=as_of, lineage=deployed.lineage, serial=deployed.serial, actions=tuple(actions + deletions),
                 unchanged=tuple(unchanged), warnings=tuple(warnings), sources=desired.sources,
-                lists=tuple(sorted({tuple(item.split("=", 1)) for o in desired.objects for item in o.lists})),
+                lists=tuple(sorted({_list_entry(item) for o in desired.objects for item in o.lists})),
                 project=desired.project)
+
+
+def _list_entry(item: str) -> tuple[str, str]:
+    """A desired object's "written path=sha256" as (written path, sha256)."""
+    path, sha256 = item.split("=", 1)
+    return path, sha256
 
 
 def _action(want: DesiredObject, have: DeployedObject | None, previous: str | None,
@@ -103,7 +120,7 @@ def _action(want: DesiredObject, have: DeployedObject | None, previous: str | No
         return Action(want.kind, want.name, PlanAction.CREATE, tuple(reasons), desired=want, after=want.definition,
                       membership=membership, materialize=is_segment and not want.paused)
 
-    reasons: list[Reason] = []
+    reasons = []
     if previous is not None:
         reasons.append(Reason(ReasonCode.RENAMED, (previous,)))
     before_text = have.definition
@@ -117,8 +134,8 @@ def _action(want: DesiredObject, have: DeployedObject | None, previous: str | No
     record = (definition_changed or previous is not None or want.paused != have.paused
               or want.description != have.description or tuple(want.depends_on) != tuple(have.depends_on)
               or tuple(want.lists) != tuple(have.lists) or want.relative != have.relative)
-    common = dict(previous_name=previous, object_id=have.object_id, before=have.definition,
-                  after=want.definition, desired=want)
+    common = _Common(previous_name=previous, object_id=have.object_id, before=have.definition,
+                     after=want.definition, desired=want)
 
     if want.paused:
         reasons.append(Reason(ReasonCode.PAUSED if have.paused else ReasonCode.PAUSED_NOW))

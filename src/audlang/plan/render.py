@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 from importlib import resources
+from typing import Any
 
 import attrs
 
@@ -21,6 +22,9 @@ from audlang.plan.desired import DesiredObject
 from audlang.plan.model import Action, MembershipChange, Plan, Reason, SyncPreview
 from audlang.syntax.formatter import quote
 from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus
+
+#: A JSON object as ``json`` reads and writes it: the plan document and its parts.
+JSONObject = dict[str, Any]
 
 #: 2: each reason is ``{"reason_code", "detail", "text"}``; 1: each reason was its sentence.
 FORMAT_VERSION = 2
@@ -71,11 +75,11 @@ def reason_from_text(text: str, kind: str) -> Reason:
     raise ValueError(f"a reason no audlang wrote: {text!r}")
 
 
-def _reason_to_json(reason: Reason, kind: str) -> dict:
+def _reason_to_json(reason: Reason, kind: str) -> JSONObject:
     return {"reason_code": reason.code, "detail": list(reason.detail), "text": reason_text(reason, kind)}
 
 
-def _reason_from_json(r: dict | str, kind: str, version: int) -> Reason:
+def _reason_from_json(r: JSONObject | str, kind: str, version: int) -> Reason:
     if version == 1:
         if not isinstance(r, str):
             raise TypeError(f"a version-1 reason is a sentence, not {r!r}")
@@ -96,7 +100,7 @@ def _diff(a: Action) -> list[str]:
     return [f"{line[0]} {line[1:]}" for line in lines if not line.startswith(("---", "+++", "@@"))]
 
 
-def _object_to_json(o: DesiredObject | None) -> dict | None:
+def _object_to_json(o: DesiredObject | None) -> JSONObject | None:
     if o is None:
         return None
     return {"kind": o.kind, "name": o.name, "definition": o.definition, "paused": o.paused,
@@ -104,13 +108,13 @@ def _object_to_json(o: DesiredObject | None) -> dict | None:
             "relative": o.relative}
 
 
-def _membership_to_json(m: MembershipChange | None) -> dict | None:
+def _membership_to_json(m: MembershipChange | None) -> JSONObject | None:
     if m is None:
         return None
     return {"before": m.before, "after": m.after, "added": m.added, "removed": m.removed}
 
 
-def plan_to_json(plan: Plan) -> dict:
+def plan_to_json(plan: Plan) -> JSONObject:
     """The plan as a JSON-ready dict with ``format_version`` (docs/plan-format.md)."""
     from audlang import __version__
 
@@ -145,7 +149,7 @@ def plan_to_json(plan: Plan) -> dict:
     }
 
 
-def plan_from_json(doc: dict, source: str = "plan file") -> Plan:
+def plan_from_json(doc: object, source: str = "plan file") -> Plan:
     """A saved plan back into a ``Plan``; refuses unknown format versions and damaged files.
 
     A version-1 plan's reasons are sentences: each is mapped back to its code (``reason_from_text``).
@@ -197,13 +201,13 @@ def number(n: int | None) -> str:
     return "–" if n is None else f"{n:,}"
 
 
-def membership_text(m: dict | None) -> str:
+def membership_text(m: JSONObject | None) -> str:
     if not m:
         return ""
     return f"{number(m['before'])} → {number(m['after'])} (+{m['added']:,} {MINUS}{m['removed']:,})"
 
 
-def summary_line(doc: dict) -> str:
+def summary_line(doc: JSONObject) -> str:
     s = doc["summary"]
     if not s["has_changes"]:
         return f"No changes. The deployed state matches the code as of {doc['as_of']}."
@@ -222,7 +226,7 @@ LOUD_SYNCS = (SyncPreviewStatus.HELD, SyncPreviewStatus.BLOCKED, SyncPreviewStat
 QUIET_SYNCS = (SyncPreviewStatus.SEND, SyncPreviewStatus.UNCHANGED)
 
 
-def sync_line(s: dict) -> str:
+def sync_line(s: JSONObject) -> str:
     """One campaign group and destination: +adds −removes, skipped, and any guard."""
     where = f'"{s["campaign"]}" / "{s["group"]}" → "{s["destination"]}" ({s["kind"]})'
     counts = f"+{s['adds']:,} {MINUS}{s['removes']:,}"
@@ -236,23 +240,23 @@ def sync_line(s: dict) -> str:
     return f"  {where}  {counts}{status}{message}"
 
 
-def reasons_text(a: dict) -> str:
+def reasons_text(a: JSONObject) -> str:
     """An action's reasons as people read them, written from the document's codes."""
     return "; ".join(reason_text(Reason(r["reason_code"], r["detail"]), a["kind"]) for r in a["reasons"])
 
 
-def _title(a: dict) -> str:
+def _title(a: JSONObject) -> str:
     if a["action"] == PlanAction.RENAME:
         return f'rename {a["kind"]} "{a["previous_name"]}" to "{a["name"]}"'
     return f'{a["action"]} {a["kind"]} "{a["name"]}"'
 
 
-def render_text(doc: dict, color: bool = False) -> str:
+def render_text(doc: JSONObject, color: bool = False) -> str:
     """The human plan, from ``plan_to_json``'s document; ANSI colours only when ``color``."""
     import click
 
-    def style(text: str, **kw) -> str:
-        return click.style(text, **kw) if color else text
+    def style(text: str, fg: str | None = None, bold: bool | None = None) -> str:
+        return click.style(text, fg=fg, bold=bold) if color else text
 
     out = [f"audlang plan as of {doc['as_of']} (state serial {doc['prior_state']['serial']})", ""]
     for a in doc["actions"]:
@@ -287,7 +291,7 @@ def render_text(doc: dict, color: bool = False) -> str:
 # ------------------------------------------------------------------ markdown
 
 
-def render_markdown(doc: dict) -> str:
+def render_markdown(doc: JSONObject) -> str:
     """A pull-request comment: the summary, loud deletions, and each action in a <details> block."""
     import jinja2
 
