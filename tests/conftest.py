@@ -1,5 +1,6 @@
 """Shared fixtures and hooks (only: plain helpers are in helpers.py): an inline-project writer (dbt's
-functional-test style) and real PostgreSQL and Spark SQL servers for the session."""
+functional-test style), real PostgreSQL and Spark SQL servers for the session, and ``warehouse``: the
+engine a test runs on, each of them in turn."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SPARK_MASTER, postgresql_bindir
+from helpers import ENGINES, SPARK_MASTER, Warehouse, file_databases, postgresql_bindir, server_databases
 
 
 @pytest.fixture
@@ -134,3 +135,28 @@ def spark_database(spark_url):
 
     yield create
     admin.dispose()
+
+
+# -- the engine under test ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=ENGINES)
+def warehouse(request, tmp_path_factory) -> Warehouse:
+    """The engine a test runs on: each of helpers.ENGINES in turn (DuckDB, SQLite, PostgreSQL), unless the
+    test picks with ``@pytest.mark.parametrize("warehouse", [...], indirect=True)`` (helpers.WITH_SPARK
+    adds Spark SQL, marker ``spark``). A ``helpers.Warehouse``: the engine's ``name``, ``url`` (a fresh
+    empty database of the module's on that engine) and ``new_url()`` (another, empty or a copy).
+
+    Module-scoped, so a module's fixtures can fill one database per engine once for all its tests; the
+    servers start only for a test that runs on them.
+    """
+    name = request.param
+    if name in ("duckdb", "sqlite"):
+        make = file_databases(name, tmp_path_factory.mktemp(f"warehouse-{name}"))
+    elif name == "postgresql":
+        make = server_databases(name, request.getfixturevalue("postgresql_database"),
+                                request.getfixturevalue("postgresql_url"))
+    elif name == "spark":
+        make = server_databases(name, request.getfixturevalue("spark_database"), None)
+    else:
+        pytest.fail(f"the warehouse fixture knows no engine {name!r}")
+    return Warehouse(name, make)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from deploy_fixtures import cli_run, engine_name, project, warehouse_url  # noqa: F401
+from deploy_fixtures import cli_run, project, warehouse_url  # noqa: F401
 
 AS_OF = "2024-11-30"
 

@@ -10,8 +10,9 @@ import sys
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
-from deploy_fixtures import cli_run, engine_name, project, warehouse_url  # noqa: F401
+from deploy_fixtures import cli_run, project, warehouse_url  # noqa: F401
 
 AS_OF = "2024-11-30"
 
@@ -103,9 +104,9 @@ def test_sigkill_mid_apply_then_the_next_apply_recovers(project, warehouse_url, 
     assert "lock taken over" in events
 
 
-def test_force_unlock(project, cli_run, engine_name):
-    if engine_name != "sqlite":
-        return  # one engine is enough: the lock row is engine-independent; PostgreSQL's advisory part below
+# One engine is enough: the lock row is engine-independent; PostgreSQL's advisory part is the next test.
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_force_unlock(project, cli_run):
     from audlang.state import StateStore
 
     url = (project / "audlang.toml").read_text().split('"')[1]
