@@ -1,8 +1,9 @@
 """Every example segment gives the same members on DuckDB, SQLite, PostgreSQL and Spark SQL, equal to
 the reference evaluator's, through the real CLI; and the CLI's data commands behave as SPEC §6 says.
 
-Spark (marker ``spark``) is a real Thrift server with two executor processes (the ``spark_url``
-fixture), holding the same generated warehouse as Parquet-backed tables."""
+The engines are the ``warehouse`` fixture's, Spark with them (helpers.WITH_SPARK): a real Thrift server with
+two executor processes (marker ``spark``), holding the same generated warehouse as Parquet-backed tables.
+Tests of the CLI rather than of an engine run on DuckDB alone."""
 
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ from audlang.cli import cli
 from audlang.compile import AsOf
 from audlang.datagen import generate
 from audlang.project import load
-from helpers import EXAMPLES
+from helpers import EXAMPLES, WITH_SPARK
 from evaluate.reference import Reference, read_list
 
 AS_OF = "2024-11-30"
 CUSTOMERS = 400
-ENGINES = ["duckdb", "sqlite", "postgresql", pytest.param("spark", marks=pytest.mark.spark)]
 
 
 @pytest.fixture(scope="module")
@@ -35,28 +35,20 @@ def project(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def warehouses(tmp_path_factory, postgresql_database):
-    folder = tmp_path_factory.mktemp("warehouses")
-    urls = {
-        "duckdb": f"duckdb:///{folder / 'w.duckdb'}",
-        "sqlite": f"sqlite:///{folder / 'w.sqlite'}",
-        "postgresql": postgresql_database("engines"),
-    }
-    for url in urls.values():
-        generate(url, customers=CUSTOMERS, seed=11)
-    return urls
+def warehouse_url(warehouse, tmp_path_factory):
+    """The generated warehouse on the engine under test; on Spark, Parquet files written by DuckDB,
+    registered as Spark tables."""
+    parquet = tmp_path_factory.mktemp("spark-parquet") if warehouse.name == "spark" else None
+    generate(warehouse.url, customers=CUSTOMERS, seed=11, parquet_folder=parquet)
+    return warehouse.url
 
 
 @pytest.fixture(scope="module")
-def spark_warehouse(tmp_path_factory, spark_database):
-    """The same warehouse on Spark: Parquet files written by DuckDB, registered as Spark tables."""
-    url = spark_database("engines")
-    generate(url, customers=CUSTOMERS, seed=11, parquet_folder=tmp_path_factory.mktemp("spark-parquet"))
+def duckdb_url(tmp_path_factory):
+    """The same warehouse in a DuckDB file of its own: the reference's rows, and the answers to compare with."""
+    url = f"duckdb:///{tmp_path_factory.mktemp('reference') / 'w.duckdb'}"
+    generate(url, customers=CUSTOMERS, seed=11)
     return url
-
-
-def url_of(engine: str, warehouses: dict, request) -> str:
-    return warehouses[engine] if engine in warehouses else request.getfixturevalue(f"{engine}_warehouse")
 
 
 def run(project, *args, expect=0):
@@ -73,8 +65,8 @@ def member_ids(project, url, name, *extra) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(project, warehouses):
-    engine = sa.create_engine(warehouses["duckdb"])
+def reference(project, duckdb_url):
+    engine = sa.create_engine(duckdb_url)
     data = {}
     with engine.connect() as conn:
         for table in ("customer_360", "unified_transactions", "unified_itemized_transactions", "customer_tags",
@@ -87,74 +79,73 @@ def reference(project, warehouses):
     return Reference(data, model, as_of.date, as_of.instant, lists), model
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_every_example_segment_agrees_with_the_reference(project, warehouses, reference, engine, request):
-    url = url_of(engine, warehouses, request)
+@pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
+def test_every_example_segment_agrees_with_the_reference(project, warehouse, warehouse_url, reference):
     ref, model = reference
     nonempty = 0
     for name in model.segments:
         expected = sorted(ref.members(name))
         nonempty += bool(expected)
-        assert member_ids(project, url, name) == expected, f"{name} on {engine}"
+        assert member_ids(project, warehouse_url, name) == expected, f"{name} on {warehouse.name}"
     assert nonempty >= len(model.segments) * 0.8, "the synthetic data should populate most example segments"
 
 
-def test_insights_agree_across_engines(project, warehouses):
-    answers = {}
-    for engine, url in warehouses.items():
-        out = run(project, "insights", "Holiday Shoppers - SMS", "--as-of", AS_OF, "--warehouse", url,
-                  "--format", "json").stdout
-        answers[engine] = json.loads(out)
-    assert answers["duckdb"] == answers["sqlite"] == answers["postgresql"]
-    figures = answers["duckdb"]
+def insights(project, url, name) -> dict:
+    return json.loads(run(project, "insights", name, "--as-of", AS_OF, "--warehouse", url, "--format",
+                          "json").stdout)
+
+
+def test_insights_agree_across_engines(project, warehouse_url, duckdb_url):
+    figures = insights(project, duckdb_url, "Holiday Shoppers - SMS")
+    assert insights(project, warehouse_url, "Holiday Shoppers - SMS") == figures
     assert set(figures) >= {"members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone",
                             "sms_opt_in"}
     assert figures["members"] == figures["sms_opt_in"] > 0  # the segment requires sms_opt_in
     assert 0 < figures["active"] <= figures["members"]
 
 
+@pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-def test_spark_insights_and_members_options_equal_duckdb(project, warehouses, spark_warehouse):
+def test_spark_insights_and_members_options_equal_duckdb(project, duckdb_url, warehouse_url):
     for name in ("Holiday Shoppers - SMS", "Big Spenders", "Near Pearl Store", "Wholesale Accounts",
                  "Gmail Subscribers"):
-        answers = [json.loads(run(project, "insights", name, "--as-of", AS_OF, "--warehouse", url, "--format",
-                                  "json").stdout) for url in (warehouses["duckdb"], spark_warehouse)]
+        answers = [insights(project, url, name) for url in (duckdb_url, warehouse_url)]
         assert answers[0] == answers[1], name
         assert answers[0]["members"] > 0
     for options in (["--fields", "email,state,birthdate,created_at,sms_opt_in,predicted_clv,latitude", "--limit",
                      "7"], ["--format", "json", "--limit", "3", "--fields", "loyalty_tier,predicted_clv"]):
         outputs = [run(project, "members", "Big Spenders", "--as-of", AS_OF, "--warehouse", url, *options).stdout
-                   for url in (warehouses["duckdb"], spark_warehouse)]
+                   for url in (duckdb_url, warehouse_url)]
         assert outputs[0] == outputs[1], options
 
 
+@pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-def test_spark_warehouse_from_config_and_environment(project, spark_warehouse, spark_database, tmp_path,
-                                                     monkeypatch):
+def test_spark_warehouse_from_config_and_environment(project, warehouse, warehouse_url, tmp_path, monkeypatch):
     shutil.copytree(project, tmp_path / "p")
     config = tmp_path / "p" / "audlang.toml"
     config.write_text(config.read_text().replace('warehouse = "duckdb:///target/warehouse.duckdb"',
-                                                 f'warehouse = "{spark_warehouse}"'))
+                                                 f'warehouse = "{warehouse_url}"'))
     assert run(tmp_path / "p", "validate").exit_code == 0
-    expected = member_ids(project, spark_warehouse, "Lapsed VIP")
+    expected = member_ids(project, warehouse_url, "Lapsed VIP")
     out = run(tmp_path / "p", "members", "Lapsed VIP", "--as-of", AS_OF).stdout
     assert out.splitlines()[1:] == expected and expected
     assert "TIMESTAMP '2024-12-01 00:00:00Z'" in run(tmp_path / "p", "sql", "Lapsed VIP", "--as-of", AS_OF).stdout
-    empty = spark_database("empty")
+    empty = warehouse.new_url("empty")
     monkeypatch.setenv("AUDLANG_WAREHOUSE", empty)
     result = run(tmp_path / "p", "members", "Lapsed VIP", "--as-of", AS_OF, expect=1)
     assert "error[E404]: table customer_360 is missing from the warehouse" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_insights_text(project, warehouses):
-    out = run(project, "insights", "Big Spenders", "--as-of", AS_OF, "--warehouse", warehouses["duckdb"]).stdout
+def test_insights_text(project, duckdb_url):
+    out = run(project, "insights", "Big Spenders", "--as-of", AS_OF, "--warehouse", duckdb_url).stdout
     assert out.startswith('Segment "Big Spenders" as of 2024-11-30\n  members')
     assert "revenue, last 365 days" in out and "SMS opt-ins" in out
 
 
-def test_members_options(project, warehouses):
-    url = warehouses["duckdb"]
+def test_members_options(project, duckdb_url):
+    url = duckdb_url
     everyone = member_ids(project, url, "Big Spenders")
     assert everyone == sorted(everyone) and len(everyone) > 5
     assert member_ids(project, url, "Big Spenders", "--limit", "3") == everyone[:3]
@@ -167,8 +158,8 @@ def test_members_options(project, warehouses):
     assert [d["customer_id"] for d in doc] == everyone[:2] and set(doc[0]) == {"customer_id", "loyalty_tier"}
 
 
-def test_as_of_replays_the_past(project, warehouses):
-    url = warehouses["duckdb"]
+def test_as_of_replays_the_past(project, duckdb_url):
+    url = duckdb_url
     now = member_ids(project, url, "Ordered Last Week")
     before = run(project, "members", "Ordered Last Week", "--as-of", "2024-06-30", "--warehouse", url).stdout
     assert now and now != before.splitlines()[1:]
@@ -176,8 +167,10 @@ def test_as_of_replays_the_past(project, warehouses):
     assert isinstance(instant, list)
 
 
-def test_warehouse_from_environment_and_config(project, warehouses, monkeypatch):
-    monkeypatch.setenv("AUDLANG_WAREHOUSE", warehouses["sqlite"])
+# The environment variable, not the engine: one engine is enough (not DuckDB, the project's own).
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_warehouse_from_environment_and_config(project, warehouse_url, monkeypatch):
+    monkeypatch.setenv("AUDLANG_WAREHOUSE", warehouse_url)
     result = CliRunner().invoke(cli, ["--project", str(project), "members", "Big Spenders", "--as-of", AS_OF])
     assert result.exit_code == 0 and result.stdout.startswith("customer_id\n")
 
@@ -189,8 +182,8 @@ def test_warehouse_from_environment_and_config(project, warehouses, monkeypatch)
     (["insights", "Nope"], "error[E201]: no such segment"),
     (["sql", "Nope"], "error[E201]: no such segment"),
 ])
-def test_user_errors(project, warehouses, args, message):
-    result = run(project, *args, "--warehouse", warehouses["duckdb"], expect=1)
+def test_user_errors(project, duckdb_url, args, message):
+    result = run(project, *args, "--warehouse", duckdb_url, expect=1)
     assert message in result.output and "Traceback" not in result.output
 
 
@@ -227,7 +220,7 @@ def test_missing_table_and_column_name_the_mapping(project, tmp_path):
     assert 'table customer_360 < email = "actual_column" >' in result.output
 
 
-def test_sql_command(project, warehouses):
+def test_sql_command(project):
     out = run(project, "sql", "Cat Snack Buyers", "--dialect", "postgresql", "--as-of", AS_OF).stdout
     assert "GROUP BY" in out and "HAVING" in out and "'Cat snacks'" in out
     assert out.rstrip().endswith(";")

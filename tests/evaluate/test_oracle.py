@@ -4,7 +4,9 @@ Hypothesis generates small warehouses full of edge cases (NULLs, events on
 window edges and month ends, events after the as-of instant, duplicate tag
 rows) and well-typed segments over every condition form; each is evaluated by
 the SQL compiler on DuckDB, SQLite and PostgreSQL and by the plain-Python
-reference, and the member sets must be equal.
+reference, and the member sets must be equal. The engines are the ``warehouse``
+fixture's (conftest.py), one at a time; Spark SQL (marker ``spark``) gets fewer
+examples.
 
 SQLite runs three times: with typed tables, and with the same rows as text in
 tables that declare no column types (``CREATE TABLE t(a, b)``) or only TEXT, as
@@ -332,30 +334,29 @@ def load_spark(engine: sa.Engine, data: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def engines(postgresql_database):
-    made = {
-        "duckdb": sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.StaticPool),
-        "sqlite": sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool),
-        "postgresql": sa.create_engine(postgresql_database("oracle")),
-        **{name: sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool) for name in text_tables.DECLARED},
-    }
-    from audlang.warehouse import _sqlite_functions
+def engines(warehouse):
+    """The engine under test, by name: in memory for DuckDB and SQLite, where SQLite runs three times (typed
+    tables, and the text tables of ``text_tables``); a database of the session's server for the others."""
+    if warehouse.name == "spark":
+        from audlang.warehouse import connect
 
-    for name in ("sqlite", *text_tables.DECLARED):
-        sa.event.listen(made[name], "connect", _sqlite_functions)
+        engine = connect(warehouse.url)  # sets the session to UTC, as audlang does
+        create_spark_tables(engine)
+        made = {"spark": engine}
+    elif warehouse.name == "duckdb":
+        made = {"duckdb": sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.StaticPool)}
+    elif warehouse.name == "sqlite":
+        from audlang.warehouse import _sqlite_functions
+
+        made = {name: sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
+                for name in ("sqlite", *text_tables.DECLARED)}
+        for engine in made.values():
+            sa.event.listen(engine, "connect", _sqlite_functions)
+    else:
+        made = {warehouse.name: sa.create_engine(warehouse.url)}
     yield made
     for engine in made.values():
         engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def spark_engines(spark_database):
-    from audlang import warehouse
-
-    engine = warehouse.connect(spark_database("oracle"))  # sets the session to UTC, as audlang does
-    create_spark_tables(engine)
-    yield {"spark": engine}
-    engine.dispose()
 
 
 def check_engines(engines: dict, data, as_of: AsOf, first, second) -> None:
@@ -387,8 +388,10 @@ def test_sql_equals_reference_on_every_engine(engines, data, as_of, first, secon
     check_engines(engines, data, as_of, first, second)
 
 
+# Fewer examples on Spark, where each query takes about a second.
+@pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
 @settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")), **SETTINGS)
 @given(**CASES)
-def test_sql_equals_reference_on_spark(spark_engines, data, as_of, first, second):
-    check_engines(spark_engines, data, as_of, first, second)
+def test_sql_equals_reference_on_spark(engines, data, as_of, first, second):
+    check_engines(engines, data, as_of, first, second)

@@ -1,5 +1,6 @@
 """The report's batched figures equal `audlang insights` for every example segment, on DuckDB, SQLite and
-PostgreSQL; campaign group sizes add up; the site is written with every page and no absolute link."""
+PostgreSQL (the ``warehouse`` fixture); campaign group sizes add up; the site is written with every page and no
+absolute link."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import shutil
 
 import pytest
 
-from audlang import evaluate, warehouse
+from audlang import evaluate
 from audlang.compile import AsOf
 from audlang.datagen import generate
 from audlang.project import load
 from audlang.report import figures, site
+from audlang.warehouse import connect
 from helpers import EXAMPLES
 
 AS_OF = AsOf.parse("2024-11-30")
@@ -26,20 +28,16 @@ def project(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def warehouses(tmp_path_factory, postgresql_database):
-    folder = tmp_path_factory.mktemp("warehouses")
-    urls = {"duckdb": f"duckdb:///{folder / 'w.duckdb'}", "sqlite": f"sqlite:///{folder / 'w.sqlite'}",
-            "postgresql": postgresql_database("report")}
-    for url in urls.values():
-        generate(url, customers=300, seed=3)
-    return urls
+def warehouse_url(warehouse):
+    """The generated warehouse on the engine under test."""
+    generate(warehouse.url, customers=300, seed=3)
+    return warehouse.url
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "sqlite", "postgresql"])
-def test_batched_figures_equal_insights(project, warehouses, engine):
-    url = warehouses[engine]
+def test_batched_figures_equal_insights(project, warehouse_url):
+    url = warehouse_url
     model = load(None, str(project)).model
-    connection = warehouse.connect(url)
+    connection = connect(url)
     with connection.begin() as conn:
         computed = figures.compute(conn, model, AS_OF)
     for name in model.segments:
@@ -55,10 +53,12 @@ def test_batched_figures_equal_insights(project, warehouses, engine):
     connection.dispose()
 
 
-def test_site_has_every_page_and_only_relative_links(project, warehouses, tmp_path):
+# The site's pages and links, not the engine (the test above runs every engine): one engine is enough.
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_site_has_every_page_and_only_relative_links(project, warehouse_url, tmp_path):
     loaded = load(None, str(project))
     out = tmp_path / "docs"
-    summary = site.build(loaded.model, loaded.config.root, "retail", warehouses["duckdb"], None, out, AS_OF)
+    summary = site.build(loaded.model, loaded.config.root, "retail", warehouse_url, None, out, AS_OF)
     model = loaded.model
     assert summary["pages"] == 2 + len(model.segments) + len(model.campaigns) + len(model.destinations)
     pages = list(out.rglob("*.html"))

@@ -1,5 +1,6 @@
 """Values every engine can hold: out of range is a diagnostic at validate; at the edges, the same
-members as the reference evaluator on DuckDB, SQLite and PostgreSQL (never a Python exception)."""
+members as the reference evaluator on DuckDB, SQLite and PostgreSQL (the ``warehouse`` fixture; never a Python
+exception)."""
 
 from __future__ import annotations
 
@@ -67,28 +68,32 @@ def test_an_as_of_out_of_range_is_refused(write_project, as_of):
 
 
 @pytest.fixture(scope="module")
-def edges(tmp_path_factory, postgresql_database):
+def edges(tmp_path_factory):
+    """The project of the edge segments, and the generated warehouse's rows (read from DuckDB) for the reference."""
     root = tmp_path_factory.mktemp("edges")
     (root / "audlang.toml").write_text("")
     (root / "edges.aud").write_text("".join(f'segment "{n}" < {c} >\n' for n, c in AT_THE_EDGES.items()))
-    folder = tmp_path_factory.mktemp("edge-warehouses")
-    urls = {"duckdb": f"duckdb:///{folder / 'w.duckdb'}", "sqlite": f"sqlite:///{folder / 'w.sqlite'}",
-            "postgresql": postgresql_database("edges")}
-    for url in urls.values():
-        generate(url, customers=120, seed=5)
-    engine = sa.create_engine(urls["duckdb"])
+    url = f"duckdb:///{tmp_path_factory.mktemp('edge-reference') / 'w.duckdb'}"
+    generate(url, customers=120, seed=5)
+    engine = sa.create_engine(url)
     with engine.connect() as conn:
         data = {t: [dict(r._mapping) for r in conn.execute(sa.text(f"SELECT * FROM {t}"))]
                 for t in ("customer_360", "unified_transactions", "unified_itemized_transactions",
                           "customer_tags", "checkouts", "stores")}
     engine.dispose()
-    return root, urls, data
+    return root, data
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "sqlite", "postgresql"])
+@pytest.fixture(scope="module")
+def warehouse_url(warehouse):
+    """The same generated warehouse on the engine under test."""
+    generate(warehouse.url, customers=120, seed=5)
+    return warehouse.url
+
+
 @pytest.mark.parametrize("as_of", AS_OF_EDGES)
-def test_values_at_the_edges_give_the_reference_members(edges, engine, as_of):
-    root, urls, data = edges
+def test_values_at_the_edges_give_the_reference_members(edges, warehouse, warehouse_url, as_of):
+    root, data = edges
     model = load(None, str(root)).model
     assert not load(None, str(root)).errors
     moment = AsOf.parse(as_of)
@@ -96,7 +101,7 @@ def test_values_at_the_edges_give_the_reference_members(edges, engine, as_of):
     if as_of == "2024-11-30":  # the data's own days: the edges must not all be empty there
         assert sum(bool(reference.members(n)) for n in AT_THE_EDGES) >= len(AT_THE_EDGES) // 2
     for name in AT_THE_EDGES:
-        result = cli_run(root, "members", name, "--as-of", as_of, "--warehouse", urls[engine])
+        result = cli_run(root, "members", name, "--as-of", as_of, "--warehouse", warehouse_url)
         assert result.exit_code == 0, f"{name}: {result.output}"
         got = [row[0] for row in list(csv.reader(io.StringIO(result.stdout)))[1:]]
-        assert got == sorted(reference.members(name)), f"{name} as of {as_of} on {engine}"
+        assert got == sorted(reference.members(name)), f"{name} as of {as_of} on {warehouse.name}"

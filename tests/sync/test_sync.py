@@ -395,15 +395,12 @@ def test_429s_do_not_count_as_failed_attempts(setup, servers, tmp_path):
     assert server.duplicates() == []
 
 
-@pytest.mark.parametrize("state_engine", ["duckdb", "postgresql"])
-def test_the_sync_state_on_other_engines(setup, servers, tmp_path, state_engine, request):
+# The state database on the engine under test; SQLite holds it in every other test of this file.
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgresql"], indirect=True)
+def test_the_sync_state_on_other_engines(setup, servers, tmp_path, warehouse):
     server = servers(AttentiveServer)
     model, wh, _sqlite_state = setup(attentive(server, batch_size=60))
-    if state_engine == "postgresql":
-        url = request.getfixturevalue("postgresql_database")("audlang_sync_state")
-    else:
-        url = f"duckdb:///{tmp_path / 'state.duckdb'}"
-    state = sa.create_engine(url)
+    state = sa.create_engine(warehouse.new_url("sync_state"))
     try:
         run(model, wh, state, tmp_path)
         churn(wh)
@@ -494,16 +491,13 @@ MESSY = [  # (email, phone) written over the first customers: spaces, case, form
 ]
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "sqlite", "postgresql"])
-def test_the_delta_in_sql_matches_the_python_reference_on_each_warehouse(engine, tmp_path, request):
-    """csv syncs of messy identifiers from DuckDB, SQLite and PostgreSQL warehouses equal the reference
-    (Python normalizers, first by customer id per key), before and after the identifiers change."""
+def test_the_delta_in_sql_matches_the_python_reference_on_each_warehouse(warehouse, tmp_path):
+    """csv syncs of messy identifiers from DuckDB, SQLite and PostgreSQL warehouses (the ``warehouse`` fixture)
+    equal the reference (Python normalizers, first by customer id per key), before and after the identifiers
+    change."""
     from audlang import datagen
 
-    if engine == "postgresql":
-        url = request.getfixturevalue("postgresql_database")(f"audlang_sync_delta_{os.getpid()}")
-    else:
-        url = f"{engine}:///{tmp_path / ('w.' + engine)}"
+    url = warehouse.new_url("sync_delta")
     datagen.generate(url, customers=120, seed=11)
     destinations = '''
 destination "Phones" csv <

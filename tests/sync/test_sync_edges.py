@@ -202,9 +202,8 @@ def test_a_move_onto_a_name_that_already_has_state(setup, tmp_path):
 # ------------------------------------------------------------------ compaction keeps the membership
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
-def test_compact_keeps_the_acknowledged_membership(engine, tmp_path):
-    e = sa.create_engine(f"{engine}:///{tmp_path / ('log.' + engine)}")
+def test_compact_keeps_the_acknowledged_membership(warehouse):
+    e = sa.create_engine(warehouse.new_url("log"))
     A = wh_delta.Acked
     with e.begin() as conn:
         wh_delta.ensure_log(conn)
