@@ -3,7 +3,6 @@ renders the jinja2 templates of ``templates/`` with the assets of ``assets/`` in
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from audlang.check import Model, walk
 from audlang.compile import AsOf
 from audlang.report import figures as figuring
 from audlang.report import svg
+from audlang.state.clock import now
 from audlang.syntax.formatter import format_declaration
 
 PAGES = {"segment": "segments", "campaign": "campaigns", "destination": "destinations"}
@@ -257,7 +257,7 @@ def render(model: Model, root: Path, project_name: str, figures: figuring.Figure
 
     files = sorted({_relative_file(d.span, root) for d in (*model.segments.values(), *model.campaigns.values(),
                                                             *model.destinations.values())})
-    generated = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    generated = now()
     common = {"project": project_name, "as_of": figures.as_of, "generated": generated,
               "has_state": state["has_state"], "last_apply": state["last_apply"]}
 

@@ -19,7 +19,6 @@ made against serial N is stale as soon as anything was written after it.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import getpass
 import json
 import os
@@ -35,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 from sqlalchemy.pool import NullPool
 
 from audlang.diagnostics import AudlangError, Diagnostic, shown_url
+from audlang.state.clock import now
 from audlang.state.model import DeployedObject, HistoryEvent, LockInfo, Snapshot
 
 SCHEMA_VERSION = 1
@@ -94,10 +94,6 @@ history_table = sa.Table(
     sa.Column("object_id", sa.String(64)),
     sa.Column("detail", sa.Text),
 )
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def shown(url: str) -> str:

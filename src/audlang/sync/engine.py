@@ -71,6 +71,7 @@ from audlang.destinations import (
     Batch, BatchResult, DestinationUnavailable, Member, SettingsError, Target, missing_env,
     open_destination, resolve_settings,
 )
+from audlang.state.clock import now
 from audlang.sync import audience
 from audlang.sync import delta as wh
 from audlang.sync.delta import ADD, REMOVE, Acked, Counts
@@ -142,12 +143,6 @@ STOPPED_MESSAGE = ("no longer in the project: its members stay in the destinatio
                    "starts over with the whole group")
 #: Version 1 kept the acknowledged membership in the state database; ``migrate_v1`` moves it.
 V1_MEMBERS = "audlang_sync_members"
-
-
-def now() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # ------------------------------------------------------------------ values
