@@ -88,7 +88,7 @@ def first(engines):
     # What the delete + insert of earlier versions left on Spark before failing: a table under the
     # view's name. The first swap replaces it with the view.
     with engines["spark"].connect() as conn:
-        campaigns.campaign_members_table.create(conn)
+        warehouse.create_table(conn, campaigns.campaign_members_table)
     spark_counts = campaigns.materialize_campaigns(engines["spark"], model, AsOf.parse(AS_OF))
     duck_counts = campaigns.materialize_campaigns(engines["duckdb"], model, AsOf.parse(AS_OF))
     assert spark_counts == duck_counts

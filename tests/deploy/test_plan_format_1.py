@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from helpers import ROOT
 from deploy_fixtures import cli_run, warehouse_url  # noqa: F401
 
+from audlang.warehouse import default_state
+
 FIXTURE = ROOT / "tests" / "deploy" / "fixtures" / "plan-format-1"
 AS_OF = "2024-11-30"
 
@@ -51,7 +53,7 @@ def test_a_version_1_plan_applies(warehouse_url, write_project, cli_run):
     assert first.returncode == 0, first.stderr
     assert "state serial 11." in first.stdout
     # The state the plan was made against: this history, under the fixture's lineage.
-    engine = sa.create_engine(warehouse_url)
+    engine = sa.create_engine(default_state(warehouse_url))  # the state beside the DuckDB file
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audlang_state SET lineage = 'v1-fixture-lineage'"))
     engine.dispose()

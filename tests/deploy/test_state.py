@@ -10,6 +10,7 @@ from deploy_fixtures import cli_run, project, warehouse_url  # noqa: F401
 
 from audlang.diagnostics import AudlangError
 from audlang.state import StateStore, refuse_unsupported
+from audlang.warehouse import default_state
 
 AS_OF = "2024-11-30"
 
@@ -34,10 +35,15 @@ def test_an_older_state_is_upgraded_in_place(project, warehouse_url, cli_run):
     doc = json.loads(listed.stdout)
     assert doc["serial"] == 8 and doc["lineage"]
     assert [(o["name"], o["members"]) for o in doc["objects"]] == [("Recent", 0)]
+    # A DuckDB warehouse's state moved beside it (a SQLite file) on the way; elsewhere it stays in the warehouse.
+    engine = sa.create_engine(default_state(warehouse_url))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT schema_version FROM audlang_state")).scalar() >= 1
+        assert not sa.inspect(conn).has_table("audlang_segments")
+    engine.dispose()
     engine = sa.create_engine(warehouse_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT schema_version FROM audlang_state")).scalar() == 1
-        assert not sa.inspect(conn).has_table("audlang_segments")
+        assert sa.inspect(conn).has_table("audlang_state") == (default_state(warehouse_url) == warehouse_url)
     engine.dispose()
     planned = json.loads(cli_run(project, "plan", "--as-of", AS_OF, "--format", "json").stdout)
     actions = {a["name"]: a["action"] for a in planned["actions"]}

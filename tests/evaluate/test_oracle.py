@@ -346,12 +346,12 @@ def engines(warehouse):
     elif warehouse.name == "duckdb":
         made = {"duckdb": sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.StaticPool)}
     elif warehouse.name == "sqlite":
-        from audlang.warehouse import _sqlite_functions
+        from audlang.warehouse import harden
 
         made = {name: sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
                 for name in ("sqlite", *text_tables.DECLARED)}
         for engine in made.values():
-            sa.event.listen(engine, "connect", _sqlite_functions)
+            harden(engine)  # audlang's SQL functions on SQLite
     else:
         made = {warehouse.name: sa.create_engine(warehouse.url)}
     yield made

@@ -138,13 +138,33 @@ def members(project, url, name) -> list[str]:
     return sorted(r[0] for r in rows[1:])
 
 
+def load_lists(project, url: str, names: list[str]) -> None:
+    """The segments' list tables, made as apply makes them (a DuckDB file is only read by ``members``)."""
+    from audlang import warehouse
+    from audlang.compile import list_files_used
+
+    from audlang.project import load
+
+    model = load(None, str(project)).model
+    engine = warehouse.open_engine(url, warehouse.Role.WRITE)
+    try:
+        with engine.begin() as conn:
+            for name in names:
+                for listed in list_files_used(model, model.segments[name].condition):
+                    warehouse.load_list(conn, listed)
+    finally:
+        engine.dispose()
+
+
 def run_printed(engine: str, url: str, text: str, tmp_path) -> list[str]:
     """The printed text in a console: no driver-side parameter handling anywhere."""
     path = sa.engine.make_url(url).database
     if engine == "duckdb":
         # The duckdb connection itself (duckdb-engine's wrapper hands ``execute`` straight to it), opened
-        # with duckdb-engine's configuration: DuckDB refuses a second configuration for an open file.
-        raw = sa.create_engine(url).raw_connection()
+        # as audlang's read commands open it (read-only): DuckDB refuses a second configuration for an open file.
+        from audlang import warehouse
+
+        raw = warehouse.connect(url).raw_connection()
         try:
             return sorted(r[0] for r in raw.driver_connection.execute(text).fetchall())
         finally:
@@ -177,8 +197,9 @@ def segment_names(project) -> list[str]:
 def test_printed_sql_selects_the_members(project, warehouse, warehouse_url, tmp_path):
     engine, url = warehouse.name, warehouse_url
     populated = 0
+    load_lists(project, url, segment_names(project))  # as apply does (`members` only reads a DuckDB file)
     for name in segment_names(project):
-        expected = members(project, url, name)  # loads the segment's list tables, as documented
+        expected = members(project, url, name)
         printed = cli_run(project, "sql", name, "--dialect", engine, "--as-of", AS_OF)
         assert run_printed(engine, url, printed, tmp_path) == expected, f"{name} on {engine}:\n{printed}"
         populated += bool(expected)

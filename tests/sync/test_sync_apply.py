@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sync_helpers import expected, warehouse
 from vendor_servers import AttentiveServer
 
-from audlang import apply, project, sync
+from audlang import deploy as apply, project, state, sync
+from audlang import warehouse as wh
 from audlang.compile import AsOf
 from audlang.plan import plan_from_json, plan_to_json, render_markdown, render_text
 
@@ -67,7 +68,7 @@ def load(folder):
 def test_plan_shows_each_group_and_destination_then_apply_syncs_and_records(folder, server, monkeypatch):
     monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
     loaded = load(folder)
-    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    wh_url = wh.resolve_url(None, loaded.config.warehouse, folder)
     state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
     planned = apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF))
     syncs = {(s.group, s.destination): s for s in planned.syncs}
@@ -91,7 +92,7 @@ def test_plan_shows_each_group_and_destination_then_apply_syncs_and_records(fold
         assert [r["customer_id"] for r in csv.DictReader(handle)] == sorted(
             expected(engine, "Holiday", "B", ("customer_id",)))
     engine.dispose()
-    store = apply.StateStore(state_url)
+    store = state.StateStore(state_url)
     synced = [e for e in store.history() if e.event == "synced"]
     assert len(synced) == 3 and json.loads(synced[0].detail)["status"] == "ok"
 
@@ -124,7 +125,7 @@ def test_plan_catches_a_missing_secret_and_apply_fails_only_that_sync(folder, se
 def test_guard_in_the_plan_and_allow_removals(folder, server, monkeypatch):
     monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
     loaded = load(folder)
-    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    wh_url = wh.resolve_url(None, loaded.config.warehouse, folder)
     state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
     apply.apply_plan(apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF)), wh_url, state_url, folder,
                      loaded.model)
@@ -183,7 +184,7 @@ def test_a_sync_the_project_no_longer_has_is_shown_loudly_then_dropped(folder, s
     in the destination; apply drops its sync state and records it; the next plan is quiet."""
     monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
     loaded = load(folder)
-    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    wh_url = wh.resolve_url(None, loaded.config.warehouse, folder)
     state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
     apply.apply_plan(apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF)), wh_url, state_url, folder,
                      loaded.model)
@@ -226,7 +227,7 @@ def test_the_plan_counts_a_campaign_on_a_paused_segment_from_its_frozen_membersh
     """Apply reads a paused segment's membership as last materialized; the plan counts the syncs the same way."""
     monkeypatch.setenv("AUDLANG_TEST_ATTENTIVE_KEY", "k-123")
     loaded = load(folder)
-    wh_url = apply.warehouse.resolve_url(None, loaded.config.warehouse, folder)
+    wh_url = wh.resolve_url(None, loaded.config.warehouse, folder)
     state_url = apply.state_url_for(wh_url, None, loaded.config.state, folder)
     apply.apply_plan(apply.plan_project(loaded, wh_url, state_url, AsOf.parse(AS_OF)), wh_url, state_url, folder,
                      loaded.model)

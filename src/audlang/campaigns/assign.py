@@ -47,10 +47,10 @@ campaign_members_table = sa.Table(
     sa.Column("campaign", sa.String(500), nullable=False),
     sa.Column("group_name", sa.String(500), nullable=False),
     sa.Column("customer_id", sa.String, nullable=False),
+    # Made only where an index helps (``warehouse.create_table``): not on DuckDB, whose ART indexes make
+    # deleting a campaign's million rows minutes instead of a second, and whose scans need no index.
+    sa.Index("audlang_campaign_members_key", "campaign", "group_name"),
 )
-#: The index on (campaign, group_name), not made on DuckDB: its ART indexes make deleting a campaign's
-#: million rows minutes instead of a second, and its scans of a column store need no index.
-_INDEX = f"CREATE INDEX audlang_campaign_members_key ON {CAMPAIGN_MEMBERS_TABLE} (campaign, group_name)"
 
 
 @attrs.frozen
@@ -149,54 +149,44 @@ def assignment_query(model: Model, name: str, compiler: SegmentCompiler) -> Sele
 
 def prepare_connection(conn: sa.Connection) -> None:
     """Register the functions a SQLite connection lacks (the bucket hash); a no-op elsewhere."""
-    if conn.dialect.name != "sqlite":
-        return
-    raw = conn.connection.driver_connection
-    for fname, (arity, fn) in dialects.SQLITE_FUNCTIONS.items():
-        raw.create_function(fname, arity, fn, deterministic=True)
+    from audlang import warehouse
 
-
-def materialize(conn: sa.Connection, model: Model, name: str, compiler: SegmentCompiler) -> dict[str, int]:
-    """Replace the campaign's rows of ``audlang_campaign_members`` in this transaction; members per group."""
-    prepare_connection(conn)
-    if not sa.inspect(conn).has_table(CAMPAIGN_MEMBERS_TABLE):
-        campaign_members_table.create(conn)
-        if conn.dialect.name != "duckdb":
-            conn.execute(sa.text(_INDEX))
-    t = campaign_members_table
-    conn.execute(t.delete().where(t.c.campaign == name))
-    query = assignment_query(model, name, compiler).subquery("q")
-    conn.execute(t.insert().from_select(
-        ["campaign", "group_name", "customer_id"],
-        select(literal(name, String()).label("campaign"), query.c.group_name, query.c.customer_id)))
-    counts = {g.name: 0 for g in groups(model.campaigns[name])}
-    for group_name, count in conn.execute(
-            select(t.c.group_name, sa.func.count()).where(t.c.campaign == name).group_by(t.c.group_name)):
-        counts[group_name] = int(count)
-    return counts
+    warehouse.prepare_connection(conn)
 
 
 def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Mapping[str, sa.Select] | None = None
                           ) -> dict[str, dict[str, int]]:
     """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group.
 
-    A paused campaign keeps the rows it has. Elsewhere each campaign is replaced in its own
-    transaction (delete + insert); on Spark, which has neither transactions nor DELETE on Parquet
-    tables, all of them are written at once by ``_materialize_spark``.
+    A paused campaign keeps the rows it has. Where the warehouse has transactions each campaign is
+    replaced in its own (delete + insert); elsewhere (Spark: no transactions, no DELETE) all of them are
+    written at once as one generation behind the view (``warehouse.Membership.replace_groups``), the
+    paused campaigns' rows carried over as the view showed them.
     """
     from audlang import warehouse
 
     compiler = SegmentCompiler(model, as_of, membership=dict(membership or {}))
-    if warehouse.spark_engine(engine):
-        return _materialize_spark(engine, model, compiler)
-    out = {}
-    for name, campaign in model.campaigns.items():
-        if campaign.paused:
-            continue
-        with engine.begin() as conn:
-            load_lists(conn, model, campaign)
-            out[name] = materialize(conn, model, name, compiler)
-    return out
+    mem = warehouse.for_bind(engine)
+    active = [name for name, c in model.campaigns.items() if not c.paused]
+    kept = [name for name, c in model.campaigns.items() if c.paused]
+    if not active:
+        return {}
+    counted: dict[str, dict[str, int]] = {}
+    if warehouse.traits(engine).transactions:
+        for name in active:
+            with engine.begin() as conn:
+                prepare_connection(conn)
+                load_lists(conn, model, model.campaigns[name])
+                counted.update(mem.replace_groups(conn, campaign_members_table,
+                                                  {name: assignment_query(model, name, compiler)}, kept))
+    else:
+        with engine.connect() as conn:
+            for name in active:
+                load_lists(conn, model, model.campaigns[name])
+            counted = mem.replace_groups(conn, campaign_members_table,
+                                         {name: assignment_query(model, name, compiler) for name in active}, kept)
+    return {name: {g.name: counted.get(name, {}).get(g.name, 0) for g in groups(model.campaigns[name])}
+            for name in active}
 
 
 def load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> None:
@@ -211,40 +201,3 @@ def load_lists(conn: sa.Connection, model: Model, campaign: ast.Campaign) -> Non
     for condition in conditions:
         for listed in list_files_used(model, condition):
             load_list(conn, listed)
-
-
-def _materialize_spark(engine: sa.Engine, model: Model, compiler: SegmentCompiler) -> dict[str, dict[str, int]]:
-    """Spark: ``audlang_campaign_members`` is a view over a generation table written by one
-    CREATE TABLE … AS SELECT per apply (``warehouse.swap_generation``): the UNION ALL of every
-    active campaign's assignment and of the paused campaigns' rows as the view showed them. Readers
-    see the previous generation until the view is swapped, never a half-written one. Counted per
-    group in Spark."""
-    from audlang import warehouse
-
-    active = [name for name, c in model.campaigns.items() if not c.paused]
-    if not active:
-        return {}
-    paused = [name for name, c in model.campaigns.items() if c.paused]
-    with engine.connect() as conn:
-        for name in active:
-            load_lists(conn, model, model.campaigns[name])
-        parts = []
-        for name in active:
-            query = assignment_query(model, name, compiler).subquery("q")
-            parts.append(select(literal(name, String()).label("campaign"), query.c.group_name, query.c.customer_id))
-        if paused and warehouse.spark_has_view(conn, CAMPAIGN_MEMBERS_TABLE):
-            kept = sa.table(CAMPAIGN_MEMBERS_TABLE, sa.column("campaign"), sa.column("group_name"),
-                            sa.column("customer_id"))
-            parts.append(select(kept.c.campaign, kept.c.group_name, kept.c.customer_id)
-                         .where(kept.c.campaign.in_([literal(n, String()) for n in paused])))
-        everything = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-        table_name = warehouse.swap_generation(conn, CAMPAIGN_MEMBERS_TABLE, everything,
-                                               columns=("campaign", "group_name", "customer_id"))
-        t = sa.table(table_name, sa.column("campaign"), sa.column("group_name"))
-        counted = conn.execute(select(t.c.campaign, t.c.group_name, sa.func.count())
-                               .group_by(t.c.campaign, t.c.group_name)).fetchall()
-    out = {name: {g.name: 0 for g in groups(model.campaigns[name])} for name in active}
-    for campaign, group_name, count in counted:
-        if campaign in out:
-            out[campaign][group_name] = int(count)
-    return out

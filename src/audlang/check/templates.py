@@ -346,19 +346,13 @@ def check_target_file(path: Path, what: str) -> None:
 
 def database_file(url: str) -> str | None:
     """The file a DuckDB or SQLite URL opens (as written, maybe relative), or None (a server, memory)."""
-    from sqlalchemy.engine import make_url
+    from audlang import backends
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() not in ("duckdb", "sqlite"):
-        return None
-    database = parsed.database or ""
-    if database.startswith("file:") or "uri" in parsed.query:
+    if backends.is_uri_filename(url):
         # SQLite decodes a URI filename (%2E%2E is ..) after any check of ours: not accepted
         raise TemplateProblem("E124", "a SQLite URI filename (file:…, uri=true) is not accepted as a destination "
                               "database", "name the file as a path: sqlite:///exports/copy.db")
-    if database in ("", ":memory:") or database.startswith(("md:", "motherduck:")):
-        return None
-    return database
+    return backends.database_file(url)
 
 
 # ------------------------------------------------------------------ webhook bodies

@@ -71,9 +71,12 @@ def members(ctx, name, as_of, fmt, limit, fields, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
-    engine = warehouse.connect(url)
+    engine = warehouse.connect(url, role=warehouse.Role.READ)
     field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
-    header, rows = evaluate.members(engine, url, loaded.model, name, parse_as_of(as_of), field_list, limit)
+    try:
+        header, rows = evaluate.members(engine, url, loaded.model, name, parse_as_of(as_of), field_list, limit)
+    finally:
+        engine.dispose()  # a DuckDB file is let go of at once
     if fmt == "json":
         click.echo(json.dumps([dict(zip(header, row)) for row in rows], default=_json_default, indent=2))
     else:
@@ -98,9 +101,12 @@ def insights(ctx, name, as_of, fmt, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
-    engine = warehouse.connect(url)
+    engine = warehouse.connect(url, role=warehouse.Role.READ)
     moment = parse_as_of(as_of)
-    figures = evaluate.insights(engine, url, loaded.model, name, moment)
+    try:
+        figures = evaluate.insights(engine, url, loaded.model, name, moment)
+    finally:
+        engine.dispose()
     if fmt == "json":
         click.echo(json.dumps({"segment": name, "as_of": str(moment), **figures}, default=_json_default, indent=2))
     else:
@@ -145,9 +151,9 @@ def sql(ctx, name, dialect, as_of, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     if dialect is None:
-        from sqlalchemy.engine import make_url
+        from audlang import backends
 
-        backend = make_url(warehouse_url(loaded, warehouse_option)).get_backend_name()
+        backend = backends.backend(warehouse_url(loaded, warehouse_option))
         dialect = backend if backend in DIALECTS else "duckdb"
     click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], parse_as_of(as_of)))
 
@@ -163,7 +169,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     """From nothing to insights: writes the example project, builds a synthetic warehouse, shows every segment."""
     from pathlib import Path
 
-    from audlang import examples, project, warehouse
+    from audlang import backends, examples, project, warehouse
     from audlang.datagen import DEFAULT_AS_OF, generate
 
     root = Path(directory)
@@ -175,7 +181,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     config = project.load_config(str(root))
     url = warehouse.resolve_url(warehouse_option, config.warehouse, root)
     _make_parent(url)
-    spark = _backend(url) in warehouse.SPARK_DIALECTS
+    spark = backends.is_spark(url)
     # Spark reads the generated tables from Parquet files in the project (the server must see the folder).
     options = {"parquet_folder": (root / "target" / "spark-parquet").resolve()} if spark else {}
     if spark:
@@ -183,7 +189,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     _generate_with_progress(generate, url, customers, seed, **options)
     as_of = parse_as_of(DEFAULT_AS_OF.isoformat())
     loaded = load_checked(ctx)
-    engine = warehouse.connect(url)
+    engine = warehouse.connect(url, role=warehouse.Role.READ)
     with _demo_destinations(loaded) as demo_loaded:
         _demo_deploy(ctx, demo_loaded, url, as_of)
     _insights_table(engine, url, loaded.model, as_of)
@@ -194,20 +200,14 @@ def demo(ctx, directory, customers, seed, warehouse_option):
                "going back to the definitions in destinations.aud, with the secrets they need.", err=True)
 
 
-def _backend(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).get_backend_name()
-
-
 def _make_parent(url: str) -> None:
     from pathlib import Path
 
-    from sqlalchemy.engine import make_url
+    from audlang import backends
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = backends.database_file(url)
+    if database is not None:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _generate_with_progress(generate, url: str, customers: int, seed: int, **options) -> None:
@@ -232,14 +232,14 @@ def _generate_with_progress(generate, url: str, customers: int, seed: int, **opt
 
 def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
     """plan → apply on the demo project: the reviewed plan, then carried out, as CI would."""
-    from audlang import apply as deploy
+    from audlang import deploy
     from audlang.cli import _color
     from audlang.plan.render import plan_to_json, render_text
 
-    from audlang import warehouse
+    from audlang import backends
 
     state = deploy.state_url_for(url, None, loaded.config.state, loaded.config.root)
-    if _backend(state) in warehouse.SPARK_DIALECTS:  # the state needs transactions: a file in the project
+    if backends.is_spark(state):  # the state needs transactions: a file in the project
         state = f"sqlite:///{(loaded.config.root / 'target' / 'state.db').resolve()}"
         click.echo("Spark: the state (serial, lock, history, sync progress) is in target/state.db; segments, "
                    "campaign groups and the sync log are in Spark", err=True)
@@ -262,7 +262,7 @@ def _demo_destinations(loaded):
 
     import attrs
 
-    from audlang.apply import demo_model
+    from audlang.deploy import demo_model
     from audlang.destinations.sandbox import AttentiveSandbox
 
     sandbox = AttentiveSandbox(os.environ.setdefault("ATTENTIVE_API_KEY", "demo-" + uuid.uuid4().hex[:12]))

@@ -25,7 +25,7 @@ ALLOW_REMOVALS_HELP = ("Let syncs that would empty a destination's audience or r
 
 def _urls(config, warehouse_option: str | None, state_option: str | None) -> tuple[str, str]:
     from audlang import warehouse
-    from audlang.apply import state_url_for
+    from audlang.deploy import state_url_for
 
     warehouse_url = warehouse.resolve_url(warehouse_option, config.warehouse, config.root)
     return warehouse_url, state_url_for(warehouse_url, state_option, config.state, config.root)
@@ -71,7 +71,7 @@ def _error(code: str, message: str, subject: str | None = None):
 @click.pass_context
 def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_option, state_option):
     """What apply would do: each change with its reason, definition diff and membership change."""
-    from audlang.apply import plan_project
+    from audlang.deploy import plan_project
     from audlang.cli.data import load_checked, parse_as_of
     from audlang.plan import plan_to_json
 
@@ -102,7 +102,8 @@ def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_opti
 @click.pass_context
 def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, state_option):
     """Carry out a saved plan (refused when stale), or a fresh plan after confirmation."""
-    from audlang.apply import apply_plan, plan_project
+    from audlang.deploy import apply_plan, plan_project
+    from audlang.state import StateStore
     from audlang.cli.data import load_checked, parse_as_of
     from audlang.plan import plan_from_json, plan_to_json, render_text
 
@@ -130,6 +131,7 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
     else:
         loaded = load_checked(ctx)
         warehouse_url, state_url = _urls(loaded.config, warehouse_option, state_option)
+        StateStore(state_url).refuse_if_locked()  # a second apply fails at once, before it plans
         fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals)
         click.echo(render_text(plan_to_json(fresh), color=_color()))
         if not fresh.has_changes:

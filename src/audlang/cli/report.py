@@ -28,8 +28,11 @@ def explain(ctx, name, customer_id, as_of, fmt, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
-    engine = warehouse.connect(url)
-    result = explaining.explain(engine, url, loaded.model, name, customer_id, parse_as_of(as_of))
+    engine = warehouse.connect(url, role=warehouse.Role.READ)
+    try:
+        result = explaining.explain(engine, url, loaded.model, name, customer_id, parse_as_of(as_of))
+    finally:
+        engine.dispose()
     if fmt == "json":
         click.echo(json.dumps(explaining.to_json(result), indent=2, ensure_ascii=False))
         return
@@ -70,7 +73,7 @@ def docs_generate(ctx, out, as_of, warehouse_option, state_option):
     import time
 
     from audlang import report
-    from audlang.apply import state_url_for
+    from audlang.deploy import state_url_for
 
     started = time.perf_counter()
     loaded = load_checked(ctx)

@@ -17,22 +17,15 @@ WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `wa
 
 
 def state_engine(ctx, warehouse_option: str | None, state_option: str | None):
-    """The state database's engine: --state, AUDLANG_STATE, `state` in audlang.toml, else the warehouse."""
-    from audlang import project, warehouse
+    """The state database's engine: --state, AUDLANG_STATE, `state` in audlang.toml, else the default."""
+    from audlang import project, state, warehouse
 
     config = project.load_config(ctx.obj["project_dir"])
-    warehouse_url = warehouse.resolve_url(warehouse_option, config.warehouse, config.root)
-    url = warehouse.resolve_url(state_option, config.state, config.root, env_var="AUDLANG_STATE", default=None)
-    url = url or warehouse_url
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:"):
-        from pathlib import Path
-
-        if not Path(parsed.database).exists():
-            return None, url  # no state database yet: nothing was synced
-    return warehouse.connect(url, must_exist=False), url
+    url = warehouse.resolve(config.root, config.warehouse, config.state, warehouse_option, state_option).state
+    warehouse.duckdb_files.adopt(url)
+    if warehouse.file_missing(url):
+        return None, url  # no state database yet: nothing was synced
+    return state.open_engine(url), url
 
 
 def _read(ctx, warehouse_option, state_option, reader):

@@ -7,7 +7,9 @@ Parquet files; ``generate_spark(connection, folder, …)`` (or ``generate`` with
 ``hive://`` URL and ``parquet_folder``) registers those files as Spark SQL tables.
 Same seed, size and as-of date: the same rows, on every engine.
 
-May import SQLAlchemy, DuckDB and numpy; nothing else of ours.
+May import SQLAlchemy, DuckDB and numpy; of ours only the engine layer's
+``audlang.backends`` (what a URL names) and ``audlang.warehouse.loading``
+(the engine-specific loading), so it never asks which engine a target is.
 """
 
 from audlang.datagen.build import DEFAULT_AS_OF, TAGS, Progress, build

@@ -34,11 +34,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from audlang import ast
+from audlang import ast, backends, warehouse
 from audlang.check.templates import (
     HIDDEN, ExportRoots, TemplateProblem, database_file, render_path, resolve_output,
 )
 from audlang.destinations.base import Batch, BatchResult, Member, Settings, SettingsError, Target, resolve_settings
+from audlang.diagnostics import AudlangError
 
 
 class CsvFile:
@@ -160,9 +161,7 @@ def resolve_database_url(url: str, root: Path, exports_root: Path | None = None)
     if resolved is not None:
         parsed = parsed.set(database=str(resolved))
         resolved.parent.mkdir(parents=True, exist_ok=True)
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+    return backends.with_driver(parsed).render_as_string(hide_password=False)
 
 
 class SqlTable:
@@ -181,7 +180,9 @@ class SqlTable:
         except Exception as error:  # noqa: BLE001 - a URL SQLAlchemy cannot read
             raise SettingsError(settings.redact(f"cannot open the database: {error}")) from None
         try:
-            self.engine = sa.create_engine(url)
+            self.engine = warehouse.open_engine(url, warehouse.Role.WRITE, must_exist=False)
+        except AudlangError as error:
+            raise SettingsError(settings.redact(f"cannot open the database: {error.diagnostics[0].message}")) from None
         except Exception as error:  # noqa: BLE001 - bad URLs and missing drivers
             raise SettingsError(settings.redact(f"cannot open the database: {error}")) from None
         schema, _, name = settings.get("table").rpartition(".")

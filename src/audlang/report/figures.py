@@ -57,8 +57,6 @@ def depths(model: Model) -> dict[str, int]:
 def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Figures:
     names = list(model.segments)
     index = {name: i for i, name in enumerate(names)}
-    if conn.dialect.name == "duckdb":  # its progress bar would draw on the user's terminal
-        conn.exec_driver_sql("SET enable_progress_bar = false")
     members = sa.Table(MEMBERS_TABLE, sa.MetaData(), sa.Column("seg", Integer), sa.Column("customer_id", String),
                        prefixes=["TEMPORARY"])
     members.drop(conn, checkfirst=True)

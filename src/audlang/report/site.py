@@ -93,9 +93,8 @@ def read_state(state_url: str | None, model: Model) -> dict:
              "has_state": False, "last_apply": None}
     if state_url is None:
         return empty
-    parsed = sa.engine.make_url(state_url)
-    if parsed.get_backend_name() in ("duckdb", "sqlite") and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).exists():
+    warehouse.duckdb_files.adopt(state_url)
+    if warehouse.file_missing(state_url):
         return empty
     from audlang import sync
     from audlang.state import StateStore
@@ -182,7 +181,7 @@ def build(model: Model, root: Path, project_name: str, url: str, state_url: str 
     """Write the report into ``out``; returns a summary (pages written, as-of, timings)."""
     state = read_state(state_url, model)
     moment = as_of or default_as_of(state)
-    engine = warehouse.connect(url)
+    engine = warehouse.connect(url, role=warehouse.Role.READ)
     try:
         with warehouse.errors_translated(url, model), engine.begin() as conn:
             figures = figuring.compute(conn, model, moment, progress)

@@ -29,21 +29,16 @@ import zlib
 from collections.abc import Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from audlang import warehouse
 from audlang.diagnostics import AudlangError, Diagnostic, shown_url
 from audlang.state.clock import now
 from audlang.state.model import DeployedObject, HistoryEvent, LockInfo, Snapshot
 
 SCHEMA_VERSION = 1
 LOCK_NAME = "apply"
-#: Engines that cannot hold the state: no transactions or unique constraints to lock with.
-UNSUPPORTED = {"hive": "Spark SQL (hive://)", "databricks": "Databricks", "spark": "Spark SQL",
-               "bigquery": "BigQuery", "trino": "Trino"}
-#: How long to wait for a DuckDB file another process has open (seconds).
-FILE_BUSY_TIMEOUT = float(os.environ.get("AUDLANG_BUSY_TIMEOUT", "30"))
 
 metadata = sa.MetaData()
 state_table = sa.Table(
@@ -102,72 +97,28 @@ def shown(url: str) -> str:
 
 def refuse_unsupported(url: str) -> None:
     """A state URL on an engine that cannot hold the state (Spark and friends) → a clear error."""
-    try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise AudlangError(Diagnostic.sourceless(
-            "E501", "not a database URL for the state (expected e.g. duckdb:///state.duckdb, sqlite:///state.db, "
-            "postgresql+psycopg://user@host/db)", shown(url))) from None
-    if backend in UNSUPPORTED:
-        raise AudlangError(Diagnostic.sourceless(
-            "E502", f"{UNSUPPORTED[backend]} cannot hold the audlang state (it needs transactions and unique "
-            "constraints for the serial and the lock); keep the warehouse there and set `state` in audlang.toml, "
-            "AUDLANG_STATE or --state to a PostgreSQL, SQLite or DuckDB URL", shown(url)))
+    open_engine(url).dispose()
 
 
 def open_engine(url: str) -> Engine:
-    """An Engine for the state database. DuckDB files are opened per transaction (no pool), so
-    that another process can get in between two transactions of a long apply (DuckDB locks the
-    whole file while it is open)."""
-    refuse_unsupported(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    options: dict = {}
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        options["connect_args"] = {"connect_timeout": 15}  # an unreachable server is an error, not a hang
-    if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
-        options["poolclass"] = NullPool
-        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+    """An Engine for the state database (``warehouse.open_engine`` in the state role): Spark and other
+    engines without transactions are refused (E502); a DuckDB file is opened per transaction."""
+    return warehouse.open_engine(url, warehouse.Role.STATE)
+
+
+def connect(engine: Engine, url: str) -> sa.Connection:
+    """``engine.connect()``; a DuckDB file another process holds is waited for (``warehouse.engines``)."""
     try:
-        return sa.create_engine(parsed, **options)
-    except (NoSuchModuleError, ImportError) as error:
-        raise AudlangError(Diagnostic.sourceless("E501", f"no driver for this database: {error}", shown(url)))
-
-
-def _busy(error: BaseException) -> str | None:
-    text = str(getattr(error, "orig", error))
-    if "Could not set lock on file" in text or "Conflicting lock" in text:
-        return text
-    return None
-
-
-def connect(engine: Engine, url: str, timeout: float | None = None) -> sa.Connection:
-    """``engine.connect()``, waiting while another process has the DuckDB file open; errors → diagnostics."""
-    deadline = time.monotonic() + (FILE_BUSY_TIMEOUT if timeout is None else timeout)
-    delay = 0.01
-    while True:
-        try:
-            return engine.connect()
-        except DBAPIError as error:
-            busy = _busy(error)
-            if busy is None:
-                raise AudlangError(Diagnostic.sourceless("E503", f"cannot connect: {_reason(error)}",
-                                                         shown(url))) from None
-            if time.monotonic() > deadline:
-                raise AudlangError(Diagnostic.sourceless(
-                    "E504", "the database file is in use by another process (" + _holder_of(busy) +
-                    "); wait for it to finish", shown(url))) from None
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.05)
+        return engine.connect()
+    except DBAPIError as error:
+        raise AudlangError(Diagnostic.sourceless("E503", f"cannot connect: {_reason(error)}",
+                                                 shown(url))) from None
 
 
 @contextlib.contextmanager
-def begin(engine: Engine, url: str, timeout: float | None = None) -> Iterator[sa.Connection]:
-    """``engine.begin()``, waiting while another process has the DuckDB file open; errors → diagnostics."""
-    conn = connect(engine, url, timeout)
+def begin(engine: Engine, url: str) -> Iterator[sa.Connection]:
+    """``engine.begin()``, errors → diagnostics."""
+    conn = connect(engine, url)
     try:
         with conn.begin():
             yield conn
@@ -175,19 +126,8 @@ def begin(engine: Engine, url: str, timeout: float | None = None) -> Iterator[sa
         conn.close()
 
 
-def _holder_of(text: str) -> str:
-    import re
-
-    m = re.search(r"PID (\d+)", text)
-    return f"PID {m.group(1)}" if m else "another process"
-
-
 def _reason(error: BaseException) -> str:
-    import re
-
-    orig = getattr(error, "orig", None) or error
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    return re.sub(r"://[^@/\s]+@", "://***@", text)
+    return warehouse.reason(error)
 
 
 class LockHeld(AudlangError):
@@ -224,9 +164,10 @@ class StateStore:
 
     def __init__(self, url: str, engine: Engine | None = None):
         self.url = url
+        if engine is None:
+            warehouse.duckdb_files.adopt(url)
         self.engine = engine or open_engine(url)
-        self.backend = self.engine.dialect.name
-        self._lock_conn: sa.Connection | None = None
+        self._session_lock: warehouse.SessionLock | None = None
         self._lock_id: str | None = None
 
     @contextlib.contextmanager
@@ -411,15 +352,9 @@ class StateStore:
         from audlang import __version__
 
         self.prepare(create=True)
-        if self.backend == "postgresql":
-            self._lock_conn = self.engine.connect()
-            got = self._lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                                          {"k": self._advisory_key()}).scalar()
-            self._lock_conn.commit()
-            if not got:
-                self._lock_conn.close()
-                self._lock_conn = None
-                raise LockHeld(self.current_lock(), self.url)
+        self._session_lock = warehouse.session_lock(self.engine, self._advisory_key())
+        if self._session_lock is None:
+            raise LockHeld(self.current_lock(), self.url)
         info = LockInfo(lock_id=str(uuid.uuid4()), operation=operation, who=_who(), host=socket.gethostname(),
                         pid=os.getpid(), started_at=now(), version=__version__)
         taken_over: LockInfo | None = None
@@ -443,21 +378,23 @@ class StateStore:
         self._drop_advisory()
         raise LockHeld(self.current_lock(), self.url)
 
+    def refuse_if_locked(self) -> None:
+        """Raise ``LockHeld`` now if a live apply holds the lock (``acquire`` takes it later)."""
+        held = self.current_lock()
+        if held is not None and not (held.host == socket.gethostname() and not _pid_alive(held.pid)):
+            raise LockHeld(held, self.url)
+
     def _dead(self, held: LockInfo) -> bool:
         """Whether the lock's holder is gone: on PostgreSQL we hold the advisory lock (so it is not alive);
         elsewhere only a holder on this host can be checked."""
-        if self.backend == "postgresql":
+        if warehouse.has_session_locks(self.engine):
             return True
         return held.host == socket.gethostname() and not _pid_alive(held.pid)
 
     def _drop_advisory(self) -> None:
-        if self._lock_conn is not None:
-            with contextlib.suppress(SQLAlchemyError):
-                self._lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self._advisory_key()})
-                self._lock_conn.commit()
-            with contextlib.suppress(SQLAlchemyError):
-                self._lock_conn.close()
-            self._lock_conn = None
+        if self._session_lock is not None:
+            self._session_lock.release()
+            self._session_lock = None
 
     def release(self) -> None:
         if self._lock_id is not None:

@@ -55,11 +55,8 @@ log_table = sa.Table(
     sa.Column("member_key", sa.String, nullable=False),
     sa.Column("fingerprint", sa.Text, nullable=False),
     sa.Column("data", sa.Text, nullable=False),  # JSON: the identifiers and fields as sent (+ vendor ids)
+    sa.Index("audlang_sync_log_key", "target_id", "customer_id", "tick"),
 )
-_SPARK_DDL = (f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} (target_id STRING, tick BIGINT, operation STRING, "
-              "customer_id STRING, member_key STRING, fingerprint STRING, data STRING) USING parquet")
-#: Not on DuckDB: its ART indexes make the compaction's deletes slow, and its scans need no index.
-_INDEX = f"CREATE INDEX audlang_sync_log_key ON {LOG_TABLE} (target_id, customer_id, tick)"
 
 
 # ------------------------------------------------------------------ the log
@@ -70,14 +67,9 @@ def has_log(conn: sa.Connection) -> bool:
 
 
 def ensure_log(conn: sa.Connection) -> None:
-    if has_log(conn):
-        return
-    if warehouse.spark_engine(conn):
-        conn.execution_options(no_parameters=True).exec_driver_sql(_SPARK_DDL)
-        return
-    log_table.create(conn)
-    if conn.dialect.name != "duckdb":
-        conn.execute(sa.text(_INDEX))
+    """The log table (a Parquet table on Spark; its index only where an index helps: not on DuckDB, whose ART
+    indexes make the compaction's deletes slow)."""
+    warehouse.create_table(conn, log_table)
 
 
 @attrs.frozen
@@ -96,26 +88,7 @@ def append(conn: sa.Connection, target_id: str, tick: int, operation: str, rows:
                "member_key": r.key, "fingerprint": r.fingerprint, "data": r.data} for r in rows]
     if not values:
         return
-    if warehouse.spark_engine(conn):
-        from audlang.compile.dialects import spark_string
-
-        driver = conn.execution_options(no_parameters=True)
-        columns = [c.name for c in log_table.columns]
-        for start in range(0, len(values), 5_000):
-            chunk = values[start:start + 5_000]
-            text = ", ".join("(" + ", ".join(str(v[c]) if c == "tick" else spark_string(v[c]) for c in columns) + ")"
-                             for v in chunk)
-            driver.exec_driver_sql(f"INSERT INTO {LOG_TABLE} VALUES {text}")
-        return
-    if conn.dialect.name == "duckdb":
-        # DuckDB's executemany runs a statement per row, and a multi-row VALUES costs SQLAlchemy seconds to
-        # compile: the columns go in as four list parameters, unnested side by side (40 ms for 10,000 rows).
-        columns = [[v[c] for v in values] for c in ("customer_id", "member_key", "fingerprint", "data")]
-        conn.exec_driver_sql(f"INSERT INTO {LOG_TABLE} (target_id, tick, operation, customer_id, member_key, "
-                             "fingerprint, data) SELECT ?, ?, ?, unnest(?), unnest(?), unnest(?), unnest(?)",
-                             (target_id, tick, operation, *columns))
-        return
-    conn.execute(log_table.insert(), values)
+    warehouse.bulk_insert(conn, log_table, values)
 
 
 def appended(conn: sa.Connection, target_id: str, tick: int) -> set[str]:
@@ -220,7 +193,7 @@ def count_acknowledged(conn: sa.Connection, target_id: str | None) -> int:
 def compact(conn: sa.Connection, target_id: str, slack: int = 10_000) -> int:
     """On transactional warehouses: delete the target's superseded rows (and its removes) in this
     transaction once they outnumber the live ones; the rows deleted. Spark keeps its log whole."""
-    if warehouse.spark_engine(conn):
+    if not warehouse.traits(conn).transactions:
         return 0
     t = log_table
     total = conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.target_id == target_id)).scalar()
@@ -236,7 +209,7 @@ def compact(conn: sa.Connection, target_id: str, slack: int = 10_000) -> int:
 
 def forget(conn: sa.Connection, target_id: str) -> None:
     """Drop a target's log (its destination now names another audience); Spark keeps it (no DELETE)."""
-    if not warehouse.spark_engine(conn) and has_log(conn):
+    if warehouse.traits(conn).transactions and has_log(conn):
         conn.execute(log_table.delete().where(log_table.c.target_id == target_id))
 
 
@@ -323,7 +296,7 @@ def staged(conn: sa.Connection, want: Desired) -> Iterator[Desired]:
     """``want`` with its keyed and desired rows written once to temporary tables, so the counts and the
     fetches of one sync read them instead of normalizing and ranking the group three times (a third of
     the time at a million members). Spark, without temporary tables, computes them in each query."""
-    if warehouse.spark_engine(conn):
+    if not warehouse.traits(conn).temporary_tables:
         yield want
         return
     suffix = uuid.uuid4().hex[:10]

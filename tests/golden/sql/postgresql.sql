@@ -76,7 +76,7 @@ WHERE x2.customer_id IS NOT NULL AND x2.score IS NOT NULL AND x2.score >= 0.7) A
 -- segment: Wholesale Accounts
 -- reads the customer_id column of in-list files, as warehouse tables:
 --   audlang_list_6c8d5e03b5c9093b: "../lists/wholesale.csv"
--- `audlang members "Wholesale Accounts"` (or insights, apply) loads a missing one first
+-- `audlang apply` loads a missing one (so do `audlang members "Wholesale Accounts"` and insights, except on a DuckDB file, which they only read)
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT audlang_list_6c8d5e03b5c9093b.customer_id 

@@ -1,0 +1,48 @@
+"""The warehouse: the one place where engines differ (with ``compile/dialects.py`` and ``backends``).
+
+- ``engines``: ``open_engine(url, role)``, the one way an engine is made (warehouse or state);
+- ``duckdb_files``: the embedded DuckDB file shared by a team (one writer, readers, the state beside it);
+- ``loading``: whole tables loaded fast into each engine (the synthetic warehouse);
+- ``urls``: where the warehouse and the state are, resolved once;
+- ``errors``: database errors → one diagnostic;
+- ``tables``: ``has_table``, ``create_table``, ``bulk_insert`` and the engine's ``traits``;
+- ``lists``: ``in list`` files loaded as tables;
+- ``membership``: materialized membership behind one interface, two storages;
+- ``spark``: Spark's catalog and generation tables.
+
+Passwords never appear in messages: URLs are shown by ``diagnostics.shown_url``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from audlang.diagnostics import shown_url as shown
+from audlang.warehouse import duckdb_files
+from audlang.warehouse.duckdb_files import WarehouseBusy, holding
+from audlang.warehouse.engines import (
+    Role, SessionLock, harden, has_session_locks, open_engine, prepare_connection, read_only, session_lock,
+)
+from audlang.warehouse.errors import errors_translated, reason, translate
+from audlang.warehouse.lists import list_ids, load_list
+from audlang.warehouse.membership import (
+    MEMBERSHIP_TABLE, Change, Membership, Previewed, SparkMembership, TableMembership, for_bind, membership_table,
+    nobody,
+)
+from audlang.warehouse.tables import Traits, bulk_insert, create_table, csv_text, has_table, raw_rows, traits
+from audlang.warehouse.urls import DEFAULT_WAREHOUSE, Urls, default_state, file_missing, resolve, resolve_url, \
+    state_url_for
+
+
+def connect(url: str, must_exist: bool = True, role: Role = Role.WRITE) -> Engine:
+    """An Engine for the warehouse at ``url`` (``open_engine``; read commands pass ``Role.READ``)."""
+    return open_engine(url, role, must_exist)
+
+
+__all__ = [
+    "Change", "DEFAULT_WAREHOUSE", "MEMBERSHIP_TABLE", "Membership", "Previewed", "Role", "SessionLock", "SparkMembership",
+    "TableMembership", "Traits", "Urls", "WarehouseBusy", "bulk_insert", "connect", "create_table", "csv_text", "duckdb_files",
+    "default_state", "errors_translated", "file_missing", "for_bind", "harden", "has_session_locks", "has_table", "holding", "list_ids",
+    "load_list", "membership_table", "nobody", "open_engine", "prepare_connection", "raw_rows", "read_only", "reason", "resolve",
+    "resolve_url", "session_lock", "shown", "state_url_for", "traits", "translate",
+]
