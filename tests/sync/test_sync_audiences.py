@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import state_layouts
 from sync_helpers import AS_OF, expected, model_of, servers, sync_project  # noqa: F401 - fixtures
 from vendor_servers import AttentiveServer, BrazeServer, KlaviyoServer, WebhookServer
 
@@ -248,12 +249,11 @@ destination "S2" sql <
 
 
 def _restore(data: dict, wh: sa.Engine, state: sa.Engine, folder: Path) -> None:
-    """The fixture's state tables, warehouse log and sql destination table."""
-    sync.prepare_state(state)
-    tables = {t.name: t for t in sync.engine.metadata.sorted_tables}
+    """The fixture's state tables (in the layout of their time: the sync's own version 2, alone in the
+    state database; the next sync upgrades them), warehouse log and sql destination table."""
+    tables = state_layouts.make(state, None, 2, meta_row=False).tables
     with state.begin() as conn:
         for name, rows in data["state"].items():
-            conn.execute(tables[name].delete())
             if rows:
                 conn.execute(tables[name].insert(), rows)
     columns = ("target_id", "tick", "operation", "customer_id", "member_key", "fingerprint", "data")
@@ -348,7 +348,7 @@ def test_a_migration_killed_halfway_is_finished_by_the_next_apply(sync_project, 
     next apply appends nothing twice and sends each repair once."""
     model, wh, state, env, apply, vendors, a, b, stuck = _legacy(sync_project, servers, tmp_path)
     braze = vendors[0]
-    real = sync.engine.Syncer._upgrade
+    real = sync.syncer.Syncer._upgrade
 
     def killed(self, campaign, group, decl, target_id):
         begin, calls = self.state.begin, []
@@ -365,10 +365,10 @@ def test_a_migration_killed_halfway_is_finished_by_the_next_apply(sync_project, 
         finally:
             self.state = begin.__self__
 
-    monkeypatch.setattr(sync.engine.Syncer, "_upgrade", killed)
+    monkeypatch.setattr(sync.syncer.Syncer, "_upgrade", killed)
     with pytest.raises(KeyboardInterrupt):
         apply(allow_removals=True)
-    monkeypatch.setattr(sync.engine.Syncer, "_upgrade", real)
+    monkeypatch.setattr(sync.syncer.Syncer, "_upgrade", real)
     assert braze.members("audiences=B") == b | stuck  # nothing sent yet
     legacy = sync.legacy_audience_key(model.destinations["Braze"])
     with state.connect() as conn:

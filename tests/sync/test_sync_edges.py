@@ -7,6 +7,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+import state_layouts
 from sync_helpers import AS_OF, expected, model_of, servers, sync_project, warehouse  # noqa: F401 - fixtures
 from vendor_servers import AttentiveServer
 
@@ -229,23 +230,15 @@ def test_version_1_target_with_a_pending_plan_and_no_members_resumes_its_plan(se
     deletes its plan: the batch in flight is re-planned under a new idempotency key instead of resumed."""
     server = servers(AttentiveServer)
     model, wh, state = setup(attentive(server, batch_size=1000))
-    sync.prepare_state(state)
     target = "Holiday\x1fAll\x1fD"
+    tables = state_layouts.make(state, None, 1).tables  # the sync's version 1, alone in the state database
     with state.begin() as conn:
-        conn.execute(sync.engine.targets_table.insert().values(
+        conn.execute(tables["audlang_sync_targets"].insert().values(
             target=target, audience=sync.legacy_audience_key(model.destinations["D"])))
-        conn.execute(sync.engine.batches_table.insert().values(
+        conn.execute(tables["audlang_sync_batches"].insert().values(
             target=target, seq=1, operation="add", idempotency_key="v1-key-1",
             members=json.dumps([["C000001", "+15035550000", {"phone": "+15035550000"}]]),
             planned_at="2024-11-01T00:00:00Z"))
-        conn.execute(sa.text("CREATE TABLE audlang_sync_members (target VARCHAR(1600), customer_id VARCHAR(500), "
-                             "member_key VARCHAR(500), fingerprint TEXT, data TEXT, "
-                             "PRIMARY KEY (target, customer_id))"))
-        for table, column in (("audlang_sync_targets", "target_id"), ("audlang_sync_targets", "ticks"),
-                              ("audlang_sync_batches", "status"), ("audlang_sync_batches", "tick"),
-                              ("audlang_sync_batches", "accepted")):
-            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-        conn.execute(sa.text("UPDATE audlang_sync_meta SET schema_version = 1"))
     results = run(model, wh, state, tmp_path)
     assert results[0].resumed_batches == 1, "the version-1 plan in flight was dropped, not resumed"
 

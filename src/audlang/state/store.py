@@ -10,7 +10,9 @@ Tables (schema version ``SCHEMA_VERSION``), all in the state database:
   that holds the lock. On PostgreSQL the holder also keeps a session advisory
   lock, so a holder that died (its session ended) is told from a live one
   across machines; elsewhere a holder on this host whose process is gone is dead;
-- ``audlang_history``: append-only events of every apply.
+- ``audlang_history``: append-only events of every apply;
+- the sync's control tables (``sync_tables``): its targets, the batches in
+  flight, rejected members and runs.
 
 Every write is one transaction that also increases the serial, so a saved plan
 made against serial N is stale as soon as anything was written after it.
@@ -37,7 +39,8 @@ from audlang.diagnostics import AudlangError, Diagnostic, shown_url
 from audlang.state.clock import now
 from audlang.state.model import DeployedObject, HistoryEvent, LockInfo, Snapshot
 
-SCHEMA_VERSION = 1
+#: The one schema version of every state table, the sync's included (``schema`` upgrades older ones).
+SCHEMA_VERSION = 2
 LOCK_NAME = "apply"
 
 metadata = sa.MetaData()
@@ -159,6 +162,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _begin_for_ddl(conn: sa.Connection) -> bool:
+    """Make the CREATEs and ALTERs that follow part of the transaction; True when it began only now.
+
+    A driver that opens its transaction only before INSERT, UPDATE or DELETE, and says so in
+    ``in_transaction`` (pysqlite, SQLite's), would commit each statement of an upgrade on its own: it
+    gets its BEGIN here, IMMEDIATE so that two processes upgrading one file take turns (waiting for the
+    write lock) instead of deadlocking. Every other driver is in a transaction already."""
+    if getattr(conn.connection.dbapi_connection, "in_transaction", True):
+        return False
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return True
+
+
 class StateStore:
     """The state in one database. Each method is one transaction."""
 
@@ -199,14 +215,18 @@ class StateStore:
     def prepare(self, create: bool) -> int | None:
         """Upgrade an older state in place; with ``create``, make the tables of a new one.
 
-        Returns the schema version now in the database (None: no state and not created).
+        Returns the schema version now in the database (None: no state and not created). Sync tables an
+        older audlang made alone (a sync run outside plan and apply) are an older state too: upgraded.
         """
-        from audlang.state import schema
+        from audlang.state import schema, sync_tables
 
         for attempt in range(3):
             try:
                 with self.begin() as conn:
                     version = self.schema_version(conn)
+                    to_do = version < SCHEMA_VERSION if version is not None else create or sync_tables.found(conn)
+                    if to_do and _begin_for_ddl(conn):  # looked at outside the driver's transaction: again
+                        version = self.schema_version(conn)
                     if version is not None and version > SCHEMA_VERSION:
                         raise AudlangError(Diagnostic.sourceless(
                             "E506", f"the state was written by a newer audlang (state schema version {version}; "
@@ -214,11 +234,12 @@ class StateStore:
                     if version is not None and version < SCHEMA_VERSION:
                         schema.upgrade(conn, version)
                         return SCHEMA_VERSION
-                    if version is None and create:
+                    if version is None and (create or sync_tables.found(conn)):
                         metadata.create_all(conn)
                         conn.execute(state_table.insert().values(
                             id=1, schema_version=SCHEMA_VERSION, lineage=str(uuid.uuid4()), serial=0,
                             updated_at=now()))
+                        sync_tables.upgrade(conn)  # created, or those of a sync alone brought up
                         return SCHEMA_VERSION
                     return version
             except AudlangError as error:

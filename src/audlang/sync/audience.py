@@ -24,7 +24,7 @@ None (``legacy_key``), so every group of a Braze destination without
 never removed from the old one (the removal was retired). A target still
 recorded under its legacy key keeps its acknowledged membership; ``split_from``
 names the targets the legacy key merged with it and the current key tells
-apart, whose keys may hide such removals (``engine.Syncer._upgrade``).
+apart, whose keys may hide such removals (``syncer.Syncer._upgrade``).
 """
 
 from __future__ import annotations
