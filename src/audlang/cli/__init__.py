@@ -149,7 +149,8 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
 STARTER_CONFIG = """# audlang project settings.
 # The warehouse: a SQLAlchemy URL. Overridden by AUDLANG_WAREHOUSE and --warehouse.
 warehouse = "duckdb:///target/warehouse.duckdb"
-# Where deployed state lives (default: the warehouse). Overridden by AUDLANG_STATE and --state.
+# Where deployed state lives (default: a SQLite file beside a DuckDB warehouse file, else the
+# warehouse). Overridden by AUDLANG_STATE and --state.
 # state = "sqlite:///target/state.db"
 """
 

@@ -9,8 +9,8 @@ import sys
 import click
 
 from audlang.cli import cli
+from audlang.cli.options import database_options, urls
 
-WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
 AS_OF_HELP = "Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
 
 
@@ -28,9 +28,7 @@ def load_checked(ctx: click.Context):
 
 
 def warehouse_url(loaded, option: str | None) -> str:
-    from audlang import warehouse
-
-    return warehouse.resolve_url(option, loaded.config.warehouse, loaded.config.root)
+    return urls(loaded.config, option).warehouse
 
 
 def parse_as_of(value: str | None):
@@ -62,7 +60,7 @@ def _json_default(value):
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many members.")
 @click.option("--fields", help="Comma-separated customer_360 columns to add after customer_id.")
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@database_options(state=False)
 @click.pass_context
 def members(ctx, name, as_of, fmt, limit, fields, warehouse_option):
     """The segment's members, ordered by customer_id."""
@@ -92,7 +90,7 @@ def members(ctx, name, as_of, fmt, limit, fields, warehouse_option):
 @click.argument("name")
 @click.option("--as-of", "as_of", help=AS_OF_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@database_options(state=False)
 @click.pass_context
 def insights(ctx, name, as_of, fmt, warehouse_option):
     """Members, revenue in the last 365 days, active customers, reachability and SMS opt-ins."""
@@ -141,7 +139,7 @@ DIALECTS = {
 @click.argument("name")
 @click.option("--dialect", type=click.Choice(sorted(DIALECTS)), help="SQL dialect (default: the warehouse's).")
 @click.option("--as-of", "as_of", help=AS_OF_HELP)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@database_options(state=False)
 @click.pass_context
 def sql(ctx, name, dialect, as_of, warehouse_option):
     """The SQL that selects the segment's members (dates resolved against --as-of)."""
@@ -179,7 +177,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
                f"{', existing files kept' if not written else ''})", err=True)
     ctx.obj["project_dir"] = str(root)
     config = project.load_config(str(root))
-    url = warehouse.resolve_url(warehouse_option, config.warehouse, root)
+    url = urls(config, warehouse_option).warehouse
     _make_parent(url)
     spark = backends.is_spark(url)
     # Spark reads the generated tables from Parquet files in the project (the server must see the folder).
@@ -238,7 +236,7 @@ def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
 
     from audlang import backends
 
-    state = deploy.state_url_for(url, None, loaded.config.state, loaded.config.root)
+    state = urls(loaded.config, url).state
     if backends.is_spark(state):  # the state needs transactions: a file in the project
         state = f"sqlite:///{(loaded.config.root / 'target' / 'state.db').resolve()}"
         click.echo("Spark: the state (serial, lock, history, sync progress) is in target/state.db; segments, "

@@ -12,11 +12,10 @@ import sys
 import click
 
 from audlang.cli import cli
+from audlang.cli.options import database_options, urls
 from audlang.diagnostics import printable
 from audlang.vocabulary import SyncStatus
 
-WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
-STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
 AS_OF_HELP = "Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
 EXIT_CHANGES = 2
 ALLOW_REMOVALS_HELP = ("Let syncs that would empty a destination's audience or remove more than its max_removal "
@@ -24,11 +23,8 @@ ALLOW_REMOVALS_HELP = ("Let syncs that would empty a destination's audience or r
 
 
 def _urls(config, warehouse_option: str | None, state_option: str | None) -> tuple[str, str]:
-    from audlang import warehouse
-    from audlang.deploy import state_url_for
-
-    warehouse_url = warehouse.resolve_url(warehouse_option, config.warehouse, config.root)
-    return warehouse_url, state_url_for(warehouse_url, state_option, config.state, config.root)
+    resolved = urls(config, warehouse_option, state_option)
+    return resolved.warehouse, resolved.state
 
 
 def _config(ctx):
@@ -66,8 +62,7 @@ def _error(code: str, message: str, subject: str | None = None):
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are, 1 on error.")
 @click.option("--as-of", "as_of", help=AS_OF_HELP)
 @click.option("--allow-removals", is_flag=True, help=ALLOW_REMOVALS_HELP)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_option, state_option):
     """What apply would do: each change with its reason, definition diff and membership change."""
@@ -97,8 +92,7 @@ def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_opti
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option("--as-of", "as_of", help=AS_OF_HELP + " Not with a saved plan, which carries its own.")
 @click.option("--allow-removals", is_flag=True, help=ALLOW_REMOVALS_HELP + " Not with a saved plan.")
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, state_option):
     """Carry out a saved plan (refused when stale), or a fresh plan after confirmation."""
@@ -226,8 +220,7 @@ def _store(ctx, warehouse_option, state_option):
 
 @state.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def state_list(ctx, fmt, warehouse_option, state_option):
     """Every deployed segment, campaign and destination."""
@@ -248,8 +241,7 @@ def state_list(ctx, fmt, warehouse_option, state_option):
 
 @state.command("show")
 @click.argument("name")
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def state_show(ctx, name, warehouse_option, state_option):
     """One deployed object: its definition, membership and dates."""
@@ -283,8 +275,7 @@ def state_show(ctx, name, warehouse_option, state_option):
 @click.argument("name", required=False)
 @click.option("--limit", type=click.IntRange(min=1), help="Only the last N events.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def history(ctx, name, limit, fmt, warehouse_option, state_option):
     """What each apply did (of one object, across its renames, when NAME is given)."""
@@ -315,8 +306,7 @@ def history(ctx, name, limit, fmt, warehouse_option, state_option):
 
 @cli.command("force-unlock")
 @click.argument("lock_id")
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def force_unlock(ctx, lock_id, warehouse_option, state_option):
     """Release a lock left by a dead apply (the id is in the error of the apply it blocks)."""

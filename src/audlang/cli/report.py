@@ -9,7 +9,8 @@ import sys
 import click
 
 from audlang.cli import cli
-from audlang.cli.data import AS_OF_HELP, WAREHOUSE_HELP, load_checked, parse_as_of, warehouse_url
+from audlang.cli.options import database_options
+from audlang.cli.data import AS_OF_HELP, load_checked, parse_as_of, warehouse_url
 
 
 @cli.command()
@@ -17,7 +18,7 @@ from audlang.cli.data import AS_OF_HELP, WAREHOUSE_HELP, load_checked, parse_as_
 @click.argument("customer_id")
 @click.option("--as-of", "as_of", help=AS_OF_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
+@database_options(state=False)
 @click.pass_context
 def explain(ctx, name, customer_id, as_of, fmt, warehouse_option):
     """Why CUSTOMER_ID is, or is not, in segment NAME: each clause's verdict and the facts behind it."""
@@ -64,21 +65,19 @@ def _docs_dir(ctx, out: str | None):
 @docs.command("generate")
 @click.option("--out", "out", type=click.Path(file_okay=False), help=f"Output folder (default: {DOCS_DIR} in the project).")
 @click.option("--as-of", "as_of", help="Figures as of this date (default: the last apply's, else today).")
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help="State database URL (default: AUDLANG_STATE, then `state` in "
-              "audlang.toml, then the warehouse).")
+@database_options()
 @click.pass_context
 def docs_generate(ctx, out, as_of, warehouse_option, state_option):
     """Write the report as a static site (open index.html, or `audlang docs serve`)."""
     import time
 
     from audlang import report
-    from audlang.deploy import state_url_for
+    from audlang.cli.options import urls
 
     started = time.perf_counter()
     loaded = load_checked(ctx)
-    url = warehouse_url(loaded, warehouse_option)
-    state_url = state_url_for(url, state_option, loaded.config.state, loaded.config.root)
+    resolved = urls(loaded.config, warehouse_option, state_option)
+    url, state_url = resolved.warehouse, resolved.state
     target = _docs_dir(ctx, out)
     summary = report.build(loaded.model, loaded.config.root, loaded.config.name, url, state_url, target,
                            parse_as_of(as_of) if as_of else None)

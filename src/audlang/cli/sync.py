@@ -10,10 +10,9 @@ import json
 import click
 
 from audlang.cli import cli
+from audlang.cli.options import database_options, urls
 from audlang.diagnostics import printable
 
-STATE_HELP = "State database URL (default: AUDLANG_STATE, then `state` in audlang.toml, then the warehouse)."
-WAREHOUSE_HELP = "Warehouse SQLAlchemy URL (default: AUDLANG_WAREHOUSE, then `warehouse` in audlang.toml)."
 
 
 def state_engine(ctx, warehouse_option: str | None, state_option: str | None):
@@ -21,7 +20,7 @@ def state_engine(ctx, warehouse_option: str | None, state_option: str | None):
     from audlang import project, state, warehouse
 
     config = project.load_config(ctx.obj["project_dir"])
-    url = warehouse.resolve(config.root, config.warehouse, config.state, warehouse_option, state_option).state
+    url = urls(config, warehouse_option, state_option).state
     warehouse.duckdb_files.adopt(url)
     if warehouse.file_missing(url):
         return None, url  # no state database yet: nothing was synced
@@ -49,8 +48,7 @@ def sync_group() -> None:
 @sync_group.command("errors")
 @click.argument("destination", required=False)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def errors(ctx, destination, fmt, warehouse_option, state_option):
     """Members a destination rejected (retried on the next apply): key, operation, status, message, attempts."""
@@ -79,8 +77,7 @@ def errors(ctx, destination, fmt, warehouse_option, state_option):
 @sync_group.command("status")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--warehouse", "warehouse_option", help=WAREHOUSE_HELP)
-@click.option("--state", "state_option", help=STATE_HELP)
+@database_options()
 @click.pass_context
 def status(ctx, fmt, limit, warehouse_option, state_option):
     """The most recent syncs: per campaign group and destination, what was sent, skipped and rejected."""
