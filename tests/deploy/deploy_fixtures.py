@@ -46,14 +46,42 @@ def project(write_project, warehouse_url):
     return folder
 
 
-def run_cli(folder: Path, *args: str, input: str | None = None, env: dict | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-    """``audlang --project FOLDER ARGS`` in a real process (no terminal)."""
+def cli_env(env: dict | None = None) -> dict:
+    """The environment of a CLI process under test: no colour, no warehouse or state from outside."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     full_env.pop("AUDLANG_WAREHOUSE", None)
     full_env.pop("AUDLANG_STATE", None)
+    return full_env
+
+
+def start_cli(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """``audlang --project FOLDER ARGS`` started in a real process, its output piped (``wait_for`` reads it)."""
+    return subprocess.Popen([sys.executable, "-m", "audlang", "--project", str(folder), *args], cwd=folder,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(env))
+
+
+def wait_for(process: subprocess.Popen, text: str, timeout: float = 90) -> str:
+    """Read the process's output until a line shows ``text`` (e.g. an apply under way); what it read."""
+    import time
+
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} never showed; output so far:\n{seen}\n{process.stderr.read()}")
+
+
+def run_cli(folder: Path, *args: str, input: str | None = None, env: dict | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """``audlang --project FOLDER ARGS`` in a real process (no terminal)."""
     return subprocess.run([sys.executable, "-m", "audlang", "--project", str(folder), *args], cwd=folder,
-                          input=input, capture_output=True, text=True, env=full_env, timeout=timeout)
+                          input=input, capture_output=True, text=True, env=cli_env(env), timeout=timeout)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,38 +11,19 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from deploy_fixtures import cli_run, project, warehouse_url  # noqa: F401
+from deploy_fixtures import cli_run, project, start_cli, wait_for, warehouse_url  # noqa: F401
 
 AS_OF = "2024-11-30"
 
 
 def _start_apply(folder, delay: float = 5.0) -> subprocess.Popen:
-    env = {**os.environ, "NO_COLOR": "1", "AUDLANG_APPLY_STEP_DELAY": str(delay)}
-    env.pop("AUDLANG_WAREHOUSE", None)
-    env.pop("AUDLANG_STATE", None)
-    return subprocess.Popen([sys.executable, "-m", "audlang", "--project", str(folder), "apply", "--auto-approve",
-                             "--as-of", AS_OF], cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def _wait_for(process: subprocess.Popen, text: str, timeout: float = 90) -> str:
-    """Read the process's output until ``text`` shows (the apply is under way)."""
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen += line
-        if text in line:
-            return seen
-    raise AssertionError(f"{text!r} never showed; output so far:\n{seen}\n{process.stderr.read()}")
+    return start_cli(folder, "apply", "--auto-approve", "--as-of", AS_OF, env={"AUDLANG_APPLY_STEP_DELAY": str(delay)})
 
 
 def test_second_apply_fails_at_once_naming_the_holder(project, cli_run):
     first = _start_apply(project)
     try:
-        _wait_for(first, "created segment")
+        wait_for(first, "created segment")
         started = time.monotonic()
         second = cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF)
         assert second.returncode == 1
@@ -78,7 +58,7 @@ def test_two_applies_started_together(project, cli_run):
 
 def test_sigkill_mid_apply_then_the_next_apply_recovers(project, warehouse_url, cli_run):
     victim = _start_apply(project, 3.0)
-    _wait_for(victim, "created segment")
+    wait_for(victim, "created segment")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     victim.stdout.close()

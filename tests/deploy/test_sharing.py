@@ -8,49 +8,43 @@ share it with any other reader, and wait a bounded time (AUDLANG_BUSY_TIMEOUT) f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from deploy_fixtures import cli_run, project, warehouse_url  # noqa: F401
+from deploy_fixtures import cli_run, project, run_cli, start_cli, wait_for, warehouse_url  # noqa: F401
 
 AS_OF = "2024-11-30"
 # The storage of one engine is under test: the DuckDB file's single writer is what these tests are about.
 pytestmark = pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
 
 
-def _env(**extra: str) -> dict:
-    env = {**os.environ, "NO_COLOR": "1", **extra}
-    env.pop("AUDLANG_WAREHOUSE", None)
-    env.pop("AUDLANG_STATE", None)
-    return env
-
-
 def _start(folder, *args: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "audlang", "--project", str(folder), *args], cwd=folder,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(**env))
+    return start_cli(folder, *args, env=env)
 
 
-def _run(folder, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audlang", "--project", str(folder), *args], cwd=folder,
-                          capture_output=True, text=True, env=_env(**env), timeout=timeout)
+def _run(folder, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return run_cli(folder, *args, env=env)
 
 
-def _wait_for(process: subprocess.Popen, text: str, timeout: float = 90) -> None:
-    deadline, seen = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen += line
-        if text in line:
-            return
-    raise AssertionError(f"{text!r} never showed:\n{seen}\n{process.stderr.read()}")
+@contextlib.contextmanager
+def _applying(folder, delay: str) -> Iterator[subprocess.Popen]:
+    """An apply of eight more segments (a step each, ``delay`` seconds apart), under way: one segment created."""
+    _more_segments(folder)
+    apply = _start(folder, "apply", "--auto-approve", "--as-of", AS_OF, AUDLANG_APPLY_STEP_DELAY=delay)
+    try:
+        wait_for(apply, "created segment")
+        yield apply
+    finally:
+        if apply.poll() is None:
+            apply.kill()
+            apply.wait()
 
 
 def _more_segments(folder) -> None:
@@ -60,10 +54,7 @@ def _more_segments(folder) -> None:
 
 
 def test_readers_during_an_apply_never_harm_it(project):
-    _more_segments(project)
-    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, AUDLANG_APPLY_STEP_DELAY="1.5")
-    try:
-        _wait_for(apply, "created segment")
+    with _applying(project, "1.5") as apply:
         started = time.monotonic()
         busy = _run(project, "members", "Big Spenders", "--as-of", AS_OF, AUDLANG_BUSY_TIMEOUT="1")
         waited = time.monotonic() - started
@@ -71,9 +62,6 @@ def test_readers_during_an_apply_never_harm_it(project):
         state = _run(project, "state", "list")
         plan_json = _run(project, "plan", "--as-of", AS_OF, AUDLANG_BUSY_TIMEOUT="1")
         out, err = apply.communicate(timeout=300)
-    finally:
-        if apply.poll() is None:
-            apply.kill()
     assert apply.returncode == 0, err
     assert "Apply complete" in out
     assert busy.returncode == 1, busy.stdout + busy.stderr
@@ -88,18 +76,12 @@ def test_readers_during_an_apply_never_harm_it(project):
 
 
 def test_a_reader_waits_for_an_apply_then_answers(project):
-    apply = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, AUDLANG_APPLY_STEP_DELAY="1")
-    try:
-        _wait_for(apply, "created segment")
+    with _applying(project, "1") as apply:
         reader = _start(project, "members", "Big Spenders", "--as-of", AS_OF, AUDLANG_BUSY_TIMEOUT="120")
         out, err = apply.communicate(timeout=300)
         apply_done = time.monotonic()
         members, reader_err = reader.communicate(timeout=180)
         reader_done = time.monotonic()
-    finally:
-        for process in (apply,):
-            if process.poll() is None:
-                process.kill()
     assert apply.returncode == 0, err
     assert reader.returncode == 0, reader_err
     assert members.splitlines()[0] == "customer_id" and len(members.splitlines()) > 1
@@ -107,17 +89,11 @@ def test_a_reader_waits_for_an_apply_then_answers(project):
 
 
 def test_a_second_apply_gets_the_lock_error_at_once(project):
-    _more_segments(project)
-    first = _start(project, "apply", "--auto-approve", "--as-of", AS_OF, AUDLANG_APPLY_STEP_DELAY="1.5")
-    try:
-        _wait_for(first, "created segment")
+    with _applying(project, "1.5") as first:
         started = time.monotonic()
         second = _run(project, "apply", "--auto-approve", "--as-of", AS_OF)
         took = time.monotonic() - started
         out, err = first.communicate(timeout=300)
-    finally:
-        if first.poll() is None:
-            first.kill()
     assert second.returncode == 1
     assert "error[E510]: the state is locked: apply by" in second.stderr, second.stderr
     assert took < 10, f"the second apply took {took:.1f} s to refuse"
