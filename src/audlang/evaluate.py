@@ -129,7 +129,7 @@ def insights(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf) 
     with warehouse.errors_translated(url, model), engine.begin() as conn:
         ensure_lists(conn, model, name)
         row = conn.execute(insights_query(model, name, as_of)).one()
-    figures = dict(zip(INSIGHT_KEYS, row))
+    figures = dict(zip(INSIGHT_KEYS, row, strict=True))
     figures["revenue_last_365_days"] = Decimal(str(figures["revenue_last_365_days"] or 0)).quantize(Decimal("0.01"))
     for key in INSIGHT_KEYS:
         if key != "revenue_last_365_days":

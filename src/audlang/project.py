@@ -78,7 +78,8 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
         # audlang.toml is a pull request's file too: inside the project, regular, small
         data = tomllib.loads(read_regular(config_file, [root], MAX_CONFIG_BYTES).content.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise AudlangError(Diagnostic.sourceless("E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
+        raise AudlangError(Diagnostic.sourceless(
+            "E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
     except (UnsafeFile, OSError) as error:
         raise AudlangError(Diagnostic.sourceless("E302", f"{CONFIG_NAME} {error}", CONFIG_NAME)) from None
     known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes"}

@@ -38,7 +38,8 @@ KEYWORDS = frozenset(DECLARATION_KEYWORDS + LOGICAL_KEYWORDS + CONSTANT_KEYWORDS
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _QUOTED = r'"(?:[^"\\\n]|\\.)*"'
 # What starts a declaration at the beginning of a line (as the parser cuts a file into declarations).
-_DECLARATION_START = r'[ \t]*(?:paused[ \t]+)?(?:(?:segment|destination|campaign)[ \t]+"|table[ \t]+[A-Za-z_]|moved[ \t]+[a-z])'
+_DECLARATION_START = (r'[ \t]*(?:paused[ \t]+)?'
+                      r'(?:(?:segment|destination|campaign)[ \t]+"|table[ \t]+[A-Za-z_]|moved[ \t]+[a-z])')
 # A value after `<` or `>` makes it a comparison; anything else opens or closes a body.
 _VALUE = r'\s*(?:["\d-]|today\b|true\b|false\b)'
 

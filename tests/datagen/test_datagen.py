@@ -73,10 +73,13 @@ def test_row_counts_and_ratios(warehouse):
     assert 0.05 < per_customer["none"] / CUSTOMERS < 0.2
     assert 0.2 < per_customer["one"] / CUSTOMERS < 0.5
     assert 0.02 < per_customer["many"] / CUSTOMERS < 0.15
-    assert scalar(warehouse, "SELECT max(n) FROM (SELECT count(*) n FROM unified_transactions GROUP BY customer_id)") >= 100
+    most = "SELECT max(n) FROM (SELECT count(*) n FROM unified_transactions GROUP BY customer_id)"
+    assert scalar(warehouse, most) >= 100
     # Orders span about three years before the as-of date, and a few run past it.
-    first, last = warehouse.execute("SELECT min(order_datetime), max(order_datetime) FROM unified_transactions").fetchone()
-    assert AS_OF.replace(year=AS_OF.year - 3) <= first.date() <= AS_OF.replace(year=AS_OF.year - 3) + dt.timedelta(days=7)
+    first, last = warehouse.execute(
+        "SELECT min(order_datetime), max(order_datetime) FROM unified_transactions").fetchone()
+    three_years_before = AS_OF.replace(year=AS_OF.year - 3)
+    assert three_years_before <= first.date() <= three_years_before + dt.timedelta(days=7)
     assert last.date() > AS_OF
 
 
@@ -95,7 +98,8 @@ def test_a_customer_is_the_same_person_at_any_size(warehouse):
     assert (small.execute(f"SELECT {columns} FROM customer_360 ORDER BY customer_id").fetchall()
             == warehouse.execute(f"SELECT {columns} FROM customer_360 WHERE customer_id <= 'C000500' "
                                  "ORDER BY customer_id").fetchall())
-    orders = "SELECT customer_id, order_datetime, order_revenue FROM unified_transactions WHERE customer_id = 'C000077' ORDER BY ALL"
+    orders = ("SELECT customer_id, order_datetime, order_revenue FROM unified_transactions "
+              "WHERE customer_id = 'C000077' ORDER BY ALL")
     assert small.execute(orders).fetchall() == warehouse.execute(orders).fetchall()
 
 
@@ -218,7 +222,8 @@ def test_duplicate_tag_rows_exist(warehouse):
 
 def test_events_after_the_as_of_instant_exist(warehouse):
     assert scalar(warehouse, f"SELECT count(*) FROM unified_transactions WHERE order_datetime >= {INSTANT}") > 0
-    assert scalar(warehouse, f"SELECT count(*) FROM unified_itemized_transactions WHERE order_datetime >= {INSTANT}") > 0
+    assert scalar(warehouse,
+                  f"SELECT count(*) FROM unified_itemized_transactions WHERE order_datetime >= {INSTANT}") > 0
     assert scalar(warehouse, f"SELECT count(*) FROM checkouts WHERE started_at >= {INSTANT}") > 0
 
 
@@ -359,7 +364,8 @@ def test_example_segments_find_members(warehouse, segment):
 
 def test_catalog_names_the_examples_use(warehouse):
     def values(column: str) -> set[str]:
-        return {r[0] for r in warehouse.execute(f"SELECT DISTINCT {column} FROM unified_itemized_transactions").fetchall()}
+        query = f"SELECT DISTINCT {column} FROM unified_itemized_transactions"
+        return {r[0] for r in warehouse.execute(query).fetchall()}
 
     assert {"Shoes", "Accessories", "Socks"} <= values("product_category")
     assert {"Cat snacks", "Dog treats"} <= values("product_collection")
@@ -391,9 +397,9 @@ def small_reference() -> dict[str, list[tuple]]:
 def assert_same_data(found: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -> None:
     for table in TABLES:
         assert len(found[table]) == len(expected[table]), table
-        for got, want in zip(found[table], expected[table]):
+        for got, want in zip(found[table], expected[table], strict=True):
             assert len(got) == len(want)
-            for g, w in zip(got, want):
+            for g, w in zip(got, want, strict=True):
                 if isinstance(w, decimal.Decimal):
                     assert g == w, (table, got, want)
                 elif isinstance(w, float):

@@ -112,7 +112,7 @@ def check(engine: sa.Engine, texts, numbers) -> None:
     want = expected(rows)
     names = [f"text {n}" for n in sorted(NORMALIZERS)] + [f"number {n}" for n in sorted(NORMALIZERS)]
     mismatches = [(r["text"] if r["text"] is not None else r["number"], names[k], w[k + 1], g[k + 1])
-                  for r, w, g in zip(rows, want, got) for k in range(len(names)) if w[k + 1] != g[k + 1]]
+                  for r, w, g in zip(rows, want, got, strict=False) for k in range(len(names)) if w[k + 1] != g[k + 1]]
     assert not mismatches, f"{engine.dialect.name}: (value, normalization, python, sql): {mismatches[:20]}"
     assert len(got) == len(want)
 
@@ -229,7 +229,7 @@ def test_spark_equals_python(spark_url):
         engine.dispose()
     want = expected(rows)
     assert len(got) == len(want)
-    mismatches = [(w, g) for w, g in zip(want, got) if w != g]
+    mismatches = [(w, g) for w, g in zip(want, got, strict=True) if w != g]
     assert not mismatches, mismatches[:20]
 
 

@@ -117,7 +117,7 @@ def warehouse_url(warehouse, project):
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO customer_360 (customer_id, email, city, given_name) "
                              "VALUES (:i, :e, :c, :g)"),
-                     [dict(zip("iecg", row)) for row in CRAFTED])
+                     [dict(zip("iecg", row, strict=True)) for row in CRAFTED])
         some = [r[0] for r in conn.execute(sa.text("SELECT customer_id FROM customer_360 "
                                                    "ORDER BY customer_id LIMIT 40"))]
     engine.dispose()

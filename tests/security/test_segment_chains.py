@@ -33,7 +33,8 @@ def test_a_chain_deeper_than_the_limit_is_E004_at_validate(write_project):
 
 
 def test_a_campaign_over_a_deep_chain_is_E004_too(write_project):
-    text = chain(33) + 'campaign "C" <\n  audience < not (in segment "s32" or email_opt_in) >\n  treatment "A" 100%\n>\n'
+    text = chain(33) + ('campaign "C" <\n  audience < not (in segment "s32" or email_opt_in) >\n'
+                        '  treatment "A" 100%\n>\n')
     result = cli_run(write_project({"chain.aud": text}), "validate")
     assert result.exit_code == 1 and 'error[E004]: campaign "C" nests 100 levels deep' in result.output
 

@@ -81,7 +81,8 @@ def test_has_purchased_filters_measures_windows():
                     "spend between 10 and 99.5 since 2024-01-01")
     assert [f.field for f in got.filters] == ["collection", "channel"]
     assert got.filters[0].is_list
-    assert got.measure == ast.Measure("spend", "between", ast.NumberValue(Decimal(10)), ast.NumberValue(Decimal("99.5")))
+    assert got.measure == ast.Measure("spend", "between",
+                                      ast.NumberValue(Decimal(10)), ast.NumberValue(Decimal("99.5")))
     assert got.window == ast.Since(ast.DateLiteral("2024-01-01"))
     for text, window in [
         ("before 2024-01-01", ast.Before(ast.DateLiteral("2024-01-01"))),

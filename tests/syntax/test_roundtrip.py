@@ -22,7 +22,8 @@ strings = st.builds(ast.StringValue, TEXT)
 numbers = st.builds(lambda k: ast.NumberValue(Decimal(k) / 100), st.integers(-10**9, 10**9))
 positive_numbers = st.builds(lambda k: ast.NumberValue(Decimal(k) / 100), st.integers(0, 10**6))
 booleans = st.builds(ast.BooleanValue, st.booleans())
-date_literals = st.builds(lambda d: ast.DateLiteral(d.isoformat()), st.dates(dt.date(1000, 1, 1), dt.date(9999, 12, 31)))
+date_literals = st.builds(lambda d: ast.DateLiteral(d.isoformat()),
+                          st.dates(dt.date(1000, 1, 1), dt.date(9999, 12, 31)))
 todays = st.builds(ast.Today, st.integers(0, 500), DATE_UNIT) | st.just(ast.Today())
 seasonal = st.builds(ast.SeasonalDate, st.integers(1, 12), st.integers(1, 28), st.integers(0, 9))
 dates = date_literals | todays | seasonal

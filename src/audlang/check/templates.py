@@ -134,7 +134,7 @@ def compile_template(text: str, what: str, *, deadline: float | None = None, det
     except Exception as error:  # noqa: BLE001 - jinja2 raises a few others for odd sources
         raise TemplateProblem(E_TEMPLATE, f"{what} does not parse" + (f": {error}" if detail else "")) from None
     # jinja2's Template declares no such attribute: read back with getattr (1 for one compiled elsewhere)
-    setattr(template, "audlang_lines", lines)
+    template.audlang_lines = lines  # type: ignore[attr-defined]
     if len(_COMPILED) >= _COMPILED_MOST:
         try:
             _COMPILED.pop(next(iter(_COMPILED)), None)

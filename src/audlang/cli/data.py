@@ -76,7 +76,7 @@ def members(ctx, name, as_of, fmt, limit, fields, warehouse_option):
     finally:
         engine.dispose()  # a DuckDB file is let go of at once
     if fmt == "json":
-        click.echo(json.dumps([dict(zip(header, row)) for row in rows], default=_json_default, indent=2))
+        click.echo(json.dumps([dict(zip(header, row, strict=True)) for row in rows], default=_json_default, indent=2))
     else:
         import csv
 

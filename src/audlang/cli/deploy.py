@@ -59,7 +59,8 @@ def _error(code: str, message: str, subject: str | None = None):
 @cli.command()
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Save the plan to FILE for `audlang apply FILE`.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are, 1 on error.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there are no changes, 2 when there are, 1 on error.")
 @click.option("--as-of", "as_of", help=AS_OF_HELP)
 @click.option("--allow-removals", is_flag=True, help=ALLOW_REMOVALS_HELP)
 @database_options()

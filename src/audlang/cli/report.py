@@ -63,7 +63,8 @@ def _docs_dir(ctx, out: str | None):
 
 
 @docs.command("generate")
-@click.option("--out", "out", type=click.Path(file_okay=False), help=f"Output folder (default: {DOCS_DIR} in the project).")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help=f"Output folder (default: {DOCS_DIR} in the project).")
 @click.option("--as-of", "as_of", help="Figures as of this date (default: the last apply's, else today).")
 @database_options()
 @click.pass_context

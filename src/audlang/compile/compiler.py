@@ -347,7 +347,8 @@ class _Scope:
         if operand is None:  # a custom table: any of the customer's rows passes
             if isinstance(node, ast.IsSet) and node.negated:  # no row with a value: missing
                 present = ast.IsSet(node.attribute, False)
-                return not_(self.customer_id.in_(self.compiler.custom_attribute(info, lambda op: self.test(op, present))))
+                absent = self.compiler.custom_attribute(info, lambda op: self.test(op, present))
+                return not_(self.customer_id.in_(absent))
             return self.customer_id.in_(self.compiler.custom_attribute(info, build))
         return build(operand)
 

@@ -461,7 +461,8 @@ def _bucket_arg(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(bucket)
 def _bucket_default(element: bucket, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"mod(CAST(CAST('x' || substr(md5({_bucket_arg(element, compiler, **kw)}), 1, 7) AS BIT(28)) AS INTEGER), 10000)"
+    arg = _bucket_arg(element, compiler, **kw)
+    return f"mod(CAST(CAST('x' || substr(md5({arg}), 1, 7) AS BIT(28)) AS INTEGER), 10000)"
 
 
 @compiles(bucket, "duckdb")

@@ -54,7 +54,8 @@ def list_tables_comment(model: Model, name: str) -> str:
     for item in sorted(listed, key=lambda f: list_table_name(f.sha256)):
         # json.dumps: quoted, and a line break or any control character in a path stays on the line
         lines.append(f"--   {list_table_name(item.sha256)}: {json.dumps(item.written, ensure_ascii=False)}")
-    lines.append(f"-- `audlang apply` loads a missing one (so do `audlang members {json.dumps(name, ensure_ascii=False)}` "
+    lines.append("-- `audlang apply` loads a missing one "
+                 f"(so do `audlang members {json.dumps(name, ensure_ascii=False)}` "
                  "and insights, except on a DuckDB file, which they only read)")
     return "\n".join(lines) + "\n"
 

@@ -353,7 +353,8 @@ class _Builder:
         del by_time
         item_offsets_sorted = np.cumsum(lines) - lines
         order_of_item = np.repeat(np.arange(total, dtype=np.int64), lines)
-        item_index = item_offsets[order_of_item] + (np.arange(n_items, dtype=np.int64) - item_offsets_sorted[order_of_item])
+        item_index = (item_offsets[order_of_item]
+                      + (np.arange(n_items, dtype=np.int64) - item_offsets_sorted[order_of_item]))
         product, quantity, item_cents = product[item_index], quantity[item_index], item_cents[item_index]
         del item_index, item_offsets, item_offsets_sorted, lines
         self.report("orders", 0.6)
@@ -441,7 +442,8 @@ class _Builder:
                    CASE WHEN NOT a.state_null THEN {_sql_list(p[1] for p in postals)}[a.postal + 1] END AS state,
                    CASE WHEN NOT a.postal_null THEN {_sql_list(p[3] for p in postals)}[a.postal + 1] END AS postal,
                    'US' AS country,
-                   CASE WHEN NOT a.birth_null THEN CAST(DATE '1970-01-01' + CAST(a.birth AS INTEGER) AS DATE) END AS birthdate,
+                   CASE WHEN NOT a.birth_null
+                        THEN CAST(DATE '1970-01-01' + CAST(a.birth AS INTEGER) AS DATE) END AS birthdate,
                    ['F', 'M', 'X', NULL][a.gender + 1] AS gender,
                    {_sql_list(catalog.LOYALTY_TIERS)}[a.tier + 1] AS loyalty_tier,
                    make_timestamp(a.created * 1000000) AS created_at,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 # city, state, telephone area code, share of customers, home stores (store_id, share),
 # postal codes (postal, latitude, longitude, share within the city).
-CITIES: tuple[tuple[str, str, str, float, tuple[tuple[str, float], ...], tuple[tuple[str, float, float, float], ...]], ...] = (
+CITIES: tuple[
+    tuple[str, str, str, float, tuple[tuple[str, float], ...], tuple[tuple[str, float, float, float], ...]], ...
+] = (
     ("Portland", "OR", "503", 14.0, (("PDX-01", 0.6), ("PDX-02", 0.4)), (
         ("97201", 45.5075, -122.6905, 1.2), ("97202", 45.4825, -122.6437, 1.3),
         ("97205", 45.5203, -122.6893, 1.0), ("97209", 45.5310, -122.6838, 1.4),

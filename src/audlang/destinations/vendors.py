@@ -19,13 +19,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from urllib.parse import quote
 
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
-from audlang.destinations.http import Http, HttpDestination, split
+from audlang.destinations.http import Http, HttpDestination
 from audlang.vocabulary import MemberOperation
 
 KLAVIYO_REVISION = "2025-01-15"

@@ -172,7 +172,8 @@ def _setting_completions(kind: str, prefix: str) -> list[lsp.CompletionItem]:
         return []
     items = []
     for key, spec in specs.items():
-        detail = spec.kind + (", required" if spec.required else "") + (", secret: use env(\"…\")" if spec.secret else "")
+        detail = (spec.kind + (", required" if spec.required else "")
+                  + (", secret: use env(\"…\")" if spec.secret else ""))
         insert = f'{key} = env("$1")' if spec.secret else f"{key} = $1"
         items.append(lsp.CompletionItem(
             label=key, kind=lsp.CompletionItemKind.Property, detail=detail,

@@ -25,7 +25,7 @@ def bar_chart(items: Sequence[tuple[str, float, str]], label: str, money: bool =
     parts = [f'<svg class="chart bar-chart" role="img" aria-label="{escape(label)}" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">']
     if not items or not any(v for _, v, _ in items):
-        parts.append(f'<text x="4" y="18" class="empty">no data</text>')
+        parts.append('<text x="4" y="18" class="empty">no data</text>')
     for i, (name, value, tip) in enumerate(items):
         y = 4 + i * row
         w = (width - left - right) * (value / top)
@@ -62,7 +62,7 @@ def line_chart(points: Sequence[tuple[str, int]], label: str) -> str:
     if len(coords) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
         parts.append(f'<polyline class="line" points="{path}"/>')
-    for (x, y), (day, v) in zip(coords, points):
+    for (x, y), (day, v) in zip(coords, points, strict=True):
         parts.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" data-date="{escape(day)}" '
                      f'data-value="{v}"><title>{escape(day)}: {v:,} members</title></circle>')
     if points:

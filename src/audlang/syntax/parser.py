@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from lark import Token, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 from lark.tree import Meta
 from lark.visitors import Transformer_NonRecursive
 
@@ -636,7 +636,6 @@ def _parse(text: str, file: str, budget: Limits) -> tuple[ast.SourceFile, list[D
 
 def limit_diagnostic(error: SourceLimit, file: str, line_offset: int) -> Diagnostic:
     """E004 for a condition nested too deep, E005 for a file too large to parse, at the token past the limit."""
-    token = error.token
     line, column, end_line, end_column = _token_position(error.token)
     span = Span(file, line + line_offset, column, end_line + line_offset, end_column)
     if isinstance(error, NestingTooDeep):

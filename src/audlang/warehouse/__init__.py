@@ -40,9 +40,10 @@ def connect(url: str, must_exist: bool = True, role: Role = Role.WRITE) -> Engin
 
 
 __all__ = [
-    "Change", "DEFAULT_WAREHOUSE", "MEMBERSHIP_TABLE", "Membership", "Previewed", "Role", "SessionLock", "SparkMembership",
-    "TableMembership", "Traits", "Urls", "WarehouseBusy", "bulk_insert", "connect", "create_table", "csv_text", "duckdb_files",
-    "default_state", "errors_translated", "file_missing", "for_bind", "harden", "has_session_locks", "has_table", "holding", "list_ids",
-    "load_list", "membership_table", "nobody", "open_engine", "prepare_connection", "raw_rows", "read_only", "reason", "resolve",
-    "resolve_url", "session_lock", "shown", "state_url_for", "traits", "translate",
+    "Change", "DEFAULT_WAREHOUSE", "MEMBERSHIP_TABLE", "Membership", "Previewed", "Role", "SessionLock",
+    "SparkMembership", "TableMembership", "Traits", "Urls", "WarehouseBusy", "bulk_insert", "connect", "create_table",
+    "csv_text", "duckdb_files", "default_state", "errors_translated", "file_missing", "for_bind", "harden",
+    "has_session_locks", "has_table", "holding", "list_ids", "load_list", "membership_table", "nobody", "open_engine",
+    "prepare_connection", "raw_rows", "read_only", "reason", "resolve", "resolve_url", "session_lock", "shown",
+    "state_url_for", "traits", "translate",
 ]

@@ -83,7 +83,8 @@ def open_engine(url: str, role: Role = Role.READ, must_exist: bool = True) -> En
     except (NoSuchModuleError, ImportError) as error:
         hint = f" ({DRIVER_HINTS[backend]})" if backend in DRIVER_HINTS else ""
         raise AudlangError(Diagnostic.sourceless("E501" if role is Role.STATE else "E401",
-                                                 f"no driver for this database: {error}{hint}", shown_url(url)))
+                                                 f"no driver for this database: {error}{hint}", shown_url(url))) \
+            from None
     _configure(engine, url, database)
     if backend in backends.FILE_BACKENDS or role is Role.STATE:
         return engine  # a file opens; its errors surface (translated) at the first query

@@ -182,6 +182,6 @@ def _insert_generic(source: duckdb.DuckDBPyConnection, connection: sa.Connection
     result = source.execute(f"SELECT {', '.join(columns)} FROM {table.name}")
     rows = 0
     while batch := result.fetchmany(GENERIC_BATCH_ROWS):
-        bulk_insert(connection, table, [dict(zip(columns, row)) for row in batch], chunk=len(batch))
+        bulk_insert(connection, table, [dict(zip(columns, row, strict=True)) for row in batch], chunk=len(batch))
         rows += len(batch)
         share(rows / max(count, 1))
