@@ -93,6 +93,16 @@ def test_fmt_never_touches_a_file_with_syntax_errors(write_project, monkeypatch)
     assert (root / "a.aud").read_text() == BAD
 
 
+def test_fmt_writes_each_text_to_its_own_file_when_two_paths_name_one(write_project, monkeypatch):
+    other = 'segment "Other" < sms_opt_in >\n'
+    root = write_project({"a.aud": GOOD, "b.aud": 'segment   "Other"<sms_opt_in>\n', "sub/c.aud": other})
+    monkeypatch.chdir(root)
+    result = run("fmt", "a.aud", "sub/../a.aud", "b.aud")
+    assert result.exit_code == 0, result.output
+    assert (root / "a.aud").read_text() == GOOD and (root / "b.aud").read_text() == other
+    assert "1 file reformatted, 1 unchanged" in result.output
+
+
 def test_examples_pass_fmt_check():
     assert run("fmt", "--check", str(EXAMPLES)).exit_code == 0
 

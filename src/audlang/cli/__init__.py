@@ -118,9 +118,13 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
     targets = list(paths) or [config.root / p for p in config.paths]
     files = project.source_files(targets)
     sources = project.read_sources(files, None if paths else config.root)
+    # Each text is written back to the file it was read from. Two paths naming one file (`a.aud` and
+    # `sub/../a.aud`) are one source: pairing the sources with `files` in order would shift by one.
+    file_of = {project.display_path(file): file for file in files}  # the last one, as read_sources reads
     problems: list[Diagnostic] = []
     changed: list[str] = []
-    for (path, text), file in zip(sources.items(), files):
+    for path, text in sources.items():
+        file = file_of[path]
         formatted, diagnostics = format_source(text, path)
         if formatted is None:
             problems.extend(diagnostics)
@@ -141,7 +145,7 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
         click.echo(f"{verb} {printable(path)}", err=True)
     if not show_diff:
         click.echo(f"{_count(len(changed), 'file')} {verb}, "
-                   f"{len(files) - len(changed) - len({p.span.file for p in problems if p.span})} unchanged",
+                   f"{len(sources) - len(changed) - len({p.span.file for p in problems if p.span})} unchanged",
                    err=True)
     ctx.exit(EXIT_ERROR if problems or (check and changed) else 0)
 
