@@ -526,7 +526,7 @@ campaign "Holiday" <
     def rewrite(values):
         with wh.begin() as conn:
             ids = [r[0] for r in conn.execute(sa.text("SELECT customer_id FROM customer_360 ORDER BY customer_id"))]
-            for cid, (email, phone) in zip(ids, values):
+            for cid, (email, phone) in zip(ids, values, strict=False):  # the first customers only
                 conn.execute(sa.text("UPDATE customer_360 SET email = :e, phone = :p WHERE customer_id = :c"),
                              {"e": email, "p": phone, "c": cid})
 

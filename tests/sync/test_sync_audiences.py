@@ -259,7 +259,7 @@ def _restore(data: dict, wh: sa.Engine, state: sa.Engine, folder: Path) -> None:
     columns = ("target_id", "tick", "operation", "customer_id", "member_key", "fingerprint", "data")
     with wh.begin() as conn:
         wh_delta.ensure_log(conn)
-        conn.execute(wh_delta.log_table.insert(), [dict(zip(columns, row)) for row in data["log"]])
+        conn.execute(wh_delta.log_table.insert(), [dict(zip(columns, row, strict=True)) for row in data["log"]])
     (folder / "exports").mkdir(exist_ok=True)
     table = sa.create_engine(f"sqlite:///{folder / 'exports' / 'copy.db'}")
     with table.begin() as conn:

@@ -44,94 +44,9 @@ class VendorServer:
         self.faults: list[tuple] = []
         self.poison: set[str] = set()
         self.refused: list[str] = []
-        server = self
+        handler = type("Handler", (_VendorHandler,), {"vendor": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: with Nagle's algorithm each answer on a kept-alive
-            # connection waited for the client's delayed ACK (about 40 ms a request).
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                return None
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with server.lock:
-                    server.requests.append((self.command, self.path))
-                    server.received.append((self.command, self.path, dict(self.headers.items())))
-                    fault = server.faults.pop(0) if server.faults else None
-                if fault is not None:
-                    if fault[0] == "drop":
-                        self.close_connection = True
-                        self.connection.shutdown(2)
-                        return
-                    if fault[0] == "429":
-                        headers = {"Retry-After": str(fault[1])} if len(fault) > 1 and fault[1] is not None else {}
-                        return self.reply(429, {"errors": [{"detail": "rate limited"}]}, headers)
-                    if fault[0] == "500":
-                        return self.reply(500, {"errors": [{"detail": "internal error"}]})
-                    if fault[0] == "redirect":
-                        return self.reply(fault[1], None, {"Location": fault[2] + self.path})
-                    if fault[0] == "echo":
-                        return self.reply(400, {"errors": [{"detail": f"refused: {dict(self.headers.items())}"}]})
-                    if fault[0] == "echo_path":
-                        return self.reply(400, {"errors": [{"detail": f"no hook at {self.path}"}]})
-                    if fault[0] == "raw":
-                        return self.send_raw(fault[1], fault[2], fault[3] if len(fault) > 3 else {})
-                    if fault[0] == "drip":
-                        return self.drip(fault[1], fault[2])
-                if not server.authorized(self.headers):
-                    return self.reply(401, {"errors": [{"detail": "bad credentials"}]})
-                try:
-                    payload = json.loads(body) if body else None
-                except ValueError:
-                    return self.reply(400, {"errors": [{"detail": "not JSON"}]})
-                status, answer, headers = server.handle(self.command, self.path, payload, self.headers)
-                self.reply(status, answer, headers)
-
-            def reply(self, status, answer, headers=None):
-                data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def send_raw(self, status, data: bytes, headers):
-                try:
-                    self.send_response(status)
-                    headers = {"Content-Type": "application/json", **headers}
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    self.close_connection = True  # the client stopped reading (a bomb cut short)
-
-            def drip(self, delay: float, what: str):
-                data = json.dumps({"message": "accepted", "batchJobId": "job-1", "ok": True}).encode()
-                head = (f"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(data)}\r\n\r\n").encode()
-                self.close_connection = True
-                try:
-                    if what == "body":
-                        self.wfile.write(head)
-                        self.wfile.flush()
-                    for byte in (head + data if what == "headers" else data):
-                        time.sleep(delay)
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                except OSError:
-                    return  # the client gave up
-
-            do_GET = do_POST = do_DELETE = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -334,3 +249,105 @@ class RecordingServer(VendorServer):
 
     def handle(self, method, path, payload, headers):
         return 200, {"data": [], "links": {"next": None}}, {}
+
+
+class _VendorHandler(BaseHTTPRequestHandler):
+    """The HTTP side of a ``VendorServer`` (``vendor``): faults first, then auth, then the vendor's answer."""
+
+    vendor: VendorServer
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm each answer on a kept-alive
+    # connection waited for the client's delayed ACK (about 40 ms a request).
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        return None
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        with self.vendor.lock:
+            self.vendor.requests.append((self.command, self.path))
+            self.vendor.received.append((self.command, self.path, dict(self.headers.items())))
+            fault = self.vendor.faults.pop(0) if self.vendor.faults else None
+        if fault is not None and self._fault(fault):
+            return
+        if not self.vendor.authorized(self.headers):
+            return self.reply(401, {"errors": [{"detail": "bad credentials"}]})
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            return self.reply(400, {"errors": [{"detail": "not JSON"}]})
+        status, answer, headers = self.vendor.handle(self.command, self.path, payload, self.headers)
+        self.reply(status, answer, headers)
+
+    def _fault(self, fault: tuple) -> bool:
+        """Act out a queued fault; whether one was (the request is then answered)."""
+        if fault[0] == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        if fault[0] == "429":
+            headers = {"Retry-After": str(fault[1])} if len(fault) > 1 and fault[1] is not None else {}
+            self.reply(429, {"errors": [{"detail": "rate limited"}]}, headers)
+            return True
+        if fault[0] == "500":
+            self.reply(500, {"errors": [{"detail": "internal error"}]})
+            return True
+        if fault[0] == "redirect":
+            self.reply(fault[1], None, {"Location": fault[2] + self.path})
+            return True
+        if fault[0] == "echo":
+            self.reply(400, {"errors": [{"detail": f"refused: {dict(self.headers.items())}"}]})
+            return True
+        if fault[0] == "echo_path":
+            self.reply(400, {"errors": [{"detail": f"no hook at {self.path}"}]})
+            return True
+        if fault[0] == "raw":
+            self.send_raw(fault[1], fault[2], fault[3] if len(fault) > 3 else {})
+            return True
+        if fault[0] == "drip":
+            self.drip(fault[1], fault[2])
+            return True
+        return False
+
+    def reply(self, status, answer, headers=None):
+        data = b"" if answer is None else json.dumps(answer).encode()
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_raw(self, status, data: bytes, headers):
+        try:
+            self.send_response(status)
+            headers = {"Content-Type": "application/json", **headers}
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            self.close_connection = True  # the client stopped reading (a bomb cut short)
+
+    def drip(self, delay: float, what: str):
+        data = json.dumps({"message": "accepted", "batchJobId": "job-1", "ok": True}).encode()
+        head = (f"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        self.close_connection = True
+        try:
+            if what == "body":
+                self.wfile.write(head)
+                self.wfile.flush()
+            for byte in (head + data if what == "headers" else data):
+                time.sleep(delay)
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+        except OSError:
+            return  # the client gave up
+
+    do_GET = do_POST = do_DELETE = _handle

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from audlang import warehouse
 from audlang.diagnostics import AudlangError, Diagnostic, shown_url
@@ -247,7 +247,8 @@ class StateStore:
                 # row): the loser sees them on the next try (or, when the other's creating transaction rolled back
                 # between our look and our read, finds none and makes them).
                 text = str(error).lower()
-                if attempt == 2 or not any(s in text for s in ("already exists", "duplicate", "unique", "no such table")):
+                racing = ("already exists", "duplicate", "unique", "no such table")
+                if attempt == 2 or not any(s in text for s in racing):
                     raise
                 time.sleep(0.1)
         return None
@@ -284,8 +285,8 @@ class StateStore:
                     sa.select(history_table.c.object_id).where(history_table.c.name == name))} - {None}
                 query = query.where(sa.or_(history_table.c.name == name, history_table.c.object_id.in_(ids)))
             rows = conn.execute(query).fetchall()
-        events = [HistoryEvent(r.seq, r.apply_id, r.recorded_at, r.serial, r.event, r.kind, r.name, r.object_id, r.detail)
-                  for r in rows]
+        events = [HistoryEvent(r.seq, r.apply_id, r.recorded_at, r.serial, r.event, r.kind, r.name, r.object_id,
+                               r.detail) for r in rows]
         return events[-limit:] if limit else events
 
     # ------------------------------------------------------------------ writing
@@ -295,8 +296,8 @@ class StateStore:
     def _event(self, conn, apply_id: str, serial: int, event: str, kind=None, name=None, object_id=None,
                detail: dict | None = None) -> None:
         conn.execute(history_table.insert().values(
-            seq=self._next_seq(conn), apply_id=apply_id, recorded_at=now(), serial=serial, event=event, kind=kind, name=name,
-            object_id=object_id, detail=json.dumps(detail, sort_keys=True) if detail is not None else None))
+            seq=self._next_seq(conn), apply_id=apply_id, recorded_at=now(), serial=serial, event=event, kind=kind,
+            name=name, object_id=object_id, detail=json.dumps(detail, sort_keys=True) if detail is not None else None))
 
     def _check_lock(self, conn: sa.Connection) -> None:
         if self._lock_id is None:

@@ -406,7 +406,7 @@ def adds(conn: sa.Connection, want: Desired, target_id: str | None, log_exists: 
     out = []
     for row in warehouse.raw_rows(conn.execute(query)):
         data = {}
-        for name, value in zip(want.columns, row[3:]):
+        for name, value in zip(want.columns, row[3:], strict=True):
             if name in identifiers:
                 if value is not None:
                     data[name] = value

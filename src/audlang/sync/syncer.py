@@ -398,37 +398,9 @@ class Syncer:
                     if not pending:
                         break
                     self._record_plan(pending)
-                total = sum(len(p.batch.members) for p in pending)
-                done = 0
-                for planned in pending:
-                    batch = planned.batch
-                    # Sent, acknowledged and logged whole: an interrupt waits for the end of the batch
-                    # (a second one stops at once; the batch is then sent again under the same key).
-                    with interrupts.shielded():
-                        if planned.status != BatchStatus.ACKED:
-                            _fault("before_send", batch.seq, self.hook)
-                            if batch.operation == RETIRE:
-                                result = BatchResult(accepted=batch.members)
-                            else:
-                                result = (destination.add if batch.operation == ADD else destination.remove)(batch)
-                            _fault("after_send", batch.seq, self.hook)
-                            planned = self._acknowledge(planned, result)
-                            _fault("after_ack", batch.seq, self.hook)
-                            if batch.operation != RETIRE:
-                                counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
-                            counts["rejected"] += len(result.rejected)
-                            counts["batches"] += 1
-                        self._append(planned, target_id)
-                    done += len(batch.members)
-                    if self.progress is not None:
-                        self.progress(target, done, total)
+                self._send_all(pending, destination, target, target_id, counts)
                 pending = []
-            if getattr(destination, "needs_membership", False):
-                with self.warehouse.connect() as conn:
-                    destination.finish(member_of(a) for a in wh.acknowledged(conn, target_id))
-            with self.warehouse.begin() as conn:
-                if wh.has_log(conn):
-                    wh.compact(conn, target_id)
+            self._finish(destination, target_id)
             if counts["rejected"] and status == SyncStatus.OK:
                 status, message = SyncStatus.PARTIAL, f"{counts['rejected']:,} members rejected (audlang sync errors)"
         except DestinationUnavailable as error:
@@ -451,6 +423,46 @@ class Syncer:
                             time.monotonic() - clock)
         self._record_run(result, started)
         return result
+
+    def _send_all(self, pending: list[Planned], destination, target: Target, target_id: str,
+                  counts: dict[str, int]) -> None:
+        """Send the planned batches in order, following each with ``progress``."""
+        total = sum(len(p.batch.members) for p in pending)
+        done = 0
+        for planned in pending:
+            self._send(planned, destination, target_id, counts)
+            done += len(planned.batch.members)
+            if self.progress is not None:
+                self.progress(target, done, total)
+
+    def _send(self, planned: Planned, destination, target_id: str, counts: dict[str, int]) -> None:
+        """One batch sent, acknowledged and logged whole: an interrupt waits for the end of the batch
+        (a second one stops at once; the batch is then sent again under the same key)."""
+        batch = planned.batch
+        with interrupts.shielded():
+            if planned.status != BatchStatus.ACKED:
+                _fault("before_send", batch.seq, self.hook)
+                if batch.operation == RETIRE:
+                    result = BatchResult(accepted=batch.members)
+                else:
+                    result = (destination.add if batch.operation == ADD else destination.remove)(batch)
+                _fault("after_send", batch.seq, self.hook)
+                planned = self._acknowledge(planned, result)
+                _fault("after_ack", batch.seq, self.hook)
+                if batch.operation != RETIRE:
+                    counts["added" if batch.operation == ADD else "removed"] += len(result.accepted)
+                counts["rejected"] += len(result.rejected)
+                counts["batches"] += 1
+            self._append(planned, target_id)
+
+    def _finish(self, destination, target_id: str) -> None:
+        """A destination that writes whole files gets the acknowledged membership; the log is compacted."""
+        if getattr(destination, "needs_membership", False):
+            with self.warehouse.connect() as conn:
+                destination.finish(member_of(a) for a in wh.acknowledged(conn, target_id))
+        with self.warehouse.begin() as conn:
+            if wh.has_log(conn):
+                wh.compact(conn, target_id)
 
     def stopped(self) -> list[tuple[Target, str | None]]:
         """Targets with sync state that the project no longer sends, with their ids in the warehouse log."""
