@@ -136,7 +136,7 @@ def holding(url: str, note: dict) -> Iterator[None]:
 #: the acknowledged log ``audlang_sync_log`` is warehouse data and stays).
 STATE_TABLES = ("audlang_state", "audlang_segments", "audlang_objects", "audlang_lock", "audlang_history",
                 "audlang_sync_meta", "audlang_sync_targets", "audlang_sync_batches", "audlang_sync_errors",
-                "audlang_sync_runs")
+                "audlang_sync_runs", "audlang_sync_members")  # the last: version 1's members, moved on by migrate_v1
 
 
 def sibling_warehouse(state_url: str) -> str | None:
