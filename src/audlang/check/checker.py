@@ -511,9 +511,19 @@ class _Checker:
                        "could forge lines of a CI log or a plan)", span, "write the name on one line, plainly")
 
     def _campaign(self, campaign: ast.Campaign) -> None:
-        named: tuple[ast.Treatment | ast.SubAudience, ...] = (*campaign.treatments, *campaign.subaudiences)
-        for group in named:
+        groups: tuple[ast.Treatment | ast.SubAudience, ...] = (*campaign.treatments, *campaign.subaudiences)
+        for group in groups:
             self._plain_name(group.name, "group", group.span)
+        self._campaign_audience(campaign)
+        self._campaign_shares(campaign)
+        self._campaign_groups(campaign, groups)
+        self._subaudiences(campaign)
+        if not groups and campaign.audience is not None:
+            self.warning("W204", f'campaign "{campaign.name}" has no treatment or sub-audience, so it sends nothing',
+                         campaign.name_span)
+
+    def _campaign_audience(self, campaign: ast.Campaign) -> None:
+        """E111 for no audience; the segment it names, or its condition."""
         audience = campaign.audience
         if audience is None:
             self.error("E111", f'campaign "{campaign.name}" has no audience', campaign.name_span,
@@ -525,6 +535,9 @@ class _Checker:
         elif audience.condition is not None:
             self.current_file = campaign.span.file if campaign.span else ""
             self._condition(audience.condition)
+
+    def _campaign_shares(self, campaign: ast.Campaign) -> None:
+        """One way of splitting; each share (treatments and holdout) within 0–100%, and together 100%."""
         if campaign.treatments and campaign.subaudiences:
             self.error("E111", "a campaign splits its audience either by treatment percentages or by "
                        "sub-audience conditions, not both", campaign.subaudiences[0].span,
@@ -541,8 +554,10 @@ class _Checker:
                 parts = " + ".join(f"{p}%" for p, _ in percent_items)
                 self.error("E107", f'the holdout and treatments of "{campaign.name}" sum to {total}% ({parts}), '
                            "not 100%", campaign.name_span)
+
+    def _campaign_groups(self, campaign: ast.Campaign, groups: Iterable[ast.Treatment | ast.SubAudience]) -> None:
+        """Each group (treatment or sub-audience) named once, sent to destinations that exist."""
         names: dict[str, Span | None] = {}
-        groups = list(campaign.treatments) + list(campaign.subaudiences)
         for group in groups:
             if group.name in names or (campaign.holdout is not None and group.name == "holdout"):
                 self.error("E103", f'group "{group.name}" appears twice in campaign "{campaign.name}"', group.span)
@@ -551,6 +566,9 @@ class _Checker:
                 if dest.value not in self.destination_names:
                     self.error("E109", f'unknown destination "{dest.value}"', dest.span,
                                did_you_mean_quoted(dest.value, self.destination_names))
+
+    def _subaudiences(self, campaign: ast.Campaign) -> None:
+        """Each sub-audience's condition; a catch-all (no condition) only last."""
         for i, sub in enumerate(campaign.subaudiences):
             if sub.condition is None:
                 if i != len(campaign.subaudiences) - 1:
@@ -558,9 +576,6 @@ class _Checker:
             else:
                 self.current_file = campaign.span.file if campaign.span else ""
                 self._condition(sub.condition)
-        if not groups and campaign.audience is not None:
-            self.warning("W204", f'campaign "{campaign.name}" has no treatment or sub-audience, so it sends nothing',
-                         campaign.name_span)
 
     # ------------------------------------------------------------------ renames
     def _moves(self, moves: Iterable[ast.Moved], segments: dict[str, ast.Segment], campaigns: dict[str, ast.Campaign],

@@ -701,6 +701,44 @@ def _finalize(value: object) -> object:
     return active().written(value)
 
 
+def _charge_product(state: Render, left: object, right: object) -> None:
+    """``a * b``: a repetition (text, list or tuple times a number) charged; a product of too many bits refused."""
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
+            if len(seq) * count > MAX_PRODUCT:
+                raise SecurityError(f"a repetition longer than {MAX_PRODUCT:,} is refused")
+            if count > 0:
+                each = _text_bytes(seq) if isinstance(seq, str) else 8
+                state.charge(len(seq) * count * each + 64)
+                if not isinstance(seq, str) and state.size(seq) * count > state.limit:
+                    raise TooBig(state.limit)
+    if isinstance(left, int) and isinstance(right, int) and \
+            left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        raise SecurityError(f"a number above {MAX_INT_BITS:,} bits is refused")
+
+
+def _check_power(left: object, right: object) -> None:
+    """``a ** b``: an exponent above ``MAX_EXPONENT``, or a power of too many bits, refused."""
+    if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+        if right > MAX_EXPONENT:
+            raise SecurityError(f"a power above {MAX_EXPONENT} is refused")
+        if right > 0 and left.bit_length() * right > MAX_INT_BITS:
+            raise SecurityError(f"a number above {MAX_INT_BITS:,} bits is refused")
+
+
+def _charge_sum(state: Render, left: object, right: object) -> None:
+    """``a + b``: a concatenation (of texts, lists or tuples) charged; a sum of too many bits refused."""
+    if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+        each = max(_text_bytes(left), _text_bytes(right)) if isinstance(left, str) and \
+            isinstance(right, str) else 8
+        state.charge((len(left) + len(right)) * each + 64)
+        if not isinstance(left, str) and state.size(left) + state.size(right) > state.limit:
+            raise TooBig(state.limit)
+    elif isinstance(left, int) and isinstance(right, int) and \
+            max(left.bit_length(), right.bit_length()) >= MAX_INT_BITS:
+        raise SecurityError(f"a number above {MAX_INT_BITS:,} bits is refused")
+
+
 class Sandbox(ImmutableSandboxedEnvironment):
     """jinja2's immutable sandbox under ``limits``: binary operators, ``~``, literals, slices, filters,
     calls, attribute access and output all go through the render's deadline and budget."""
@@ -719,34 +757,11 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Context, operator: str, left: object, right: object) -> object:
         state = active()
         if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
-                    if len(seq) * count > MAX_PRODUCT:
-                        raise SecurityError(f"a repetition longer than {MAX_PRODUCT:,} is refused")
-                    if count > 0:
-                        each = _text_bytes(seq) if isinstance(seq, str) else 8
-                        state.charge(len(seq) * count * each + 64)
-                        if not isinstance(seq, str) and state.size(seq) * count > state.limit:
-                            raise TooBig(state.limit)
-            if isinstance(left, int) and isinstance(right, int) and \
-                    left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                raise SecurityError(f"a number above {MAX_INT_BITS:,} bits is refused")
+            _charge_product(state, left, right)
         elif operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
-                if right > MAX_EXPONENT:
-                    raise SecurityError(f"a power above {MAX_EXPONENT} is refused")
-                if right > 0 and left.bit_length() * right > MAX_INT_BITS:
-                    raise SecurityError(f"a number above {MAX_INT_BITS:,} bits is refused")
+            _check_power(left, right)
         elif operator == "+":
-            if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
-                each = max(_text_bytes(left), _text_bytes(right)) if isinstance(left, str) and \
-                    isinstance(right, str) else 8
-                state.charge((len(left) + len(right)) * each + 64)
-                if not isinstance(left, str) and state.size(left) + state.size(right) > state.limit:
-                    raise TooBig(state.limit)
-            elif isinstance(left, int) and isinstance(right, int) and \
-                    max(left.bit_length(), right.bit_length()) >= MAX_INT_BITS:
-                raise SecurityError(f"a number above {MAX_INT_BITS:,} bits is refused")
+            _charge_sum(state, left, right)
         elif operator == "%" and isinstance(left, str):
             state.charge(_percent_size(state, left, right) * 4)
         return super().call_binop(context, operator, left, right)

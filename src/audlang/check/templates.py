@@ -471,54 +471,75 @@ def check_destinations(destinations: Mapping[str, ast.Destination], campaigns: I
     # Each template's renders together have TEMPLATE_SECONDS, all of them CHECK_SECONDS: validate and the
     # language server answer in about a second whatever the templates do.
     check_until = time.monotonic() + CHECK_SECONDS
-
-    def problem(error: TemplateProblem, span: Span | None) -> None:
-        diagnostics.append(Diagnostic.error(error.code, error.message, span, error.suggestion))
-
     for name, destination in destinations.items():
         groups = sent_to.get(name) or [SAMPLE_TARGET]
         until = min(time.monotonic() + TEMPLATE_SECONDS, check_until)
         if destination.kind == "csv" and (path := _literal(destination, "path")) is not None:
-            try:
-                template = compile_template(path.text, "the path template", deadline=until)
-                for campaign, group in groups:
-                    rendered = render_path(template, campaign, group, name, deadline=until)
-                    final = resolve_output(rendered, roots)
-                    if (campaign, group) == SAMPLE_TARGET and name not in sent_to:
-                        continue
-                    key = os.path.normcase(str(final)).casefold()
-                    if key in written:
-                        diagnostics.append(_same_file(written[key], (campaign, group, name, rendered, path.span)))
-                        continue
-                    written[key] = (campaign, group, name, rendered, path.span)
-            except TemplateProblem as error:
-                problem(error, path.span)
+            diagnostics += _check_csv_path(name, path, groups, name in sent_to, roots, written, until)
         elif destination.kind == "webhook" and (body := _literal(destination, "body")) is not None:
-            identifiers = _list_setting(destination, "identifiers") or DEFAULT_IDENTIFIERS["webhook"]
-            fields = _list_setting(destination, "fields") or ()
-            members = sample_members(identifiers, fields, type_of)
-            try:
-                template = compile_template(body.text, "the body template", deadline=until)
-                for campaign, group in groups:  # every group, as apply renders (and a plan's audiences)
-                    for operation, batch in (("add", members), ("remove", members[1:])):
-                        render_body(template, body_names(campaign, group, name, operation, 1, "0" * 40, batch,
-                                                         identifiers, fields), deadline=until)
-            except TemplateProblem as error:
-                problem(error, body.span)
+            diagnostics += _check_webhook_body(name, destination, body, groups, type_of, until)
         elif destination.kind == "sql" and (url := _literal(destination, "url")) is not None:
-            try:
-                database = database_file(url.text)
-            except TemplateProblem as error:
-                problem(error, url.span)
-                database = None
-            except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot read: apply says so when it opens it
-                database = None
-            if database is not None:
-                try:
-                    resolve_output(database, roots, "the database file")
-                except TemplateProblem as error:
-                    problem(error, url.span)
+            diagnostics += _check_sql_url(url, roots)
     return diagnostics
+
+
+def _problem(error: TemplateProblem, span: Span | None) -> Diagnostic:
+    return Diagnostic.error(error.code, error.message, span, error.suggestion)
+
+
+def _check_csv_path(name: str, path: _Literal, groups: Sequence[tuple[str, str]], sent: bool, roots: ExportRoots,
+                    written: dict[str, _Written], until: float) -> list[Diagnostic]:
+    """A csv destination's path, rendered for each group sent to it (a sample group when none is): inside
+    the export roots, and no file written for two groups (of any destination: ``written``, filled here)."""
+    diagnostics: list[Diagnostic] = []
+    try:
+        template = compile_template(path.text, "the path template", deadline=until)
+        for campaign, group in groups:
+            rendered = render_path(template, campaign, group, name, deadline=until)
+            final = resolve_output(rendered, roots)
+            if (campaign, group) == SAMPLE_TARGET and not sent:
+                continue
+            key = os.path.normcase(str(final)).casefold()
+            if key in written:
+                diagnostics.append(_same_file(written[key], (campaign, group, name, rendered, path.span)))
+                continue
+            written[key] = (campaign, group, name, rendered, path.span)
+    except TemplateProblem as error:
+        diagnostics.append(_problem(error, path.span))
+    return diagnostics
+
+
+def _check_webhook_body(name: str, destination: ast.Destination, body: _Literal, groups: Sequence[tuple[str, str]],
+                        type_of: Callable[[str], str | None], until: float) -> list[Diagnostic]:
+    """A webhook destination's body template, rendered for each group as apply would, on sample members."""
+    identifiers = _list_setting(destination, "identifiers") or DEFAULT_IDENTIFIERS["webhook"]
+    fields = _list_setting(destination, "fields") or ()
+    members = sample_members(identifiers, fields, type_of)
+    try:
+        template = compile_template(body.text, "the body template", deadline=until)
+        for campaign, group in groups:  # every group, as apply renders (and a plan's audiences)
+            for operation, batch in (("add", members), ("remove", members[1:])):
+                render_body(template, body_names(campaign, group, name, operation, 1, "0" * 40, batch,
+                                                 identifiers, fields), deadline=until)
+    except TemplateProblem as error:
+        return [_problem(error, body.span)]
+    return []
+
+
+def _check_sql_url(url: _Literal, roots: ExportRoots) -> list[Diagnostic]:
+    """A sql destination's database file (a file URL's), inside the export roots."""
+    try:
+        database = database_file(url.text)
+    except TemplateProblem as error:
+        return [_problem(error, url.span)]
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot read: apply says so when it opens it
+        return []
+    if database is not None:
+        try:
+            resolve_output(database, roots, "the database file")
+        except TemplateProblem as error:
+            return [_problem(error, url.span)]
+    return []
 
 
 #: a csv file one destination writes for one campaign group: (campaign, group, destination, the
