@@ -109,74 +109,108 @@ def _list_entry(item: str) -> tuple[str, str]:
 
 def _action(want: DesiredObject, have: DeployedObject | None, previous: str | None,
             preview: MembershipPreview | None, as_of: str, changed_members: set[str]) -> Action | None:
-    is_segment = want.kind == ObjectKind.SEGMENT
     if have is None:
-        reasons = [Reason(ReasonCode.NEW)]
-        membership = None
-        if is_segment and want.paused:
-            reasons.append(Reason(ReasonCode.NEW_PAUSED))
-        elif is_segment and preview is not None:
-            membership = MembershipChange(None, preview.members, preview.added, preview.removed)
-        return Action(want.kind, want.name, PlanAction.CREATE, tuple(reasons), desired=want, after=want.definition,
-                      membership=membership, materialize=is_segment and not want.paused)
-
+        return _creation(want, preview)
+    is_segment = want.kind == ObjectKind.SEGMENT
     reasons = []
     if previous is not None:
         reasons.append(Reason(ReasonCode.RENAMED, (previous,)))
-    before_text = have.definition
-    if previous is not None:  # the name is in the text: a rename alone is not a definition change
-        before_text = before_text.replace(quote(previous), quote(want.name), 1)
-    definition_changed = want.definition != before_text
+    definition_changed = _definition_changed(want, have, previous)
     if definition_changed:
         reasons.append(Reason(ReasonCode.DEFINITION_CHANGED))
     elif is_segment and tuple(want.lists) != tuple(have.lists) and have.lists:
         reasons.append(Reason(ReasonCode.LIST_FILE_CHANGED))
-    record = (definition_changed or previous is not None or want.paused != have.paused
-              or want.description != have.description or tuple(want.depends_on) != tuple(have.depends_on)
-              or tuple(want.lists) != tuple(have.lists) or want.relative != have.relative)
+    record = definition_changed or previous is not None or _recorded_details_differ(want, have)
     common = _Common(previous_name=previous, object_id=have.object_id, before=have.definition,
                      after=want.definition, desired=want)
 
     if want.paused:
-        reasons.append(Reason(ReasonCode.PAUSED if have.paused else ReasonCode.PAUSED_NOW))
-        if not record and have.paused:
-            return Action(want.kind, want.name, PlanAction.PAUSED, (Reason(ReasonCode.PAUSED),),
-                          object_id=have.object_id, before=have.definition, after=want.definition, desired=None)
-        return Action(want.kind, want.name, PlanAction.RENAME if previous else PlanAction.PAUSED, tuple(reasons),
-                      **common)
+        return _paused(want, have, previous, record, reasons, common)
     if have.paused:
         reasons.append(Reason(ReasonCode.UNPAUSED))
 
     membership = None
     moved = False
     if is_segment and preview is not None:
-        before = preview.deployed
-        membership = MembershipChange(before, preview.members, preview.added, preview.removed)
+        membership = MembershipChange(preview.deployed, preview.members, preview.added, preview.removed)
         moved = bool(preview.added or preview.removed)
         if moved and not reasons:
-            upstream = [d for d in want.depends_on if d in changed_members]
-            if upstream:
-                reasons.append(Reason(ReasonCode.UPSTREAM_CHANGED, tuple(upstream)))
-            if want.relative and have.as_of is not None and have.as_of != as_of:
-                reasons.append(Reason(ReasonCode.WINDOW_MOVED))
-            if not reasons:
-                reasons.append(Reason(ReasonCode.DATA_CHANGED))
-    if previous is not None:
-        action = PlanAction.RENAME
-    elif definition_changed or have.paused or want.description != have.description:
-        action = PlanAction.UPDATE
-        if not reasons:
-            reasons.append(Reason(ReasonCode.DESCRIPTION_CHANGED))
-    elif moved:
-        action = PlanAction.REFRESH  # also records any detail the state lacks (after an upgrade)
-    elif record:
-        action = PlanAction.UPDATE
-        reasons.append(Reason(ReasonCode.RECORDED_DETAILS_CHANGED))
-    else:
+            reasons.extend(_refresh_reasons(want, have, as_of, changed_members))
+    action = _change(want, have, previous, definition_changed, moved, record, reasons)
+    if action is None:
         return None
     return Action(want.kind, want.name, action, tuple(reasons), membership=membership,
                   materialize=is_segment and (action != PlanAction.UPDATE or moved or definition_changed or have.paused
                                               or previous is not None), **common)
+
+
+def _creation(want: DesiredObject, preview: MembershipPreview | None) -> Action:
+    """CREATE: a segment not paused is materialized (its members counted in the preview)."""
+    is_segment = want.kind == ObjectKind.SEGMENT
+    reasons = [Reason(ReasonCode.NEW)]
+    membership = None
+    if is_segment and want.paused:
+        reasons.append(Reason(ReasonCode.NEW_PAUSED))
+    elif is_segment and preview is not None:
+        membership = MembershipChange(None, preview.members, preview.added, preview.removed)
+    return Action(want.kind, want.name, PlanAction.CREATE, tuple(reasons), desired=want, after=want.definition,
+                  membership=membership, materialize=is_segment and not want.paused)
+
+
+def _definition_changed(want: DesiredObject, have: DeployedObject, previous: str | None) -> bool:
+    before_text = have.definition
+    if previous is not None:  # the name is in the text: a rename alone is not a definition change
+        before_text = before_text.replace(quote(previous), quote(want.name), 1)
+    return want.definition != before_text
+
+
+def _recorded_details_differ(want: DesiredObject, have: DeployedObject) -> bool:
+    """A detail the state records, other than the definition and the name, differs."""
+    return (want.paused != have.paused or want.description != have.description
+            or tuple(want.depends_on) != tuple(have.depends_on) or tuple(want.lists) != tuple(have.lists)
+            or want.relative != have.relative)
+
+
+def _paused(want: DesiredObject, have: DeployedObject, previous: str | None, record: bool, reasons: list[Reason],
+            common: _Common) -> Action:
+    """A paused object: RENAME when it was renamed too, else PAUSED; one with nothing to record when it was
+    paused already and nothing else changed."""
+    reasons.append(Reason(ReasonCode.PAUSED if have.paused else ReasonCode.PAUSED_NOW))
+    if not record and have.paused:
+        return Action(want.kind, want.name, PlanAction.PAUSED, (Reason(ReasonCode.PAUSED),),
+                      object_id=have.object_id, before=have.definition, after=want.definition, desired=None)
+    return Action(want.kind, want.name, PlanAction.RENAME if previous else PlanAction.PAUSED, tuple(reasons),
+                  **common)
+
+
+def _refresh_reasons(want: DesiredObject, have: DeployedObject, as_of: str, changed_members: set[str]) -> list[Reason]:
+    """Why the members of a segment whose definition did not change moved: the segments it uses, its
+    window, or else the data."""
+    reasons = []
+    upstream = [d for d in want.depends_on if d in changed_members]
+    if upstream:
+        reasons.append(Reason(ReasonCode.UPSTREAM_CHANGED, tuple(upstream)))
+    if want.relative and have.as_of is not None and have.as_of != as_of:
+        reasons.append(Reason(ReasonCode.WINDOW_MOVED))
+    return reasons or [Reason(ReasonCode.DATA_CHANGED)]
+
+
+def _change(want: DesiredObject, have: DeployedObject, previous: str | None, definition_changed: bool, moved: bool,
+            record: bool, reasons: list[Reason]) -> PlanAction | None:
+    """RENAME, UPDATE or REFRESH of an object not paused, or None when nothing changed; adds the reason of
+    an update whose reason is not in ``reasons`` yet."""
+    if previous is not None:
+        return PlanAction.RENAME
+    if definition_changed or have.paused or want.description != have.description:
+        if not reasons:
+            reasons.append(Reason(ReasonCode.DESCRIPTION_CHANGED))
+        return PlanAction.UPDATE
+    if moved:
+        return PlanAction.REFRESH  # also records any detail the state lacks (after an upgrade)
+    if record:
+        reasons.append(Reason(ReasonCode.RECORDED_DETAILS_CHANGED))
+        return PlanAction.UPDATE
+    return None
 
 
 def _deletion(o: DeployedObject, deployed: Snapshot) -> Action:

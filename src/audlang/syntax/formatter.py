@@ -88,20 +88,7 @@ def _predicate_text(node: ast.Predicate) -> str:
     if isinstance(node, ast.BooleanAttribute):
         return node.attribute.name
     if isinstance(node, ast.HasPurchased):
-        parts = ["has_purchased"]
-        for item in node.filters:
-            shown = f"in {values_text(item.values)}" if item.is_list else value_text(item.values[0])
-            parts.append(f"{item.field} {shown}")
-        if node.measure is not None:
-            m = node.measure
-            if m.op == "between":
-                assert m.high is not None, "a measure between two numbers has both"
-                parts.append(f"{m.kind} between {number_text(m.value.value)} and {number_text(m.high.value)}")
-            else:
-                parts.append(f"{m.kind} {m.op} {number_text(m.value.value)}")
-        if node.window is not None:
-            parts.append(window_text(node.window))
-        return " ".join(parts)
+        return _has_purchased_text(node)
     if isinstance(node, ast.Tagged):
         return f"tagged in {values_text(node.tags)}" if node.is_list else f"tagged {quote(node.tags[0].value)}"
     if isinstance(node, ast.AbandonedCheckout):
@@ -115,6 +102,26 @@ def _predicate_text(node: ast.Predicate) -> str:
         unit = node.unit[:-1] if node.unit == "miles" and count == 1 else node.unit
         return f"near store {quote(node.store)} within {number_text(count)} {unit}"
     raise TypeError(f"not a condition: {node!r}")
+
+
+def _has_purchased_text(node: ast.HasPurchased) -> str:
+    """``has_purchased``, its filters, its measure and its window."""
+    parts = ["has_purchased"]
+    for item in node.filters:
+        shown = f"in {values_text(item.values)}" if item.is_list else value_text(item.values[0])
+        parts.append(f"{item.field} {shown}")
+    if node.measure is not None:
+        parts.append(_measure_text(node.measure))
+    if node.window is not None:
+        parts.append(window_text(node.window))
+    return " ".join(parts)
+
+
+def _measure_text(m: ast.Measure) -> str:
+    if m.op == "between":
+        assert m.high is not None, "a measure between two numbers has both"
+        return f"{m.kind} between {number_text(m.value.value)} and {number_text(m.high.value)}"
+    return f"{m.kind} {m.op} {number_text(m.value.value)}"
 
 
 def condition_text(node: ast.Condition, parent: float = 0) -> str:

@@ -731,41 +731,53 @@ def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text:
         # lark declares pos_in_stream None on UnexpectedInput; UnexpectedCharacters sets the lexer's position
         pos = cast(int, error.pos_in_stream)
         char = text[pos] if pos < len(text) else ""
-        span = Span(file, line, column, line, column + 1)
-        if char == "'":
-            return Diagnostic.error("E001", "strings are written in double quotes", span,
-                                    'write "…" instead of \'…\'')
-        if char == '"':
-            return Diagnostic.error("E001", "this string is not closed on its line", span,
-                                    'add the closing `"`')
-        if char.isupper():
-            return Diagnostic.error("E001", f"unexpected `{char}`: keywords are lower case", span)
-        if char == BOM:
-            return Diagnostic.error("E001", "unexpected byte-order mark (U+FEFF): one is allowed only at the "
-                                    "very start of a file", span)
-        if not char.isprintable() or char.isspace():
-            # A control character or an odd blank is named by its code: printed as is, it would be invisible
-            # or act on the terminal.
-            return Diagnostic.error("E001", f"unexpected character U+{ord(char):04X}", span,
-                                    "is this a binary file?" if char == "\x00" else None)
-        return Diagnostic.error("E001", f"unexpected character `{char}`", span)
+        return _unexpected_character(char, Span(file, line, column, line, column + 1))
     token: Token | None = getattr(error, "token", None)
     expected = set(getattr(error, "expected", None) or getattr(error, "accepts", None) or ())
     if token is None or token.type == "$END" or isinstance(error, UnexpectedEOF):
         last = text.rstrip()
         end_line = last.count("\n") + 1 + line_offset
         end_col = len(last.rsplit("\n", 1)[-1]) + 1
-        span = Span(file, end_line, end_col, end_line, end_col + 1)
-        if "RANGLE" in expected:
-            return Diagnostic.error("E001", "missing closing `>`", span,
-                                    "close the declaration's body with `>`")
-        if "NAME" in expected and expected <= _CONDITION_STARTS:
-            return Diagnostic.error("E001", "expected a condition before the end of the file", span, _CONDITION_HELP)
-        if expected <= _VALUE_STARTS:
-            return Diagnostic.error("E001", "expected a value before the end of the file", span, _VALUE_HELP)
-        return Diagnostic.error("E001", f"unexpected end of file; expected {_expected_text(expected)}", span)
+        return _unexpected_end(expected, Span(file, end_line, end_col, end_line, end_col + 1))
     length = max(1, (token.end_column or column + 1) - column) if token.end_line == token.line else 1
-    span = Span(file, line, column, line, column + length)
+    return _unexpected_token(token, expected, Span(file, line, column, line, column + length))
+
+
+def _unexpected_character(char: str, span: Span) -> Diagnostic:
+    """E001 for a character no token starts with: a single quote, an unclosed string, upper case, …"""
+    if char == "'":
+        return Diagnostic.error("E001", "strings are written in double quotes", span,
+                                'write "…" instead of \'…\'')
+    if char == '"':
+        return Diagnostic.error("E001", "this string is not closed on its line", span,
+                                'add the closing `"`')
+    if char.isupper():
+        return Diagnostic.error("E001", f"unexpected `{char}`: keywords are lower case", span)
+    if char == BOM:
+        return Diagnostic.error("E001", "unexpected byte-order mark (U+FEFF): one is allowed only at the "
+                                "very start of a file", span)
+    if not char.isprintable() or char.isspace():
+        # A control character or an odd blank is named by its code: printed as is, it would be invisible
+        # or act on the terminal.
+        return Diagnostic.error("E001", f"unexpected character U+{ord(char):04X}", span,
+                                "is this a binary file?" if char == "\x00" else None)
+    return Diagnostic.error("E001", f"unexpected character `{char}`", span)
+
+
+def _unexpected_end(expected: set[str], span: Span) -> Diagnostic:
+    """E001 at the end of the file (``span``, just past its last character), ``expected`` still awaited."""
+    if "RANGLE" in expected:
+        return Diagnostic.error("E001", "missing closing `>`", span,
+                                "close the declaration's body with `>`")
+    if "NAME" in expected and expected <= _CONDITION_STARTS:
+        return Diagnostic.error("E001", "expected a condition before the end of the file", span, _CONDITION_HELP)
+    if expected <= _VALUE_STARTS:
+        return Diagnostic.error("E001", "expected a value before the end of the file", span, _VALUE_HELP)
+    return Diagnostic.error("E001", f"unexpected end of file; expected {_expected_text(expected)}", span)
+
+
+def _unexpected_token(token: Token, expected: set[str], span: Span) -> Diagnostic:
+    """E001 at a token the grammar does not take there, ``expected`` what it would."""
     if "RANGLE" in expected and token.type in _DECLARATION_KEYWORDS:
         return Diagnostic.error("E001", f"missing closing `>` before `{token.value}`", span,
                                 "close the previous declaration's body with `>`")
