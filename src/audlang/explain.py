@@ -354,27 +354,9 @@ def facts_text(c: Clause) -> str:
     if not f:
         return ""
     if "attribute" in f:
-        value = f.get("value")
-        if value is None:
-            shown = "missing" if f.get("rows", 1) else "missing (no row)"
-            return f"{f['attribute']} is {shown}"
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, str) and f["type"] == "text":
-            value = '"' + value + '"'
-        elif isinstance(value, float):
-            value = f"{value:,.2f}"
-        extra = f" (one of {f['rows']} rows)" if f.get("rows", 1) > 1 else ""
-        return f"{f['attribute']} = {value}{extra}"
+        return _attribute_facts(f)
     if "matching_orders" in f:
-        n = f["matching_orders"]
-        if not n:
-            return "no matching orders"
-        text = f"{n:,} matching order{'s' if n != 1 else ''}, last {f['last_order']}"
-        if "measure" in f and f["measure"] != "orders":
-            value = f["measure_value"]
-            text += f"; {f['measure']} {value:,.2f}" if isinstance(value, float) else f"; {f['measure']} {value:,}"
-        return text
+        return _order_facts(f)
     if "tags" in f:
         has = [t for t, v in f["tags"].items() if v]
         return ("tagged " + ", ".join(f'"{t}"' for t in has)) if has else "no such tag"
@@ -390,6 +372,34 @@ def facts_text(c: Clause) -> str:
             return f"no position on file for the customer or store {f['store']}"
         return f"{f['distance']:,} {f['unit']} from store {f['store']}"
     return ""
+
+
+def _attribute_facts(f: dict) -> str:
+    """An attribute's value (text quoted, money with cents), or that it is missing."""
+    value = f.get("value")
+    if value is None:
+        shown = "missing" if f.get("rows", 1) else "missing (no row)"
+        return f"{f['attribute']} is {shown}"
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, str) and f["type"] == "text":
+        value = '"' + value + '"'
+    elif isinstance(value, float):
+        value = f"{value:,.2f}"
+    extra = f" (one of {f['rows']} rows)" if f.get("rows", 1) > 1 else ""
+    return f"{f['attribute']} = {value}{extra}"
+
+
+def _order_facts(f: dict) -> str:
+    """The matching orders: how many, the last one, and the measure when it is not the count."""
+    n = f["matching_orders"]
+    if not n:
+        return "no matching orders"
+    text = f"{n:,} matching order{'s' if n != 1 else ''}, last {f['last_order']}"
+    if "measure" in f and f["measure"] != "orders":
+        value = f["measure_value"]
+        text += f"; {f['measure']} {value:,.2f}" if isinstance(value, float) else f"; {f['measure']} {value:,}"
+    return text
 
 
 def render_text(explanation: Explanation, paint=None) -> str:

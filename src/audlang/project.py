@@ -65,28 +65,51 @@ def find_root(start: Path) -> Path | None:
 
 
 def load_config(project_dir: str | os.PathLike | None = None) -> Config:
-    if project_dir is not None:
-        root = Path(project_dir)
-        if not root.is_dir():
-            raise AudlangError(Diagnostic.sourceless("E301", "project folder not found", str(project_dir)))
-    else:
-        root = find_root(Path.cwd()) or Path.cwd()
+    root = _project_root(project_dir)
     config_file = root / CONFIG_NAME
     if not config_file.is_file():
         return Config(root=root)
-    try:
-        # audlang.toml is a pull request's file too: inside the project, regular, small
-        data = tomllib.loads(read_regular(config_file, [root], MAX_CONFIG_BYTES).content.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise AudlangError(Diagnostic.sourceless(
-            "E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
-    except (UnsafeFile, OSError) as error:
-        raise AudlangError(Diagnostic.sourceless("E302", f"{CONFIG_NAME} {error}", CONFIG_NAME)) from None
+    data = _read_config(config_file, root)
     known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise AudlangError(Diagnostic.sourceless(
             "E302", f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", str(config_file)))
+    paths = _source_paths(data, root, config_file)
+    _check_texts(data, config_file)
+    exports_root = _exports_root(data, root, config_file)
+    max_list_bytes = data.get("max_list_bytes", MAX_LIST_BYTES)
+    if isinstance(max_list_bytes, bool) or not isinstance(max_list_bytes, int) or max_list_bytes <= 0:
+        raise AudlangError(Diagnostic.sourceless("E302", "`max_list_bytes` is a whole number of bytes above 0",
+                                                 str(config_file)))
+    return Config(root=root, name=data.get("name", root.name), warehouse=data.get("warehouse"),
+                  state=data.get("state"), paths=tuple(paths), has_file=True, exports_root=exports_root,
+                  max_list_bytes=max_list_bytes)
+
+
+def _project_root(project_dir: str | os.PathLike | None) -> Path:
+    """The folder given (which must exist), or the nearest one up from here with an audlang.toml, or here."""
+    if project_dir is not None:
+        root = Path(project_dir)
+        if not root.is_dir():
+            raise AudlangError(Diagnostic.sourceless("E301", "project folder not found", str(project_dir)))
+        return root
+    return find_root(Path.cwd()) or Path.cwd()
+
+
+def _read_config(config_file: Path, root: Path) -> dict:
+    try:
+        # audlang.toml is a pull request's file too: inside the project, regular, small
+        return tomllib.loads(read_regular(config_file, [root], MAX_CONFIG_BYTES).content.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise AudlangError(Diagnostic.sourceless(
+            "E302", f"cannot read {CONFIG_NAME}: {error}", str(config_file))) from None
+    except (UnsafeFile, OSError) as error:
+        raise AudlangError(Diagnostic.sourceless("E302", f"{CONFIG_NAME} {error}", CONFIG_NAME)) from None
+
+
+def _source_paths(data: dict, root: Path, config_file: Path) -> list[str]:
+    """``paths``: folders (and files) inside the project, written plainly."""
     paths = data.get("paths", ["."])
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise AudlangError(Diagnostic.sourceless("E302", "`paths` is a list of folders", str(config_file)))
@@ -99,27 +122,31 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
         except UnsafeFile:
             raise AudlangError(Diagnostic.sourceless(
                 "E302", f"`paths` entry {folder!r} is outside the project folder", str(config_file))) from None
+    return paths
+
+
+def _check_texts(data: dict, config_file: Path) -> None:
+    """``name``, ``warehouse`` and ``state``: text, on one line."""
     for key in ("name", "warehouse", "state"):
         if key in data and not isinstance(data[key], str):
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` is a string", str(config_file)))
         if key in data and printable(data[key]) != data[key]:  # printed in plans and pull-request comments
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` holds control characters", str(config_file)))
+
+
+def _exports_root(data: dict, root: Path, config_file: Path) -> Path | None:
+    """``exports_root``, resolved: a folder that neither is the file system's root nor holds the project."""
     exports_root = data.get("exports_root")
-    if exports_root is not None:
-        if not isinstance(exports_root, str) or not exports_root.strip() or printable(exports_root) != exports_root:
-            raise AudlangError(Diagnostic.sourceless("E302", "`exports_root` is a folder name", str(config_file)))
-        exports_root = (root / exports_root).resolve()
-        if exports_root == Path(exports_root.anchor) or root.resolve().is_relative_to(exports_root):
-            raise AudlangError(Diagnostic.sourceless(
-                "E302", "`exports_root` may not be the file system's root or a folder that holds the project",
-                str(config_file)))
-    max_list_bytes = data.get("max_list_bytes", MAX_LIST_BYTES)
-    if isinstance(max_list_bytes, bool) or not isinstance(max_list_bytes, int) or max_list_bytes <= 0:
-        raise AudlangError(Diagnostic.sourceless("E302", "`max_list_bytes` is a whole number of bytes above 0",
-                                                 str(config_file)))
-    return Config(root=root, name=data.get("name", root.name), warehouse=data.get("warehouse"),
-                  state=data.get("state"), paths=tuple(paths), has_file=True, exports_root=exports_root,
-                  max_list_bytes=max_list_bytes)
+    if exports_root is None:
+        return None
+    if not isinstance(exports_root, str) or not exports_root.strip() or printable(exports_root) != exports_root:
+        raise AudlangError(Diagnostic.sourceless("E302", "`exports_root` is a folder name", str(config_file)))
+    resolved = (root / exports_root).resolve()
+    if resolved == Path(resolved.anchor) or root.resolve().is_relative_to(resolved):
+        raise AudlangError(Diagnostic.sourceless(
+            "E302", "`exports_root` may not be the file system's root or a folder that holds the project",
+            str(config_file)))
+    return resolved
 
 
 def source_files(paths: Iterable[str | os.PathLike]) -> list[Path]:

@@ -191,6 +191,15 @@ def _guarded(default: Callable[[], object], publish: bool = False):
 
 def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
     server = AudlangLanguageServer(fallback_root)
+    _serve_document_sync(server)
+    _serve_edits(server)
+    _serve_lookups(server)
+    _serve_outline(server)
+    return server
+
+
+def _serve_document_sync(server: AudlangLanguageServer) -> None:
+    """Documents opened, changed, saved and closed, and files changed on disk: the analyses refreshed."""
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     @_guarded(lambda: None, publish=True)
@@ -218,6 +227,10 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
         for scope in list(ls.analyses):
             ls.safely(ls.refresh, scope)
 
+
+def _serve_edits(server: AudlangLanguageServer) -> None:
+    """Formatting and completion: edits to the document."""
+
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     @_guarded(lambda: None)
     def formatting(ls: AudlangLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
@@ -236,6 +249,10 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
             if isinstance(item.text_edit, lsp.TextEdit):
                 item.text_edit.range = codec.range_to_client_units(lines, item.text_edit.range)
         return lsp.CompletionList(is_incomplete=False, items=items)
+
+
+def _serve_lookups(server: AudlangLanguageServer) -> None:
+    """Hover and go-to-definition: what the name under the cursor is."""
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     @_guarded(lambda: None)
@@ -257,6 +274,10 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
         if span is None:
             return None
         return lsp.Location(uri=ls.uri_of(span.file), range=ls.client_range(analysis, span))
+
+
+def _serve_outline(server: AudlangLanguageServer) -> None:
+    """The document's symbols (its outline) and semantic tokens (its doc comments)."""
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     @_guarded(list)
@@ -282,8 +303,6 @@ def create_server(fallback_root: str | None = None) -> AudlangLanguageServer:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         units = ls.workspace.position_codec.client_num_units
         return lsp.SemanticTokens(data=semantic_token_data(doc.source, document_key(doc.uri), units))
-
-    return server
 
 
 def main(fallback_root: str | None = None) -> None:
