@@ -66,57 +66,74 @@ def tokens(path: Path) -> list[Token]:
     """The tokens of one file, each with the role a highlighter must give it."""
     text = path.read_text(encoding="utf-8")
     line_starts = _offsets(text)
+    lines = text.splitlines()
+    out = _code_tokens(path, text, lines, line_starts) + _comment_tokens(path, text, lines, line_starts)
+    return sorted(out, key=lambda t: t.offset)
+
+
+def _code_tokens(path: Path, text: str, lines: list[str], line_starts: list[int]) -> list[Token]:
+    """Every token the lexer makes, with its role."""
     lexed = list(parser().lex(text))
     out: list[Token] = []
     body: str | None = None  # the declaration whose body we are in: settings and columns use `=` to assign
-    lines = text.splitlines()
     for i, tok in enumerate(lexed):
-        previous = lexed[i - 1] if i > 0 else None
-        before = lexed[i - 2] if i > 1 else None
-        following = lexed[i + 1] if i + 1 < len(lexed) else None
-        first_on_line = lines[tok.line - 1][: tok.column - 1].strip() == ""
-        detail = ""
-        if tok.type == "STRING":
-            is_declaration = (previous is not None and previous.value in ("segment", "destination", "campaign")
-                              and (before is None or before.value not in ("in", "audience", "moved"))
-                              and lines[previous.line - 1][: previous.column - 1].strip() in ("", "paused"))
-            role, detail = ("declared_name", previous.value) if is_declaration else ("string", "")
-        elif tok.type == "NAME" and previous is not None and previous.type == "TABLE" and \
-                lines[previous.line - 1][: previous.column - 1].strip() == "":
-            role, detail = "declared_name", "table"
-        elif body and first_on_line and following is not None and following.type == "EQ":
-            role = "setting_key"
-        elif body and first_on_line and following is not None and following.value in KEYWORD_CLASSES["type"] \
-                and i + 2 < len(lexed) and lexed[i + 2].type == "EQ":
-            role = "setting_key"
-        elif tok.value in keywords() and tok.type not in ("NAME", "STRING"):
-            role, detail = "keyword", keyword_class(tok.value)
-        elif tok.type in ("NUMBER", "PERCENT"):
-            role = "number"
-        elif tok.type in ("DATE", "MONTH_DAY"):
-            role = "date"
-        elif tok.type == "EQ":
-            role = "assignment" if body else "comparison"
-        elif tok.type in ("GT", "GE", "LE", "NE"):
-            role = "comparison"
-        elif tok.type == "LT":
-            role = "comparison" if following is not None and following.type in VALUE_TOKENS else "block_open"
-        elif tok.type == "RANGLE":
-            role = "block_close"
-        elif tok.type == "NAME":
-            role = "name"
-        elif tok.type in ("MINUS", "PLUS"):
-            role = "arithmetic"
-        elif tok.type in ("LPAR", "RPAR", "COMMA"):
-            role = "punctuation"
-        else:
-            raise AssertionError(f"{path}:{tok.line}:{tok.column}: no role for {tok.type} {tok.value!r}")
+        role, detail = _role(path, lexed, i, lines, body)
         if tok.type in ("DESTINATION", "TABLE") and lines[tok.line - 1][: tok.column - 1].strip() in ("", "paused"):
             body = tok.value
         elif tok.type == "RANGLE":
             body = None
         out.append(Token(role, detail, tok.value, tok.line, tok.column, line_starts[tok.line - 1] + tok.column - 1))
+    return out
 
+
+#: the role of a token by its type alone (after the roles its neighbours decide, and keywords)
+_ROLE_OF_TYPE = {
+    "NUMBER": "number", "PERCENT": "number", "DATE": "date", "MONTH_DAY": "date",
+    "GT": "comparison", "GE": "comparison", "LE": "comparison", "NE": "comparison",
+    "RANGLE": "block_close", "NAME": "name", "MINUS": "arithmetic", "PLUS": "arithmetic",
+    "LPAR": "punctuation", "RPAR": "punctuation", "COMMA": "punctuation",
+}
+
+
+def _role(path: Path, lexed: list, i: int, lines: list[str], body: str | None) -> tuple[str, str]:
+    """The role of ``lexed[i]`` and its detail (the keyword class, or the kind of declared name)."""
+    tok = lexed[i]
+    previous = lexed[i - 1] if i > 0 else None
+    before = lexed[i - 2] if i > 1 else None
+    following = lexed[i + 1] if i + 1 < len(lexed) else None
+    first_on_line = lines[tok.line - 1][: tok.column - 1].strip() == ""
+    if tok.type == "STRING":
+        is_declaration = (previous is not None and previous.value in ("segment", "destination", "campaign")
+                          and (before is None or before.value not in ("in", "audience", "moved"))
+                          and lines[previous.line - 1][: previous.column - 1].strip() in ("", "paused"))
+        return ("declared_name", previous.value) if is_declaration else ("string", "")
+    if tok.type == "NAME" and previous is not None and previous.type == "TABLE" and \
+            lines[previous.line - 1][: previous.column - 1].strip() == "":
+        return "declared_name", "table"
+    if body and first_on_line and _assigned(lexed, i):
+        return "setting_key", ""
+    if tok.value in keywords() and tok.type not in ("NAME", "STRING"):
+        return "keyword", keyword_class(tok.value)
+    if tok.type == "EQ":
+        return ("assignment" if body else "comparison"), ""
+    if tok.type == "LT":
+        return ("comparison" if following is not None and following.type in VALUE_TOKENS else "block_open"), ""
+    if tok.type in _ROLE_OF_TYPE:
+        return _ROLE_OF_TYPE[tok.type], ""
+    raise AssertionError(f"{path}:{tok.line}:{tok.column}: no role for {tok.type} {tok.value!r}")
+
+
+def _assigned(lexed: list, i: int) -> bool:
+    """``lexed[i]`` is followed by `=`, or by a column's type and `=`: a setting's key or a column's name."""
+    following = lexed[i + 1] if i + 1 < len(lexed) else None
+    if following is None:
+        return False
+    return following.type == "EQ" or (following.value in KEYWORD_CLASSES["type"]
+                                      and i + 2 < len(lexed) and lexed[i + 2].type == "EQ")
+
+
+def _comment_tokens(path: Path, text: str, lines: list[str], line_starts: list[int]) -> list[Token]:
+    """The comments, from the parser's comment scanner; those that describe a declaration are doc comments."""
     parsed, diagnostics = parse_source(text, str(path))
     assert not diagnostics, diagnostics
     described = set()
@@ -126,11 +143,12 @@ def tokens(path: Path) -> list[Token]:
             while line >= 1 and lines[line - 1].lstrip().startswith("#"):
                 described.add(line)
                 line -= 1
+    out = []
     for comment in parsed.comments:
         role = "doc_comment" if comment.span.line in described else "comment"
         out.append(Token(role, "", comment.text, comment.span.line, comment.span.column,
                          line_starts[comment.span.line - 1] + comment.span.column - 1))
-    return sorted(out, key=lambda t: t.offset)
+    return out
 
 
 def all_tokens() -> dict[Path, list[Token]]:

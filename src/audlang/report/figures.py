@@ -56,12 +56,31 @@ def depths(model: Model) -> dict[str, int]:
 
 def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Figures:
     names = list(model.segments)
-    index = {name: i for i, name in enumerate(names)}
     members = sa.Table(MEMBERS_TABLE, sa.MetaData(), sa.Column("seg", Integer), sa.Column("customer_id", String),
                        prefixes=["TEMPORARY"])
     members.drop(conn, checkfirst=True)
     members.create(conn)
     compiler = SegmentCompiler(model, as_of)
+    _fill_members(conn, model, compiler, members, names, progress)
+    insights = _profile_insights(conn, model, members, names)
+
+    # Revenue and active customers in the last 365 days, and the same orders by channel.
+    orders, ocol, conditions = compiler.orders_in(None, ast.WithinLast(365, "days"))
+    joined = members.join(orders, ocol("customer_id") == members.c.customer_id)
+    _add_recent_orders(conn, insights, names, members, joined, ocol, conditions)
+    channels = _channels(conn, names, members, joined, ocol, conditions)
+
+    bands = _bands(conn, compiler, members, names)
+    campaigns = campaign_groups(conn, model, compiler)
+    members.drop(conn, checkfirst=True)
+    return Figures(str(as_of), insights, channels, bands, campaigns)
+
+
+def _fill_members(conn: sa.Connection, model: Model, compiler: SegmentCompiler, members: sa.Table,
+                  names: list[str], progress) -> None:
+    """Every segment's members into ``members`` (``seg`` its index in ``names``), in batches by dependency
+    depth; ``compiler`` then reads ``in segment`` from the table."""
+    index = {name: i for i, name in enumerate(names)}
     compiler.membership = {}
     loaded: set[str] = set()
     depth = depths(model)
@@ -87,12 +106,14 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
             done += len(chunk)
             if progress:
                 progress("membership", done / max(1, len(names)))
-    m = members
+
+
+def _profile_insights(conn: sa.Connection, model: Model, m: sa.Table, names: list[str]) -> dict[str, dict]:
+    """Each segment's six insights, with the member count and the profile flags filled in (as
+    evaluate.insights_query: members left-joined with customer_360); revenue and active are zero."""
     insights = {name: dict.fromkeys(evaluate.INSIGHT_KEYS, 0) for name in names}
     for name in names:
         insights[name]["revenue_last_365_days"] = Decimal("0.00")
-
-    # The profile flags (as evaluate.insights_query: members left-joined with customer_360).
     profile, info = evaluate._customers(model)
     col = lambda n: profile.c[info.column(n)]  # noqa: E731
 
@@ -107,10 +128,12 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
         figures = insights[names[seg]]
         figures.update(members=int(count), reachable_email=int(email or 0), reachable_phone=int(phone or 0),
                        sms_opt_in=int(sms or 0))
+    return insights
 
-    # Revenue and active customers in the last 365 days, and the same orders by channel.
-    orders, ocol, conditions = compiler.orders_in(None, ast.WithinLast(365, "days"))
-    joined = m.join(orders, ocol("customer_id") == m.c.customer_id)
+
+def _add_recent_orders(conn: sa.Connection, insights: dict[str, dict], names: list[str], m: sa.Table,
+                       joined: sa.Join, ocol, conditions) -> None:
+    """Revenue and active customers over the orders ``joined`` to the members, into ``insights``."""
     rows = conn.execute(select(m.c.seg, func.coalesce(dialects.money_sum(ocol("order_revenue")), 0),
                                func.count(ocol("customer_id").distinct()))
                         .select_from(joined).where(*conditions).group_by(m.c.seg))
@@ -118,6 +141,11 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
         figures = insights[names[seg]]
         figures["revenue_last_365_days"] = Decimal(str(revenue or 0)).quantize(Decimal("0.01"))
         figures["active"] = int(active or 0)
+
+
+def _channels(conn: sa.Connection, names: list[str], m: sa.Table, joined: sa.Join, ocol,
+              conditions) -> dict[str, list[tuple[str, int, float]]]:
+    """Each segment's orders (``joined`` to the members) by channel: (channel, orders, revenue)."""
     channels: dict[str, list] = defaultdict(list)
     channel = func.coalesce(ocol("channel"), literal("unknown", String()))
     rows = conn.execute(select(m.c.seg, channel.label("channel"), func.count(ocol("order_id")),
@@ -126,8 +154,12 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
                         .order_by(m.c.seg, channel))
     for seg, name, count, revenue in rows:
         channels[names[seg]].append((str(name), int(count), float(revenue or 0)))
+    return dict(channels)
 
-    # Members and their lifetime revenue (orders up to the as-of instant) by lifetime-spend band.
+
+def _bands(conn: sa.Connection, compiler: SegmentCompiler, m: sa.Table,
+           names: list[str]) -> dict[str, list[tuple[str, int, float]]]:
+    """Members and their lifetime revenue (orders up to the as-of instant) by lifetime-spend band."""
     lifetime = compiler.derived()
     spend = func.coalesce(lifetime.c.revenue, 0)
     whens = []
@@ -143,12 +175,8 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
     counted: dict[str, dict[int, tuple]] = defaultdict(dict)
     for seg, b, count, revenue in rows:
         counted[names[seg]][int(b)] = (int(count), float(revenue or 0))
-    bands = {name: [(label, *counted[name].get(i, (0, 0.0))) for i, (_b, label) in enumerate(BANDS)]
-             for name in names}
-
-    campaigns = campaign_groups(conn, model, compiler)
-    members.drop(conn, checkfirst=True)
-    return Figures(str(as_of), insights, dict(channels), bands, campaigns)
+    return {name: [(label, *counted[name].get(i, (0, 0.0))) for i, (_b, label) in enumerate(BANDS)]
+            for name in names}
 
 
 def campaign_groups(conn: sa.Connection, model: Model, compiler: SegmentCompiler) -> dict[str, dict[str, int]]:

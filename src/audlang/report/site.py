@@ -8,9 +8,12 @@ import os
 import re
 import shutil
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import attrs
 import jinja2
 import sqlalchemy as sa
 
@@ -21,6 +24,10 @@ from audlang.report import figures as figuring
 from audlang.report import svg
 from audlang.state.clock import now
 from audlang.syntax.formatter import format_declaration
+
+if TYPE_CHECKING:
+    from audlang.state import StateStore
+    from audlang.state.model import DeployedObject, HistoryEvent
 
 PAGES = {"segment": "segments", "campaign": "campaigns", "destination": "destinations"}
 
@@ -96,7 +103,6 @@ def read_state(state_url: str | None, model: Model) -> dict:
     warehouse.duckdb_files.adopt(state_url)
     if warehouse.file_missing(state_url):
         return empty
-    from audlang import sync
     from audlang.state import StateStore
 
     store = StateStore(state_url)
@@ -104,65 +110,82 @@ def read_state(state_url: str | None, model: Model) -> dict:
         snapshot = store.snapshot()
         if snapshot.lineage is None:
             return empty
-        events = store.history()
         deployed = {(o.kind, o.name): o for o in snapshot.objects}
-        names_by_id = {o.object_id: o.name for o in snapshot.objects}
-        applied_as_of: dict[str, str] = {}
-        for e in events:
-            if e.event == "apply started" and e.detail:
-                applied_as_of[e.apply_id] = str(json.loads(e.detail).get("as_of") or e.at[:10])
-        # One point per apply from the segment's creation on: the members its events recorded, carried
-        # forward through the applies that did not need to refresh it (nothing changed).
-        history: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        known: dict[str, int] = {}
-        gone: set[str] = set()
-        current_apply = None
-
-        def close(apply_id: str) -> None:
-            label = f"{applied_as_of.get(apply_id, '')} (apply {stamp.get(apply_id, '')})"
-            for object_id, members in known.items():
-                if object_id not in gone:
-                    history[names_by_id.get(object_id, object_id)].append((label, members))
-
-        stamp = {e.apply_id: e.at[:16] for e in events}
-        for e in events:
-            if e.apply_id != current_apply:
-                if current_apply is not None:
-                    close(current_apply)
-                current_apply = e.apply_id
-            if e.kind != "segment" or not e.object_id:
-                continue
-            if e.event == "deleted":
-                gone.add(e.object_id)
-                continue
-            detail = json.loads(e.detail) if e.detail else {}
-            if detail.get("members") is not None:
-                known[e.object_id] = int(detail["members"])
-                gone.discard(e.object_id)
-        if current_apply is not None:
-            close(current_apply)
-        history = {name: points for name, points in history.items() if name in model.segments}
-        runs: dict[str, list[dict]] = defaultdict(list)
-        rejected: dict[str, list] = defaultdict(list)
-        with store.engine.connect() as conn:
-            has_sync = sa.inspect(conn).has_table(sync.runs_table.name)
-            if has_sync:
-                r = sync.runs_table
-                for row in conn.execute(sa.select(r).order_by(r.c.started_at.desc())):
-                    detail = json.loads(row.detail or "{}")
-                    runs[row.destination].append({
-                        "when": row.finished_at or row.started_at, "campaign": row.campaign,
-                        "group": row.group_name, "status": row.status, "added": detail.get("added", 0),
-                        "removed": detail.get("removed", 0), "skipped": detail.get("skipped", 0),
-                        "rejected": detail.get("rejected", 0), "message": detail.get("message") or ""})
-        if has_sync:
-            for error in sync.errors(store.engine):
-                rejected[error.destination].append(error)
+        history = _membership_history(store.history(), snapshot.objects, model)
+        runs, rejected = _sync_records(store)
         last = max((o.refreshed_at or "" for o in snapshot.objects), default="") or None
         return {"deployed": deployed, "history": history, "runs": runs, "rejected": rejected,
                 "has_state": True, "last_apply": last, "serial": snapshot.serial}
     finally:
         store.engine.dispose()
+
+
+def _apply_labels(events: list[HistoryEvent]) -> dict[str, str]:
+    """Each apply's label on the history chart: its as-of and when it ran."""
+    applied_as_of: dict[str, str] = {}
+    for e in events:
+        if e.event == "apply started" and e.detail:
+            applied_as_of[e.apply_id] = str(json.loads(e.detail).get("as_of") or e.at[:10])
+    stamp = {e.apply_id: e.at[:16] for e in events}
+    return {apply_id: f"{applied_as_of.get(apply_id, '')} (apply {at})" for apply_id, at in stamp.items()}
+
+
+def _membership_history(events: list[HistoryEvent], objects: Iterable[DeployedObject],
+                        model: Model) -> dict[str, list[tuple[str, int]]]:
+    """One point per apply from the segment's creation on: the members its events recorded, carried
+    forward through the applies that did not need to refresh it (nothing changed)."""
+    labels = _apply_labels(events)
+    names_by_id = {o.object_id: o.name for o in objects}
+    history: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    known: dict[str, int] = {}
+    gone: set[str] = set()
+    current_apply = None
+
+    def close(apply_id: str) -> None:
+        for object_id, members in known.items():
+            if object_id not in gone:
+                history[names_by_id.get(object_id, object_id)].append((labels[apply_id], members))
+
+    for e in events:
+        if e.apply_id != current_apply:
+            if current_apply is not None:
+                close(current_apply)
+            current_apply = e.apply_id
+        if e.kind != "segment" or not e.object_id:
+            continue
+        if e.event == "deleted":
+            gone.add(e.object_id)
+            continue
+        detail = json.loads(e.detail) if e.detail else {}
+        if detail.get("members") is not None:
+            known[e.object_id] = int(detail["members"])
+            gone.discard(e.object_id)
+    if current_apply is not None:
+        close(current_apply)
+    return {name: points for name, points in history.items() if name in model.segments}
+
+
+def _sync_records(store: StateStore) -> tuple[dict[str, list[dict]], dict[str, list]]:
+    """The sync runs (newest first) and the rejected members, by destination; none before the first sync."""
+    from audlang import sync
+
+    runs: dict[str, list[dict]] = defaultdict(list)
+    rejected: dict[str, list] = defaultdict(list)
+    with store.engine.connect() as conn:
+        has_sync = sa.inspect(conn).has_table(sync.runs_table.name)
+        if has_sync:
+            r = sync.runs_table
+            for row in conn.execute(sa.select(r).order_by(r.c.started_at.desc())):
+                detail = json.loads(row.detail or "{}")
+                runs[row.destination].append({
+                    "when": row.finished_at or row.started_at, "campaign": row.campaign,
+                    "group": row.group_name, "status": row.status, "added": detail.get("added", 0),
+                    "removed": detail.get("removed", 0), "skipped": detail.get("skipped", 0),
+                    "rejected": detail.get("rejected", 0), "message": detail.get("message") or ""})
+    if has_sync:
+        for error in sync.errors(store.engine):
+            rejected[error.destination].append(error)
+    return runs, rejected
 
 
 def default_as_of(state: dict) -> AsOf:
@@ -220,6 +243,32 @@ def _campaign_destinations(campaign: ast.Campaign) -> list[str]:
 
 def render(model: Model, root: Path, project_name: str, figures: figuring.Figures, state: dict, out: Path) -> dict:
     env = _environment()
+    _prepare_folders(out)
+    seg_link, cam_link, dst_link = _links(model)
+    relations = _relations(model)
+    files = sorted({_relative_file(d.span, root) for d in (*model.segments.values(), *model.campaigns.values(),
+                                                            *model.destinations.values())})
+    generated = now()
+    common = {"project": project_name, "as_of": figures.as_of, "generated": generated,
+              "has_state": state["has_state"], "last_apply": state["last_apply"]}
+
+    def write(path: str, template: str, **context) -> None:
+        depth = path.count("/")
+        html = env.get_template(template).render(root="../" * depth, **common, **context)
+        (out / path).write_text(html, encoding="utf-8")
+
+    site = _Site(model, root, figures, state, seg_link, cam_link, dst_link, relations, write)
+    _index_page(site, files)
+    _graph_page(site)
+    _segment_pages(site)
+    _campaign_pages(site)
+    _destination_pages(site)
+    pages = 2 + len(model.segments) + len(model.campaigns) + len(model.destinations)
+    return {"pages": pages, "as_of": figures.as_of, "index": str(out / "index.html")}
+
+
+def _prepare_folders(out: Path) -> None:
+    """The page folders emptied, the assets (and pygments' style sheet) copied."""
     out.mkdir(parents=True, exist_ok=True)
     for sub in PAGES.values():
         folder = out / sub
@@ -233,7 +282,23 @@ def render(model: Model, root: Path, project_name: str, figures: figuring.Figure
             (assets / item.name).write_bytes(item.read_bytes())
     (assets / "pygments.css").write_text(_pygments_css(), encoding="utf-8")
 
-    seg_link, cam_link, dst_link = _links(model)
+
+@attrs.frozen
+class _Relations:
+    """Who uses whom: segments, the campaigns over them, the destinations those feed."""
+
+    uses: dict[str, list[str]]  # segment -> the segments it uses (`in segment`)
+    used_by: dict[str, list[str]]  # segment -> the segments that use it
+    campaign_segments: dict[str, set[str]]  # campaign -> the segments its audiences use
+    campaign_destinations: dict[str, list[str]]  # campaign -> the destinations its groups go to
+    campaigns_of_segment: dict[str, list[str]]  # segment -> the campaigns that use it
+    feeds: dict[str, list[tuple[str, str]]]  # destination -> (campaign, group)
+
+    def segment_destinations(self, name: str) -> list[str]:
+        return sorted({d for c in self.campaigns_of_segment.get(name, []) for d in self.campaign_destinations[c]})
+
+
+def _relations(model: Model) -> _Relations:
     uses = {name: sorted(figuring.direct_dependencies(model, name)) for name in model.segments}
     used_by: dict[str, list[str]] = defaultdict(list)
     for name, deps in uses.items():
@@ -245,62 +310,73 @@ def render(model: Model, root: Path, project_name: str, figures: figuring.Figure
     for c, segs in campaign_segments.items():
         for s in segs:
             campaigns_of_segment[s].append(c)
-    feeds: dict[str, list[tuple[str, str]]] = defaultdict(list)  # destination -> (campaign, group)
+    feeds: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for c, campaign in model.campaigns.items():
         for group in (*campaign.treatments, *campaign.subaudiences):
             for d in group.destinations:
                 feeds[d.value].append((c, group.name))
+    return _Relations(uses, used_by, campaign_segments, campaign_destinations, campaigns_of_segment, feeds)
 
-    def segment_destinations(name: str) -> list[str]:
-        return sorted({d for c in campaigns_of_segment.get(name, []) for d in campaign_destinations[c]})
 
-    files = sorted({_relative_file(d.span, root) for d in (*model.segments.values(), *model.campaigns.values(),
-                                                            *model.destinations.values())})
-    generated = now()
-    common = {"project": project_name, "as_of": figures.as_of, "generated": generated,
-              "has_state": state["has_state"], "last_apply": state["last_apply"]}
+@attrs.frozen
+class _Site:
+    """What every page is made from, and ``write(path, template, **context)`` to write one."""
 
-    def write(path: str, template: str, **context) -> None:
-        depth = path.count("/")
-        html = env.get_template(template).render(root="../" * depth, **common, **context)
-        (out / path).write_text(html, encoding="utf-8")
+    model: Model
+    root: Path
+    figures: figuring.Figures
+    state: dict
+    seg_link: dict[str, str]
+    cam_link: dict[str, str]
+    dst_link: dict[str, str]
+    relations: _Relations
+    write: Callable[..., None]
 
+
+def _index_page(site: _Site, files: list[str]) -> None:
+    model, root, figures, state, rel = site.model, site.root, site.figures, site.state, site.relations
     segment_rows = []
     for name, decl in model.segments.items():
         f = figures.insights[name]
-        segment_rows.append({"name": name, "href": seg_link[name], "file": _relative_file(decl.span, root),
+        segment_rows.append({"name": name, "href": site.seg_link[name], "file": _relative_file(decl.span, root),
                              "paused": decl.paused, "description": decl.description or "",
                              "members": f["members"], "revenue": f["revenue_last_365_days"],
-                             "destinations": segment_destinations(name)})
-    campaign_rows = [{"name": c, "href": cam_link[c], "file": _relative_file(campaign.span, root),
+                             "destinations": rel.segment_destinations(name)})
+    campaign_rows = [{"name": c, "href": site.cam_link[c], "file": _relative_file(campaign.span, root),
                       "paused": campaign.paused, "description": campaign.description or "",
                       "audience": campaign.audience.segment if campaign.audience else None,
-                      "groups": figures.campaigns.get(c, {}), "destinations": campaign_destinations[c]}
+                      "groups": figures.campaigns.get(c, {}), "destinations": rel.campaign_destinations[c]}
                      for c, campaign in model.campaigns.items()]
-    destination_rows = [{"name": d, "href": dst_link[d], "file": _relative_file(decl.span, root),
+    destination_rows = [{"name": d, "href": site.dst_link[d], "file": _relative_file(decl.span, root),
                          "paused": decl.paused, "description": decl.description or "", "kind": decl.kind,
                          "destinations": [d], "rejected": len(state["rejected"].get(d, [])),
                          "last_sync": (state["runs"].get(d) or [{}])[0].get("when")}
                         for d, decl in model.destinations.items()]
     all_destinations = sorted(model.destinations)
-    write("index.html", "index.html.j2", segments=segment_rows, campaigns=campaign_rows,
-          destinations=destination_rows, files=files, destination_names=all_destinations)
+    site.write("index.html", "index.html.j2", segments=segment_rows, campaigns=campaign_rows,
+               destinations=destination_rows, files=files, destination_names=all_destinations)
 
-    # The graph of the whole project.
+
+def _graph_page(site: _Site) -> None:
+    """The graph of the whole project."""
+    model, rel, seg_link, cam_link, dst_link = site.model, site.relations, site.seg_link, site.cam_link, site.dst_link
     nodes = [svg.Node(f"segment:{n}", n, "segment", seg_link[n], d.paused) for n, d in model.segments.items()]
     nodes += [svg.Node(f"campaign:{n}", n, "campaign", cam_link[n], c.paused) for n, c in model.campaigns.items()]
     nodes += [svg.Node(f"destination:{n}", n, "destination", dst_link[n], d.paused)
               for n, d in model.destinations.items()]
-    edges = [(f"segment:{d}", f"segment:{n}") for n, deps in uses.items() for d in deps]
-    edges += [(f"segment:{s}", f"campaign:{c}") for c, segs in campaign_segments.items() for s in sorted(segs)
+    edges = [(f"segment:{d}", f"segment:{n}") for n, deps in rel.uses.items() for d in deps]
+    edges += [(f"segment:{s}", f"campaign:{c}") for c, segs in rel.campaign_segments.items() for s in sorted(segs)
               if s in model.segments]
-    edges += [(f"campaign:{c}", f"destination:{d}") for c, ds in campaign_destinations.items() for d in ds
+    edges += [(f"campaign:{c}", f"destination:{d}") for c, ds in rel.campaign_destinations.items() for d in ds
               if d in model.destinations]
-    write("graph.html", "graph.html.j2", graph=svg.graph(nodes, edges),
-          counts={"segments": len(model.segments), "campaigns": len(model.campaigns),
-                  "destinations": len(model.destinations), "edges": len(edges)})
+    site.write("graph.html", "graph.html.j2", graph=svg.graph(nodes, edges),
+               counts={"segments": len(model.segments), "campaigns": len(model.campaigns),
+                       "destinations": len(model.destinations), "edges": len(edges)})
 
-    for name, decl in model.segments.items():
+
+def _segment_pages(site: _Site) -> None:
+    figures, state, rel, seg_link = site.figures, site.state, site.relations, site.seg_link
+    for name, decl in site.model.segments.items():
         f = figures.insights[name]
         channels = figures.channels.get(name, [])
         channel_chart = svg.bar_chart(
@@ -311,41 +387,47 @@ def render(model: Model, root: Path, project_name: str, figures: figuring.Figure
             "lifetime revenue by lifetime-spend band", money=True)
         history = state["history"].get(name, [])
         deployed = state["deployed"].get(("segment", name))
-        write(seg_link[name], "segment.html.j2", name=name, decl=decl, file=_relative_file(decl.span, root),
-              line=decl.span.line if decl.span else None, definition=_highlight(_canonical(decl)),
-              figures=f, channel_chart=channel_chart, band_chart=band_chart,
-              history_chart=svg.line_chart(history, "members over time") if history else None,
-              history=history, deployed=deployed,
-              upstream=[(u, seg_link[u]) for u in uses[name] if u in seg_link],
-              downstream=[(d, seg_link[d]) for d in sorted(used_by.get(name, []))],
-              campaigns=[(c, cam_link[c]) for c in sorted(campaigns_of_segment.get(name, []))],
-              destinations=[(d, dst_link[d]) for d in segment_destinations(name) if d in dst_link])
+        site.write(seg_link[name], "segment.html.j2", name=name, decl=decl, file=_relative_file(decl.span, site.root),
+                   line=decl.span.line if decl.span else None, definition=_highlight(_canonical(decl)),
+                   figures=f, channel_chart=channel_chart, band_chart=band_chart,
+                   history_chart=svg.line_chart(history, "members over time") if history else None,
+                   history=history, deployed=deployed,
+                   upstream=[(u, seg_link[u]) for u in rel.uses[name] if u in seg_link],
+                   downstream=[(d, seg_link[d]) for d in sorted(rel.used_by.get(name, []))],
+                   campaigns=[(c, site.cam_link[c]) for c in sorted(rel.campaigns_of_segment.get(name, []))],
+                   destinations=[(d, site.dst_link[d]) for d in rel.segment_destinations(name) if d in site.dst_link])
 
+
+def _campaign_pages(site: _Site) -> None:
     from audlang.campaigns import groups as campaign_group_list
 
-    for name, campaign in model.campaigns.items():
-        sizes = figures.campaigns.get(name, {})
+    seg_link = site.seg_link
+    for name, campaign in site.model.campaigns.items():
+        sizes = site.figures.campaigns.get(name, {})
         group_rows = []
         for g in campaign_group_list(campaign):
             percent = None
             if g.low is not None and g.high is not None:
                 percent = next((t.percent for t in campaign.treatments if t.name == g.name), campaign.holdout)
             group_rows.append({"name": g.name, "kind": g.kind, "percent": percent, "size": sizes.get(g.name, 0),
-                               "destinations": [(d, dst_link.get(d)) for d in g.destinations]})
+                               "destinations": [(d, site.dst_link.get(d)) for d in g.destinations]})
         audience = campaign.audience
-        write(cam_link[name], "campaign.html.j2", name=name, decl=campaign, file=_relative_file(campaign.span, root),
-              definition=_highlight(_canonical(campaign)), groups=group_rows,
-              total=sum(sizes.values()),
-              audience_segment=(audience.segment, seg_link.get(audience.segment))
-              if audience is not None and audience.segment else None,
-              segments=[(s, seg_link[s]) for s in sorted(campaign_segments[name]) if s in seg_link],
-              deployed=state["deployed"].get(("campaign", name)))
+        site.write(site.cam_link[name], "campaign.html.j2", name=name, decl=campaign,
+                   file=_relative_file(campaign.span, site.root),
+                   definition=_highlight(_canonical(campaign)), groups=group_rows,
+                   total=sum(sizes.values()),
+                   audience_segment=(audience.segment, seg_link.get(audience.segment))
+                   if audience is not None and audience.segment else None,
+                   segments=[(s, seg_link[s]) for s in sorted(site.relations.campaign_segments[name]) if s in seg_link],
+                   deployed=site.state["deployed"].get(("campaign", name)))
 
-    for name, decl in model.destinations.items():
-        write(dst_link[name], "destination.html.j2", name=name, decl=decl, file=_relative_file(decl.span, root),
-              settings=_secret_free(decl), feeds=[(c, g, cam_link.get(c)) for c, g in feeds.get(name, [])],
-              runs=state["runs"].get(name, [])[:20], rejected=state["rejected"].get(name, [])[:200],
-              rejected_total=len(state["rejected"].get(name, [])),
-              deployed=state["deployed"].get(("destination", name)))
-    pages = 2 + len(model.segments) + len(model.campaigns) + len(model.destinations)
-    return {"pages": pages, "as_of": figures.as_of, "index": str(out / "index.html")}
+
+def _destination_pages(site: _Site) -> None:
+    state = site.state
+    for name, decl in site.model.destinations.items():
+        site.write(site.dst_link[name], "destination.html.j2", name=name, decl=decl,
+                   file=_relative_file(decl.span, site.root), settings=_secret_free(decl),
+                   feeds=[(c, g, site.cam_link.get(c)) for c, g in site.relations.feeds.get(name, [])],
+                   runs=state["runs"].get(name, [])[:20], rejected=state["rejected"].get(name, [])[:200],
+                   rejected_total=len(state["rejected"].get(name, [])),
+                   deployed=state["deployed"].get(("destination", name)))
