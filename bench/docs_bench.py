@@ -55,7 +55,8 @@ def write_project(folder: Path, segments: int, seed: int = 5) -> None:
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "audlang.toml").write_text('name = "bench"\nwarehouse = "duckdb:///target/warehouse.duckdb"\n')
-    (folder / "mappings.aud").write_text('table churn_scores from "churn_scores" <\n  churn_score number = "score"\n>\n')
+    (folder / "mappings.aud").write_text(
+        'table churn_scores from "churn_scores" <\n  churn_score number = "score"\n>\n')
     names: list[str] = []
     per_file = 100
     for f in range(0, segments, per_file):

@@ -129,14 +129,14 @@ def main() -> None:
     ratios = []
     raw = engine.raw_connection()
     for name, sql in HAND.items():
-        def hand():
+        def hand(sql=sql):
             cursor = raw.cursor()
             cursor.execute(sql)
             rows = [r[0] for r in cursor.fetchall()]
             cursor.close()
             return rows
 
-        def ours():
+        def ours(name=name):
             _header, rows = evaluate.members(engine, url, model, name, as_of)
             return [r[0] for r in rows]
 

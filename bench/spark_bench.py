@@ -89,11 +89,11 @@ def main() -> None:
             query = SegmentCompiler(model, as_of).segment(name).subquery()
             count = sa.select(sa.func.count()).select_from(query)
 
-            def counted(engine):
+            def counted(engine, count=count):
                 with engine.connect() as conn:
                     return conn.execute(count).scalar_one()
 
-            def members(engine, url):
+            def members(engine, url, name=name):
                 return [r[0] for r in evaluate.members(engine, url, model, name, as_of)[1]]
 
             cold_start = time.perf_counter()
@@ -112,7 +112,8 @@ def main() -> None:
         print()
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{args.customers:,} customers, as of {AS_OF}")
-        print("| segment | members | Spark cold | Spark count | DuckDB count | Spark members | DuckDB members | equal |")
+        print("| segment | members | Spark cold | Spark count | DuckDB count | Spark members | DuckDB members "
+              "| equal |")
         print("|---|---:|---:|---:|---:|---:|---:|---|")
         for name, n, cold, sc, dc, sm, dm, equal in rows:
             print(f"| {name} | {n:,} | {cold:.2f} s | {sc:.2f} s | {dc:.3f} s | {sm:.2f} s | {dm:.3f} s | "

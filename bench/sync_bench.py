@@ -138,7 +138,8 @@ campaign "Everyone" <
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
         assert result.status == "ok", result
         sent = (server.requests - requests, server.operations - operations)
-        print(f"{label}: materialized in {materialized:.2f}s; sync {seconds:.2f}s ({cpu:.2f}s CPU), {sent[0]:,} requests, "
+        print(f"{label}: materialized in {materialized:.2f}s; sync {seconds:.2f}s ({cpu:.2f}s CPU), "
+              f"{sent[0]:,} requests, "
               f"{sent[1]:,} member operations (+{result.added:,} −{result.removed:,})", file=sys.stderr)
         return seconds, cpu, sent
 
