@@ -213,20 +213,30 @@ def _line(text: str, line: int) -> str | None:
     return lines[line].rstrip("\r\n") if line < len(lines) else None
 
 
-def hover(analysis: ProjectAnalysis, text: str, line: int, character: int) -> str | None:
-    """Markdown about what is at the position: a declaration named there, an attribute, a table."""
+def _named_at(text: str, line: int, character: int) -> tuple[str, str | None, str | None] | None:
+    """The line (comment stripped) and what the position names there: a quoted name, else a word."""
     current = _line(text, line)
     if current is None:
         return None
     current = strip_comment(current)
     quoted = quoted_name_at(current, character)
     if quoted is not None:
+        return current, quoted, None
+    found = word_at(current, character)
+    return current, None, found[0] if found is not None else None
+
+
+def hover(analysis: ProjectAnalysis, text: str, line: int, character: int) -> str | None:
+    """Markdown about what is at the position: a declaration named there, an attribute, a table."""
+    named = _named_at(text, line, character)
+    if named is None:
+        return None
+    current, quoted, word = named
+    if quoted is not None:
         decl = _declaration_for(analysis, quoted)
         return _declaration_text(analysis, decl) if decl is not None else None
-    found = word_at(current, character)
-    if found is None:
+    if word is None:
         return None
-    word = found[0]
     if word in analysis.model.data_model.attributes and word not in keywords():
         return _attribute_text(analysis, word)
     table = analysis.model.data_model.tables.get(word)
@@ -275,25 +285,23 @@ def _declaration_text(analysis: ProjectAnalysis, decl: ast.Declaration) -> str:
 def definition(analysis: ProjectAnalysis, text: str, line: int, character: int) -> Span | None:
     """Where the thing named at the position is declared: a segment, destination or campaign by its
     quoted name, a mapped table or a custom attribute by its table mapping."""
-    current = _line(text, line)
-    if current is None:
+    named = _named_at(text, line, character)
+    if named is None:
         return None
-    current = strip_comment(current)
-    quoted = quoted_name_at(current, character)
+    _current, quoted, word = named
     if quoted is not None:
         decl = _declaration_for(analysis, quoted)
         if decl is None:
             return None
         return decl.name_span or decl.span
-    found = word_at(current, character)
-    if found is None:
+    if word is None:
         return None
     for decl in analysis.declarations():
         if isinstance(decl, ast.TableMapping):
-            if decl.name == found[0]:
+            if decl.name == word:
                 return decl.name_span or decl.span
             for col in decl.columns:
-                if col.attribute == found[0]:
+                if col.attribute == word:
                     return col.span
     return None
 

@@ -152,6 +152,11 @@ def _json_list(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text)) if text else ()
 
 
+def _gone_from_this_host(held: LockInfo) -> bool:
+    """A holder on this host whose process is gone (a holder elsewhere cannot be checked from here)."""
+    return held.host == socket.gethostname() and not _pid_alive(held.pid)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -403,7 +408,7 @@ class StateStore:
     def refuse_if_locked(self) -> None:
         """Raise ``LockHeld`` now if a live apply holds the lock (``acquire`` takes it later)."""
         held = self.current_lock()
-        if held is not None and not (held.host == socket.gethostname() and not _pid_alive(held.pid)):
+        if held is not None and not _gone_from_this_host(held):
             raise LockHeld(held, self.url)
 
     def _dead(self, held: LockInfo) -> bool:
@@ -411,7 +416,7 @@ class StateStore:
         elsewhere only a holder on this host can be checked."""
         if warehouse.has_session_locks(self.engine):
             return True
-        return held.host == socket.gethostname() and not _pid_alive(held.pid)
+        return _gone_from_this_host(held)
 
     def _drop_advisory(self) -> None:
         if self._session_lock is not None:
