@@ -35,7 +35,8 @@ from audlang.plan import Plan
 from audlang.plan.model import Action
 from audlang.plan.render import reason_text
 from audlang.state import DeployedObject, Snapshot, StateStore
-from audlang.state.store import begin, now
+from audlang.state.clock import now
+from audlang.state.store import begin
 from audlang.vocabulary import ObjectKind, PlanAction, SyncStatus
 
 #: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
