@@ -16,6 +16,7 @@ from audlang.check import Model
 from audlang.check.datamodel import BOOLEAN
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile import dialects
+from audlang.compile.facts import SharedFacts
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.check.checker import did_you_mean_quoted
 
@@ -85,10 +86,11 @@ def fetch_raw(conn: sa.Connection, query: sa.Select) -> list[tuple]:
     return warehouse.raw_rows(conn.execute(query))
 
 
-def insights_query(model: Model, name: str, as_of: AsOf) -> sa.Select:
-    """The six figures of SPEC §6 in one query."""
-    compiler = SegmentCompiler(model, as_of)
+def insights_query(model: Model, name: str, as_of: AsOf, facts: SharedFacts | None = None) -> sa.Select:
+    """The six figures of SPEC §6 in one query (the segment over ``facts`` when given: ``compile.facts``)."""
+    compiler = SegmentCompiler(model, as_of, facts=facts)
     segment = compiler.segment(name).cte("segment_members")
+    compiler.facts = None  # the figures read the orders themselves
     profile, info = _customers(model)
     col = lambda n: profile.c[info.column(n)]  # noqa: E731
     orders, ocol, conditions = compiler.orders_in(None, _last_365_days())
@@ -128,7 +130,8 @@ def insights(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf) 
     require_segment(model, name)
     with warehouse.errors_translated(url, model), engine.begin() as conn:
         ensure_lists(conn, model, name)
-        row = conn.execute(insights_query(model, name, as_of)).one()
+        with warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, [name], follow_segments=True)) as facts:
+            row = conn.execute(insights_query(model, name, as_of, facts)).one()
     figures = dict(zip(INSIGHT_KEYS, row, strict=True))
     figures["revenue_last_365_days"] = Decimal(str(figures["revenue_last_365_days"] or 0)).quantize(Decimal("0.01"))
     for key in INSIGHT_KEYS:

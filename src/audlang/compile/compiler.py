@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 from sqlalchemy import (
@@ -37,6 +37,9 @@ from audlang.check.model import ListFile
 from audlang.compile import dialects
 from audlang.compile.asof import AsOf, day_after, midnight, resolve_date, window_range
 
+if TYPE_CHECKING:
+    from audlang.compile.facts import SharedFacts
+
 LIST_TABLE_PREFIX = "audlang_list_"
 
 _SQL_TYPES = {TEXT: String(), NUMBER: Numeric(), INTEGER: Integer(), BOOLEAN: Boolean(), DATE: String(),
@@ -53,6 +56,15 @@ _AttributePredicate = Union[ast.Compare, ast.InValues, ast.BetweenValues, ast.St
 def list_table_name(sha256: str) -> str:
     """The warehouse table holding an ``in list`` file's ids, named by its content."""
     return LIST_TABLE_PREFIX + sha256[:16]
+
+
+def purchase_shape(node: ast.HasPurchased) -> str:
+    """Which rows a ``has_purchased`` reads: ``orders``; ``items`` (an item filter); ``items+orders`` (item
+    and order filters: itemized rows joined to their orders)."""
+    tables = {ITEM_FILTER_COLUMNS[f.field][0] for f in node.filters}
+    if "unified_itemized_transactions" not in tables:
+        return "orders"
+    return "items+orders" if "unified_transactions" in tables else "items"
 
 
 @attrs.frozen
@@ -81,13 +93,19 @@ class SegmentCompiler:
 
     ``membership`` maps segment names to a SQL table (or subquery) holding
     their materialized members; ``in segment`` reads it instead of composing
-    the query again (plan/apply uses it).
+    the query again (plan/apply uses it). ``facts``: the shared facts of the
+    run, already in the warehouse (``compile.facts``); behaviour conditions
+    then read them instead of scanning the orders again.
     """
 
-    def __init__(self, model: Model, as_of: AsOf, membership: dict[str, Select[Any]] | None = None):
+    def __init__(self, model: Model, as_of: AsOf, membership: dict[str, Select[Any]] | None = None,
+                 facts: SharedFacts | None = None):
+        if facts is not None and facts.as_of != as_of:
+            raise ValueError("the shared facts were collected at another as-of instant")
         self.model = model
         self.as_of = as_of
         self.membership = membership or {}
+        self.facts = facts
         self._aliases = 0
 
     # ------------------------------------------------------------------ tables
@@ -148,43 +166,46 @@ class SegmentCompiler:
             conditions.append(ts >= dialects.timestamp_param(r.low))
         return conditions
 
+    def purchase_source(self, shape: str) -> tuple[FromClause, _Columns, _Columns | None]:
+        """The FROM clause of purchase rows of ``shape`` (``purchase_shape``), the column getter of the rows,
+        and that of the orders joined to itemized rows (None unless the shape joins them)."""
+        if shape == "orders":
+            orders = self._alias("unified_transactions", "o")
+            ocol: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+            return orders, ocol, ocol
+        rows = self._alias("unified_itemized_transactions", "i")
+        rcol: _Columns = lambda n: self._col(rows, "unified_itemized_transactions", n)  # noqa: E731
+        if shape == "items":
+            return rows, rcol, None
+        orders = self._alias("unified_transactions", "o")
+        jcol: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
+        return rows.join(orders, jcol("order_id") == rcol("order_id")), rcol, jcol
+
+    def purchase_conditions(self, node: ast.HasPurchased, rcol: _Columns, ocol: _Columns | None
+                            ) -> list[ColumnElement[bool]]:
+        """The window and filter conditions of a ``has_purchased`` over rows of its shape."""
+        where = self._range(rcol("order_datetime"), node.window)
+        for f in node.filters:
+            logical_table, name = ITEM_FILTER_COLUMNS[f.field]
+            getter = rcol if logical_table == "unified_itemized_transactions" else ocol
+            assert getter is not None, "order filters on itemized rows join the orders"
+            where.append(_in_strings(getter(name), f.values))
+        return where
+
     def purchase_rows(self, node: ast.HasPurchased) -> PurchaseRows:
         """The rows a ``has_purchased`` reads (orders, or itemized rows with an item filter) and its filters."""
-        item_filters = [f for f in node.filters if ITEM_FILTER_COLUMNS[f.field][0] == "unified_itemized_transactions"]
-        order_filters = [f for f in node.filters if f not in item_filters]
-        if item_filters:
-            rows = self._alias("unified_itemized_transactions", "i")
-            rcol: _Columns = lambda n: self._col(rows, "unified_itemized_transactions", n)  # noqa: E731
-            source: FromClause = rows
-            where = self._range(rcol("order_datetime"), node.window)
-            for f in item_filters:
-                where.append(_in_strings(rcol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
-            if order_filters:
-                orders = self._alias("unified_transactions", "o")
-                ocol: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
-                source = rows.join(orders, ocol("order_id") == rcol("order_id"))
-                for f in order_filters:
-                    where.append(_in_strings(ocol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
-            customer_id = rcol("customer_id")
-            order_id = rcol("order_id")
-            quantity = rcol("item_quantity")
-            revenue = rcol("item_revenue")
-            when = rcol("order_datetime")
-        else:
-            orders = self._alias("unified_transactions", "o")
-            ocol = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
-            source = orders
-            where = self._range(ocol("order_datetime"), node.window)
-            for f in order_filters:
-                where.append(_in_strings(ocol(ITEM_FILTER_COLUMNS[f.field][1]), f.values))
-            customer_id = ocol("customer_id")
-            order_id = ocol("order_id")
-            quantity = ocol("order_quantity")
-            revenue = ocol("order_revenue")
-            when = ocol("order_datetime")
-        return PurchaseRows(source, where, customer_id, order_id, quantity, revenue, when)
+        shape = purchase_shape(node)
+        source, rcol, ocol = self.purchase_source(shape)
+        where = self.purchase_conditions(node, rcol, ocol)
+        prefix = "order" if shape == "orders" else "item"
+        return PurchaseRows(source, where, rcol("customer_id"), rcol("order_id"), rcol(f"{prefix}_quantity"),
+                            rcol(f"{prefix}_revenue"), rcol("order_datetime"))
 
     def has_purchased(self, node: ast.HasPurchased) -> Select[Any]:
+        if self.facts is not None:
+            shared = self.facts.purchased(node, lambda value: _measure_test(node, value))
+            if shared is not None:
+                return shared
         rows = self.purchase_rows(node)
         source, where, customer_id, order_id = rows.source, rows.where, rows.customer_id, rows.order_id
         quantity, revenue = rows.quantity, rows.revenue
@@ -199,14 +220,11 @@ class SegmentCompiler:
             value = func.sum(quantity)
         else:
             value = dialects.money_sum(revenue)
-        if measure.op == "between":
-            assert measure.high is not None, "a measure between two numbers has both"
-            having = and_(value.is_not(None), value >= _number(measure.value), value <= _number(measure.high))
-        else:
-            having = and_(value.is_not(None), _compare(value, measure.op, _number(measure.value)))
-        return query.group_by(customer_id).having(having).correlate(None)
+        return query.group_by(customer_id).having(_measure_test(node, value)).correlate(None)
 
     def tagged(self, node: ast.Tagged) -> Select[Any]:
+        if self.facts is not None and (shared := self.facts.tagged(node)) is not None:
+            return shared
         t = self._alias("customer_tags", "t")
         cid = self._col(t, "customer_tags", "customer_id")
         return select(cid).where(cid.is_not(None), _in_strings(self._col(t, "customer_tags", "tag"), node.tags)) \
@@ -221,6 +239,8 @@ class SegmentCompiler:
         return t, col, [col("customer_id").is_not(None), not_completed, *self._range(col("started_at"), node.window)]
 
     def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select[Any]:
+        if self.facts is not None and (shared := self.facts.abandoned_checkout(node)) is not None:
+            return shared
         _t, col, conditions = self.checkout_rows(node)
         return select(col("customer_id")).where(*conditions).correlate(None)
 
@@ -238,6 +258,8 @@ class SegmentCompiler:
 
     def derived(self) -> Subquery:
         """Per-customer order aggregates as of T: lifetime revenue and orders, first and last order."""
+        if self.facts is not None and (shared := self.facts.derived()) is not None:
+            return shared
         orders = self._alias("unified_transactions", "o")
         col: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
         return (
@@ -381,6 +403,16 @@ class _Scope:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _measure_test(node: ast.HasPurchased, value: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The measure of a ``has_purchased`` tested on its per-customer ``value`` (NULL never passes)."""
+    measure = node.measure
+    assert measure is not None, "a has_purchased with a measure"
+    if measure.op == "between":
+        assert measure.high is not None, "a measure between two numbers has both"
+        return and_(value.is_not(None), value >= _number(measure.value), value <= _number(measure.high))
+    return and_(value.is_not(None), _compare(value, measure.op, _number(measure.value)))
 
 
 def _kind(type_: str) -> str:

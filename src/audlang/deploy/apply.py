@@ -23,12 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audlang import interrupts, warehouse
 from audlang.check import Model
 from audlang.check.names import view_name
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
+from audlang.compile.facts import SharedFacts
 from audlang.deploy.preview import frozen_membership, has_sync_state
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan import Plan
@@ -36,7 +38,7 @@ from audlang.plan.model import Action
 from audlang.plan.render import reason_text
 from audlang.state import DeployedObject, Snapshot, StateStore
 from audlang.state.clock import now
-from audlang.state.store import begin
+from audlang.state.store import connect
 from audlang.vocabulary import ObjectKind, PlanAction, SyncStatus
 
 #: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
@@ -122,21 +124,29 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
                                                   "actions": len(plan.actions)})
             as_of = AsOf.parse(plan.as_of)
             mem = warehouse.for_bind(engine)
-            if any(a.materialize or a.kind == ObjectKind.SEGMENT for a in plan.actions):
-                with warehouse.errors_translated(warehouse_url, model), begin(engine, warehouse_url) as conn:
-                    mem.ensure(conn)
-            # `in segment` reads what is materialized: upstream segments come first in the plan's order.
-            compiler = SegmentCompiler(model, as_of, membership={name: mem.members_of(name) for name in model.segments})
-            serial = deployed.serial
-            for action in plan.actions:
-                line, written = _carry_out(action, store, engine, mem, warehouse_url, compiler, model, deployed,
-                                           plan, apply_id)
-                serial = serial if written is None else written  # a paused object writes nothing
-                applied.append(line)
-                echo(line)
-                if STEP_DELAY:
-                    time.sleep(STEP_DELAY)
-                interrupts.check()
+            materialized = [a.name for a in plan.actions if a.materialize and a.name in model.segments]
+            with contextlib.ExitStack() as session:
+                # One connection for the segments: the run's shared facts are its scratch tables.
+                conn = session.enter_context(contextlib.closing(connect(engine, warehouse_url)))
+                with warehouse.errors_translated(warehouse_url, model):
+                    if any(a.materialize or a.kind == ObjectKind.SEGMENT for a in plan.actions):
+                        with conn.begin():
+                            mem.ensure(conn)
+                    facts = session.enter_context(
+                        warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, materialized)))
+                # `in segment` reads what is materialized: upstream segments come first in the plan's order.
+                compiler = SegmentCompiler(model, as_of, membership={name: mem.members_of(name)
+                                                                     for name in model.segments}, facts=facts)
+                serial = deployed.serial
+                for action in plan.actions:
+                    line, written = _carry_out(action, store, conn, mem, warehouse_url, compiler, model, deployed,
+                                               plan, apply_id)
+                    serial = serial if written is None else written  # a paused object writes nothing
+                    applied.append(line)
+                    echo(line)
+                    if STEP_DELAY:
+                        time.sleep(STEP_DELAY)
+                    interrupts.check()
             syncs = _run_syncs(plan, model, engine, warehouse_url, store, root, as_of, apply_id, echo,
                                sync_progress)
             store.log(apply_id, "apply finished", {"serial": serial, "actions": len(applied),
@@ -185,7 +195,7 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
     return results
 
 
-def _carry_out(action: Action, store: StateStore, engine: Engine, mem: warehouse.Membership, url: str,
+def _carry_out(action: Action, store: StateStore, conn: sa.Connection, mem: warehouse.Membership, url: str,
                compiler: SegmentCompiler, model: Model, deployed: Snapshot, plan: Plan,
                apply_id: str) -> tuple[str, int | None]:
     """Carry out one action; returns its line and the serial it wrote (None: it wrote nothing).
@@ -193,20 +203,20 @@ def _carry_out(action: Action, store: StateStore, engine: Engine, mem: warehouse
     An interrupt rolls the action's warehouse transaction back; from its commit to the state's record of
     it (a shield entered in ``recording`` inside the transaction) it waits, so the two never disagree."""
     with contextlib.ExitStack() as recording:
-        return _carry_out_recorded(action, store, engine, mem, url, compiler, model, deployed, plan, apply_id,
+        return _carry_out_recorded(action, store, conn, mem, url, compiler, model, deployed, plan, apply_id,
                                    recording)
 
 
-def _carry_out_recorded(action: Action, store: StateStore, engine: Engine, mem: warehouse.Membership, url: str,
-                        compiler: SegmentCompiler, model: Model, deployed: Snapshot, plan: Plan, apply_id: str,
-                        recording: contextlib.ExitStack) -> tuple[str, int | None]:
+def _carry_out_recorded(action: Action, store: StateStore, conn: sa.Connection, mem: warehouse.Membership,
+                        url: str, compiler: SegmentCompiler, model: Model, deployed: Snapshot, plan: Plan,
+                        apply_id: str, recording: contextlib.ExitStack) -> tuple[str, int | None]:
     have = deployed.get(action.kind, action.previous_name or action.name)
     object_id = action.object_id or (have.object_id if have else None) or str(uuid.uuid4())
     title = f'{action.kind} "{action.name}"'
     reasons = [reason_text(r, action.kind) for r in action.reasons]  # the history keeps the sentences
     if action.action == PlanAction.DELETE:
         if action.kind == ObjectKind.SEGMENT:
-            with warehouse.errors_translated(url, model), begin(engine, url) as conn:
+            with warehouse.errors_translated(url, model), conn.begin():
                 mem.drop(conn, action.name,
                          drop_view=view_name(action.name) not in {view_name(n) for n in model.segments})
                 recording.enter_context(interrupts.shielded())
@@ -219,7 +229,7 @@ def _carry_out_recorded(action: Action, store: StateStore, engine: Engine, mem: 
     counts: dict = {}
     members, as_of, refreshed = (have.members, have.as_of, have.refreshed_at) if have else (None, None, None)
     if action.materialize:
-        with warehouse.errors_translated(url, model), begin(engine, url) as conn:
+        with warehouse.errors_translated(url, model), conn.begin():
             for listed in list_files_used(model, model.segments[action.name].condition):
                 warehouse.load_list(conn, listed)
             counts = mem.replace(conn, action.name, compiler.segment(action.name), action.previous_name,
@@ -228,7 +238,7 @@ def _carry_out_recorded(action: Action, store: StateStore, engine: Engine, mem: 
             recording.enter_context(interrupts.shielded())
         members, as_of, refreshed = counts["members"], plan.as_of, now()
     elif action.previous_name and action.kind == ObjectKind.SEGMENT:
-        with warehouse.errors_translated(url, model), begin(engine, url) as conn:
+        with warehouse.errors_translated(url, model), conn.begin():
             mem.rename(conn, action.previous_name, action.name)
             recording.enter_context(interrupts.shielded())
     record = DeployedObject(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from audlang import interrupts, warehouse
 from audlang.check import Model
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
+from audlang.compile.facts import SharedFacts
 from audlang.diagnostics import AudlangError
 from audlang.plan import MembershipPreview, Plan, desired_from_model, plan as make_plan
 from audlang.state import Snapshot, StateStore
@@ -49,7 +50,8 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
 
     Segments go level by level (level 0 uses no other previewed segment), so ``in segment`` reads the
     previewed members of the segments it uses, as apply will; a paused segment is read as it was
-    last materialized. A renamed segment is compared with the membership under its old name."""
+    last materialized. A renamed segment is compared with the membership under its old name. The
+    segments' shared facts are computed once first (``compile.facts``), as apply computes them."""
     mem = warehouse.for_bind(conn)
     deployed_segments = deployed.of_kind(ObjectKind.SEGMENT)
     moves = {m.new: m.old for m in model.moves if m.kind == ObjectKind.SEGMENT}
@@ -81,12 +83,13 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
                 query = previewed(key(other))
                 if query is not None:
                     membership[other] = query
-            compiler = SegmentCompiler(model, as_of, membership=membership)
+            compiler = SegmentCompiler(model, as_of, membership=membership, facts=facts)
             return {key(n): compiler.segment(n) for n in names}
         return queries
 
     levels = [level_queries([n for n in level if level[n] == depth]) for depth in sorted(set(level.values()))]
-    counted = mem.preview(conn, levels)
+    with warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, level)) as facts:
+        counted = mem.preview(conn, levels)
     return {name: MembershipPreview(c.members, c.deployed, c.added, c.removed)
             for name in level for c in [counted[key(name)]]}
 

@@ -1,6 +1,7 @@
 """The report's figures, computed in the warehouse in a few set-based queries for the whole project.
 
-Membership is computed once into a temporary table ``(seg, customer_id)``,
+Membership is computed once into a temporary table ``(seg, customer_id)``, from the segments'
+shared facts (``compile.facts``, computed once as apply computes them),
 segments in batches by dependency depth, each batch one ``INSERT … SELECT`` of
 a ``UNION ALL`` of the segments' compiled queries, ``in segment`` reading the
 rows of the earlier batches (``SegmentCompiler(membership=…)``). Every figure
@@ -22,7 +23,8 @@ from sqlalchemy import Integer, String, case, func, literal, select
 from audlang import ast, evaluate
 from audlang.check import Model, walk
 from audlang.compile import AsOf, SegmentCompiler, dialects, list_files_used
-from audlang.warehouse import load_list
+from audlang.compile.facts import SharedFacts
+from audlang.warehouse import load_list, shared_facts
 
 MEMBERS_TABLE = "audlang_report_members"
 BATCH = 64
@@ -60,8 +62,10 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
                        prefixes=["TEMPORARY"])
     members.drop(conn, checkfirst=True)
     members.create(conn)
-    compiler = SegmentCompiler(model, as_of)
-    _fill_members(conn, model, compiler, members, names, progress)
+    with shared_facts(conn, SharedFacts.collect(model, as_of, names)) as facts:
+        compiler = SegmentCompiler(model, as_of, facts=facts)
+        _fill_members(conn, model, compiler, members, names, progress)
+        compiler.facts = None  # the figures below read the orders themselves
     insights = _profile_insights(conn, model, members, names)
 
     # Revenue and active customers in the last 365 days, and the same orders by channel.

@@ -7,6 +7,7 @@
 - ``errors``: database errors → one diagnostic;
 - ``tables``: ``has_table``, ``create_table``, ``bulk_insert`` and the engine's ``traits``;
 - ``lists``: ``in list`` files loaded as tables;
+- ``scratch``: a run's shared facts (``compile.facts``) as temporary tables of one connection;
 - ``membership``: materialized membership behind one interface, two storages;
 - ``spark``: Spark's catalog and generation tables.
 
@@ -29,6 +30,7 @@ from audlang.warehouse.membership import (
     MEMBERSHIP_TABLE, Change, Membership, Previewed, SparkMembership, TableMembership, for_bind, membership_table,
     nobody,
 )
+from audlang.warehouse.scratch import shared_facts
 from audlang.warehouse.tables import Traits, bulk_insert, create_table, csv_text, has_table, raw_rows, traits
 from audlang.warehouse.urls import DEFAULT_WAREHOUSE, Urls, default_state, file_missing, resolve, resolve_url, \
     state_url_for
@@ -44,6 +46,6 @@ __all__ = [
     "SparkMembership", "TableMembership", "Traits", "Urls", "WarehouseBusy", "bulk_insert", "connect", "create_table",
     "csv_text", "duckdb_files", "default_state", "errors_translated", "file_missing", "for_bind", "harden",
     "has_session_locks", "has_table", "holding", "list_ids", "load_list", "membership_table", "nobody", "open_engine",
-    "prepare_connection", "raw_rows", "read_only", "reason", "resolve", "resolve_url", "session_lock", "shown",
-    "state_url_for", "traits", "translate",
+    "prepare_connection", "raw_rows", "read_only", "reason", "resolve", "resolve_url", "session_lock", "shared_facts",
+    "shown", "state_url_for", "traits", "translate",
 ]

@@ -1,0 +1,299 @@
+"""Shared facts: the per-customer aggregates that the segments of a run read, computed once.
+
+A project's segments mostly read the same few facts: orders in a window, spend, purchases of a
+category, a tag, an abandoned checkout. Compiled one by one (``SegmentCompiler.segment``) each
+segment scans the orders again. ``SharedFacts`` finds every such fact of the segments of a run and
+computes them in as few passes as there are source shapes: one ``GROUP BY customer_id`` per source
+(orders; itemized rows; itemized rows joined to their orders; tags; checkouts), each fact one
+conditional aggregate column (``SUM(CASE WHEN <window and filters> THEN 1 ELSE 0 END)``, portable
+to every engine, unlike ``FILTER``). The warehouse layer writes each pass into a temporary table
+(``warehouse.scratch``); a compiler given the facts (``SegmentCompiler(facts=…)``) then reads a
+behaviour condition as a predicate over that table:
+
+- ``has_purchased …``: ``customer_id IN (SELECT customer_id FROM facts WHERE f3 > 0)``;
+- with a measure: ``… WHERE f3 > 0 AND f4 IS NOT NULL AND f4 >= 2`` (``f3`` counts the customer's rows
+  that match, as the ``GROUP BY … HAVING`` of the direct query only sees customers with such rows);
+- ``tagged``, ``abandoned_checkout``: the same with their own pass;
+- the lifetime attributes (``lifetime_revenue``, ``first_order_date``, …): four columns of the orders
+  pass, outer-joined as the direct query joins its derived subquery.
+
+The answers are the direct query's: every aggregate is the direct one over the same rows (a ``CASE``
+without ``ELSE`` is NULL where the row does not match, which ``COUNT``, ``SUM``, ``MIN`` and ``MAX``
+skip), and each predicate is two-valued. A fact the facts do not hold (a condition not collected)
+compiles directly, so collecting less is never wrong, only slower. ``audlang sql NAME`` prints the
+direct, readable query: it compiles without facts.
+
+On a cluster the passes are what partitions well: each is one aggregation by ``customer_id``, the key
+every segment joins on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from sqlalchemy import and_, case, column, func, select, table
+from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.selectable import Subquery
+
+from audlang import ast
+from audlang.check import Model, walk
+from audlang.compile import dialects
+from audlang.compile.asof import AsOf, window_range
+
+if TYPE_CHECKING:
+    from audlang.compile.compiler import SegmentCompiler
+
+FACTS_TABLE_PREFIX = "audlang_facts_"
+#: Fact columns per pass table (SQLite allows 2,000 columns, PostgreSQL 1,600; wide aggregations
+#: also plan slower): a source with more facts gets a second pass.
+MAX_FACTS_PER_TABLE = 240
+
+_SOURCES = ("orders", "items", "items+orders", "tags", "checkouts")
+_DERIVED = ("revenue", "orders", "first_order", "last_order")
+
+
+@attrs.frozen
+class _Fact:
+    """One fact of one pass: its key, and how to build its aggregate over the pass's rows."""
+
+    key: tuple[Any, ...]
+    build: Callable[[_Rows], ColumnElement[Any]]
+
+
+@attrs.frozen
+class _Rows:
+    """The rows one pass aggregates: the row getter (and the joined orders' getter for itemized rows)."""
+
+    rcol: Callable[[str], ColumnElement[Any]]
+    ocol: Callable[[str], ColumnElement[Any]] | None
+
+
+@attrs.define
+class _Table:
+    name: str
+    source: str
+    facts: list[_Fact] = attrs.Factory(list)
+
+
+class SharedFacts:
+    """The facts of a set of segments at one as-of instant (``collect``), the queries that compute
+    them (``passes``), and the predicates a compiler reads instead of the behaviour subqueries."""
+
+    def __init__(self, model: Model, as_of: AsOf):
+        from audlang.compile.compiler import SegmentCompiler
+
+        self.model = model
+        self.as_of = as_of
+        self._compiler: SegmentCompiler = SegmentCompiler(model, as_of)
+        self._tables: list[_Table] = []
+        self._where: dict[tuple[Any, ...], tuple[str, str]] = {}  # key -> (table, column)
+        self._aliases = 0
+
+    # ------------------------------------------------------------------ collecting
+    @classmethod
+    def collect(cls, model: Model, as_of: AsOf, names: Iterable[str], follow_segments: bool = False
+                ) -> SharedFacts:
+        """The facts the segments ``names`` read. ``follow_segments``: also those of the segments they
+        use through ``in segment`` (for a compiler that inlines them rather than reading a membership)."""
+        facts = cls(model, as_of)
+        seen: set[str] = set()
+        stack = [n for n in names if n in model.segments]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node in walk(model.segments[name].condition):
+                facts.add(node)
+                if follow_segments and isinstance(node, ast.InSegment) and node.name in model.segments:
+                    stack.append(node.name)
+        return facts
+
+    def add(self, node: ast.Condition) -> None:
+        """Register the fact one condition node reads, if it reads one."""
+        if isinstance(node, ast.HasPurchased):
+            self._add_purchase(node)
+        elif isinstance(node, ast.Tagged):
+            self._register(("tags", _tags_key(node)), "tags", _tagged_fact(node))
+        elif isinstance(node, ast.AbandonedCheckout):
+            self._register(("checkouts", self._range_key(node.window)), "checkouts", self._checkout_fact(node))
+        elif isinstance(node, ast.ATTRIBUTE_PREDICATES):
+            info = self.model.data_model.attributes.get(node.attribute.name)
+            if info is not None and info.derived:
+                self._add_derived()
+
+    def _add_purchase(self, node: ast.HasPurchased) -> None:
+        from audlang.compile.compiler import purchase_shape
+
+        shape = purchase_shape(node)
+        rows_key = (shape, self._range_key(node.window), _filters_key(node))
+        cc = self._compiler
+
+        def conditions(rows: _Rows) -> ColumnElement[bool]:
+            return and_(*cc.purchase_conditions(node, rows.rcol, rows.ocol))
+
+        self._register(("matched", *rows_key), shape,
+                       lambda rows: func.sum(case((conditions(rows), 1), else_=0)))
+        if node.measure is None:
+            return
+        kind = node.measure.kind
+        prefix = "order" if shape == "orders" else "item"
+
+        def value(rows: _Rows) -> ColumnElement[Any]:
+            if kind == "orders":
+                return func.count(case((conditions(rows), rows.rcol("order_id"))).distinct())
+            if kind == "quantity":
+                return func.sum(case((conditions(rows), rows.rcol(f"{prefix}_quantity"))))
+            return dialects.money_sum(case((conditions(rows), rows.rcol(f"{prefix}_revenue"))))
+
+        self._register((kind, *rows_key), shape, value)
+
+    def _add_derived(self) -> None:
+        cc = self._compiler
+
+        def in_range(rows: _Rows) -> ColumnElement[bool]:
+            return and_(*cc._range(rows.rcol("order_datetime"), None))
+
+        builders: dict[str, Callable[[_Rows], ColumnElement[Any]]] = {
+            "revenue": lambda rows: dialects.money_sum(case((in_range(rows), rows.rcol("order_revenue")))),
+            "orders": lambda rows: func.count(case((in_range(rows), rows.rcol("order_id")))),
+            "first_order": lambda rows: func.min(case((in_range(rows), rows.rcol("order_datetime")))),
+            "last_order": lambda rows: func.max(case((in_range(rows), rows.rcol("order_datetime")))),
+        }
+        for name, build in builders.items():
+            self._register(("derived", name), "orders", build)
+
+    def _checkout_fact(self, node: ast.AbandonedCheckout) -> Callable[[_Rows], ColumnElement[Any]]:
+        cc = self._compiler
+
+        def build(rows: _Rows) -> ColumnElement[Any]:
+            completed = rows.rcol("completed")
+            not_completed = completed.is_(None) | (completed == False)  # noqa: E712
+            window = cc._range(rows.rcol("started_at"), node.window)
+            return func.sum(case((and_(not_completed, *window), 1), else_=0))
+
+        return build
+
+    def _register(self, key: tuple[Any, ...], source: str, build: Callable[[_Rows], ColumnElement[Any]]) -> None:
+        if key in self._where:
+            return
+        tables = [t for t in self._tables if t.source == source and len(t.facts) < MAX_FACTS_PER_TABLE]
+        if tables:
+            target = tables[0]
+        else:
+            count = sum(t.source == source for t in self._tables)
+            suffix = source.replace("+", "_") + (f"_{count + 1}" if count else "")
+            target = _Table(FACTS_TABLE_PREFIX + suffix, source)
+            self._tables.append(target)
+        target.facts.append(_Fact(key, build))
+        self._where[key] = (target.name, f"f{len(target.facts)}")
+
+    def _range_key(self, window: ast.Window | None) -> tuple[dt.datetime | None, dt.datetime]:
+        r = window_range(window, self.as_of)
+        return (r.low, r.high)
+
+    # ------------------------------------------------------------------ the passes
+    def __bool__(self) -> bool:
+        return bool(self._tables)
+
+    @property
+    def table_names(self) -> list[str]:
+        return [t.name for t in self._tables]
+
+    def passes(self) -> list[tuple[str, Select[Any]]]:
+        """``(table name, query)`` of each pass: one ``GROUP BY customer_id`` over one source."""
+        return [(t.name, self._pass_query(t)) for t in self._tables]
+
+    def _pass_query(self, t: _Table) -> Select[Any]:
+        cc = self._compiler
+        if t.source in ("orders", "items", "items+orders"):
+            source, rcol, ocol = cc.purchase_source(t.source)
+            rows = _Rows(rcol, ocol)
+            ts = rcol("order_datetime")
+            where = [rcol("customer_id").is_not(None), *cc._range(ts, None)]
+        elif t.source == "tags":
+            tags = cc._alias("customer_tags", "t")
+            source = tags
+            rows = _Rows(lambda n: cc._col(tags, "customer_tags", n), None)
+            where = [rows.rcol("customer_id").is_not(None)]
+        else:
+            checkouts = cc._alias("checkouts", "k")
+            source = checkouts
+            rows = _Rows(lambda n: cc._col(checkouts, "checkouts", n), None)
+            where = [rows.rcol("customer_id").is_not(None), *cc._range(rows.rcol("started_at"), None)]
+        cid = rows.rcol("customer_id")
+        columns = [f.build(rows).label(f"f{i}") for i, f in enumerate(t.facts, start=1)]
+        return select(cid.label("customer_id"), *columns).select_from(source).where(*where).group_by(cid)
+
+    # ------------------------------------------------------------------ reading them
+    def _alias(self, key: tuple[Any, ...]) -> tuple[Any, str] | None:
+        found = self._where.get(key)
+        if found is None:
+            return None
+        name, col = found
+        self._aliases += 1
+        return table(name, column("customer_id"), column(col)).alias(f"ff{self._aliases}"), col
+
+    def _ids_where(self, key: tuple[Any, ...], test: Callable[[ColumnElement[Any]], ColumnElement[bool]]
+                   ) -> Select[Any] | None:
+        found = self._alias(key)
+        if found is None:
+            return None
+        t, col = found
+        return select(t.c.customer_id).where(test(t.c[col])).correlate(None)
+
+    def purchased(self, node: ast.HasPurchased, having: Callable[[ColumnElement[Any]], ColumnElement[bool]]
+                  ) -> Select[Any] | None:
+        """The customers of a ``has_purchased`` (``having``: the measure's test of its value), or None."""
+        from audlang.compile.compiler import purchase_shape
+
+        rows_key = (purchase_shape(node), self._range_key(node.window), _filters_key(node))
+        if node.measure is None:
+            return self._ids_where(("matched", *rows_key), lambda n: n > 0)
+        matched = self._where.get(("matched", *rows_key))
+        value = self._where.get((node.measure.kind, *rows_key))
+        if matched is None or value is None or matched[0] != value[0]:
+            return None
+        self._aliases += 1
+        t = table(matched[0], column("customer_id"), column(matched[1]), column(value[1])).alias(
+            f"ff{self._aliases}")
+        return select(t.c.customer_id).where(t.c[matched[1]] > 0, having(t.c[value[1]])).correlate(None)
+
+    def tagged(self, node: ast.Tagged) -> Select[Any] | None:
+        return self._ids_where(("tags", _tags_key(node)), lambda n: n > 0)
+
+    def abandoned_checkout(self, node: ast.AbandonedCheckout) -> Select[Any] | None:
+        return self._ids_where(("checkouts", self._range_key(node.window)), lambda n: n > 0)
+
+    def derived(self) -> Subquery | None:
+        """The lifetime aggregates (``customer_id, revenue, orders, first_order, last_order``), or None."""
+        found = [self._where.get(("derived", name)) for name in _DERIVED]
+        tables = {f[0] for f in found if f is not None}
+        if None in found or len(tables) != 1:
+            return None
+        columns = [f[1] for f in found if f is not None]
+        self._aliases += 1
+        t = table(tables.pop(), column("customer_id"), *(column(c) for c in columns)).alias(f"ff{self._aliases}")
+        return select(t.c.customer_id, *(t.c[c].label(label) for c, label in zip(columns, _DERIVED, strict=True))) \
+            .subquery(f"fd{self._aliases}")
+
+
+def _filters_key(node: ast.HasPurchased) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(sorted((f.field, tuple(sorted(repr(_value(v)) for v in f.values))) for f in node.filters))
+
+
+def _tags_key(node: ast.Tagged) -> tuple[str, ...]:
+    return tuple(sorted(t.value for t in node.tags))
+
+
+def _value(value: ast.Value) -> Any:
+    return getattr(value, "value", value)
+
+
+def _tagged_fact(node: ast.Tagged) -> Callable[[_Rows], ColumnElement[Any]]:
+    from audlang.compile.compiler import _in_strings
+
+    return lambda rows: func.max(case((_in_strings(rows.rcol("tag"), node.tags), 1), else_=0))

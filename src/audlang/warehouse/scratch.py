@@ -1,0 +1,85 @@
+"""Scratch tables of one connection: the shared facts of a run (``compile.facts``), made and dropped.
+
+``CREATE TEMPORARY TABLE name AS <query>`` on DuckDB, SQLite and PostgreSQL (visible to this
+connection only, gone when it closes, allowed on a DuckDB file opened read-only); on Spark,
+``CACHE TABLE name AS <query>``: a temporary view of the Thrift session, computed once and kept in
+memory. ``shared_facts(conn, facts)`` makes every pass, yields, and drops them, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
+
+from audlang.compile.facts import FACTS_TABLE_PREFIX, SharedFacts
+from audlang.warehouse.tables import is_spark
+
+
+class CreateScratch(Executable, ClauseElement):
+    """``CREATE TEMPORARY TABLE name AS query`` (Spark: ``CACHE TABLE name AS query``)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: sa.Select[Any]):
+        if not name.startswith(FACTS_TABLE_PREFIX) or not name.replace("_", "").isalnum():
+            raise ValueError(f"not a scratch table name: {name!r}")
+        self.name = name
+        self.query = query
+
+
+@compiles(CreateScratch)
+def _create_scratch(element: CreateScratch, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+@compiles(CreateScratch, "hive")
+@compiles(CreateScratch, "databricks")
+def _cache_scratch(element: CreateScratch, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CACHE TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+def drop_scratch(conn: sa.Connection, name: str) -> None:
+    driver = conn.execution_options(no_parameters=True)
+    if is_spark(conn):
+        driver.exec_driver_sql(f"UNCACHE TABLE IF EXISTS {name}")
+        driver.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+    else:
+        driver.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def make_facts(conn: sa.Connection, facts: SharedFacts) -> None:
+    """Compute every pass of ``facts`` into its scratch table on this connection."""
+    for name, query in facts.passes():
+        drop_scratch(conn, name)
+        conn.execute(CreateScratch(name, query))
+
+
+def drop_facts(conn: sa.Connection, facts: SharedFacts) -> None:
+    for name in facts.table_names:
+        drop_scratch(conn, name)
+
+
+def _transaction(conn: sa.Connection) -> contextlib.AbstractContextManager[Any]:
+    """The caller's transaction when there is one, else one of our own (committed at the end)."""
+    return contextlib.nullcontext() if conn.in_transaction() else conn.begin()
+
+
+@contextlib.contextmanager
+def shared_facts(conn: sa.Connection, facts: SharedFacts) -> Iterator[SharedFacts]:
+    """The facts computed on ``conn`` for the block, dropped after it (also when it fails). Outside a
+    transaction the tables are made in one of their own, so the block may begin its own."""
+    if facts:
+        with _transaction(conn):
+            make_facts(conn, facts)
+    try:
+        yield facts
+    finally:
+        if facts and not conn.closed and not conn.invalidated:
+            with contextlib.suppress(sa.exc.DBAPIError), _transaction(conn):
+                drop_facts(conn, facts)
