@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from audlang import datagen
-from audlang.apply import apply_plan, plan_project
+from audlang.deploy import apply_plan, plan_project
 from audlang.compile import AsOf
 from audlang.project import load
 

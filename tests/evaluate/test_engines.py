@@ -245,3 +245,36 @@ def test_demo_from_nothing_to_insights(tmp_path, monkeypatch):
     # Every segment was deployed by the demo: no segment is left to create or update.
     assert " segment \"" not in "\n".join(line for line in replan.output.splitlines()
                                            if line.lstrip().startswith(("+ create", "~ update")))
+
+
+@pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
+def test_shared_facts_give_every_example_segment_the_same_members(warehouse, warehouse_url, reference):
+    """The shared path (every segment's facts computed once, ``compile.facts``) and the direct query give
+    each example segment the reference's members; the shared queries read the facts, not the orders."""
+    from audlang import evaluate
+    from audlang.compile import SegmentCompiler
+    from audlang.compile.facts import SharedFacts
+    from audlang.warehouse import connect, shared_facts
+
+    ref, model = reference
+    as_of = AsOf.parse(AS_OF)
+    facts = SharedFacts.collect(model, as_of, model.segments, follow_segments=True)
+    assert {"audlang_facts_orders", "audlang_facts_items", "audlang_facts_tags",
+            "audlang_facts_checkouts"} <= set(facts.table_names)
+    engine = connect(warehouse_url)
+    try:
+        with engine.connect() as conn:
+            for name in model.segments:
+                evaluate.ensure_lists(conn, model, name)
+            conn.commit()
+            direct = SegmentCompiler(model, as_of)
+            with shared_facts(conn, facts):
+                shared = SegmentCompiler(model, as_of, facts=facts)
+                for name in model.segments:
+                    expected = ref.members(name)
+                    assert {r[0] for r in conn.execute(shared.segment(name))} == expected, f"{name}, shared"
+                    assert {r[0] for r in conn.execute(direct.segment(name))} == expected, f"{name}, direct"
+                printed = str(shared.segment("Holiday Shoppers - SMS"))
+                assert "audlang_facts_orders" in printed and "unified_transactions" not in printed
+    finally:
+        engine.dispose()

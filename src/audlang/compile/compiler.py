@@ -109,13 +109,28 @@ class SegmentCompiler:
         self._aliases = 0
 
     # ------------------------------------------------------------------ tables
-    def _alias(self, logical: str, base: str) -> NamedFromClause:
+    def _alias(self, logical: str, base: str, only: frozenset[str] | None = None) -> NamedFromClause:
+        """A fresh alias of a data-model table; ``only``: just these logical columns (a narrow table is
+        cheaper to build, and a thousand segments build one each)."""
         info = self.model.data_model.tables[logical]
         schema, _, name = info.physical.rpartition(".")
-        columns: list[ColumnClause[Any]] = [column(info.column(c)) for c in info.types]
+        columns: list[ColumnClause[Any]] = [column(info.column(c)) for c in info.types if only is None or c in only]
         t = table(name, *columns, schema=schema or None)
         self._aliases += 1
         return t.alias(f"{base}{self._aliases}")
+
+    def _customer_columns(self, condition: ast.Condition) -> frozenset[str]:
+        """The ``customer_360`` columns a condition reads (not those of the segments it uses)."""
+        needed = {"customer_id"}
+        attributes = self.model.data_model.attributes
+        for node in walk(condition):
+            if isinstance(node, ast.ATTRIBUTE_PREDICATES):
+                info = attributes.get(node.attribute.name)
+                if info is not None and info.table == "customer_360" and info.column is not None:
+                    needed.add(info.column)
+            elif isinstance(node, ast.NearStore):
+                needed.update(("latitude", "longitude"))
+        return frozenset(needed)
 
     def _col(self, alias: FromClause, logical_table: str, logical_column: str) -> ColumnElement[Any]:
         """The column, read by the data model's type (on SQLite, whatever the table declares:
@@ -129,7 +144,7 @@ class SegmentCompiler:
         return self.condition_query(self.model.segments[name].condition)
 
     def condition_query(self, condition: ast.Condition) -> Select[Any]:
-        c = self._alias("customer_360", "c")
+        c = self._alias("customer_360", "c", self._customer_columns(condition))
         scope = _Scope(self, c)
         where = scope.condition(condition)
         customer_id = self._col(c, "customer_360", "customer_id")
