@@ -79,7 +79,8 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
     def level_queries(names: list[str]):
         def queries(previewed):
             membership = dict(frozen)
-            for other in level:
+            used = {d for n in names for d in model.dependencies.get(n, ()) if d in level}
+            for other in used:  # what `in segment` reads: the previewed members of earlier levels
                 query = previewed(key(other))
                 if query is not None:
                     membership[other] = query
