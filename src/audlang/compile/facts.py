@@ -6,7 +6,8 @@ segment scans the orders again. ``SharedFacts`` finds every such fact of the seg
 computes them in as few passes as there are source shapes: one ``GROUP BY customer_id`` per source
 (orders; itemized rows; itemized rows joined to their orders; tags; checkouts), each fact one
 conditional aggregate column (``SUM(CASE WHEN <window and filters> THEN 1 ELSE 0 END)``, portable
-to every engine, unlike ``FILTER``). The warehouse layer writes each pass into a temporary table
+to every engine, unlike ``FILTER``); a pass whose facts all have a window reads only the events from
+the earliest of them on. The warehouse layer writes each pass into a temporary table
 (``warehouse.scratch``); a compiler given the facts (``SegmentCompiler(facts=…)``) then reads a
 behaviour condition as a predicate over that table:
 
@@ -61,6 +62,7 @@ class _Fact:
 
     key: tuple[Any, ...]
     build: Callable[[_Rows], ColumnElement[Any]]
+    since: dt.datetime | None  # the earliest event it reads (None: the whole history)
 
 
 @attrs.frozen
@@ -119,7 +121,8 @@ class SharedFacts:
         elif isinstance(node, ast.Tagged):
             self._register(("tags", _tags_key(node)), "tags", _tagged_fact(node))
         elif isinstance(node, ast.AbandonedCheckout):
-            self._register(("checkouts", self._range_key(node.window)), "checkouts", self._checkout_fact(node))
+            window = self._range_key(node.window)
+            self._register(("checkouts", window), "checkouts", self._checkout_fact(node), window[0])
         elif isinstance(node, ast.ATTRIBUTE_PREDICATES):
             info = self.model.data_model.attributes.get(node.attribute.name)
             if info is not None and info.derived:
@@ -135,8 +138,9 @@ class SharedFacts:
         def conditions(rows: _Rows) -> ColumnElement[bool]:
             return and_(*cc.purchase_conditions(node, rows.rcol, rows.ocol))
 
+        since = rows_key[1][0]
         self._register(("matched", *rows_key), shape,
-                       lambda rows: func.sum(case((conditions(rows), 1), else_=0)))
+                       lambda rows: func.sum(case((conditions(rows), 1), else_=0)), since)
         if node.measure is None:
             return
         kind = node.measure.kind
@@ -149,7 +153,7 @@ class SharedFacts:
                 return func.sum(case((conditions(rows), rows.rcol(f"{prefix}_quantity"))))
             return dialects.money_sum(case((conditions(rows), rows.rcol(f"{prefix}_revenue"))))
 
-        self._register((kind, *rows_key), shape, value)
+        self._register((kind, *rows_key), shape, value, since)
 
     def _add_derived(self) -> None:
         cc = self._compiler
@@ -177,7 +181,8 @@ class SharedFacts:
 
         return build
 
-    def _register(self, key: tuple[Any, ...], source: str, build: Callable[[_Rows], ColumnElement[Any]]) -> None:
+    def _register(self, key: tuple[Any, ...], source: str, build: Callable[[_Rows], ColumnElement[Any]],
+                  since: dt.datetime | None = None) -> None:
         if key in self._where:
             return
         tables = [t for t in self._tables if t.source == source and len(t.facts) < MAX_FACTS_PER_TABLE]
@@ -188,7 +193,7 @@ class SharedFacts:
             suffix = source.replace("+", "_") + (f"_{count + 1}" if count else "")
             target = _Table(FACTS_TABLE_PREFIX + suffix, source)
             self._tables.append(target)
-        target.facts.append(_Fact(key, build))
+        target.facts.append(_Fact(key, build, since))
         self._where[key] = (target.name, f"f{len(target.facts)}")
 
     def _range_key(self, window: ast.Window | None) -> tuple[dt.datetime | None, dt.datetime]:
@@ -224,6 +229,10 @@ class SharedFacts:
             source = checkouts
             rows = _Rows(lambda n: cc._col(checkouts, "checkouts", n), None)
             where = [rows.rcol("customer_id").is_not(None), *cc._range(rows.rcol("started_at"), None)]
+        earliest = [f.since for f in t.facts]
+        if t.source != "tags" and None not in earliest:  # no fact reads older events: the pass skips them
+            ts = rows.rcol("started_at" if t.source == "checkouts" else "order_datetime")
+            where.append(ts >= dialects.timestamp_param(min(e for e in earliest if e is not None)))
         cid = rows.rcol("customer_id")
         columns = [f.build(rows).label(f"f{i}") for i, f in enumerate(t.facts, start=1)]
         return select(cid.label("customer_id"), *columns).select_from(source).where(*where).group_by(cid)
