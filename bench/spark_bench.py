@@ -3,35 +3,28 @@
 The synthetic warehouse is written once as Parquet by DuckDB (``datagen.generate_parquet``);
 DuckDB loads those files into its own tables, and a Spark Thrift server started from the
 pyspark wheel (``tests/spark_server.py``, ``--master local[2]``) registers the same files as
-external tables. For each segment, on each engine, in the same process:
+external tables (``bench/spark_setup.py``, shared with ``bench/spark_apply_bench.py``). For each
+segment, on each engine, in the same process:
 - ``count``: the segment's members counted in the engine (the work of ``apply``: nothing leaves it);
 - ``members``: ``evaluate.members`` — compile, run, fetch every id (through Thrift for Spark);
 the answers must be equal. Spark's first query of a segment is reported apart (cold), then the
 best of ``--repeat`` runs.
 
-Usage: python bench/spark_bench.py [--customers 1000000] [--folder target/spark-bench] [--repeat 2]
+Usage: python bench/spark_bench.py [--customers 1000000] [--folder /tmp/spark-bench] [--repeat 2]
 Needs Java 17 and ``pip install -e '.[spark]'``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
-import duckdb
+import spark_setup
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-import spark_server  # noqa: E402
-
-from audlang import evaluate, examples, project, warehouse  # noqa: E402
-from audlang.compile import AsOf, SegmentCompiler  # noqa: E402
-from audlang.datagen import TABLES, generate_parquet, register_spark  # noqa: E402
+from audlang import evaluate, examples, project, warehouse
+from audlang.compile import AsOf, SegmentCompiler
 
 AS_OF = "2024-11-30"
 SEGMENTS = ["Holiday Shoppers - SMS", "Big Spenders", "Churn Prevention - Socks", "Cat Snack Buyers", "Lapsed VIP",
@@ -51,37 +44,24 @@ def best(fn, repeat: int):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--folder", default="target/spark-bench")
+    parser.add_argument("--folder", default=spark_setup.DEFAULT_FOLDER)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--master", default="local[2]")
     args = parser.parse_args()
 
-    folder = Path(args.folder).resolve() / f"c{args.customers}"
-    parquet = {t: folder / f"{t}.parquet" for t in TABLES}
-    if not all(p.exists() for p in parquet.values()):
-        start = time.perf_counter()
-        generate_parquet(folder, args.customers)
-        print(f"generated {args.customers:,} customers as Parquet in {time.perf_counter() - start:.0f} s")
-    duck_file = folder / "warehouse.duckdb"
-    if not duck_file.exists():
-        with duckdb.connect(str(duck_file)) as con:
-            con.execute("SET enable_progress_bar = false")
-            for table, path in parquet.items():
-                con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{path}')")
+    folder = spark_setup.data_folder(args.folder, args.customers)
+    parquet = spark_setup.parquet_warehouse(folder, args.customers)
+    duck_file = spark_setup.duckdb_warehouse(folder, parquet)
 
     project_dir = folder / "project"
     examples.write_example(project_dir)
     model = project.load(None, str(project_dir)).model
     as_of = AsOf.parse(AS_OF)
 
-    start = time.perf_counter()
-    server = spark_server.start(args.master, folder=folder / "spark", driver_memory="6g")
-    print(f"Spark Thrift server ({args.master}) up in {time.perf_counter() - start:.0f} s")
+    server = spark_setup.start_spark(args.master, folder)
     try:
-        spark_url = server.url
+        spark_url = spark_setup.spark_database(server.url, "spark_bench", parquet)
         spark = warehouse.connect(spark_url)
-        with spark.connect() as conn:
-            register_spark(conn, parquet)
         duck_url = f"duckdb:///{duck_file}"
         duck = warehouse.connect(duck_url)
         rows = []
@@ -110,8 +90,7 @@ def main() -> None:
                   f"{duck_count_t:5.3f}s  members {spark_members_t:5.2f}s / {duck_members_t:5.3f}s  "
                   f"{'equal' if equal else 'DIFFERENT'}", flush=True)
         print()
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{args.customers:,} customers, as of {AS_OF}")
+        print(f"machine: {spark_setup.machine()}; {args.customers:,} customers, as of {AS_OF}")
         print("| segment | members | Spark cold | Spark count | DuckDB count | Spark members | DuckDB members "
               "| equal |")
         print("|---|---:|---:|---:|---:|---:|---:|---|")
