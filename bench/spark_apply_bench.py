@@ -32,6 +32,7 @@ Needs Java 17 and ``pip install -e '.[spark]'``.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shutil
@@ -42,7 +43,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyspark
 import spark_setup
 import sqlalchemy as sa
 
@@ -190,8 +190,8 @@ def main() -> None:
     print()
     print(f"machine: {spark_setup.machine()}; shared with other work (load average {load_before:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end)")
-    print(f"engines: DuckDB {duckdb.__version__}; Spark {pyspark.__version__} (pyspark wheel), master {args.master}, "
-          f"{spark_setup.DRIVER_MEMORY} driver, Thrift server settings of tests/spark_server.py")
+    print(f"engines: DuckDB {duckdb.__version__}; Spark {importlib.metadata.version('pyspark')} (pyspark wheel), "
+          f"master {args.master}, {spark_setup.DRIVER_MEMORY} driver, Thrift server settings of tests/spark_server.py")
     print(f"{args.customers:,} customers, {orders:,} orders, as of {AS_OF}; the example project's "
           f"{len(duck_counts)} segments ({', '.join(PROJECT_PARTS)}; no campaigns or destinations: their syncs "
           f"need API keys and the network); state in SQLite on both; median of {args.repeat}")
