@@ -3,14 +3,22 @@
 For a set of representative segments, each run in the same process and round:
 - hand: the hand-written SQL executed by the engine's own driver, rows fetched;
 - audlang: `evaluate.members` (compile + execute + fetch through SQLAlchemy), rows fetched;
-both answers must be equal. Then whole processes: `audlang members NAME` against
-`python -c <duckdb hand query>`, to show what process start-up adds.
+both answers must be equal. Then, with --processes (DuckDB), whole processes: `audlang members NAME`
+against `python -c <the hand query, run by the duckdb module, writing the same csv or json>`, byte for
+byte the same output, for the csv of ids, csv with --fields, json with --fields and a --limit. The two
+commands run in turn (A B A B …, after a warm-up each); the figure is the median of the pairs' ratios.
+`audlang members` runs twice over: as installed (its query started early from the last run's, kept in
+a cache folder: a temporary one here), and with the cache off (AUDLANG_CACHE_DIR=""), as a first run is.
+Both commands get the environment of a user's shell: PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE unset
+(an unbuffered stdout costs the hand-written csv a system call per row; without bytecode files audlang
+compiles its modules at every start).
 
 Usage:
-  python bench/members_bench.py duckdb  [--customers 1000000] [--warehouse FILE]
+  python bench/members_bench.py duckdb  [--customers 1000000] [--warehouse FILE] [--processes [--runs 9]]
   python bench/members_bench.py sqlite  --customers 50000
   python bench/members_bench.py postgresql --customers 50000 --url postgresql+psycopg://…
-The warehouse is generated (audlang.datagen) when the file does not exist yet.
+The warehouse is generated (audlang.datagen) when the file does not exist yet (by default in the
+temporary folder, never in the repository).
 """
 
 from __future__ import annotations
@@ -106,12 +114,14 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true", help="(re)generate the warehouse first")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--processes", action="store_true", help="also time whole `audlang members` processes")
+    parser.add_argument("--runs", type=int, default=9, help="pairs of whole processes per case")
     args = parser.parse_args()
 
     if args.engine == "postgresql":
         url = args.url
     else:
-        path = Path(args.warehouse or f"bench-{args.engine}-{args.customers}.{args.engine}").resolve()
+        default = Path(tempfile.gettempdir()) / f"audlang-bench-{args.engine}-{args.customers}.{args.engine}"
+        path = Path(args.warehouse or default).resolve()
         url = f"{args.engine}:///{path}"
         args.generate = args.generate or not path.exists()
     if args.generate:
@@ -153,19 +163,95 @@ def main() -> None:
     print(f"{'geometric mean ratio':<63}{geo:>8.2f}   (target <= 1.2)")
 
     if args.processes and args.engine == "duckdb":
-        audlang = shutil.which("audlang") or f"{sys.executable} -m audlang"
-        with tempfile.TemporaryDirectory() as folder:
-            examples.write_example(Path(folder))
-            name = "Big Spenders"
-            hand_cmd = [sys.executable, "-c",
-                        "import duckdb,sys,csv;c=duckdb.connect(sys.argv[1],read_only=True);"
-                        "w=csv.writer(sys.stdout);w.writerow(['customer_id']);"
-                        "w.writerows(c.execute(sys.argv[2]).fetchall())", str(path), HAND[name]]
-            our_cmd = [*audlang.split(), "--project", folder, "members", name, "--as-of", AS_OF, "--warehouse", url]
-            hand_t, _ = best_of(lambda: subprocess.run(hand_cmd, capture_output=True, check=True), args.repeat)
-            our_t, _ = best_of(lambda: subprocess.run(our_cmd, capture_output=True, check=True), args.repeat)
-            print(f"whole processes, {name}: hand {hand_t:.3f} s, audlang members {our_t:.3f} s, "
-                  f"ratio {our_t / hand_t:.2f}")
+        whole_processes(path, url, args.runs)
+
+
+# The hand-written side of the whole-process comparison: the duckdb module runs the query and Python's
+# csv or json module writes the rows as `audlang members` writes them (money and dates as it prints them).
+HAND_PROGRAM = r"""
+import csv, datetime, decimal, json, sys
+import duckdb
+database, fmt, sql, header = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+rows = duckdb.connect(database, read_only=True).execute(sql).fetchall()
+def plain(v):
+    if isinstance(v, decimal.Decimal):
+        return float(v) if v != v.to_integral_value() else int(v)
+    if isinstance(v, (datetime.date, datetime.datetime)):
+        return v.isoformat()
+    return str(v)
+if fmt == "json":
+    sys.stdout.write(json.dumps([dict(zip(header, r)) for r in rows], default=plain, indent=2) + "\n")
+else:
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(["" if v is None else v if isinstance(v, str) else plain(v) for v in r] for r in rows)
+"""
+PROCESS_SEGMENT = "Big Spenders"
+FIELDS = ["email", "predicted_clv", "created_at", "sms_opt_in", "latitude"]
+#: (label, audlang members options, format, fields, limit)
+PROCESS_CASES = [
+    ("csv, ids", [], "csv", [], None),
+    ("csv, --fields", ["--fields", ",".join(FIELDS)], "csv", FIELDS, None),
+    ("json, --fields", ["--format", "json", "--fields", "loyalty_tier,predicted_clv"], "json",
+     ["loyalty_tier", "predicted_clv"], None),
+    ("csv, --limit 10", ["--limit", "10"], "csv", [], 10),
+]
+
+
+def hand_sql(fields: list[str], limit: int | None) -> str:
+    ids = HAND[PROCESS_SEGMENT].strip().removesuffix("ORDER BY 1")
+    sql = f"SELECT m.customer_id{''.join(f', p.{f}' for f in fields)} FROM ({ids}) m"
+    if fields:
+        sql += " LEFT JOIN customer_360 p ON p.customer_id = m.customer_id"
+    return sql + " ORDER BY 1" + (f" LIMIT {limit}" if limit is not None else "")
+
+
+def user_environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")}
+    return {**env, **extra}
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, bytes]:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, check=True, env=env)
+    return time.perf_counter() - start, done.stdout
+
+
+def paired(a: list[str], b: list[str], env_a: dict[str, str], env_b: dict[str, str], runs: int):
+    """A and B in turn after a warm-up each; their output must be the same bytes. Medians and ratios."""
+    _t, out_a = timed(a, env_a)
+    _t, out_b = timed(b, env_b)
+    assert out_a == out_b, f"outputs differ: {len(out_a)} and {len(out_b)} bytes"
+    times_a, times_b = [], []
+    for _ in range(runs):
+        times_a.append(timed(a, env_a)[0])
+        times_b.append(timed(b, env_b)[0])
+    ratios = [x / y for x, y in zip(times_a, times_b, strict=True)]
+    return statistics.median(times_a), statistics.median(times_b), ratios, len(out_a)
+
+
+def whole_processes(path: Path, url: str, runs: int) -> None:
+    audlang = shutil.which("audlang")
+    base = [audlang] if audlang else [sys.executable, "-m", "audlang"]
+    print(f"\nwhole processes, {PROCESS_SEGMENT!r}, {runs} pairs after a warm-up each (median; ratio min-max):")
+    print(f"{'case':<18}{'bytes':>11}{'hand s':>9}{'audlang s':>11}{'ratio':>7}{'range':>13}"
+          f"{'cache off s':>13}{'ratio':>7}")
+    with tempfile.TemporaryDirectory() as folder:
+        examples.write_example(Path(folder) / "project")
+        cache = Path(folder) / "cache"
+        hand_env = user_environment()
+        for label, options, fmt, fields, limit in PROCESS_CASES:
+            ours = [*base, "--project", str(Path(folder) / "project"), "members", PROCESS_SEGMENT, "--as-of", AS_OF,
+                    "--warehouse", url, *options]
+            hand = [sys.executable, "-c", HAND_PROGRAM, str(path), fmt, hand_sql(fields, limit),
+                    ",".join(["customer_id", *fields])]
+            early_a, early_b, early_r, size = paired(ours, hand, user_environment(AUDLANG_CACHE_DIR=str(cache)),
+                                                     hand_env, runs)
+            cold_a, _cold_b, cold_r, _size = paired(ours, hand, user_environment(AUDLANG_CACHE_DIR=""), hand_env,
+                                                    runs)
+            print(f"{label:<18}{size:>11,}{early_b:>9.3f}{early_a:>11.3f}{statistics.median(early_r):>7.2f}"
+                  f"{min(early_r):>7.2f}-{max(early_r):.2f}{cold_a:>13.3f}{statistics.median(cold_r):>7.2f}"
+                  "   (target <= 1.2)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Shared fixtures and hooks (only: plain helpers are in helpers.py): an inline-project writer (dbt's
 functional-test style), real PostgreSQL and Spark SQL servers for the session, and ``warehouse``: the
-engine a test runs on, each of them in turn."""
+engine a test runs on, each of them in turn. The session's cache folder (``AUDLANG_CACHE_DIR``: where
+`audlang members` keeps its last queries) is a temporary one, never the user's."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from pathlib import Path
 import pytest
 
 from helpers import ENGINES, SPARK_MASTER, Warehouse, file_databases, postgresql_bindir, server_databases
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_folder(tmp_path_factory):
+    """`audlang members` keeps its last queries in a folder of the session's (subprocesses inherit it)."""
+    previous = os.environ.get("AUDLANG_CACHE_DIR")
+    os.environ["AUDLANG_CACHE_DIR"] = str(tmp_path_factory.mktemp("audlang-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("AUDLANG_CACHE_DIR", None)
+    else:
+        os.environ["AUDLANG_CACHE_DIR"] = previous
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ member ids to print, or six numbers).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import and_, func, select, table, column, true, case
@@ -19,6 +20,9 @@ from audlang.compile import dialects
 from audlang.compile.facts import SharedFacts
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.check.checker import did_you_mean_quoted
+
+if TYPE_CHECKING:
+    from audlang.warehouse.engine_output import EarlyQuery
 
 INSIGHT_KEYS = ("members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone", "sms_opt_in")
 
@@ -68,17 +72,83 @@ def check_fields(model: Model, fields: list[str]) -> None:
                 "E202", "--fields takes columns of customer_360" + (f"; {hint}" if hint else ""), f))
 
 
-def members(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf,
-            fields: list[str] | None = None, limit: int | None = None):
-    """(header, rows) of the segment's members ordered by customer_id."""
+def _members_header_query(model: Model, name: str, as_of: AsOf, fields: list[str] | None,
+                          limit: int | None) -> tuple[list[str], sa.Select]:
     require_segment(model, name)
     fields = [f for f in (fields or []) if f != "customer_id"]
     check_fields(model, fields)
-    query = members_query(model, name, as_of, fields, limit)
+    return ["customer_id", *fields], members_query(model, name, as_of, fields, limit)
+
+
+def members(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf,
+            fields: list[str] | None = None, limit: int | None = None):
+    """(header, rows) of the segment's members ordered by customer_id."""
+    header, query = _members_header_query(model, name, as_of, fields, limit)
     with warehouse.errors_translated(url, model), engine.begin() as conn:
         ensure_lists(conn, model, name)
         rows = fetch_raw(conn, query)
-    return ["customer_id", *fields], rows
+    return header, rows
+
+
+def members_output(url: str, model: Model, name: str, as_of: AsOf, fields: list[str] | None = None,
+                   limit: int | None = None, fmt: str = "csv", early: EarlyQuery | None = None) -> list[str]:
+    """The text of ``audlang members`` (``fmt`` csv or json) from the warehouse at ``url``, in pieces to
+    write in order.
+
+    Where the engine can make the text itself (``warehouse.engine_output``: a DuckDB file) it does, without
+    a row passing through Python; elsewhere, or when it cannot make exactly this text, the rows are
+    fetched and written here (``format_members``). Either way the bytes are the same. ``early``: the query
+    the command started before reading the project (``engine_output.start_early``)."""
+    from audlang.warehouse import engine_output
+
+    header, query = _members_header_query(model, name, as_of, fields, limit)
+    lists = bool(list_files_used(model, model.segments[name].condition))
+    if not lists:
+        made = engine_output.members_text(url, query, header, fmt, early)
+        if made is not None:
+            return made
+    engine = warehouse.connect(url, role=warehouse.Role.READ)
+    try:
+        with warehouse.errors_translated(url, model):
+            made = engine_output.members_text_on(engine, query, header, fmt,
+                                                 lambda conn: ensure_lists(conn, model, name)) if lists else None
+            if made is not None:
+                return made
+            with engine.begin() as conn:
+                ensure_lists(conn, model, name)
+                rows = fetch_raw(conn, query)
+    finally:
+        engine.dispose()  # a DuckDB file is let go of at once
+    return format_members(header, rows, fmt)
+
+
+def json_default(value):
+    """How ``json.dumps`` (and the csv output) write what is not a string: money and dates as numbers and ISO text."""
+    import datetime as dt
+
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def format_members(header: list[str], rows: list[tuple], fmt: str) -> list[str]:
+    """The members as csv (a header row, then one row per member) or a json list of objects."""
+    if fmt == "json":
+        import json
+
+        return [json.dumps([dict(zip(header, row, strict=True)) for row in rows], default=json_default, indent=2),
+                "\n"]
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else json_default(v) if not isinstance(v, str) else v for v in row]
+                     for row in rows)
+    return [out.getvalue()]
 
 
 def fetch_raw(conn: sa.Connection, query: sa.Select) -> list[tuple]:

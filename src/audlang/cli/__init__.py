@@ -12,7 +12,6 @@ a traceback unless ``AUDLANG_DEBUG`` is set.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -42,6 +41,18 @@ def _count(n: int, noun: str) -> str:
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        rest = super().parse_args(ctx, args)
+        # `audlang members` starts last time's query now, before the interrupt handlers (which load
+        # SQLAlchemy) and the project (cli.data.start_members_early). The command is the argument
+        # before its own arguments: the group's parser stops at it.
+        at = len(args) - len(rest) - 1
+        if 0 <= at < len(args) and args[at] == "members" and args[at + 1:] == rest:
+            from audlang.cli.data import start_members_early
+
+            start_members_early(ctx, list(rest))
+        return rest
+
     def invoke(self, ctx):
         from audlang import interrupts
 
@@ -111,6 +122,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
 @click.pass_context
 def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Rewrite files in the one canonical layout, keeping comments."""
+    import difflib
+
     from audlang import project
     from audlang.syntax import format_source
 

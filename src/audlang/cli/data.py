@@ -44,14 +44,9 @@ def parse_as_of(value: str | None):
 
 
 def _json_default(value):
-    import datetime as dt
-    from decimal import Decimal
+    from audlang.evaluate import json_default
 
-    if isinstance(value, Decimal):
-        return float(value) if value != value.to_integral_value() else int(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
+    return json_default(value)
 
 
 @cli.command()
@@ -64,26 +59,76 @@ def _json_default(value):
 @click.pass_context
 def members(ctx, name, as_of, fmt, limit, fields, warehouse_option):
     """The segment's members, ordered by customer_id."""
-    from audlang import evaluate, warehouse
+    early = ctx.meta.pop(EARLY, None) or _early(ctx.obj["project_dir"], name, as_of, fmt, limit, fields,
+                                                warehouse_option)
+    try:
+        with _collector_paused():
+            pieces = _members_text(ctx, early, name, as_of, fmt, limit, fields, warehouse_option)
+    finally:
+        early.cancel()
+    out = sys.stdout
+    for piece in pieces:
+        out.write(piece)
+    out.flush()
+
+
+EARLY = "audlang.members.early"
+
+
+def _early(project_dir, name, as_of, fmt, limit, fields, warehouse_option):
+    """Last time's query for these same inputs, started now (``warehouse.engine_output``): it runs on its own
+    connection while the project is read, checked and compiled, and its text is used only if the compiled
+    query is exactly it."""
+    import datetime as dt
+    import os
+
+    from audlang.warehouse import engine_output
+
+    return engine_output.start_early({
+        "cwd": os.getcwd(), "project": project_dir, "name": name, "fields": fields, "limit": limit,
+        "format": fmt, "warehouse": warehouse_option, "env": os.environ.get("AUDLANG_WAREHOUSE"),
+        "as_of": as_of or dt.datetime.now(dt.timezone.utc).date().isoformat()})
+
+
+def start_members_early(ctx: click.Context, args: list[str]) -> None:
+    """Called by the group once it has read its own options: ``members``' arguments read (leniently, their
+    errors left to the command) and its query started before the command's start-up (``_early``)."""
+    try:
+        sub = members.make_context("members", list(args), parent=ctx, resilient_parsing=True)
+        params = sub.params
+        early = _early(ctx.params.get("project_dir"), params.get("name"), params.get("as_of"), params.get("fmt"),
+                       params.get("limit"), params.get("fields"), params.get("warehouse_option"))
+    except (click.ClickException, click.exceptions.Exit, TypeError, ValueError):
+        return
+    if early is not None:
+        ctx.meta[EARLY] = early
+        ctx.call_on_close(early.cancel)
+
+
+def _members_text(ctx, early, name, as_of, fmt, limit, fields, warehouse_option) -> list[str]:
+    from audlang import evaluate
 
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
-    engine = warehouse.connect(url, role=warehouse.Role.READ)
     field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
-    try:
-        header, rows = evaluate.members(engine, url, loaded.model, name, parse_as_of(as_of), field_list, limit)
-    finally:
-        engine.dispose()  # a DuckDB file is let go of at once
-    if fmt == "json":
-        click.echo(json.dumps([dict(zip(header, row, strict=True)) for row in rows], default=_json_default, indent=2))
-    else:
-        import csv
+    return evaluate.members_output(url, loaded.model, name, parse_as_of(as_of), field_list, limit, fmt, early)
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(["" if v is None else _json_default(v) if not isinstance(v, str) else v for v in row])
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while a short command loads the project and compiles: its
+    passes over the many objects made at start-up cost more than they free. On again after."""
+    import gc
+
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @cli.command()
