@@ -4,6 +4,7 @@ May import ``audlang.ast`` and ``audlang.diagnostics``.
 """
 
 from audlang.check.checker import check, walk
+from audlang.check.memory import CheckMemory
 from audlang.check.model import Model
 
-__all__ = ["Model", "check", "walk"]
+__all__ = ["CheckMemory", "Model", "check", "walk"]

@@ -15,8 +15,11 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import TypeVar, Union
+from typing import TypeVar, Union, cast
+
+import attrs
 
 from audlang import ast
 from audlang.check import destinations as dest_specs, templates as dest_templates
@@ -24,6 +27,7 @@ from audlang.check.datamodel import (
     BOOLEAN, DATE, NUMERIC_TYPES, STANDARD_TABLES, TEMPORAL_TYPES, TEXT, TYPES,
     AttributeInfo, DataModel, TableInfo, standard_model,
 )
+from audlang.check.memory import UNREMEMBERED, CheckMemory
 from audlang.check.model import ListFile, Model
 from audlang.check.limits import (
     MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_EXPANDED_NODES, MAX_NUMBER,
@@ -37,6 +41,8 @@ from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, re
 ListReader = Callable[[str], FileRead]
 #: the declarations a project names, each kind in its own table
 _Named = TypeVar("_Named", ast.Segment, ast.Destination, ast.Campaign, ast.TableMapping)
+#: what a remembered check computes besides its diagnostics
+_Value = TypeVar("_Value")
 #: the predicates on one attribute (``ast.ATTRIBUTE_PREDICATES``)
 _AttributePredicate = Union[ast.Compare, ast.InValues, ast.BetweenValues, ast.StringMatch, ast.IsSet,
                             ast.BooleanAttribute]
@@ -70,22 +76,26 @@ def _where(span: Span | None) -> str:
 
 
 def check(files: Sequence[ast.SourceFile], read_file: ListReader | None = None,
-          exports: dest_templates.ExportRoots | None = None) -> tuple[Model, list[Diagnostic]]:
+          exports: dest_templates.ExportRoots | None = None,
+          memory: CheckMemory | None = None) -> tuple[Model, list[Diagnostic]]:
     """Check a whole project. ``read_file`` reads ``in list`` files (default: from disk, inside the
     working directory, at most ``MAX_READ_BYTES``); destinations write inside ``exports`` (default: the
-    working directory)."""
+    working directory). With ``memory``, what an earlier check of the project found about a declaration
+    is taken again where nothing it depends on changed (``CheckMemory``): the answer is the same."""
     return _Checker(files, read_file or (lambda p: read_regular(p, [Path.cwd()], MAX_READ_BYTES)),
-                    exports or dest_templates.ExportRoots(Path.cwd())).run()
+                    exports or dest_templates.ExportRoots(Path.cwd()), memory).run()
 
 
 class _Checker:
     def __init__(self, files: Sequence[ast.SourceFile], read_file: ListReader,
-                 exports: dest_templates.ExportRoots):
+                 exports: dest_templates.ExportRoots, memory: CheckMemory | None = None):
         self.files = tuple(files)
         self.read_file = read_file
         self.exports = exports
+        self.memory = memory
         self.diagnostics: list[Diagnostic] = []
         self.lists: dict[tuple[str, str], ListFile] = {}
+        self._name_sets: dict[str, frozenset[str]] = {}
 
     def error(self, code: str, message: str, span: Span | None, suggestion: str | None = None) -> None:
         self.diagnostics.append(Diagnostic.error(code, message, span, suggestion))
@@ -116,16 +126,18 @@ class _Checker:
         self.destination_names = destinations
         self._one_view_each(segments)
         self.model = self._data_model(tables.values())
+        if self.memory is not None:
+            self.memory.start(self.model)
 
         dependencies: dict[str, tuple[str, ...]] = {}
         for segment in segments.values():
             self.current_file = segment.span.file if segment.span else ""
-            self._condition(segment.condition)
-            dependencies[segment.name] = tuple(dict.fromkeys(_segment_refs(segment.condition)))
+            self._remembered("segment", segment, self._inputs(segment), partial(self._condition, segment.condition))
+            dependencies[segment.name] = self._uses(segment).segments
         for destination in destinations.values():
-            self._destination(destination)
+            self._remembered("destination", destination, (), partial(self._destination, destination))
         for campaign in campaigns.values():
-            self._campaign(campaign)
+            self._remembered("campaign", campaign, self._inputs(campaign), partial(self._campaign, campaign))
         self.diagnostics.extend(dest_templates.check_destinations(
             destinations, campaigns.values(), self.exports,
             lambda name: info.type if (info := self.model.attributes.get(name)) else None))
@@ -142,7 +154,53 @@ class _Checker:
             lists=self.lists,
             files=self.files,
         )
+        if self.memory is not None:
+            self.memory.finish()
         return model, self.diagnostics
+
+    # ------------------------------------------------------------------ what a declaration depends on
+    def _remembered(self, check: str, decl: object, inputs: object, work: Callable[[], _Value]) -> _Value:
+        """``work()``, one check of ``decl``; or, for the same declaration with equal ``inputs``, the
+        diagnostics and value it gave last time (``CheckMemory``)."""
+        if self.memory is None or inputs is UNREMEMBERED:
+            return work()
+        checks = self.memory.of(decl).checks
+        found = checks.get(check)
+        if found is not None and found[0] == inputs:
+            self.diagnostics.extend(found[1])
+            return cast(_Value, found[2])
+        start = len(self.diagnostics)
+        value = work()
+        checks[check] = (inputs, tuple(self.diagnostics[start:]), value)
+        return value
+
+    def _uses(self, decl: ast.Segment | ast.Campaign) -> _Uses:
+        """The names a segment or campaign uses, read from it once (and remembered with it)."""
+        if self.memory is None:
+            return _uses_of(decl)
+        remembered = self.memory.of(decl)
+        if remembered.uses is None:
+            remembered.uses = _uses_of(decl)
+        return cast(_Uses, remembered.uses)
+
+    def _inputs(self, decl: ast.Segment | ast.Campaign) -> object:
+        """What the checks of a segment's condition or of a campaign read from the rest of the project."""
+        if self.memory is None:
+            return UNREMEMBERED
+        uses = self._uses(decl)
+        if uses.lists:
+            return UNREMEMBERED
+        return (self.memory.generation, self._known(uses.segments, self.segment_names, "segment"),
+                self._known(uses.destinations, self.destination_names, "destination"))
+
+    def _known(self, names: tuple[str, ...], declared: Mapping[str, object], kind: str) -> object:
+        """Whether each name is declared; with one that is not, every declared name (its suggestion's)."""
+        known = tuple(name in declared for name in names)
+        if all(known):
+            return known
+        if kind not in self._name_sets:
+            self._name_sets[kind] = frozenset(declared)
+        return known, self._name_sets[kind]
 
     def _declare(self, table: dict[str, _Named], decl: _Named, kind: str) -> None:
         self._plain_name(decl.name, kind, decl.name_span)
@@ -154,8 +212,10 @@ class _Checker:
 
     def _one_view_each(self, segments: dict[str, ast.Segment]) -> None:
         taken: dict[str, ast.Segment] = {}
+        known = self.memory.views if self.memory is not None else {}
+        views: dict[str, str] = {}
         for segment in segments.values():
-            view = view_name(segment.name)
+            view = views[segment.name] = known.get(segment.name) or view_name(segment.name)
             if view in taken:
                 first = taken[view]
                 self.error("E117", f'segments "{first.name}" and "{segment.name}" would share the warehouse view '
@@ -163,6 +223,8 @@ class _Checker:
                            "rename one of them so that the names differ in more than case and punctuation")
             else:
                 taken[view] = segment
+        if self.memory is not None:
+            self.memory.views = views
 
     # ------------------------------------------------------------------ schema mappings
     def _data_model(self, mappings: Iterable[ast.TableMapping]) -> DataModel:
@@ -614,14 +676,22 @@ class _Checker:
                            "use each segment once per condition, or fewer layers of segments built on segments")
             return depth, size
 
-        for name in order:
-            combined[name], expanded[name] = check(segments[name].condition, f'segment "{name}"',
-                                                   segments[name].name_span)
-        for campaign in campaigns.values():
-            conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
-            conditions += [sub.condition for sub in campaign.subaudiences if sub.condition is not None]
-            for condition in conditions:
+        def used(decl: ast.Segment | ast.Campaign) -> object:
+            """The nesting of the segments ``decl`` uses: all that its own count reads of the others'."""
+            if self.memory is None:
+                return UNREMEMBERED
+            return tuple((combined.get(n), expanded.get(n)) for n in self._uses(decl).segments)
+
+        def check_campaign(campaign: ast.Campaign) -> None:
+            for condition in _campaign_conditions(campaign):
                 check(condition, f'campaign "{campaign.name}"', campaign.name_span)
+
+        for name in order:
+            segment = segments[name]
+            work = partial(check, segment.condition, f'segment "{name}"', segment.name_span)
+            combined[name], expanded[name] = self._remembered("depth", segment, used(segment), work)
+        for campaign in campaigns.values():
+            self._remembered("depth", campaign, used(campaign), partial(check_campaign, campaign))
 
     def _order(self, segments: dict[str, ast.Segment], dependencies: dict[str, tuple[str, ...]]) -> list[str]:
         """Dependency order (depth-first); a cycle is reported once with its path."""
@@ -716,8 +786,40 @@ def _nodes(condition: ast.Condition) -> Iterator[ast.Condition]:
             stack.append(node.operand)
 
 
-def _segment_refs(condition: ast.Condition) -> Iterable[str]:
-    return (n.name for n in walk(condition) if isinstance(n, ast.InSegment))
+def _campaign_conditions(campaign: ast.Campaign) -> list[ast.Condition]:
+    """A campaign's conditions: its audience's (when it is one) and its sub-audiences'."""
+    conditions = [campaign.audience.condition] if campaign.audience and campaign.audience.condition else []
+    return conditions + [sub.condition for sub in campaign.subaudiences if sub.condition is not None]
+
+
+@attrs.frozen
+class _Uses:
+    """The names a segment or a campaign uses, each once, in the order they are first written."""
+
+    segments: tuple[str, ...]
+    destinations: tuple[str, ...]
+    lists: bool  # it reads an ``in list`` file
+
+
+def _uses_of(decl: ast.Segment | ast.Campaign) -> _Uses:
+    segments: list[str] = []
+    destinations: tuple[str, ...] = ()
+    if isinstance(decl, ast.Segment):
+        conditions = [decl.condition]
+    else:
+        if decl.audience is not None and decl.audience.segment is not None:
+            segments.append(decl.audience.segment)
+        conditions = _campaign_conditions(decl)
+        groups: tuple[ast.Treatment | ast.SubAudience, ...] = (*decl.treatments, *decl.subaudiences)
+        destinations = tuple(dict.fromkeys(ref.value for group in groups for ref in group.destinations))
+    lists = False
+    for condition in conditions:
+        for node in walk(condition):
+            if isinstance(node, ast.InSegment):
+                segments.append(node.name)
+            elif isinstance(node, ast.InFile):
+                lists = True
+    return _Uses(tuple(dict.fromkeys(segments)), destinations, lists)
 
 
 def _ref_span(condition: ast.Condition, name: str) -> Span | None:
