@@ -7,7 +7,6 @@ formatting, definitions, symbols and semantic tokens as an editor would.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -19,8 +18,7 @@ from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from helpers import EXAMPLES
-
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "audlang.cli", "lsp"])
+from lsp_session import SERVER, change_document, open_document, published
 
 
 @pytest.fixture
@@ -39,31 +37,6 @@ async def client(lsp_client: LanguageClient, project: Path):
     ))
     yield
     await lsp_client.shutdown_session()
-
-
-async def published(client: LanguageClient, uri: str, predicate, timeout: float = 20.0):
-    """The diagnostics of ``uri`` once ``predicate`` holds for them."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (uri in client.diagnostics and predicate(client.diagnostics[uri])):
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            pytest.fail(f"no matching diagnostics for {uri}; got {client.diagnostics.get(uri)!r}")
-        await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), remaining)
-    return client.diagnostics[uri]
-
-
-def open_document(client: LanguageClient, path: Path, text: str) -> str:
-    uri = from_fs_path(str(path))
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="audlang", version=1, text=text)))
-    return uri
-
-
-def change_document(client: LanguageClient, uri: str, version: int, text: str) -> None:
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
 
 
 BROKEN = '''\
@@ -335,13 +308,13 @@ async def test_binary_text_and_device_lists_get_diagnostics(client: LanguageClie
 
 # A real server with a bug put in: checking a document that holds BUG raises.
 _BUGGY = """
-import audlang.project as project
-real = project.analyze
-def analyze(sources, *args, **kwargs):
-    if any("BUG" in text for text in sources.values()):
+from audlang.lsp.analysis import Analyzer
+real = Analyzer.analyze
+def analyze(self, open_documents):
+    if any("BUG" in text for text in open_documents.values()):
         raise RuntimeError("an injected bug")
-    return real(sources, *args, **kwargs)
-project.analyze = analyze
+    return real(self, open_documents)
+Analyzer.analyze = analyze
 from audlang.cli import main
 main(["lsp"])
 """

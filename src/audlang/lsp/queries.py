@@ -196,13 +196,25 @@ _NAME_KINDS = {
 
 
 def _name_item(analysis: ProjectAnalysis, kind: str, name: str, **edit) -> lsp.CompletionItem:
-    decl = analysis.find(kind, name)
-    detail = kind if not isinstance(decl, ast.Destination) else f"destination ({decl.kind})"
-    documentation = None
-    if decl is not None and decl.description:
-        documentation = lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=decl.description)
-    return lsp.CompletionItem(label=name, kind=_NAME_KINDS[kind], detail=detail, documentation=documentation,
-                              filter_text=name, **edit)
+    detail, documentation = _name_details(analysis, kind)[name]
+    return lsp.CompletionItem(label=name, kind=_NAME_KINDS[kind], detail=detail, documentation=documentation, **edit)
+
+
+def _name_details(analysis: ProjectAnalysis, kind: str) -> dict[str, tuple[str, lsp.MarkupContent | None]]:
+    """Each name of ``kind`` with what its completion item shows: worked out once per analysis."""
+
+    def details() -> dict[str, tuple[str, lsp.MarkupContent | None]]:
+        found = {}
+        for name in analysis.names(kind):
+            decl = analysis.find(kind, name)
+            detail = kind if not isinstance(decl, ast.Destination) else f"destination ({decl.kind})"
+            documentation = None
+            if decl is not None and decl.description:
+                documentation = lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=decl.description)
+            found[name] = (detail, documentation)
+        return found
+
+    return analysis.derived(("completion", kind), details)
 
 
 # --------------------------------------------------------------------------- hover and definition
@@ -309,9 +321,13 @@ def definition(analysis: ProjectAnalysis, text: str, line: int, character: int) 
 # --------------------------------------------------------------------------- symbols, semantic tokens, formatting
 
 
-def document_symbols(text: str, key: str) -> list[lsp.DocumentSymbol]:
+#: parses a document: ``parse_source``, or the same answer from a parser that remembers (``reparse``)
+Parse = Callable[[str, str], tuple[ast.SourceFile, list[Diagnostic]]]
+
+
+def document_symbols(text: str, key: str, parse: Parse = parse_source) -> list[lsp.DocumentSymbol]:
     """The document's declarations, with a campaign's groups, a table's columns and a destination's settings."""
-    parsed, _ = parse_source(text, key)
+    parsed, _ = parse(text, key)
     symbols = []
     for decl in parsed.declarations:
         if decl.span is None:
@@ -354,9 +370,9 @@ def document_symbols(text: str, key: str) -> list[lsp.DocumentSymbol]:
     return symbols
 
 
-def doc_comment_lines(text: str, key: str = "<document>") -> list[tuple[int, int, int]]:
+def doc_comment_lines(text: str, key: str = "<document>", parse: Parse = parse_source) -> list[tuple[int, int, int]]:
     """``(line, start, end)`` (0-based, characters) of each comment line that describes a declaration."""
-    parsed, _ = parse_source(text, key)
+    parsed, _ = parse(text, key)
     read = normalize(text).split("\n")  # the lines as the parser read them
     lines = [line.rstrip("\r\n") for line in lines_of(text)]  # as the client has them (a BOM stays)
     found: set[int] = set()
@@ -375,14 +391,15 @@ def doc_comment_lines(text: str, key: str = "<document>") -> list[tuple[int, int
     return out
 
 
-def semantic_token_data(text: str, key: str, units: Callable[[str], int] = len) -> list[int]:
+def semantic_token_data(text: str, key: str, units: Callable[[str], int] = len,
+                        parse: Parse = parse_source) -> list[int]:
     """The semantic tokens of ``DOC_COMMENT_LEGEND`` as LSP encodes them: five integers a token (line
     and start relative to the token before, length, type, modifiers). ``units`` counts a piece of a
     line in the client's units (characters by default)."""
     lines = lines_of(text)
     data: list[int] = []
     previous = 0
-    for line, start, end in doc_comment_lines(text, key):
+    for line, start, end in doc_comment_lines(text, key, parse):
         shown = lines[line].rstrip("\r\n")
         data.extend([line - previous, units(shown[:start]), units(shown[start:end]), 0, 1])
         previous = line

@@ -2,48 +2,58 @@
 
 Each handler reads the document, turns the client's position (UTF-16 units by
 default) into characters, asks ``audlang.lsp.queries`` and turns the answer's
-ranges back into the client's units. The server keeps one ``ProjectAnalysis``
-per project (or per lone document), checks again once the user pauses typing,
-and publishes diagnostics. A failure inside it, which is a bug, becomes an
-"internal error" diagnostic on the documents it concerns and a one-line log
-message, never a traceback or silence.
+ranges back into the client's units. The server keeps one ``Analyzer`` and its
+latest ``ProjectAnalysis`` per project (or per lone document), checks again
+once the user pauses typing, and publishes diagnostics: to every open document
+of the project (with the document's version), and to a file on disk when what
+it shows changed. A failure inside it, which is a bug, becomes an "internal
+error" diagnostic on the documents it concerns and a one-line log message,
+never a traceback or silence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from audlang import __version__
 from audlang.diagnostics import Span
-from audlang.lsp.analysis import ProjectAnalysis, analyze, document_key, is_within, project_root
+from audlang.lsp.analysis import Analyzer, ProjectAnalysis, analyze, document_key, is_within, project_root
 from audlang.lsp.queries import (
-    DOC_COMMENT_LEGEND, SERVER_NAME, completions, definition, diagnostics_by_document, document_symbols,
+    DOC_COMMENT_LEGEND, SERVER_NAME, Parse, completions, definition, diagnostics_by_document, document_symbols,
     formatting_edits, hover, internal_error, semantic_token_data, shortened, shown_range, shown_text,
     to_diagnostic,
 )
 from audlang.lsp.text import lines_of, top_of_document
+from audlang.syntax import parse_source
 
 log = logging.getLogger(__name__)
 
-#: Typing is checked once the user pauses this long: the whole project is parsed and checked each time.
-CHECK_DELAY_SECONDS = 0.15
+#: A change is checked once the user pauses this long. The check after a change parses and checks only
+#: what the change touches (``Analyzer``: some milliseconds for a declaration of a thousand-segment
+#: project), so the wait is there only to let a burst of keys (a key held down, a paste sent as several
+#: changes) be checked once; it counts in the time the user waits for diagnostics.
+CHECK_DELAY_SECONDS = 0.02
 
 
 class AudlangLanguageServer(LanguageServer):
     def __init__(self, fallback_root: str | None = None):
         super().__init__(SERVER_NAME, __version__)
         self.fallback_root = fallback_root
+        self.analyzers: dict[Path | str, Analyzer] = {}
         self.analyses: dict[Path | str, ProjectAnalysis] = {}
-        self.published: dict[Path | str, set[str]] = {}
+        #: per project, the diagnostics each file shows (in characters), as last published
+        self.published: dict[Path | str, dict[str, list[lsp.Diagnostic]]] = {}
         self.uris: dict[str, str] = {}  # key -> the URI the client used
         self.pending: dict[Path | str, asyncio.TimerHandle] = {}  # checks waiting for the user to pause
 
@@ -75,6 +85,18 @@ class AudlangLanguageServer(LanguageServer):
         found = self.analyses.get(scope)
         return found if found is not None else analyze(None, {})  # after an internal error: knows nothing
 
+    def parser_for(self, uri: str) -> Parse:
+        """How to parse the document at ``uri``: with what its project's analyzer remembers of it."""
+        analyzer = self.analyzers.get(self.scope_of(uri))
+        return analyzer.parser.parse if analyzer is not None else parse_source
+
+    def latest_analysis(self, uri: str) -> ProjectAnalysis:
+        """The project's latest analysis, without waiting for the check of a change just typed: the names
+        completion offers are those of a project checked at most ``CHECK_DELAY_SECONDS`` ago (a name being
+        typed is not one to offer), and completion answers while the user waits for it."""
+        found = self.analyses.get(self.scope_of(uri))
+        return found if found is not None else self.analysis_for(uri)
+
     def uri_of(self, key: str) -> str:
         return self.uris.get(key) or (from_fs_path(key) if os.path.isabs(key) else None) or key
 
@@ -89,29 +111,52 @@ class AudlangLanguageServer(LanguageServer):
 
     # ---------------------------------------------------------------- diagnostics
     def refresh(self, scope: Path | str) -> None:
-        """Check a project again and publish every file's diagnostics (clearing the fixed ones)."""
+        """Check a project again and publish what its files show now (clearing the fixed ones)."""
         docs = self.open_documents()
+        analyzer = self.analyzers.get(scope)
+        first = analyzer is None
+        if analyzer is None:
+            analyzer = self.analyzers[scope] = Analyzer(scope if isinstance(scope, Path) else None)
         if isinstance(scope, Path):
-            analysis = analyze(scope, docs)
+            analysis = analyzer.analyze(docs)
         else:
-            analysis = analyze(None, {scope: docs[scope]} if scope in docs else {})
+            analysis = analyzer.analyze({scope: docs[scope]} if scope in docs else {})
         self.analyses[scope] = analysis
-        codec = self.workspace.position_codec
-        by_uri: dict[str, list[lsp.Diagnostic]] = {}
+        if first:
+            # What is there now (the grammar's tables, the server's modules, the project's syntax trees)
+            # lives about as long as the server: kept out of the garbage collector's full passes, which
+            # would walk it for a tenth of a second every few edits (an edit that moves declarations makes
+            # thousands of objects). Trees replaced later are still freed: they hold no reference cycles.
+            gc.freeze()
+        before = self.published.get(scope, {})
+        shown: dict[str, list[lsp.Diagnostic]] = {}
         for key, items in diagnostics_by_document(analysis, docs).items():
-            if items:  # the file split once for all its diagnostics (a broken one has thousands)
-                lines = lines_of(shown_text(analysis, key, key in docs))
-                for item in items:
-                    item.range = codec.range_to_client_units(lines, item.range)
-            by_uri[self.uri_of(key)] = items
-        for uri in self.published.get(scope, set()) - set(by_uri):
-            by_uri[uri] = []
-        for uri, items in by_uri.items():
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=items))
-        self.published[scope] = {uri for uri, items in by_uri.items() if items}
+            uri = self.uri_of(key)
+            shown[uri] = items
+            if key in docs or before.get(uri, []) != items:  # a file on disk only when it changed
+                self.publish(uri, self.client_diagnostics(analysis, key, key in docs, items))
+        for uri in before.keys() - shown.keys():  # fixed, or no longer in the project
+            self.publish(uri, [])
+        self.published[scope] = {uri: items for uri, items in shown.items() if items}
         if not analysis.sources:  # a closed document of its own: nothing left to keep
-            self.analyses.pop(scope, None)
-            self.published.pop(scope, None)
+            for table in (self.analyzers, self.analyses, self.published):
+                table.pop(scope, None)
+
+    def client_diagnostics(self, analysis: ProjectAnalysis, key: str, is_open: bool,
+                           items: list[lsp.Diagnostic]) -> list[lsp.Diagnostic]:
+        """``items`` (ranges in characters of the file ``key``) with ranges in the client's units."""
+        text = shown_text(analysis, key, is_open)
+        if not items or text.isascii():  # one unit a character, whatever the client counts in
+            return items
+        codec = self.workspace.position_codec
+        lines = lines_of(text)  # the file split once for all its diagnostics (a broken one has thousands)
+        return [attrs.evolve(item, range=codec.range_to_client_units(lines, item.range)) for item in items]
+
+    def publish(self, uri: str, items: list[lsp.Diagnostic]) -> None:
+        """Send a file's diagnostics; an open document's carry the version they were found in."""
+        doc = self.workspace.text_documents.get(uri)
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, diagnostics=items, version=doc.version if doc is not None else None))
 
     def refresh_for(self, uri: str) -> None:
         scope = self.scope_of(uri)
@@ -148,10 +193,10 @@ class AudlangLanguageServer(LanguageServer):
             keys = [key for key in docs if key == scope or (
                 isinstance(scope, Path) and os.path.isabs(key) and is_within(Path(key), scope))]
             diagnostic = to_diagnostic(internal_error(error), top_of_document())
+            shown = self.published.setdefault(scope, {})
             for key in keys:
-                self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-                    uri=self.uri_of(key), diagnostics=[diagnostic]))
-            self.published[scope] = self.published.get(scope, set()) | {self.uri_of(key) for key in keys}
+                self.publish(self.uri_of(key), [diagnostic])
+                shown[self.uri_of(key)] = [diagnostic]
 
     def report_bug(self, what: str, error: BaseException) -> None:
         """One line in the client's log (and on stderr); the traceback only with AUDLANG_DEBUG set."""
@@ -244,10 +289,15 @@ def _serve_edits(server: AudlangLanguageServer) -> None:
         lines = lines_of(doc.source)
         codec = ls.workspace.position_codec
         position = codec.position_from_client_units(lines, params.position)
-        items = completions(ls.analysis_for(doc.uri), doc.source, position.line, position.character)
+        items = completions(ls.latest_analysis(doc.uri), doc.source, position.line, position.character)
+        converted: dict[tuple[int, int, int, int], lsp.Range] = {}  # the names' items share one range
         for item in items:  # edits were computed in characters; the client counts in its own units
             if isinstance(item.text_edit, lsp.TextEdit):
-                item.text_edit.range = codec.range_to_client_units(lines, item.text_edit.range)
+                r = item.text_edit.range
+                at = (r.start.line, r.start.character, r.end.line, r.end.character)
+                if at not in converted:
+                    converted[at] = codec.range_to_client_units(lines, r)
+                item.text_edit.range = converted[at]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
 
@@ -284,7 +334,7 @@ def _serve_outline(server: AudlangLanguageServer) -> None:
     def on_document_symbol(ls: AudlangLanguageServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         lines = lines_of(doc.source)
-        symbols = document_symbols(doc.source, document_key(doc.uri))
+        symbols = document_symbols(doc.source, document_key(doc.uri), ls.parser_for(doc.uri))
         codec = ls.workspace.position_codec
 
         def convert(symbol: lsp.DocumentSymbol) -> None:
@@ -302,7 +352,8 @@ def _serve_outline(server: AudlangLanguageServer) -> None:
     def semantic_tokens(ls: AudlangLanguageServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
         doc = ls.workspace.get_text_document(params.text_document.uri)
         units = ls.workspace.position_codec.client_num_units
-        return lsp.SemanticTokens(data=semantic_token_data(doc.source, document_key(doc.uri), units))
+        return lsp.SemanticTokens(data=semantic_token_data(doc.source, document_key(doc.uri), units,
+                                                           ls.parser_for(doc.uri)))
 
 
 def main(fallback_root: str | None = None) -> None:
