@@ -172,7 +172,9 @@ HAND_PROGRAM = r"""
 import csv, datetime, decimal, json, sys
 import duckdb
 database, fmt, sql, header = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
-rows = duckdb.connect(database, read_only=True).execute(sql).fetchall()
+conn = duckdb.connect(database, read_only=True)
+conn.execute("SET enable_progress_bar = false")  # a query past 2 s would draw one on stdout
+rows = conn.execute(sql).fetchall()
 def plain(v):
     if isinstance(v, decimal.Decimal):
         return float(v) if v != v.to_integral_value() else int(v)
