@@ -275,6 +275,6 @@ def test_shared_facts_give_every_example_segment_the_same_members(warehouse, war
                     assert {r[0] for r in conn.execute(shared.segment(name))} == expected, f"{name}, shared"
                     assert {r[0] for r in conn.execute(direct.segment(name))} == expected, f"{name}, direct"
                 printed = str(shared.segment("Holiday Shoppers - SMS"))
-                assert "audlang_facts_orders" in printed and "unified_transactions" not in printed
+                assert "audlang_facts_wide" in printed and "unified_transactions" not in printed
     finally:
         engine.dispose()

@@ -71,7 +71,7 @@ def purchase_shape(node: ast.HasPurchased) -> str:
 class _Operand:
     """A value to compare: a SQL expression and how to compare it."""
 
-    expr: ColumnElement[Any] | Subquery  # the subquery of the derived aggregates for average_order_value
+    expr: Any  # a ColumnElement; the derived aggregates (``.c.revenue`` …) for average_order_value
     kind: str  # text, number, boolean, date, timestamp, days_since, average
 
 
@@ -144,8 +144,12 @@ class SegmentCompiler:
         return self.condition_query(self.model.segments[name].condition)
 
     def condition_query(self, condition: ast.Condition) -> Select[Any]:
-        c = self._alias("customer_360", "c", self._customer_columns(condition))
-        scope = _Scope(self, c)
+        wide = None
+        if self.facts is not None:  # the facts' wide table: the segment is a filter over one table
+            self._aliases += 1
+            wide = self.facts.wide_alias(condition, f"c{self._aliases}")
+        c = wide if wide is not None else self._alias("customer_360", "c", self._customer_columns(condition))
+        scope = _Scope(self, c, wide=wide is not None)
         where = scope.condition(condition)
         customer_id = self._col(c, "customer_360", "customer_id")
         source = scope.from_clause()
@@ -174,9 +178,13 @@ class SegmentCompiler:
         col: _Columns = lambda n: self._col(t, "unified_transactions", n)  # noqa: E731
         return t, col, self._range(col("order_datetime"), window)
 
-    def _range(self, ts: ColumnElement[Any], window: ast.Window | None) -> list[ColumnElement[bool]]:
+    def _range(self, ts: ColumnElement[Any], window: ast.Window | None, horizon: bool = False
+               ) -> list[ColumnElement[bool]]:
+        """The window's conditions on ``ts``. ``horizon``: the rows are already those with a ``ts`` before
+        T (a facts pass's WHERE), so only what narrows them further."""
         r = window_range(window, self.as_of)
-        conditions = [ts.is_not(None), ts < dialects.timestamp_param(r.high)]
+        conditions = [] if horizon and r.high == self.as_of.instant else [ts.is_not(None),
+                                                                          ts < dialects.timestamp_param(r.high)]
         if r.low is not None:
             conditions.append(ts >= dialects.timestamp_param(r.low))
         return conditions
@@ -196,10 +204,11 @@ class SegmentCompiler:
         jcol: _Columns = lambda n: self._col(orders, "unified_transactions", n)  # noqa: E731
         return rows.join(orders, jcol("order_id") == rcol("order_id")), rcol, jcol
 
-    def purchase_conditions(self, node: ast.HasPurchased, rcol: _Columns, ocol: _Columns | None
-                            ) -> list[ColumnElement[bool]]:
-        """The window and filter conditions of a ``has_purchased`` over rows of its shape."""
-        where = self._range(rcol("order_datetime"), node.window)
+    def purchase_conditions(self, node: ast.HasPurchased, rcol: _Columns, ocol: _Columns | None,
+                            horizon: bool = False) -> list[ColumnElement[bool]]:
+        """The window and filter conditions of a ``has_purchased`` over rows of its shape (``horizon``:
+        as ``_range``)."""
+        where = self._range(rcol("order_datetime"), node.window, horizon)
         for f in node.filters:
             logical_table, name = ITEM_FILTER_COLUMNS[f.field]
             getter = rcol if logical_table == "unified_itemized_transactions" else ocol
@@ -294,14 +303,15 @@ class SegmentCompiler:
 class _Scope:
     """Compiles the conditions of one query over one customer alias."""
 
-    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause):
+    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause, wide: bool = False):
         self.compiler = compiler
         self.c = customers
-        self._derived: Subquery | None = None
+        self.wide = wide  # ``customers`` is the shared facts' wide table (``compile.facts``)
+        self._derived: Any = None  # a Subquery, or the wide row's aggregates
         self.file = ""
 
     def from_clause(self) -> FromClause:
-        if self._derived is None:
+        if self._derived is None or self.wide:
             return self.c
         cid = self.compiler._col(self.c, "customer_360", "customer_id")
         return self.c.outerjoin(self._derived, self._derived.c.customer_id == cid)
@@ -310,10 +320,22 @@ class _Scope:
     def customer_id(self) -> ColumnElement[Any]:
         return self.compiler._col(self.c, "customer_360", "customer_id")
 
-    def derived(self) -> Subquery:
+    def derived(self) -> Any:
+        """The lifetime aggregates (``.c.revenue``, ``.c.orders``, ``.c.first_order``, ``.c.last_order``)."""
         if self._derived is None:
-            self._derived = self.compiler.derived()
+            facts = self.compiler.facts
+            found = facts.wide_derived(self.c) if self.wide and facts is not None else None
+            assert found is not None or not self.wide, "wide_alias holds the aggregates a wide query reads"
+            self._derived = found if found is not None else self.compiler.derived()
         return self._derived
+
+    def _wide_test(self, node: ast.Condition) -> ColumnElement[bool] | None:
+        facts = self.compiler.facts
+        if not self.wide or facts is None:
+            return None
+        having = (lambda value: _measure_test(node, value)) if isinstance(node, ast.HasPurchased) \
+            and node.measure else None
+        return facts.wide_test(self.c, node, having)
 
     # ------------------------------------------------------------------ conditions
     def condition(self, node: ast.Condition) -> ColumnElement[bool]:
@@ -326,6 +348,9 @@ class _Scope:
         if isinstance(node, ast.ATTRIBUTE_PREDICATES):
             return self.attribute_predicate(node)
         cc = self.compiler
+        if isinstance(node, (ast.HasPurchased, ast.Tagged, ast.AbandonedCheckout)) \
+                and (test := self._wide_test(node)) is not None:
+            return test
         if isinstance(node, ast.HasPurchased):
             return self.customer_id.in_(cc.has_purchased(node))
         if isinstance(node, ast.Tagged):
@@ -392,9 +417,10 @@ class _Scope:
     def test(self, operand: _Operand, node: _AttributePredicate) -> ColumnElement[bool]:
         """One attribute test, two-valued: false whenever the attribute is missing."""
         as_of = self.compiler.as_of
-        if isinstance(operand.expr, Subquery):  # kind "average": the derived sums
+        if operand.kind == "average":  # the derived sums
             return _average_test(operand.expr, node)
         expr = operand.expr
+        assert isinstance(expr, ColumnElement), "only average_order_value tests the derived sums"
         present = expr.is_not(None)
         if isinstance(node, ast.IsSet):
             return expr.is_(None) if node.negated else present
@@ -530,7 +556,7 @@ def _timestamp_test(ts: ColumnElement[Any], kind: str, node: _AttributePredicate
     raise TypeError(f"cannot compile {node!r}")
 
 
-def _average_test(d: Subquery, node: _AttributePredicate) -> ColumnElement[bool]:
+def _average_test(d: Any, node: _AttributePredicate) -> ColumnElement[bool]:
     """average_order_value OP v  ⟺  revenue OP v × orders (exact: no division), when there are orders."""
     has_orders = and_(d.c.orders.is_not(None), d.c.orders > 0, d.c.revenue.is_not(None))
     scaled: Callable[[ast.Value], ColumnElement[Any]] = \

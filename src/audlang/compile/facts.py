@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from sqlalchemy import and_, case, column, func, select, table
+from sqlalchemy import and_, case, column, func, literal, select, table
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import Subquery
 
@@ -51,6 +52,12 @@ FACTS_TABLE_PREFIX = "audlang_facts_"
 #: Fact columns per pass table (SQLite allows 2,000 columns, PostgreSQL 1,600; wide aggregations
 #: also plan slower): a source with more facts gets a second pass.
 MAX_FACTS_PER_TABLE = 240
+
+#: The last pass: ``customer_360`` (the columns the segments read) left-joined to every facts table,
+#: one row per customer row. Each segment is then a filter over this one table.
+WIDE_TABLE = FACTS_TABLE_PREFIX + "wide"
+#: Past this many columns the wide table is not made (each segment joins the facts tables it reads).
+MAX_WIDE_COLUMNS = 1000
 
 _SOURCES = ("orders", "items", "items+orders", "tags", "checkouts")
 _DERIVED = ("revenue", "orders", "first_order", "last_order")
@@ -92,6 +99,7 @@ class SharedFacts:
         self._compiler: SegmentCompiler = SegmentCompiler(model, as_of)
         self._tables: list[_Table] = []
         self._where: dict[tuple[Any, ...], tuple[str, str]] = {}  # key -> (table, column)
+        self._customer: set[str] = {"customer_id"}  # the customer_360 columns the segments read
         self._aliases = 0
 
     # ------------------------------------------------------------------ collecting
@@ -108,6 +116,7 @@ class SharedFacts:
             if name in seen:
                 continue
             seen.add(name)
+            facts._customer.update(facts._compiler._customer_columns(model.segments[name].condition))
             for node in walk(model.segments[name].condition):
                 facts.add(node)
                 if follow_segments and isinstance(node, ast.InSegment) and node.name in model.segments:
@@ -131,41 +140,38 @@ class SharedFacts:
     def _add_purchase(self, node: ast.HasPurchased) -> None:
         from audlang.compile.compiler import purchase_shape
 
+        if node.measure is not None and node.measure.kind == "orders":
+            return  # a distinct count per column costs more than the segment's own query: it stays direct
         shape = purchase_shape(node)
         rows_key = (shape, self._range_key(node.window), _filters_key(node))
         cc = self._compiler
 
-        def conditions(rows: _Rows) -> ColumnElement[bool]:
-            return and_(*cc.purchase_conditions(node, rows.rcol, rows.ocol))
+        def conditions(rows: _Rows) -> ColumnElement[bool] | None:
+            return _all(cc.purchase_conditions(node, rows.rcol, rows.ocol, horizon=True))
 
         since = rows_key[1][0]
         self._register(("matched", *rows_key), shape,
-                       lambda rows: func.sum(case((conditions(rows), 1), else_=0)), since)
+                       lambda rows: func.sum(_when(conditions(rows), literal(1))), since)
         if node.measure is None:
             return
         kind = node.measure.kind
         prefix = "order" if shape == "orders" else "item"
 
         def value(rows: _Rows) -> ColumnElement[Any]:
-            if kind == "orders":
-                return func.count(case((conditions(rows), rows.rcol("order_id"))).distinct())
-            if kind == "quantity":
-                return func.sum(case((conditions(rows), rows.rcol(f"{prefix}_quantity"))))
-            return dialects.money_sum(case((conditions(rows), rows.rcol(f"{prefix}_revenue"))))
+            column = rows.rcol(f"{prefix}_quantity" if kind == "quantity" else f"{prefix}_revenue")
+            total = func.sum(_when(conditions(rows), column)) if kind == "quantity" \
+                else dialects.money_sum(_when(conditions(rows), column))
+            return total
 
         self._register((kind, *rows_key), shape, value, since)
 
     def _add_derived(self) -> None:
-        cc = self._compiler
-
-        def in_range(rows: _Rows) -> ColumnElement[bool]:
-            return and_(*cc._range(rows.rcol("order_datetime"), None))
-
+        # Every row of the orders pass is an order up to T: the lifetime aggregates are plain ones.
         builders: dict[str, Callable[[_Rows], ColumnElement[Any]]] = {
-            "revenue": lambda rows: dialects.money_sum(case((in_range(rows), rows.rcol("order_revenue")))),
-            "orders": lambda rows: func.count(case((in_range(rows), rows.rcol("order_id")))),
-            "first_order": lambda rows: func.min(case((in_range(rows), rows.rcol("order_datetime")))),
-            "last_order": lambda rows: func.max(case((in_range(rows), rows.rcol("order_datetime")))),
+            "revenue": lambda rows: dialects.money_sum(rows.rcol("order_revenue")),
+            "orders": lambda rows: func.count(rows.rcol("order_id")),
+            "first_order": lambda rows: func.min(rows.rcol("order_datetime")),
+            "last_order": lambda rows: func.max(rows.rcol("order_datetime")),
         }
         for name, build in builders.items():
             self._register(("derived", name), "orders", build)
@@ -176,7 +182,7 @@ class SharedFacts:
         def build(rows: _Rows) -> ColumnElement[Any]:
             completed = rows.rcol("completed")
             not_completed = completed.is_(None) | (completed == False)  # noqa: E712
-            window = cc._range(rows.rcol("started_at"), node.window)
+            window = cc._range(rows.rcol("started_at"), node.window, horizon=True)
             return func.sum(case((and_(not_completed, *window), 1), else_=0))
 
         return build
@@ -205,12 +211,37 @@ class SharedFacts:
         return bool(self._tables)
 
     @property
+    def wide(self) -> bool:
+        """Whether the last pass makes the wide table (``WIDE_TABLE``)."""
+        return bool(self._tables) and len(self._where) + len(self._customer) <= MAX_WIDE_COLUMNS
+
+    @property
     def table_names(self) -> list[str]:
-        return [t.name for t in self._tables]
+        return [t.name for t in self._tables] + ([WIDE_TABLE] if self.wide else [])
 
     def passes(self) -> list[tuple[str, Select[Any]]]:
-        """``(table name, query)`` of each pass: one ``GROUP BY customer_id`` over one source."""
-        return [(t.name, self._pass_query(t)) for t in self._tables]
+        """``(table name, query)`` of each pass, in order: one ``GROUP BY customer_id`` over each source,
+        then the wide table joining them to the customers."""
+        passes = [(t.name, self._pass_query(t)) for t in self._tables]
+        return passes + ([(WIDE_TABLE, self._wide_query())] if self.wide else [])
+
+    def _wide_name(self, key: tuple[Any, ...]) -> str:
+        name, col = self._where[key]
+        return f"audlang_{name[len(FACTS_TABLE_PREFIX):]}_{col}"
+
+    def _wide_query(self) -> Select[Any]:
+        cc = self._compiler
+        info = self.model.data_model.tables["customer_360"]
+        c = cc._alias("customer_360", "c", frozenset(self._customer))
+        cid = c.c[info.column("customer_id")]
+        columns: list[ColumnElement[Any]] = [c.c[info.column(n)].label(info.column(n)) for n in sorted(self._customer)]
+        source: Any = c
+        for i, t in enumerate(self._tables, start=1):
+            ft = table(t.name, column("customer_id"), *(column(f"f{j}") for j in range(1, len(t.facts) + 1))) \
+                .alias(f"w{i}")
+            source = source.outerjoin(ft, ft.c.customer_id == cid)
+            columns.extend(ft.c[f"f{j}"].label(self._wide_name(f.key)) for j, f in enumerate(t.facts, start=1))
+        return select(*columns).select_from(source).where(cid.is_not(None))
 
     def _pass_query(self, t: _Table) -> Select[Any]:
         cc = self._compiler
@@ -236,6 +267,65 @@ class SharedFacts:
         cid = rows.rcol("customer_id")
         columns = [f.build(rows).label(f"f{i}") for i, f in enumerate(t.facts, start=1)]
         return select(cid.label("customer_id"), *columns).select_from(source).where(*where).group_by(cid)
+
+    # ------------------------------------------------------------------ reading the wide table
+    def wide_alias(self, condition: ast.Condition, alias: str) -> Any | None:
+        """An alias of the wide table with the columns ``condition`` reads (customer columns under their
+        physical names, facts under ``_wide_name``), or None when it reads a customer column the wide
+        table does not hold (a condition the facts were not collected for)."""
+        needed = self._compiler._customer_columns(condition)
+        if not self.wide or not needed <= self._customer:
+            return None
+        info = self.model.data_model.tables["customer_360"]
+        names = [info.column(n) for n in sorted(needed)]
+        for node in walk(condition):
+            keys = self._node_keys(node)
+            if keys and keys[0][0] == "derived" and keys[0] not in self._where:
+                return None  # the lifetime aggregates were not collected: the direct query joins them
+            names.extend(self._wide_name(k) for k in keys if k in self._where)
+        return table(WIDE_TABLE, *(column(n) for n in dict.fromkeys(names))).alias(alias)
+
+    def _node_keys(self, node: ast.Condition) -> list[tuple[Any, ...]]:
+        if isinstance(node, ast.HasPurchased):
+            matched, value = self._purchase_keys(node)
+            return [matched] + ([value] if value else [])
+        if isinstance(node, ast.Tagged):
+            return [("tags", _tags_key(node))]
+        if isinstance(node, ast.AbandonedCheckout):
+            return [("checkouts", self._range_key(node.window))]
+        if isinstance(node, ast.ATTRIBUTE_PREDICATES):
+            info = self.model.data_model.attributes.get(node.attribute.name)
+            if info is not None and info.derived:
+                return [("derived", name) for name in _DERIVED]
+        return []
+
+    def _purchase_keys(self, node: ast.HasPurchased) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+        from audlang.compile.compiler import purchase_shape
+
+        rows_key = (purchase_shape(node), self._range_key(node.window), _filters_key(node))
+        return ("matched", *rows_key), ((node.measure.kind, *rows_key) if node.measure else None)
+
+    def wide_test(self, wide: Any, node: ast.Condition,
+                  having: Callable[[ColumnElement[Any]], ColumnElement[bool]] | None = None
+                  ) -> ColumnElement[bool] | None:
+        """A behaviour condition as a two-valued test on the wide table's row (a customer without a
+        facts row has NULL there: never a match), or None when its facts were not collected."""
+        keys = self._node_keys(node)
+        if not keys or any(k not in self._where for k in keys):
+            return None
+        matched = wide.c[self._wide_name(keys[0])]
+        test = and_(matched.is_not(None), matched > 0)
+        if len(keys) == 2:
+            assert having is not None, "a measure is tested by its having"
+            return and_(test, having(wide.c[self._wide_name(keys[1])]))
+        return test
+
+    def wide_derived(self, wide: Any) -> Any | None:
+        """The lifetime aggregates as columns of the wide row (``.c.revenue`` …), or None."""
+        keys = [("derived", name) for name in _DERIVED]
+        if any(k not in self._where for k in keys):
+            return None
+        return _Aggregates({name: wide.c[self._wide_name(k)] for name, k in zip(_DERIVED, keys, strict=True)})
 
     # ------------------------------------------------------------------ reading them
     def _alias(self, key: tuple[Any, ...]) -> tuple[Any, str] | None:
@@ -288,6 +378,23 @@ class SharedFacts:
         t = table(tables.pop(), column("customer_id"), *(column(c) for c in columns)).alias(f"ff{self._aliases}")
         return select(t.c.customer_id, *(t.c[c].label(label) for c, label in zip(columns, _DERIVED, strict=True))) \
             .subquery(f"fd{self._aliases}")
+
+
+def _all(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool] | None:
+    """The conjunction, or None for no condition (every row of the pass)."""
+    return and_(*conditions) if conditions else None
+
+
+def _when(condition: ColumnElement[bool] | None, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``CASE WHEN condition THEN value END`` (NULL elsewhere), or the value itself for every row."""
+    return value if condition is None else case((condition, value))
+
+
+class _Aggregates:
+    """Named aggregate columns read as ``.c.name``, as a derived subquery's are."""
+
+    def __init__(self, columns: dict[str, ColumnElement[Any]]):
+        self.c = SimpleNamespace(**columns)
 
 
 def _filters_key(node: ast.HasPurchased) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from audlang.compile.facts import FACTS_TABLE_PREFIX, SharedFacts
+from audlang.compile.facts import FACTS_TABLE_PREFIX, WIDE_TABLE, SharedFacts
 from audlang.warehouse.tables import is_spark
 
 
@@ -54,14 +54,16 @@ def drop_scratch(conn: sa.Connection, name: str) -> None:
 
 
 def make_facts(conn: sa.Connection, facts: SharedFacts) -> None:
-    """Compute every pass of ``facts`` into its scratch table on this connection."""
+    """Compute every pass of ``facts`` into its scratch table on this connection (any left by an earlier
+    run on this pooled connection dropped first)."""
+    drop_facts(conn, facts)
     for name, query in facts.passes():
-        drop_scratch(conn, name)
         conn.execute(CreateScratch(name, query))
 
 
 def drop_facts(conn: sa.Connection, facts: SharedFacts) -> None:
-    for name in facts.table_names:
+    """The scratch tables, the wide one first (on Spark it is a view reading the others)."""
+    for name in dict.fromkeys([WIDE_TABLE, *reversed(facts.table_names)]):
         drop_scratch(conn, name)
 
 
