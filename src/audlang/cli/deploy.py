@@ -6,6 +6,7 @@ so that ``audlang --help`` and the language commands start fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -97,7 +98,7 @@ def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_opti
 @click.pass_context
 def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, state_option):
     """Carry out a saved plan (refused when stale), or a fresh plan after confirmation."""
-    from audlang.deploy import apply_plan, plan_project
+    from audlang.deploy import Session, apply_plan, plan_project
     from audlang.state import StateStore
     from audlang.cli.data import load_checked, parse_as_of
     from audlang.plan import plan_from_json, plan_to_json, render_text
@@ -127,21 +128,25 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
         loaded = load_checked(ctx)
         warehouse_url, state_url = _urls(loaded.config, warehouse_option, state_option)
         StateStore(state_url).refuse_if_locked()  # a second apply fails at once, before it plans
-        fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals)
-        click.echo(render_text(plan_to_json(fresh), color=_color()))
-        if not fresh.has_changes:
-            return
-        if not auto_approve:
-            if not sys.stdin.isatty():
-                raise _error("E536", "apply asks for confirmation, and there is no terminal to ask on: pass "
-                             "--auto-approve, or apply a saved plan (audlang plan --out FILE; audlang apply FILE)")
-            if not click.confirm("\nApply these changes?", default=False):
-                click.echo("Apply cancelled; nothing changed.", err=True)
-                ctx.exit(1)
-        click.echo("\nApplying:")
-        with _SyncProgress() as progress:
-            result = apply_plan(fresh, warehouse_url, state_url, root=loaded.config.root, model=loaded.model,
-                                echo=echo, sync_progress=progress.update)
+        with contextlib.ExitStack() as held:
+            # --auto-approve: plan and apply on one connection, the shared facts computed once
+            session = held.enter_context(Session(warehouse_url)) if auto_approve else None
+            fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals,
+                                 session=session)
+            click.echo(render_text(plan_to_json(fresh), color=_color()))
+            if not fresh.has_changes:
+                return
+            if not auto_approve:
+                if not sys.stdin.isatty():
+                    raise _error("E536", "apply asks for confirmation, and there is no terminal to ask on: pass "
+                                 "--auto-approve, or apply a saved plan (audlang plan --out FILE; audlang apply FILE)")
+                if not click.confirm("\nApply these changes?", default=False):
+                    click.echo("Apply cancelled; nothing changed.", err=True)
+                    ctx.exit(1)
+            click.echo("\nApplying:")
+            with _SyncProgress() as progress:
+                result = apply_plan(fresh, warehouse_url, state_url, root=loaded.config.root, model=loaded.model,
+                                    echo=echo, sync_progress=progress.update, session=session)
     if result.taken_over:
         click.echo(f"(took over the lock {result.taken_over} left by a dead apply)")
     failed = _sync_summary(result.syncs)

@@ -32,6 +32,7 @@ from audlang.check.names import view_name
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile.facts import SharedFacts
 from audlang.deploy.preview import frozen_membership, has_sync_state
+from audlang.deploy.session import Session
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan import Plan
 from audlang.plan.model import Action
@@ -89,13 +90,14 @@ def check_fresh(plan: Plan, deployed: Snapshot) -> None:
 
 def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, root: str | Path = ".",
                model: Model | None = None, echo: Callable[[str], None] | None = None,
-               sync_progress: Callable | None = None) -> ApplyResult:
+               sync_progress: Callable | None = None, session: Session | None = None) -> ApplyResult:
     """Carry out exactly ``plan``: lock, stale check, materialize in order, record each change.
 
     ``model`` is the checked project the plan was made from; without it (a
     saved plan) the definitions recorded in the plan are checked again.
     ``echo`` receives one line per step; after the segments, the campaigns are computed and synced to
     their destinations (``audlang.sync``), ``sync_progress(target, done, total)`` following each batch.
+    ``session``: the one the plan was made in (``deploy.session``): its connection and shared facts.
     """
     echo = echo or (lambda _line: None)
     state_url = state_url or warehouse.default_state(warehouse_url)
@@ -112,7 +114,8 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             apply_id = lock.lock_id
             held.enter_context(warehouse.holding(warehouse_url, {
                 "lock_id": lock.lock_id, "who": lock.who, "pid": lock.pid, "started_at": lock.started_at}))
-            engine = warehouse.open_engine(warehouse_url, warehouse.Role.WRITE)
+            engine = session.engine if session is not None else warehouse.open_engine(warehouse_url,
+                                                                                       warehouse.Role.WRITE)
             if taken_over is not None:
                 store.log(apply_id, "lock taken over", {"lock_id": taken_over.lock_id, "who": taken_over.who,
                                                         "pid": taken_over.pid, "started_at": taken_over.started_at})
@@ -125,15 +128,16 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             as_of = AsOf.parse(plan.as_of)
             mem = warehouse.for_bind(engine)
             materialized = [a.name for a in plan.actions if a.materialize and a.name in model.segments]
-            with contextlib.ExitStack() as session:
+            with contextlib.ExitStack() as run:
                 # One connection for the segments: the run's shared facts are its scratch tables.
-                conn = session.enter_context(contextlib.closing(connect(engine, warehouse_url)))
+                conn = session.conn if session is not None else \
+                    run.enter_context(contextlib.closing(connect(engine, warehouse_url)))
                 with warehouse.errors_translated(warehouse_url, model):
                     if any(a.materialize or a.kind == ObjectKind.SEGMENT for a in plan.actions):
                         with conn.begin():
                             mem.ensure(conn)
-                    facts = session.enter_context(
-                        warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, materialized)))
+                    facts = session.facts(model, as_of, materialized) if session is not None else \
+                        run.enter_context(warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, materialized)))
                 # `in segment` reads what is materialized: upstream segments come first in the plan's order.
                 compiler = SegmentCompiler(model, as_of, membership={name: mem.members_of(name)
                                                                      for name in model.segments}, facts=facts)
@@ -158,7 +162,7 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             _log_stop(store, apply_id, error, len(applied))
         raise
     finally:
-        if engine is not None:
+        if engine is not None and session is None:
             engine.dispose()
         store.release()
 

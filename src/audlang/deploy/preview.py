@@ -8,7 +8,9 @@ The warehouse is only read: a DuckDB file is opened read-only, so a plan never d
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -19,6 +21,7 @@ from audlang import interrupts, warehouse
 from audlang.check import Model
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile.facts import SharedFacts
+from audlang.deploy.session import Session
 from audlang.diagnostics import AudlangError
 from audlang.plan import MembershipPreview, Plan, desired_from_model, plan as make_plan
 from audlang.state import Snapshot, StateStore
@@ -44,8 +47,8 @@ def frozen_membership(model: Model, deployed: Snapshot, mem: warehouse.Membershi
     return out
 
 
-def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot
-                       ) -> dict[str, MembershipPreview]:
+def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot,
+                       session: Session | None = None) -> dict[str, MembershipPreview]:
     """For every segment that is not paused: members, deployed members, added and removed, counted by SQL.
 
     Segments go level by level (level 0 uses no other previewed segment), so ``in segment`` reads the
@@ -89,8 +92,12 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
         return queries
 
     levels = [level_queries([n for n in level if level[n] == depth]) for depth in sorted(set(level.values()))]
-    with warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, level)) as facts:
+    if session is not None:  # the facts stay for the apply that follows (``deploy.session``)
+        facts = session.facts(model, as_of, level)
         counted = mem.preview(conn, levels)
+    else:
+        with warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, level)) as facts:
+            counted = mem.preview(conn, levels)
     return {name: MembershipPreview(c.members, c.deployed, c.added, c.removed)
             for name in level for c in [counted[key(name)]]}
 
@@ -123,10 +130,12 @@ def relative_sources(sources: dict[str, str], root: Path) -> dict[str, str]:
 
 
 def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None = None,
-                 as_of: AsOf | None = None, allow_removals: bool = False) -> Plan:
+                 as_of: AsOf | None = None, allow_removals: bool = False, session: Session | None = None) -> Plan:
     """Plan a loaded, checked project (``audlang.project.load``) against the deployed state.
 
     ``warehouse_url`` and ``state_url`` default to the project's settings (``warehouse.resolve``).
+    ``session``: the plan is made on the session's connection and leaves its shared facts there for the
+    apply that follows (``deploy.session``); without one the warehouse is opened read-only.
     """
     config = loaded.config
     if loaded.errors:
@@ -136,17 +145,25 @@ def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None
     as_of = as_of or AsOf.today()
     store = StateStore(state_url)
     deployed = store.snapshot()
-    engine = warehouse.open_engine(warehouse_url, warehouse.Role.READ)
+    engine = session.engine if session is not None else warehouse.open_engine(warehouse_url, warehouse.Role.READ)
     try:
-        with warehouse.errors_translated(warehouse_url, loaded.model), begin(engine, warehouse_url) as conn:
+        with warehouse.errors_translated(warehouse_url, loaded.model), \
+                (_begun(session.conn) if session is not None else begin(engine, warehouse_url)) as conn:
             interrupts.hold("plan", conn)
-            preview = preview_membership(conn, loaded.model, as_of, deployed)
+            preview = preview_membership(conn, loaded.model, as_of, deployed, session)
         desired = desired_from_model(loaded.model, relative_sources(loaded.sources, config.root), config.name)
         planned = make_plan(desired, deployed, preview, str(as_of), tuple(env_warnings(loaded.model)))
         syncs = sync_preview(loaded.model, engine, warehouse_url, store, deployed, as_of, allow_removals)
     finally:
-        engine.dispose()
+        if session is None:
+            engine.dispose()
     return attrs.evolve(planned, syncs=syncs, allow_removals=allow_removals)
+
+
+@contextlib.contextmanager
+def _begun(conn: sa.Connection) -> Iterator[sa.Connection]:
+    with conn.begin():
+        yield conn
 
 
 def has_sync_state(store: StateStore) -> bool:
