@@ -87,3 +87,61 @@ def run_cli(folder: Path, *args: str, input: str | None = None, env: dict | None
 @pytest.fixture
 def cli_run():
     return run_cli
+
+
+# -- what apply materialized: a view per segment, each over its generation table (warehouse.generations) ---
+
+def segment_members(url: str, segment: str) -> set[str]:
+    """The customer ids the segment's view shows (none when it has no view)."""
+    import sqlalchemy as sa
+
+    from audlang.check.names import view_name
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if view_name(segment) not in sa.inspect(conn).get_view_names():
+                return set()
+            return {r[0] for r in conn.execute(sa.text(f"SELECT customer_id FROM {view_name(segment)}"))}
+    finally:
+        engine.dispose()
+
+
+def materialized_views(url: str) -> dict[str, int]:
+    """{view: rows} of every segment view in the warehouse."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            views = [v for v in sa.inspect(conn).get_view_names() if v.startswith("audlang_members_")]
+            return {v: conn.execute(sa.text(f"SELECT count(*) FROM {v}")).scalar() for v in views}
+    finally:
+        engine.dispose()
+
+
+def generation_tables(url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return sorted(t for t in sa.inspect(conn).get_table_names() if t.startswith("audlang_gen_"))
+    finally:
+        engine.dispose()
+
+
+def assert_nothing_left_behind(url: str) -> None:
+    """One generation table per segment view (a transaction that stopped left none of its own), and no
+    table of an older layout."""
+    import sqlalchemy as sa
+
+    tables = generation_tables(url)
+    views = materialized_views(url)
+    assert len([t for t in tables if "campaign_members" not in t]) == len(views), (tables, views)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert not sa.inspect(conn).has_table("audlang_membership")
+    finally:
+        engine.dispose()

@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from deploy_fixtures import AS_OF, cli_run, project, warehouse_url  # noqa: F401
+from deploy_fixtures import (  # noqa: F401
+    AS_OF, assert_nothing_left_behind, cli_run, materialized_views, project, warehouse_url,
+)
+
+from audlang.check.names import view_name
 
 SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 
@@ -111,15 +115,8 @@ def _no_lock(url: str) -> None:
 
 
 def _membership(url: str) -> dict[str, int]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("audlang_membership"):
-                return {}
-            return dict(conn.execute(sa.text(
-                "SELECT segment, count(*) FROM audlang_membership GROUP BY segment")).fetchall())
-    finally:
-        engine.dispose()
+    """{view: members} of each segment materialized."""
+    return materialized_views(url)
 
 
 def _converged(cli_run, folder: Path, url: str) -> None:
@@ -132,9 +129,8 @@ def _converged(cli_run, folder: Path, url: str) -> None:
     assert final.returncode == 0, final.stdout + final.stderr
     state = _state_json(cli_run, folder)
     rows = _membership(url)
-    assert {o["name"]: o["members"] for o in state["objects"] if o["kind"] == "segment"} == \
-        {k: v for k, v in rows.items() if not k.startswith("audlang:")}
-    assert not [k for k in rows if k.startswith("audlang:")]  # no staging rows left behind
+    assert {view_name(o["name"]): o["members"] for o in state["objects"] if o["kind"] == "segment"} == rows
+    assert_nothing_left_behind(url)  # no generation table of a stopped transaction
     _no_lock(url)
 
 
@@ -163,10 +159,11 @@ def test_interrupted_while_materializing_a_new_segment(project, warehouse_url, c
     _wait_until_held(apply, project)
     status, out, err = _stopped(apply, signum)
     _assert_interrupted(status, err, code)
-    # The first segment is deployed; the second's transaction rolled back: no rows of it, nor staging rows.
+    # The first segment is deployed; the second's transaction rolled back: no view of it, nor table.
     deployed = _state_json(cli_run, project)
     assert len(deployed["objects"]) == 1 and deployed["serial"] == 1
-    assert set(_membership(warehouse_url)) == {deployed["objects"][0]["name"]}
+    assert set(_membership(warehouse_url)) == {view_name(deployed["objects"][0]["name"])}
+    assert_nothing_left_behind(warehouse_url)
     assert out.count("created segment") == 1 and "Apply complete" not in out
     _no_lock(warehouse_url)
     history = json.loads(cli_run(project, "history", "--format", "json").stdout)
@@ -186,7 +183,7 @@ def test_interrupted_while_replacing_a_membership_keeps_the_old_one(project, war
     assert _membership(warehouse_url) == before  # the new rows were written in the transaction, never seen
     assert _state_json(cli_run, project)["serial"] == serial
     _converged(cli_run, project, warehouse_url)
-    assert _membership(warehouse_url)["Big Spenders"] < before["Big Spenders"]
+    assert _membership(warehouse_url)["audlang_members_big_spenders"] < before["audlang_members_big_spenders"]
 
 
 # ------------------------------------------------------------------ the sync: a vendor that holds a request

@@ -11,7 +11,11 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from deploy_fixtures import cli_run, project, start_cli, wait_for, warehouse_url  # noqa: F401
+from deploy_fixtures import (  # noqa: F401
+    assert_nothing_left_behind, cli_run, project, start_cli, wait_for, warehouse_url,
+)
+
+from audlang.check.names import view_name
 
 AS_OF = "2024-11-30"
 
@@ -76,13 +80,11 @@ def test_sigkill_mid_apply_then_the_next_apply_recovers(project, warehouse_url, 
     engine = sa.create_engine(warehouse_url)
     with engine.connect() as conn:
         for o in state["objects"]:
-            rows = conn.execute(sa.text("SELECT count(*) FROM audlang_membership WHERE segment = :s"),
-                                {"s": o["name"]}).scalar()
+            rows = conn.execute(sa.text(f"SELECT count(*) FROM {view_name(o['name'])}")).scalar()
             assert rows == o["members"]
-        # The killed transaction left nothing behind: no staging rows.
-        assert conn.execute(sa.text("SELECT count(*) FROM audlang_membership WHERE segment LIKE 'audlang:%'")) \
-            .scalar() == 0
     engine.dispose()
+    # The killed transaction left nothing behind: no generation table but the one each view reads.
+    assert_nothing_left_behind(warehouse_url)
     events = [e["event"] for e in json.loads(cli_run(project, "history", "--format", "json").stdout)]
     assert "lock taken over" in events
 
@@ -151,7 +153,7 @@ def test_readers_see_the_old_or_the_new_membership(project, warehouse_url, cli_r
     assert cli_run(project, "apply", "--auto-approve", "--as-of", AS_OF).returncode == 0
     engine = sa.create_engine(warehouse_url)
     with engine.connect() as conn:
-        old = conn.execute(sa.text("SELECT count(*) FROM audlang_membership WHERE segment = 'Big Spenders'")).scalar()
+        old = conn.execute(sa.text("SELECT count(*) FROM audlang_members_big_spenders")).scalar()
     (project / "segments.aud").write_text((project / "segments.aud").read_text().replace("> 500", "> 50"))
     loaded = load(None, str(project))
     planned = plan_project(loaded, as_of=AsOf.parse(AS_OF))
@@ -165,7 +167,7 @@ def test_readers_see_the_old_or_the_new_membership(project, warehouse_url, cli_r
             try:
                 with engine.connect() as conn:
                     seen.add(conn.execute(sa.text(
-                        "SELECT count(*) FROM audlang_membership WHERE segment = 'Big Spenders'")).scalar())
+                        "SELECT count(*) FROM audlang_members_big_spenders")).scalar())
             except sa.exc.OperationalError:
                 pass  # SQLite: the writer holds the file for a moment
 

@@ -147,7 +147,7 @@ def test_the_state_in_an_older_warehouse_file_moves_beside_it(project, warehouse
     engine = sa.create_engine(warehouse_url)
     with engine.connect() as conn:
         assert not sa.inspect(conn).has_table("audlang_state")
-        assert sa.inspect(conn).has_table("audlang_membership")  # the warehouse's own tables stay
+        assert sa.inspect(conn).has_table("audlang_members_big_spenders")  # the warehouse's own views stay
     engine.dispose()
     folder = os.path.dirname(sa.engine.make_url(beside).database)
     assert not [name for name in os.listdir(folder) if ".moving" in name]

@@ -120,8 +120,8 @@ def test_spark_demo_syncs_the_campaigns_as_duckdb_does(spark_database, tmp_path,
 
 def test_campaigns_on_spark_read_what_apply_materialized():
     """What apply hands the campaigns on Spark (no query): the view of each segment the state records as
-    materialized, paused or not; nothing for a paused segment never materialized (as ``audlang_membership``
-    has no rows for it elsewhere); a segment not materialized is computed."""
+    materialized, paused or not; nothing for a paused segment never materialized (it has no view); a
+    segment not materialized is computed."""
     from audlang import warehouse
     from audlang.deploy import frozen_membership
     from audlang.project import analyze
@@ -138,7 +138,7 @@ segment "Fresh" < contactable_email >
         DeployedObject("segment", "Live", "1", "", members=5), DeployedObject("segment", "Frozen", "2", "", members=0),
         DeployedObject("segment", "Never", "3", "", paused=True), DeployedObject("campaign", "Fresh", "4", "")))
     got = {name: str(query.compile(compile_kwargs={"literal_binds": True})).split() for name, query
-           in frozen_membership(model, deployed, warehouse.SparkMembership()).items()}
+           in frozen_membership(model, deployed, warehouse.Membership()).items()}
     assert set(got) == {"Live", "Frozen", "Never"}
     assert got["Live"][-1] == "audlang_members_live" and got["Frozen"][-1] == "audlang_members_frozen"
     assert "false" in " ".join(got["Never"]).lower() and "FROM" not in got["Never"]

@@ -2,7 +2,7 @@
 
 ``assignment_query(model, name, compiler)`` is one query per campaign giving
 ``(customer_id, group_name)`` for every member of the audience that falls in a
-group (holdout included). ``materialize_campaigns`` writes it to the warehouse table
+group (holdout included). ``materialize_campaigns`` writes it to the warehouse view
 ``audlang_campaign_members(campaign, group_name, customer_id)``, where the
 holdout stays recorded for measuring lift; ``audlang.sync`` reads the other
 groups from there.

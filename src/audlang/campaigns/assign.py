@@ -18,10 +18,10 @@ Sub-audiences are conditions tested in order, first match wins, with an
 optional catch-all; a holdout, when there is one, is taken by bucket before
 them. A customer is in at most one group of a campaign.
 
-The assignment is written to ``audlang_campaign_members``: per campaign by a
-transactional delete + insert, or on Spark (no transactions, no DELETE on
-Parquet tables) as a view over a generation table that one CREATE TABLE … AS
-SELECT writes for all campaigns at once (``warehouse.swap_generation``).
+The assignment is written to ``audlang_campaign_members``: a view over a
+generation table that one CREATE TABLE … AS SELECT writes for all campaigns at
+once, swapped in whole (``warehouse.Membership.replace_groups``), in one
+transaction where the engine has them.
 """
 
 from __future__ import annotations
@@ -42,13 +42,15 @@ HOLDOUT = "holdout"
 CAMPAIGN_MEMBERS_TABLE = "audlang_campaign_members"
 
 _metadata = sa.MetaData()
+#: The columns of the view ``audlang_campaign_members``. An older audlang kept a table of this name and
+#: shape, deleted and inserted into per campaign; the first write of the campaigns replaces it with the
+#: view, its paused campaigns' rows carried over. Each generation behind the view is indexed on
+#: (campaign, group_name) where an index helps: the syncs read one group at a time.
 campaign_members_table = sa.Table(
     CAMPAIGN_MEMBERS_TABLE, _metadata,
     sa.Column("campaign", sa.String(500), nullable=False),
     sa.Column("group_name", sa.String(500), nullable=False),
     sa.Column("customer_id", sa.String, nullable=False),
-    # Made only where an index helps (``warehouse.create_table``): not on DuckDB, whose ART indexes make
-    # deleting a campaign's million rows minutes instead of a second, and whose scans need no index.
     sa.Index("audlang_campaign_members_key", "campaign", "group_name"),
 )
 
@@ -158,10 +160,10 @@ def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Ma
                           ) -> dict[str, dict[str, int]]:
     """Compute every campaign that is not paused into ``audlang_campaign_members``; members per group.
 
-    A paused campaign keeps the rows it has. Where the warehouse has transactions each campaign is
-    replaced in its own (delete + insert); elsewhere (Spark: no transactions, no DELETE) all of them are
-    written at once as one generation behind the view (``warehouse.Membership.replace_groups``), the
-    paused campaigns' rows carried over as the view showed them.
+    A paused campaign keeps the rows it has. All of them are written at once as one generation behind
+    the view (``warehouse.Membership.replace_groups``), the paused campaigns' rows carried over as the
+    view showed them: in one transaction where the warehouse has them (Spark swaps the view when the
+    table is complete).
     """
     from audlang import warehouse
 
@@ -171,20 +173,12 @@ def materialize_campaigns(engine: sa.Engine, model: Model, as_of, membership: Ma
     kept = [name for name, c in model.campaigns.items() if c.paused]
     if not active:
         return {}
-    counted: dict[str, dict[str, int]] = {}
-    if warehouse.traits(engine).transactions:
+    with (engine.begin if warehouse.traits(engine).transactions else engine.connect)() as conn:
+        prepare_connection(conn)
         for name in active:
-            with engine.begin() as conn:
-                prepare_connection(conn)
-                load_lists(conn, model, model.campaigns[name])
-                counted.update(mem.replace_groups(conn, campaign_members_table,
-                                                  {name: assignment_query(model, name, compiler)}, kept))
-    else:
-        with engine.connect() as conn:
-            for name in active:
-                load_lists(conn, model, model.campaigns[name])
-            counted = mem.replace_groups(conn, campaign_members_table,
-                                         {name: assignment_query(model, name, compiler) for name in active}, kept)
+            load_lists(conn, model, model.campaigns[name])
+        counted = mem.replace_groups(conn, campaign_members_table,
+                                     {name: assignment_query(model, name, compiler) for name in active}, kept)
     return {name: {g.name: counted.get(name, {}).get(g.name, 0) for g in groups(model.campaigns[name])}
             for name in active}
 

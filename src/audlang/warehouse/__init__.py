@@ -8,8 +8,9 @@
 - ``tables``: ``has_table``, ``create_table``, ``bulk_insert`` and the engine's ``traits``;
 - ``lists``: ``in list`` files loaded as tables;
 - ``scratch``: a run's shared facts (``compile.facts``) as temporary tables of one connection;
-- ``membership``: materialized membership behind one interface, two storages;
-- ``spark``: Spark's catalog and generation tables;
+- ``membership``: materialized membership behind one interface (and the move of an older layout);
+- ``generations``: its storage, a generation table per refresh behind a view, on every engine;
+- ``spark``: Spark's catalog;
 - ``engine_output``: ``audlang members`` written by the engine (DuckDB), and its query started early.
 
 Passwords never appear in messages: URLs are shown by ``diagnostics.shown_url``.
@@ -34,10 +35,7 @@ if TYPE_CHECKING:
     )
     from audlang.warehouse.errors import errors_translated, reason, translate
     from audlang.warehouse.lists import list_ids, load_list
-    from audlang.warehouse.membership import (
-        MEMBERSHIP_TABLE, Change, Membership, Previewed, SparkMembership, TableMembership, for_bind,
-        membership_table, nobody,
-    )
+    from audlang.warehouse.membership import LEGACY_TABLE, Change, Membership, Previewed, for_bind, nobody
     from audlang.warehouse.scratch import shared_facts
     from audlang.warehouse.tables import Traits, bulk_insert, create_table, csv_text, has_table, raw_rows, traits
     from audlang.warehouse.urls import DEFAULT_WAREHOUSE, Urls, default_state, file_missing, resolve, resolve_url, \
@@ -50,8 +48,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
                                   "prepare_connection", "read_only", "session_lock"),
     "audlang.warehouse.errors": ("errors_translated", "reason", "translate"),
     "audlang.warehouse.lists": ("list_ids", "load_list"),
-    "audlang.warehouse.membership": ("MEMBERSHIP_TABLE", "Change", "Membership", "Previewed", "SparkMembership",
-                                     "TableMembership", "for_bind", "membership_table", "nobody"),
+    "audlang.warehouse.membership": ("LEGACY_TABLE", "Change", "Membership", "Previewed", "for_bind", "nobody"),
     "audlang.warehouse.scratch": ("shared_facts",),
     "audlang.warehouse.tables": ("Traits", "bulk_insert", "create_table", "csv_text", "has_table", "raw_rows",
                                  "traits"),
@@ -85,10 +82,10 @@ def connect(url: str, must_exist: bool = True, role: Role | None = None) -> Engi
 
 
 __all__ = [
-    "Change", "DEFAULT_WAREHOUSE", "MEMBERSHIP_TABLE", "Membership", "Previewed", "Role", "SessionLock",
-    "SparkMembership", "TableMembership", "Traits", "Urls", "WarehouseBusy", "bulk_insert", "connect", "create_table",
-    "csv_text", "duckdb_files", "default_state", "errors_translated", "file_missing", "for_bind", "harden",
-    "has_session_locks", "has_table", "holding", "list_ids", "load_list", "membership_table", "nobody", "open_engine",
+    "Change", "DEFAULT_WAREHOUSE", "LEGACY_TABLE", "Membership", "Previewed", "Role", "SessionLock", "Traits", "Urls",
+    "WarehouseBusy", "bulk_insert", "connect", "create_table", "csv_text", "duckdb_files", "default_state",
+    "errors_translated", "file_missing", "for_bind", "harden", "has_session_locks", "has_table", "holding",
+    "list_ids", "load_list", "nobody", "open_engine",
     "prepare_connection", "raw_rows", "read_only", "reason", "resolve", "resolve_url", "session_lock", "shared_facts",
     "shown", "state_url_for", "traits", "translate",
 ]

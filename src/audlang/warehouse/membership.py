@@ -1,51 +1,53 @@
-"""Materialized membership: one interface, two storages.
+"""Materialized membership: one interface, one storage on every engine.
 
 ``for_bind(conn_or_engine)`` gives the storage of that warehouse. Apply, the campaigns, the syncs,
 the plan preview and the report all go through it:
 
-- ``ensure``: make the storage (once);
+- ``ensure``: ready the storage (an older audlang's warehouse is moved into this one here);
 - ``materialized``: whether anything was ever materialized here;
 - ``members_of(name)``: the SELECT of a segment's materialized customer ids (what ``in segment``
-  reads once a segment is materialized);
+  reads once a segment is materialized): its view;
 - ``replace(conn, name, query)``: the new membership in one step, counted against the old
   (members, added, removed); readers see the old membership or the new one, never a mix;
 - ``rename`` and ``drop``;
 - ``preview(conn, queries)``: what ``replace`` would count, for many segments at once, writing
   nothing that outlives the call;
-- ``replace_groups``: a campaign's assignment, with its members per group.
+- ``replace_groups``: the campaigns' assignment, with its members per group.
 
-``TableMembership`` (DuckDB, SQLite, PostgreSQL: transactions): one table
-``audlang_membership(segment, customer_id)`` and a view per segment. ``SparkMembership`` (no
-transactions, no DELETE): a generation table per refresh behind a view per segment, swapped when
-complete (``warehouse.spark``).
+The storage (``warehouse.generations``): each segment's view ``audlang_members_<slug>``
+(``check.names.view_name``) reads one table of its own, a generation written in full by each refresh
+(``CREATE TABLE … AS SELECT``) and swapped in under the view; the campaigns' view
+``audlang_campaign_members`` likewise. A refresh writes its segment's rows once and touches no other
+segment's, so it costs what its segment costs. DuckDB, SQLite and PostgreSQL do it all in the caller's
+transaction; Spark, without transactions, swaps the view when the table is complete (one catalog
+update) and keeps the previous generation for readers still scanning it.
+
+An older audlang kept every segment in one indexed table ``audlang_membership(segment, customer_id)``
+with a view per segment over it. ``ensure`` moves such a warehouse in place, in the caller's
+transaction: each view's rows into a generation of its own (read through the view: exactly what
+readers saw), the views repointed, the old table dropped. Until then the old views read as before.
 """
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from audlang.check.names import view_name
-from audlang.warehouse import spark
-from audlang.warehouse.tables import create_table, has_table, is_spark
+from audlang.check.names import VIEW_PREFIX, view_name
+from audlang.warehouse import generations
+from audlang.warehouse.tables import ddl_in_transaction, drop_table, has_table, has_view, table_names, traits, \
+    view_names
 
-MEMBERSHIP_TABLE = "audlang_membership"
+#: The one table of an older audlang's membership, moved into generations by ``ensure``.
+LEGACY_TABLE = "audlang_membership"
 PREVIEW_TABLE = "audlang_preview"
-PREVIEW_KEYS_TABLE = "audlang_preview_keys"
+PREVIEW_DEPLOYED_TABLE = "audlang_preview_deployed"
 #: Segments per INSERT … SELECT … UNION ALL of the preview.
 PREVIEW_CHUNK = 50
-
-_metadata = sa.MetaData()
-membership_table = sa.Table(
-    MEMBERSHIP_TABLE, _metadata,
-    sa.Column("segment", sa.String(500), nullable=False),
-    sa.Column("customer_id", sa.String, nullable=False),
-    sa.Index("audlang_membership_segment", "segment"),
-)
+CAMPAIGN_COLUMNS = ("campaign", "group_name", "customer_id")
 
 
 @attrs.frozen
@@ -75,258 +77,204 @@ def _count(query) -> sa.ScalarSelect:
     return select(func.count()).select_from(query.subquery()).scalar_subquery()
 
 
+def _ids(source) -> sa.Select:
+    """The customer ids of a table, view or subquery, as text (what every generation holds)."""
+    return select(sa.cast(source.c.customer_id, sa.String).label("customer_id"))
+
+
+def _view(name: str) -> sa.TableClause:
+    return sa.table(name, sa.column("customer_id"))
+
+
 #: ``queries(previewed) -> {key: SELECT}`` for one level of segments: the SELECT of each segment of the
 #: level, compiled with ``in segment`` reading ``previewed(key)`` for the segments of earlier levels
 #: (None where the storage keeps no preview rows: the compiler computes the segment again).
 LevelQueries = Callable[[Callable[[str], sa.Select | None]], Mapping[str, sa.Select]]
 
 
-class Membership(abc.ABC):
-    @abc.abstractmethod
-    def ensure(self, conn: sa.Connection) -> None: ...
-
-    @abc.abstractmethod
-    def materialized(self, conn: sa.Connection) -> bool: ...
-
-    @abc.abstractmethod
-    def members_of(self, name: str) -> sa.Select: ...
-
-    @abc.abstractmethod
-    def replace(self, conn: sa.Connection, name: str, query: sa.Select, previous_name: str | None = None,
-                staging_key: str | None = None) -> Change: ...
-
-    @abc.abstractmethod
-    def rename(self, conn: sa.Connection, old: str, new: str) -> None: ...
-
-    @abc.abstractmethod
-    def drop(self, conn: sa.Connection, name: str, drop_view: bool = True) -> None: ...
-
-    @abc.abstractmethod
-    def preview(self, conn: sa.Connection, levels: Sequence[LevelQueries]) -> dict[str, Previewed]:
-        """Count each level's segments against their deployed membership (keys are deployed names)."""
-
-    @abc.abstractmethod
-    def replace_groups(self, conn: sa.Connection, table: sa.Table, queries: Mapping[str, sa.Select],
-                       kept: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Write campaigns' assignments (``campaign, group_name, customer_id``) into ``table``: the
-        campaigns of ``queries`` replaced, those of ``kept`` left as they are; members per group."""
-
-
-class TableMembership(Membership):
-    """One indexed table of (segment, customer_id) and a view per segment, in transactions."""
+class Membership:
+    """A generation table per segment behind its view (``warehouse.generations``), on every engine."""
 
     def ensure(self, conn: sa.Connection) -> None:
-        if not self.materialized(conn):
-            create_table(conn, membership_table)
+        """Nothing to make: a segment's first ``replace`` makes its table and view. A warehouse an older
+        audlang applied is moved into generation tables (``migrate``), in the caller's transaction."""
+        if has_table(conn, LEGACY_TABLE):
+            migrate(conn)
 
     def materialized(self, conn: sa.Connection) -> bool:
-        return has_table(conn, MEMBERSHIP_TABLE)
+        return bool(view_names(conn, VIEW_PREFIX)) or has_table(conn, LEGACY_TABLE)
 
     def members_of(self, name: str) -> sa.Select:
-        m = membership_table
-        return select(m.c.customer_id.label("customer_id")).where(m.c.segment == name)
+        return select(_view(view_name(name)).c.customer_id.label("customer_id"))
 
     def replace(self, conn: sa.Connection, name: str, query: sa.Select, previous_name: str | None = None,
                 staging_key: str | None = None) -> Change:
-        """Build under a staging key, count the change, swap, in the caller's transaction."""
-        m = membership_table
-        if previous_name:
-            conn.execute(m.update().where(m.c.segment == previous_name).values(segment=name))
-        staging = staging_key or f"audlang:staging:{name}"
-        conn.execute(m.delete().where(m.c.segment == staging))
-        members = query.subquery("members")
-        conn.execute(m.insert().from_select(
-            ["segment", "customer_id"], select(sa.literal(staging, sa.String).label("segment"),
-                                               members.c.customer_id)))
-        new, old = self.members_of(staging), self.members_of(name)
-        row = conn.execute(select(_count(new).label("members"), _count(sa.except_(new, old)).label("added"),
-                                  _count(sa.except_(old, new)).label("removed"))).one()
-        conn.execute(m.delete().where(m.c.segment == name))
-        conn.execute(m.update().where(m.c.segment == staging).values(segment=name))
-        self._replace_view(conn, name, previous_name)
-        return Change(int(row.members), int(row.added), int(row.removed))
+        """Write the new generation, count it against the view, swap, in the caller's transaction.
 
-    def rename(self, conn: sa.Connection, old: str, new: str) -> None:
-        if not self.materialized(conn):
-            return
-        m = membership_table
-        conn.execute(m.update().where(m.c.segment == old).values(segment=new))
-        self._replace_view(conn, new, old)
-
-    def drop(self, conn: sa.Connection, name: str, drop_view: bool = True) -> None:
-        if self.materialized(conn):
-            conn.execute(membership_table.delete().where(membership_table.c.segment == name))
-        if drop_view:
-            conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, view_name(name))}"))
-
-    def _replace_view(self, conn: sa.Connection, segment: str, old: str | None = None) -> None:
-        for name in {view_name(segment), *([view_name(old)] if old else [])}:
-            conn.execute(sa.text(f"DROP VIEW IF EXISTS {_quote(conn, name)}"))
-        literal = segment.replace("'", "''")
-        conn.execute(sa.text(
-            f"CREATE VIEW {_quote(conn, view_name(segment))} AS SELECT customer_id FROM {MEMBERSHIP_TABLE} "
-            f"WHERE segment = '{literal}'"))
-
-    def preview(self, conn: sa.Connection, levels: Sequence[LevelQueries]) -> dict[str, Previewed]:
-        """Each level's would-be members go into a temporary table (one INSERT … SELECT … UNION ALL per
-        chunk of a level, so a thousand segments are a handful of statements); then three grouped
-        queries count, for all segments at once, the members and the set differences (``EXCEPT``)
-        against the deployed membership. The temporary tables are dropped at the end."""
-        have_table = self.materialized(conn)
-        meta = sa.MetaData()
-        rows = sa.Table(PREVIEW_TABLE, meta, sa.Column("segment", sa.String(500)),
-                        sa.Column("customer_id", sa.String), prefixes=["TEMPORARY"])
-        keys = sa.Table(PREVIEW_KEYS_TABLE, meta, sa.Column("segment", sa.String(500)), prefixes=["TEMPORARY"])
-        meta.drop_all(conn, checkfirst=True)
-        meta.create_all(conn)
-
-        def previewed_members(key: str) -> sa.Select:
-            return select(rows.c.customer_id).where(rows.c.segment == key)
-
-        seen: list[str] = []
-        for level in levels:
-            queries = dict(level(previewed_members))
-            names = list(queries)
-            seen.extend(names)
-            for start in range(0, len(names), PREVIEW_CHUNK):
-                parts = []
-                for key in names[start:start + PREVIEW_CHUNK]:
-                    members = queries[key].subquery()
-                    parts.append(select(sa.literal(key, sa.String).label("segment"), members.c.customer_id))
-                conn.execute(rows.insert().from_select(["segment", "customer_id"],
-                                                       parts[0] if len(parts) == 1 else sa.union_all(*parts)))
-        if seen:
-            conn.execute(keys.insert(), [{"segment": k} for k in seen])
-
-        def grouped(query) -> dict[str, int]:
-            sub = query.subquery()
-            return {row[0]: int(row[1]) for row in conn.execute(
-                select(sub.c.segment, func.count()).group_by(sub.c.segment))}
-
-        new_rows = select(rows.c.segment, rows.c.customer_id)
-        counts = grouped(new_rows)
-        deployed: dict[str, int] = {}
-        added, removed = dict(counts), {}
-        if have_table:
-            m = membership_table
-            old_rows = select(m.c.segment, m.c.customer_id).where(m.c.segment.in_(select(keys.c.segment)))
-            deployed = grouped(old_rows)
-            added = grouped(sa.except_(new_rows, old_rows))
-            removed = grouped(sa.except_(old_rows, new_rows))
-        meta.drop_all(conn)
-        return {k: Previewed(counts.get(k, 0), deployed.get(k, 0), added.get(k, 0), removed.get(k, 0))
-                for k in seen}
-
-    def replace_groups(self, conn: sa.Connection, table: sa.Table, queries: Mapping[str, sa.Select],
-                       kept: Sequence[str]) -> dict[str, dict[str, int]]:
-        create_table(conn, table)
-        out: dict[str, dict[str, int]] = {}
-        for name, query in queries.items():
-            conn.execute(table.delete().where(table.c.campaign == name))
-            q = query.subquery("q")
-            conn.execute(table.insert().from_select(
-                ["campaign", "group_name", "customer_id"],
-                select(sa.literal(name, sa.String()).label("campaign"), q.c.group_name, q.c.customer_id)))
-            out[name] = {g: int(n) for g, n in conn.execute(
-                select(table.c.group_name, func.count()).where(table.c.campaign == name)
-                .group_by(table.c.group_name))}
-        return out
-
-
-class SparkMembership(Membership):
-    """A generation table per refresh behind a view per segment (``view_name``), swapped when written."""
-
-    def ensure(self, conn: sa.Connection) -> None:
-        return None  # nothing shared: each segment's generations are made by its first replace
-
-    def materialized(self, conn: sa.Connection) -> bool:
-        return False  # no shared table; what a segment has is its view (``has_view``)
-
-    def has_view(self, conn: sa.Connection, name: str) -> bool:
-        return spark.has_table(conn, view_name(name).lower())
-
-    def members_of(self, name: str) -> sa.Select:
-        t = sa.table(view_name(name).lower(), sa.column("customer_id"))
-        return select(t.c.customer_id.label("customer_id"))
-
-    def replace(self, conn: sa.Connection, name: str, query: sa.Select, previous_name: str | None = None,
-                staging_key: str | None = None) -> Change:
-        """The new generation, counted in Spark against the previous one (kept until the next refresh)."""
+        ``previous_name``: the segment was renamed from it (its tables are renamed first). ``staging_key``
+        is not needed any more (the new generation is the staging) and is ignored."""
+        ddl_in_transaction(conn)
         if previous_name:
             self.rename(conn, previous_name, name)
-        view = view_name(name).lower()
-        had = spark.has_table(conn, view)
-        table_name = spark.swap_generation(conn, view, query)
-        members = int(conn.execute(sa.text(f"SELECT count(*) FROM {table_name}")).scalar_one())
-        if not had:
-            return Change(members, members, 0)
-        prefix = f"{spark.SPARK_GENERATION_PREFIX}{view}_"
-        found = sorted(spark.generations(conn, prefix))
-        if len(found) < 2:
-            return Change(members, members, 0)
-        new, old = (sa.table(f"{prefix}{g}", sa.column("customer_id")) for g in (found[-1], found[-2]))
-        row = conn.execute(select(
-            _count(sa.except_(select(new.c.customer_id), select(old.c.customer_id))).label("added"),
-            _count(sa.except_(select(old.c.customer_id), select(new.c.customer_id))).label("removed"))).one()
-        return Change(members, int(row.added), int(row.removed))
+        view = view_name(name)
+        before = generations.generations(conn, view)  # the one catalog listing of a refresh
+        new_table = generations.write(conn, view, _ids(query.subquery("members")), before=before)
+        change = _counted(conn, new_table, view if before or has_view(conn, view) else None)
+        generations.swap(conn, view, new_table, before=before)
+        return change
 
     def rename(self, conn: sa.Connection, old: str, new: str) -> None:
-        spark.rename_generations(conn, view_name(old), view_name(new))
+        """The tables are renamed and the view made under the new name: no row is read or written."""
+        ddl_in_transaction(conn)
+        generations.rename(conn, view_name(old), view_name(new))
 
     def drop(self, conn: sa.Connection, name: str, drop_view: bool = True) -> None:
+        """The view and its tables; ``drop_view=False`` when another segment has the same view (a name
+        that differs only in case): what is behind it is that segment's now, and stays."""
+        ddl_in_transaction(conn)
         if drop_view:
-            spark.drop_generations(conn, view_name(name))
+            generations.drop(conn, view_name(name))
 
     def preview(self, conn: sa.Connection, levels: Sequence[LevelQueries]) -> dict[str, Previewed]:
-        """Per segment, the would-be members counted against the deployed view (no temporary tables)."""
-        out: dict[str, Previewed] = {}
-        for level in levels:
-            for key, query in level(lambda _key: None).items():
-                new = query.cte("new_members")
-                if self.has_view(conn, key):
-                    old = self.members_of(key).cte("old_members")
-                    row = conn.execute(select(
-                        _count(select(new.c.customer_id)).label("members"),
-                        _count(select(old.c.customer_id)).label("deployed"),
-                        _count(sa.except_(select(new.c.customer_id), select(old.c.customer_id))).label("added"),
-                        _count(sa.except_(select(old.c.customer_id), select(new.c.customer_id))).label("removed"),
-                    )).one()
-                    out[key] = Previewed(int(row.members), int(row.deployed), int(row.added), int(row.removed))
-                else:
-                    members = int(conn.execute(select(_count(select(new.c.customer_id)))).scalar())
-                    out[key] = Previewed(members, 0, members, 0)
-        return out
+        """Count each level's segments against their deployed membership (keys are deployed names)."""
+        deployed = set(view_names(conn, VIEW_PREFIX))
+        if traits(conn).temporary_tables:
+            return _preview_in_temporary_tables(conn, levels, deployed)
+        return _preview_each(conn, levels, deployed)
 
     def replace_groups(self, conn: sa.Connection, table: sa.Table, queries: Mapping[str, sa.Select],
                        kept: Sequence[str]) -> dict[str, dict[str, int]]:
-        """One generation for every campaign at once: the UNION ALL of each replaced campaign's
-        assignment and of the kept campaigns' rows as the view showed them."""
+        """The campaigns' assignments (``campaign, group_name, customer_id``) as one new generation behind
+        the view ``table.name``: each campaign of ``queries`` computed, those of ``kept`` carried over as
+        the view showed them, any other gone; members per group of each campaign of ``queries``."""
         if not queries:
             return {}
+        ddl_in_transaction(conn)
         parts = []
         for name, query in queries.items():
             q = query.subquery("q")
-            parts.append(select(sa.literal(name, sa.String()).label("campaign"), q.c.group_name, q.c.customer_id))
-        if kept and spark.has_view(conn, table.name):
-            view = sa.table(table.name, sa.column("campaign"), sa.column("group_name"), sa.column("customer_id"))
-            parts.append(select(view.c.campaign, view.c.group_name, view.c.customer_id)
-                         .where(view.c.campaign.in_([sa.literal(n, sa.String()) for n in kept])))
+            parts.append(select(sa.cast(sa.literal(name, sa.String()), sa.String).label("campaign"),
+                                sa.cast(q.c.group_name, sa.String).label("group_name"),
+                                sa.cast(q.c.customer_id, sa.String).label("customer_id")))
+        if kept and has_table(conn, table.name):  # the view, or an older audlang's table of that name
+            before = sa.table(table.name, *(sa.column(c) for c in CAMPAIGN_COLUMNS))
+            parts.append(select(*(before.c[c] for c in CAMPAIGN_COLUMNS))
+                         .where(before.c.campaign.in_([sa.literal(n, sa.String()) for n in kept])))
         everything = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-        table_name = spark.swap_generation(conn, table.name, everything,
-                                           columns=("campaign", "group_name", "customer_id"))
-        t = sa.table(table_name, sa.column("campaign"), sa.column("group_name"))
+        new_table = generations.write(conn, table.name, everything, index=("campaign", "group_name"))
+        t = sa.table(new_table, sa.column("campaign"), sa.column("group_name"))
         out: dict[str, dict[str, int]] = {name: {} for name in queries}
         for campaign, group_name, count in conn.execute(
                 select(t.c.campaign, t.c.group_name, func.count()).group_by(t.c.campaign, t.c.group_name)):
             if campaign in out:
                 out[campaign][group_name] = int(count)
+        generations.swap(conn, table.name, new_table, columns=CAMPAIGN_COLUMNS)
         return out
 
 
-def _quote(conn: sa.Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
+def _counted(conn: sa.Connection, new_table: str, old_view: str | None) -> Change:
+    """The new generation counted against what the view shows now (before the swap): one query, the two
+    sides' sizes and their ``INTERSECT`` (a segment's ids are distinct: its query is a SELECT DISTINCT, and
+    each generation is written from one), which costs half of two ``EXCEPT``s."""
+    new = select(_view(new_table).c.customer_id)
+    if old_view is None:
+        members = int(conn.execute(select(_count(new))).scalar_one())
+        return Change(members, members, 0)
+    old = select(_view(old_view).c.customer_id)
+    row = conn.execute(select(_count(new).label("members"), _count(old).label("deployed"),
+                              _count(sa.intersect(new, old)).label("both"))).one()
+    members, deployed, both = int(row.members), int(row.deployed), int(row.both)
+    return Change(members, members - both, deployed - both)
+
+
+def migrate(conn: sa.Connection) -> None:
+    """Move an older audlang's membership (one table ``audlang_membership`` and a view per segment over
+    it) into a generation per segment, in the caller's transaction (so a failure or an interrupt leaves
+    the old layout as it was, still read the same way). Each view's generation is written from the view
+    itself, so it holds exactly what readers saw; then every view is repointed at once, then the old
+    table goes. A view with our prefix and no generation is an old one (a segment of no members too)."""
+    ddl_in_transaction(conn)
+    tables = table_names(conn, generations.GENERATION_PREFIX)
+    old_views = [v for v in sorted(view_names(conn, VIEW_PREFIX)) if not generations.generations(conn, v, tables)]
+    written = [(v, generations.write(conn, v, _ids(_view(v)), before=[])) for v in old_views]
+    for view, new_table in written:
+        generations.swap(conn, view, new_table, before=[])
+    drop_table(conn, LEGACY_TABLE)
+
+
+# ------------------------------------------------------------------ the plan's preview
+
+
+def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQueries],
+                                 deployed: set[str]) -> dict[str, Previewed]:
+    """Each level's would-be members go into a temporary table (one INSERT … SELECT … UNION ALL per
+    chunk of a level, so a thousand segments are a handful of statements), and the deployed members of
+    the same segments, read through their views, into another; then three grouped queries count, for
+    all segments at once, the members and the set differences (``EXCEPT``). The temporary tables are
+    dropped at the end."""
+    meta = sa.MetaData()
+    rows, old = (sa.Table(name, meta, sa.Column("segment", sa.String(500)), sa.Column("customer_id", sa.String),
+                          prefixes=["TEMPORARY"]) for name in (PREVIEW_TABLE, PREVIEW_DEPLOYED_TABLE))
+    meta.drop_all(conn, checkfirst=True)
+    meta.create_all(conn)
+
+    def previewed_members(key: str) -> sa.Select:
+        return select(rows.c.customer_id).where(rows.c.segment == key)
+
+    def insert(into: sa.Table, parts: list[sa.Select]) -> None:
+        for start in range(0, len(parts), PREVIEW_CHUNK):
+            chunk = parts[start:start + PREVIEW_CHUNK]
+            conn.execute(into.insert().from_select(["segment", "customer_id"],
+                                                   chunk[0] if len(chunk) == 1 else sa.union_all(*chunk)))
+
+    def keyed(key: str, source) -> sa.Select:
+        return select(sa.literal(key, sa.String).label("segment"), sa.cast(source.c.customer_id, sa.String))
+
+    seen: list[str] = []
+    for level in levels:
+        queries = dict(level(previewed_members))
+        seen.extend(queries)
+        insert(rows, [keyed(key, query.subquery()) for key, query in queries.items()])
+    insert(old, [keyed(key, _view(view_name(key))) for key in seen if view_name(key) in deployed])
+
+    def grouped(query) -> dict[str, int]:
+        sub = query.subquery()
+        return {row[0]: int(row[1]) for row in conn.execute(
+            select(sub.c.segment, func.count()).group_by(sub.c.segment))}
+
+    new_rows, old_rows = select(rows.c.segment, rows.c.customer_id), select(old.c.segment, old.c.customer_id)
+    counts = grouped(new_rows)
+    before: dict[str, int] = {}
+    added, removed = dict(counts), {}
+    if any(view_name(key) in deployed for key in seen):
+        before = grouped(old_rows)
+        added = grouped(sa.except_(new_rows, old_rows))
+        removed = grouped(sa.except_(old_rows, new_rows))
+    meta.drop_all(conn)
+    return {k: Previewed(counts.get(k, 0), before.get(k, 0), added.get(k, 0), removed.get(k, 0)) for k in seen}
+
+
+def _preview_each(conn: sa.Connection, levels: Sequence[LevelQueries], deployed: set[str]) -> dict[str, Previewed]:
+    """Without temporary tables (Spark): per segment, the would-be members counted against its view."""
+    out: dict[str, Previewed] = {}
+    for level in levels:
+        for key, query in level(lambda _key: None).items():
+            new = query.cte("new_members")
+            if view_name(key) in deployed:
+                old = _view(view_name(key))
+                row = conn.execute(select(
+                    _count(select(new.c.customer_id)).label("members"),
+                    _count(select(old.c.customer_id)).label("deployed"),
+                    _count(sa.except_(select(new.c.customer_id), select(old.c.customer_id))).label("added"),
+                    _count(sa.except_(select(old.c.customer_id), select(new.c.customer_id))).label("removed"),
+                )).one()
+                out[key] = Previewed(int(row.members), int(row.deployed), int(row.added), int(row.removed))
+            else:
+                members = int(conn.execute(select(_count(select(new.c.customer_id)))).scalar())
+                out[key] = Previewed(members, 0, members, 0)
+    return out
 
 
 def for_bind(bind: sa.Connection | sa.Engine) -> Membership:
-    """The membership storage of this warehouse."""
-    return SparkMembership() if is_spark(bind) else TableMembership()
+    """The membership storage of this warehouse (one for every engine; ``bind`` is kept for callers)."""
+    return Membership()

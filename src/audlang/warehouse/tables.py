@@ -3,6 +3,11 @@
 Callers ask what an engine *can* do (``traits``), never which engine it is: Spark has no
 transactions, no DELETE on its Parquet tables and no temporary tables; DuckDB's ART indexes make
 deletes slow and its scans need none.
+
+The catalog operations of the generation tables (``warehouse.generations``) are here too, each one
+function for every engine: ``table_names`` and ``view_names`` by prefix, ``has_view``,
+``create_table_as``, ``replace_view``, ``rename_table``, ``drop_table``, ``drop_view``,
+``create_index``, and ``ddl_in_transaction`` (SQLite's driver opens no transaction before a CREATE).
 """
 
 from __future__ import annotations
@@ -10,11 +15,15 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from audlang import backends
 
@@ -24,12 +33,16 @@ class Traits:
     transactions: bool = True  # DELETE, UPDATE and rollback
     temporary_tables: bool = True
     indexes_help: bool = True  # an index on a log/membership table pays for itself
+    #: the longest name audlang gives a table it makes (PostgreSQL cuts identifiers at 63 bytes, and
+    #: ``check.names.view_name`` keeps to that); None: no cut (Spark, whose generation tables have always
+    #: been named in full)
+    name_limit: int | None = 63
 
 
 def traits(bind: sa.Connection | sa.Engine) -> Traits:
     name = bind.dialect.name
     if name in backends.SPARK_BACKENDS:
-        return Traits(transactions=False, temporary_tables=False, indexes_help=False)
+        return Traits(transactions=False, temporary_tables=False, indexes_help=False, name_limit=None)
     if name == "duckdb":
         return Traits(indexes_help=False)
     return Traits()
@@ -156,3 +169,128 @@ def raw_rows(result) -> list[tuple]:
         return cursor.fetchall()
     finally:
         result.close()
+
+
+# ------------------------------------------------------------------ the catalog, for generation tables
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def plain_name(name: str) -> str:
+    """``name`` when it is a lower-case plain identifier (what audlang names its own tables and views:
+    safe unquoted on every engine, the same in Spark's lower-casing catalog); else ValueError."""
+    if not _PLAIN_NAME.fullmatch(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def _driver(conn: sa.Connection) -> sa.Connection:
+    return conn.execution_options(no_parameters=True) if is_spark(conn) else conn
+
+
+def ddl_in_transaction(conn: sa.Connection) -> None:
+    """Make the CREATEs, DROPs and ALTERs that follow part of the caller's transaction.
+
+    pysqlite (SQLite's driver) opens its transaction only before an INSERT, UPDATE or DELETE, and says
+    so in ``in_transaction``: a CREATE first would commit on its own. It gets its BEGIN here, IMMEDIATE
+    so that the write lock is taken at once (two writers take turns instead of deadlocking). Every
+    other driver is in a transaction already (Spark has none to be in)."""
+    if is_spark(conn):
+        return
+    if getattr(conn.connection.dbapi_connection, "in_transaction", True):
+        return
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def table_names(conn: sa.Connection, prefix: str) -> list[str]:
+    """The tables whose names start with ``prefix`` (temporary tables, and on Spark views, may be among
+    them: a prefix is for names of one kind)."""
+    plain_name(prefix)
+    if is_spark(conn):
+        from audlang.warehouse.spark import tables_like
+
+        return [name for name, _temporary in tables_like(conn, f"{prefix}*")]
+    return [name for name in sa.inspect(conn).get_table_names() if name.startswith(prefix)]
+
+
+def view_names(conn: sa.Connection, prefix: str) -> list[str]:
+    """The views whose names start with ``prefix``."""
+    plain_name(prefix)
+    if is_spark(conn):
+        from audlang.warehouse.spark import views_like
+
+        return views_like(conn, f"{prefix}*")
+    return [name for name in sa.inspect(conn).get_view_names() if name.startswith(prefix)]
+
+
+def has_view(conn: sa.Connection, name: str) -> bool:
+    if is_spark(conn):
+        from audlang.warehouse.spark import has_view as spark_has_view
+
+        return spark_has_view(conn, name)
+    return name in sa.inspect(conn).get_view_names()
+
+
+class CreateTableAs(Executable, ClauseElement):
+    """``CREATE TABLE name AS query`` (Spark: a Parquet table)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: sa.Select):
+        self.name = plain_name(name)
+        self.query = query
+
+
+@compiles(CreateTableAs)
+def _create_table_as(element: CreateTableAs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CREATE TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+@compiles(CreateTableAs, "hive")
+@compiles(CreateTableAs, "databricks")
+def _create_parquet_table_as(element: CreateTableAs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CREATE TABLE {element.name} USING parquet AS {compiler.process(element.query, **kw)}"
+
+
+def create_table_as(conn: sa.Connection, name: str, query: sa.Select) -> None:
+    """Write ``query``'s rows into a new table ``name``: one statement, each row written once. On Spark
+    the literals go inline (PyHive takes no parameters), as everywhere audlang runs SQL there."""
+    if is_spark(conn):
+        sql = str(CreateTableAs(name, query).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        _driver(conn).exec_driver_sql(sql)
+        return
+    conn.execute(CreateTableAs(name, query))
+
+
+def replace_view(conn: sa.Connection, name: str, select_sql: str) -> None:
+    """Point the view ``name`` at ``select_sql`` (SQL audlang wrote, of plain names), made if missing.
+
+    ``CREATE OR REPLACE VIEW`` keeps the view itself (on PostgreSQL its grants and the views built on
+    it); SQLite has none: a DROP and a CREATE, in the caller's transaction."""
+    plain_name(name)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE VIEW {name} AS {select_sql}")
+        return
+    _driver(conn).exec_driver_sql(f"CREATE OR REPLACE VIEW {name} AS {select_sql}")
+
+
+def rename_table(conn: sa.Connection, old: str, new: str) -> None:
+    """A catalog change: no row is read or written."""
+    _driver(conn).exec_driver_sql(f"ALTER TABLE {plain_name(old)} RENAME TO {plain_name(new)}")
+
+
+def drop_table(conn: sa.Connection, name: str) -> None:
+    _driver(conn).exec_driver_sql(f"DROP TABLE IF EXISTS {plain_name(name)}")
+
+
+def drop_view(conn: sa.Connection, name: str) -> None:
+    _driver(conn).exec_driver_sql(f"DROP VIEW IF EXISTS {plain_name(name)}")
+
+
+def create_index(conn: sa.Connection, table: str, columns: Sequence[str]) -> None:
+    """The index ``<table>_key`` on ``columns``, where indexes help (not on DuckDB, nor Spark)."""
+    if not traits(conn).indexes_help:
+        return
+    conn.exec_driver_sql(f"CREATE INDEX {plain_name(table + '_key')} ON {plain_name(table)} "
+                         f"({', '.join(plain_name(c) for c in columns)})")
