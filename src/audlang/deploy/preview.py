@@ -92,12 +92,13 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
         return queries
 
     levels = [level_queries([n for n in level if level[n] == depth]) for depth in sorted(set(level.values()))]
+    used = {key(d) for n in level for d in model.dependencies.get(n, ()) if d in level}  # read by `in segment`
     if session is not None:  # the facts stay for the apply that follows (``deploy.session``)
         facts = session.facts(model, as_of, level)
-        counted = mem.preview(conn, levels)
+        counted = mem.preview(conn, levels, used)
     else:
         with warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, level)) as facts:
-            counted = mem.preview(conn, levels)
+            counted = mem.preview(conn, levels, used)
     return {name: MembershipPreview(c.members, c.deployed, c.added, c.removed)
             for name in level for c in [counted[key(name)]]}
 

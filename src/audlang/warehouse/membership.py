@@ -30,7 +30,7 @@ readers saw), the views repointed, the old table dropped. Until then the old vie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import attrs
 import sqlalchemy as sa
@@ -44,7 +44,6 @@ from audlang.warehouse.tables import ddl_in_transaction, drop_table, has_table, 
 #: The one table of an older audlang's membership, moved into generations by ``ensure``.
 LEGACY_TABLE = "audlang_membership"
 PREVIEW_TABLE = "audlang_preview"
-PREVIEW_DEPLOYED_TABLE = "audlang_preview_deployed"
 #: Segments per INSERT … SELECT … UNION ALL of the preview.
 PREVIEW_CHUNK = 50
 CAMPAIGN_COLUMNS = ("campaign", "group_name", "customer_id")
@@ -135,11 +134,12 @@ class Membership:
         if drop_view:
             generations.drop(conn, view_name(name))
 
-    def preview(self, conn: sa.Connection, levels: Sequence[LevelQueries]) -> dict[str, Previewed]:
+    def preview(self, conn: sa.Connection, levels: Sequence[LevelQueries], used: Collection[str] = ()
+                ) -> dict[str, Previewed]:
         """Count each level's segments against their deployed membership (keys are deployed names)."""
         deployed = set(view_names(conn, VIEW_PREFIX))
         if traits(conn).temporary_tables:
-            return _preview_in_temporary_tables(conn, levels, deployed)
+            return _preview_in_temporary_tables(conn, levels, deployed, used)
         return _preview_each(conn, levels, deployed)
 
     def replace_groups(self, conn: sa.Connection, table: sa.Table, queries: Mapping[str, sa.Select],
@@ -206,52 +206,69 @@ def migrate(conn: sa.Connection) -> None:
 
 
 def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQueries],
-                                 deployed: set[str]) -> dict[str, Previewed]:
-    """Each level's would-be members go into a temporary table (one INSERT … SELECT … UNION ALL per
-    chunk of a level, so a thousand segments are a handful of statements), and the deployed members of
-    the same segments, read through their views, into another; then three grouped queries count, for
-    all segments at once, the members and the set differences (``EXCEPT``). The temporary tables are
-    dropped at the end."""
+                                 deployed: set[str], used: Collection[str]) -> dict[str, Previewed]:
+    """A chunk of segments is counted in one statement: the would-be members of each (``UNION ALL``,
+    keyed by the segment's number) full-outer-joined on (number, id) to the rows of their views (the
+    ids on each side are distinct), grouped by number: the members, the deployed members, and those in
+    both; added and removed follow. Nothing is written but the members of the segments that later
+    levels read (``used``, through ``in segment``): those go into a temporary table, keyed by number
+    (each level's rows are inserted together, so the engine skips the other row groups), and are
+    counted from there. The temporary table is dropped at the end."""
     meta = sa.MetaData()
-    rows, old = (sa.Table(name, meta, sa.Column("segment", sa.String(500)), sa.Column("customer_id", sa.String),
-                          prefixes=["TEMPORARY"]) for name in (PREVIEW_TABLE, PREVIEW_DEPLOYED_TABLE))
+    rows = sa.Table(PREVIEW_TABLE, meta, sa.Column("seg", sa.Integer), sa.Column("customer_id", sa.String),
+                    prefixes=["TEMPORARY"])
     meta.drop_all(conn, checkfirst=True)
     meta.create_all(conn)
+    index: dict[str, int] = {}
+    by_index: dict[int, str] = {}
 
     def previewed_members(key: str) -> sa.Select:
-        return select(rows.c.customer_id).where(rows.c.segment == key)
+        return select(rows.c.customer_id).where(rows.c.seg == index[key])
 
-    def insert(into: sa.Table, parts: list[sa.Select]) -> None:
-        for start in range(0, len(parts), PREVIEW_CHUNK):
-            chunk = parts[start:start + PREVIEW_CHUNK]
-            conn.execute(into.insert().from_select(["segment", "customer_id"],
-                                                   chunk[0] if len(chunk) == 1 else sa.union_all(*chunk)))
+    def counted(keys: list[str], sources: Mapping[str, sa.Select]) -> None:
+        """One statement for a chunk of segments: their would-be members and their views' rows, each keyed
+        by the segment's number, in one full outer join on (number, id); grouped, the three counts."""
+        new = [select(sa.literal(index[k], sa.Integer).label("seg"),
+                      sa.cast(sources[k].subquery().c.customer_id, sa.String).label("customer_id")) for k in keys]
+        old = [select(sa.literal(index[k], sa.Integer).label("seg"), _view(view_name(k)).c.customer_id)
+               for k in keys if view_name(k) in deployed]
+        n = (new[0] if len(new) == 1 else sa.union_all(*new)).subquery("n")
+        if not old:
+            query = select(n.c.seg, func.count(), sa.literal(0, sa.Integer), sa.literal(0, sa.Integer)) \
+                .group_by(n.c.seg)
+        else:
+            d = (old[0] if len(old) == 1 else sa.union_all(*old)).subquery("d")
+            both = func.sum(sa.case((sa.and_(n.c.customer_id.is_not(None), d.c.customer_id.is_not(None)), 1),
+                                    else_=0))
+            query = select(func.coalesce(n.c.seg, d.c.seg), func.count(n.c.customer_id), both,
+                           func.count(d.c.customer_id)) \
+                .select_from(n.join(d, sa.and_(n.c.seg == d.c.seg, n.c.customer_id == d.c.customer_id), full=True)) \
+                .group_by(func.coalesce(n.c.seg, d.c.seg))
+        for k in keys:
+            out[k] = Previewed(0, 0, 0, 0)
+        for seg, members, kept_ids, before in conn.execute(query):
+            members, kept_ids, before = int(members or 0), int(kept_ids or 0), int(before or 0)
+            out[by_index[int(seg)]] = Previewed(members, before, members - kept_ids, before - kept_ids)
 
-    def keyed(key: str, source) -> sa.Select:
-        return select(sa.literal(key, sa.String).label("segment"), sa.cast(source.c.customer_id, sa.String))
-
-    seen: list[str] = []
+    out: dict[str, Previewed] = {}
     for level in levels:
         queries = dict(level(previewed_members))
-        seen.extend(queries)
-        insert(rows, [keyed(key, query.subquery()) for key, query in queries.items()])
-    insert(old, [keyed(key, _view(view_name(key))) for key in seen if view_name(key) in deployed])
-
-    def grouped(query) -> dict[str, int]:
-        sub = query.subquery()
-        return {row[0]: int(row[1]) for row in conn.execute(
-            select(sub.c.segment, func.count()).group_by(sub.c.segment))}
-
-    new_rows, old_rows = select(rows.c.segment, rows.c.customer_id), select(old.c.segment, old.c.customer_id)
-    counts = grouped(new_rows)
-    before: dict[str, int] = {}
-    added, removed = dict(counts), {}
-    if any(view_name(key) in deployed for key in seen):
-        before = grouped(old_rows)
-        added = grouped(sa.except_(new_rows, old_rows))
-        removed = grouped(sa.except_(old_rows, new_rows))
+        for key in queries:
+            index[key] = len(index)
+            by_index[index[key]] = key
+        kept = [key for key in queries if key in used]
+        for start in range(0, len(kept), PREVIEW_CHUNK):
+            parts = [select(sa.literal(index[k], sa.Integer).label("seg"),
+                            sa.cast(queries[k].subquery().c.customer_id, sa.String).label("customer_id"))
+                     for k in kept[start:start + PREVIEW_CHUNK]]
+            conn.execute(rows.insert().from_select(["seg", "customer_id"],
+                                                   parts[0] if len(parts) == 1 else sa.union_all(*parts)))
+        names = list(queries)
+        sources = {k: previewed_members(k) if k in used else queries[k] for k in names}
+        for start in range(0, len(names), PREVIEW_CHUNK):
+            counted(names[start:start + PREVIEW_CHUNK], sources)
     meta.drop_all(conn)
-    return {k: Previewed(counts.get(k, 0), before.get(k, 0), added.get(k, 0), removed.get(k, 0)) for k in seen}
+    return out
 
 
 def _preview_each(conn: sa.Connection, levels: Sequence[LevelQueries], deployed: set[str]) -> dict[str, Previewed]:
