@@ -13,35 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from audlang.compile.facts import FACTS_TABLE_PREFIX, WIDE_TABLE, SharedFacts
-from audlang.warehouse.tables import is_spark
+from audlang.warehouse.tables import CreateTableAs, is_spark
 
 
-class CreateScratch(Executable, ClauseElement):
-    """``CREATE TEMPORARY TABLE name AS query`` (Spark: ``CACHE TABLE name AS query``)."""
-
-    inherit_cache = False
-
-    def __init__(self, name: str, query: sa.Select[Any]):
-        if not name.startswith(FACTS_TABLE_PREFIX) or not name.replace("_", "").isalnum():
-            raise ValueError(f"not a scratch table name: {name!r}")
-        self.name = name
-        self.query = query
-
-
-@compiles(CreateScratch)
-def _create_scratch(element: CreateScratch, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
-
-
-@compiles(CreateScratch, "hive")
-@compiles(CreateScratch, "databricks")
-def _cache_scratch(element: CreateScratch, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CACHE TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+def CreateScratch(name: str, query: sa.Select[Any]) -> CreateTableAs:  # noqa: N802 (reads as the statement)
+    """``CREATE TEMPORARY TABLE name AS query`` (Spark: ``CACHE TABLE name AS query``) of a facts table."""
+    if not name.startswith(FACTS_TABLE_PREFIX):
+        raise ValueError(f"not a scratch table name: {name!r}")
+    try:
+        return CreateTableAs(name, query, temporary=True)
+    except ValueError:
+        raise ValueError(f"not a scratch table name: {name!r}") from None
 
 
 def drop_scratch(conn: sa.Connection, name: str) -> None:

@@ -232,24 +232,30 @@ def has_view(conn: sa.Connection, name: str) -> bool:
 
 
 class CreateTableAs(Executable, ClauseElement):
-    """``CREATE TABLE name AS query`` (Spark: a Parquet table)."""
+    """``CREATE TABLE name AS query`` (Spark: a Parquet table). ``temporary``: a table of this connection
+    only, ``CREATE TEMPORARY TABLE`` (Spark: ``CACHE TABLE``, a temporary view of the session computed
+    once and kept in memory)."""
 
     inherit_cache = False
 
-    def __init__(self, name: str, query: sa.Select):
+    def __init__(self, name: str, query: sa.Select, temporary: bool = False):
         self.name = plain_name(name)
         self.query = query
+        self.temporary = temporary
 
 
 @compiles(CreateTableAs)
 def _create_table_as(element: CreateTableAs, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CREATE TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+    kind = "TEMPORARY TABLE" if element.temporary else "TABLE"
+    return f"CREATE {kind} {element.name} AS {compiler.process(element.query, **kw)}"
 
 
 @compiles(CreateTableAs, "hive")
 @compiles(CreateTableAs, "databricks")
 def _create_parquet_table_as(element: CreateTableAs, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CREATE TABLE {element.name} USING parquet AS {compiler.process(element.query, **kw)}"
+    made = "CACHE TABLE" if element.temporary else "CREATE TABLE"
+    stored = "" if element.temporary else " USING parquet"
+    return f"{made} {element.name}{stored} AS {compiler.process(element.query, **kw)}"
 
 
 def create_table_as(conn: sa.Connection, name: str, query: sa.Select) -> None:
