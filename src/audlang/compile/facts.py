@@ -138,32 +138,29 @@ class SharedFacts:
                 self._add_derived()
 
     def _add_purchase(self, node: ast.HasPurchased) -> None:
-        from audlang.compile.compiler import purchase_shape
-
         if node.measure is not None and node.measure.kind == "orders":
             return  # a distinct count per column costs more than the segment's own query: it stays direct
-        shape = purchase_shape(node)
-        rows_key = (shape, self._range_key(node.window), _filters_key(node))
+        matched_key, value_key = self._purchase_keys(node)
+        shape, window = matched_key[1], matched_key[2]
         cc = self._compiler
 
         def conditions(rows: _Rows) -> ColumnElement[bool] | None:
             return _all(cc.purchase_conditions(node, rows.rcol, rows.ocol, horizon=True))
 
-        since = rows_key[1][0]
-        self._register(("matched", *rows_key), shape,
-                       lambda rows: func.sum(_when(conditions(rows), literal(1))), since)
-        if node.measure is None:
+        since = window[0]
+        self._register(matched_key, shape, lambda rows: func.sum(_when(conditions(rows), literal(1))), since)
+        if node.measure is None or value_key is None:
             return
         kind = node.measure.kind
         prefix = "order" if shape == "orders" else "item"
 
         def value(rows: _Rows) -> ColumnElement[Any]:
             column = rows.rcol(f"{prefix}_quantity" if kind == "quantity" else f"{prefix}_revenue")
-            total = func.sum(_when(conditions(rows), column)) if kind == "quantity" \
-                else dialects.money_sum(_when(conditions(rows), column))
-            return total
+            if kind == "quantity":
+                return func.sum(_when(conditions(rows), column))
+            return dialects.money_sum(_when(conditions(rows), column))
 
-        self._register((kind, *rows_key), shape, value, since)
+        self._register(value_key, shape, value, since)
 
     def _add_derived(self) -> None:
         # Every row of the orders pass is an order up to T: the lifetime aggregates are plain ones.
@@ -347,13 +344,10 @@ class SharedFacts:
     def purchased(self, node: ast.HasPurchased, having: Callable[[ColumnElement[Any]], ColumnElement[bool]]
                   ) -> Select[Any] | None:
         """The customers of a ``has_purchased`` (``having``: the measure's test of its value), or None."""
-        from audlang.compile.compiler import purchase_shape
-
-        rows_key = (purchase_shape(node), self._range_key(node.window), _filters_key(node))
-        if node.measure is None:
-            return self._ids_where(("matched", *rows_key), lambda n: n > 0)
-        matched = self._where.get(("matched", *rows_key))
-        value = self._where.get((node.measure.kind, *rows_key))
+        matched_key, value_key = self._purchase_keys(node)
+        if value_key is None:
+            return self._ids_where(matched_key, lambda n: n > 0)
+        matched, value = self._where.get(matched_key), self._where.get(value_key)
         if matched is None or value is None or matched[0] != value[0]:
             return None
         self._aliases += 1

@@ -236,8 +236,7 @@ def _carry_out_recorded(action: Action, store: StateStore, conn: sa.Connection, 
         with warehouse.errors_translated(url, model), conn.begin():
             for listed in list_files_used(model, model.segments[action.name].condition):
                 warehouse.load_list(conn, listed)
-            counts = mem.replace(conn, action.name, compiler.segment(action.name), action.previous_name,
-                                 staging_key=f"audlang:staging:{object_id}").to_dict()
+            counts = mem.replace(conn, action.name, compiler.segment(action.name), action.previous_name).to_dict()
             interrupts.hold("materialize", conn)
             recording.enter_context(interrupts.shielded())
         members, as_of, refreshed = counts["members"], plan.as_of, now()

@@ -106,12 +106,11 @@ class Membership:
     def members_of(self, name: str) -> sa.Select:
         return select(_view(view_name(name)).c.customer_id.label("customer_id"))
 
-    def replace(self, conn: sa.Connection, name: str, query: sa.Select, previous_name: str | None = None,
-                staging_key: str | None = None) -> Change:
+    def replace(self, conn: sa.Connection, name: str, query: sa.Select, previous_name: str | None = None
+                ) -> Change:
         """Write the new generation, count it against the view, swap, in the caller's transaction.
 
-        ``previous_name``: the segment was renamed from it (its tables are renamed first). ``staging_key``
-        is not needed any more (the new generation is the staging) and is ignored."""
+        ``previous_name``: the segment was renamed from it (its tables are renamed first)."""
         ddl_in_transaction(conn)
         if previous_name:
             self.rename(conn, previous_name, name)
