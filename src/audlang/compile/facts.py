@@ -16,7 +16,13 @@ behaviour condition as a predicate over that table:
   that match, as the ``GROUP BY … HAVING`` of the direct query only sees customers with such rows);
 - ``tagged``, ``abandoned_checkout``: the same with their own pass;
 - the lifetime attributes (``lifetime_revenue``, ``first_order_date``, …): four columns of the orders
-  pass, outer-joined as the direct query joins its derived subquery.
+  pass, outer-joined as the direct query joins its derived subquery;
+- an ``orders`` measure (a distinct count of order ids): a pass of its own over the rows of its shape,
+  in two steps: ``GROUP BY customer_id, order_id`` flags each order that has a matching row
+  (``MAX(CASE WHEN <window and filters> AND order_id IS NOT NULL THEN 1 ELSE 0 END)``), then ``GROUP BY
+  customer_id`` sums the flags: the number of distinct non-NULL order ids among the matching rows, which
+  is ``COUNT(DISTINCT order_id)`` of the direct query. One grouping by order serves every distinct count
+  of the shape; a ``COUNT(DISTINCT …)`` column per fact would cost a distinct set each.
 
 The answers are the direct query's: every aggregate is the direct one over the same rows (a ``CASE``
 without ``ELSE`` is NULL where the row does not match, which ``COUNT``, ``SUM``, ``MIN`` and ``MAX``
@@ -60,6 +66,9 @@ WIDE_TABLE = FACTS_TABLE_PREFIX + "wide"
 MAX_WIDE_COLUMNS = 1000
 
 _SOURCES = ("orders", "items", "items+orders", "tags", "checkouts")
+_PURCHASE_SHAPES = ("orders", "items", "items+orders")
+#: The passes of distinct order counts are ``DISTINCT + shape``: grouped by order, then by customer.
+DISTINCT = "distinct:"
 _DERIVED = ("revenue", "orders", "first_order", "last_order")
 
 
@@ -138,8 +147,6 @@ class SharedFacts:
                 self._add_derived()
 
     def _add_purchase(self, node: ast.HasPurchased) -> None:
-        if node.measure is not None and node.measure.kind == "orders":
-            return  # a distinct count per column costs more than the segment's own query: it stays direct
         matched_key, value_key = self._purchase_keys(node)
         shape, window = matched_key[1], matched_key[2]
         cc = self._compiler
@@ -153,6 +160,14 @@ class SharedFacts:
             return
         kind = node.measure.kind
         prefix = "order" if shape == "orders" else "item"
+        if kind == "orders":
+            def order_matches(rows: _Rows) -> ColumnElement[Any]:
+                order_id = rows.rcol("order_id")
+                return func.max(case((and_(order_id.is_not(None), *cc.purchase_conditions(
+                    node, rows.rcol, rows.ocol, horizon=True)), 1), else_=0))
+
+            self._register(value_key, DISTINCT + shape, order_matches, since)
+            return
 
         def value(rows: _Rows) -> ColumnElement[Any]:
             column = rows.rcol(f"{prefix}_quantity" if kind == "quantity" else f"{prefix}_revenue")
@@ -193,7 +208,7 @@ class SharedFacts:
             target = tables[0]
         else:
             count = sum(t.source == source for t in self._tables)
-            suffix = source.replace("+", "_") + (f"_{count + 1}" if count else "")
+            suffix = source.replace("+", "_").replace(":", "_") + (f"_{count + 1}" if count else "")
             target = _Table(FACTS_TABLE_PREFIX + suffix, source)
             self._tables.append(target)
         target.facts.append(_Fact(key, build, since))
@@ -242,8 +257,9 @@ class SharedFacts:
 
     def _pass_query(self, t: _Table) -> Select[Any]:
         cc = self._compiler
-        if t.source in ("orders", "items", "items+orders"):
-            source, rcol, ocol = cc.purchase_source(t.source)
+        shape = t.source.removeprefix(DISTINCT)
+        if shape in _PURCHASE_SHAPES:
+            source, rcol, ocol = cc.purchase_source(shape)
             rows = _Rows(rcol, ocol)
             ts = rcol("order_datetime")
             where = [rcol("customer_id").is_not(None), *cc._range(ts, None)]
@@ -263,6 +279,13 @@ class SharedFacts:
             where.append(ts >= dialects.timestamp_param(min(e for e in earliest if e is not None)))
         cid = rows.rcol("customer_id")
         columns = [f.build(rows).label(f"f{i}") for i, f in enumerate(t.facts, start=1)]
+        if t.source.startswith(DISTINCT):  # per order first, then the orders with a match per customer
+            oid = rows.rcol("order_id")
+            orders = select(cid.label("customer_id"), *columns).select_from(source).where(*where) \
+                .group_by(cid, oid).subquery("per_order")
+            return select(orders.c.customer_id, *(func.sum(orders.c[f"f{i}"]).label(f"f{i}")
+                                                  for i in range(1, len(t.facts) + 1))) \
+                .group_by(orders.c.customer_id)
         return select(cid.label("customer_id"), *columns).select_from(source).where(*where).group_by(cid)
 
     # ------------------------------------------------------------------ reading the wide table
