@@ -6,6 +6,8 @@ table per refresh behind each segment's view.
 - a reader in another connection sees the old membership or the new one, never a mix, also while the
   writer's transaction is open between the swap and the commit;
 - a rename renames tables (the same generations, under the new name); a drop removes view and tables;
+- all of it the same with the catalog tracked (``for_bind(tracked=True)``, apply's: listed once, then
+  followed), mixed with renames and drops that make it list again;
 - table names are plain identifiers within PostgreSQL's 63 bytes whatever the segment's name;
 - the campaigns' assignment is one generation behind ``audlang_campaign_members``, paused campaigns
   carried over, an older audlang's table of that name replaced;
@@ -95,6 +97,13 @@ def views(engine: sa.Engine) -> set[str]:
         return set(tables.view_names(conn, "audlang_"))
 
 
+@pytest.fixture(params=[False, True], ids=["listed", "tracked"])
+def tracked(request) -> bool:
+    """Whether the Membership under test follows the catalog it listed once (apply's) or lists it at each
+    refresh."""
+    return request.param
+
+
 def kept(engine: sa.Engine) -> int:
     """Generation tables behind a view after a refresh: the current one, and Spark's previous one."""
     return 1 if warehouse.traits(engine).transactions else 2
@@ -104,8 +113,8 @@ def kept(engine: sa.Engine) -> int:
 
 
 @pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
-def test_a_refresh_counts_against_the_deployed_membership(engine):
-    mem = warehouse.for_bind(engine)
+def test_a_refresh_counts_against_the_deployed_membership(engine, tracked):
+    mem = warehouse.for_bind(engine, tracked=tracked)
     with transaction(engine) as conn:
         mem.ensure(conn)
         assert mem.replace(conn, "Refreshed", ids(0, 100)) == Change(100, 100, 0)
@@ -123,8 +132,8 @@ def test_a_refresh_counts_against_the_deployed_membership(engine):
 
 
 @pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
-def test_a_rename_moves_the_tables_and_no_row(engine):
-    mem = warehouse.for_bind(engine)
+def test_a_rename_moves_the_tables_and_no_row(engine, tracked):
+    mem = warehouse.for_bind(engine, tracked=tracked)
     with transaction(engine) as conn:
         mem.replace(conn, "Before", ids(0, 30))
         mem.replace(conn, "Before", ids(0, 40))
@@ -149,8 +158,8 @@ def test_a_rename_moves_the_tables_and_no_row(engine):
 
 
 @pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
-def test_a_drop_removes_the_view_and_its_tables(engine):
-    mem = warehouse.for_bind(engine)
+def test_a_drop_removes_the_view_and_its_tables(engine, tracked):
+    mem = warehouse.for_bind(engine, tracked=tracked)
     with transaction(engine) as conn:
         mem.replace(conn, "Dropped", ids(0, 10))
         mem.replace(conn, "Dropped", ids(0, 20))
@@ -167,8 +176,8 @@ HOSTILE = ["O'Brien \"quoted\"; DROP TABLE people; --", "Ünïcödé 名前", "x
 
 
 @pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
-def test_table_names_are_plain_and_short_whatever_the_segment_name(engine):
-    mem = warehouse.for_bind(engine)
+def test_table_names_are_plain_and_short_whatever_the_segment_name(engine, tracked):
+    mem = warehouse.for_bind(engine, tracked=tracked)
     with transaction(engine) as conn:
         for i, name in enumerate(HOSTILE):
             mem.replace(conn, name, ids(i * 10, i * 10 + 5 + i))
@@ -180,6 +189,10 @@ def test_table_names_are_plain_and_short_whatever_the_segment_name(engine):
     assert len({t for name in HOSTILE for t in tables_of(engine, name)}) == len(HOSTILE)
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(people)).scalar() == PEOPLE
+    with transaction(engine) as conn:  # the next run of this test starts from none of them
+        for name in HOSTILE:
+            mem.drop(conn, name)
+    assert not any(tables_of(engine, name) for name in HOSTILE)
 
 
 # ------------------------------------------------------------------ readers during a refresh

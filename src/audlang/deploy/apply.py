@@ -126,7 +126,7 @@ def apply_plan(plan: Plan, warehouse_url: str, state_url: str | None = None, roo
             store.log(apply_id, "apply started", {"as_of": plan.as_of, "planned_serial": plan.serial,
                                                   "actions": len(plan.actions)})
             as_of = AsOf.parse(plan.as_of)
-            mem = warehouse.for_bind(engine)
+            mem = warehouse.for_bind(engine, tracked=True)  # one connection, under the lock
             materialized = [a.name for a in plan.actions if a.materialize and a.name in model.segments]
             with contextlib.ExitStack() as run:
                 # One connection for the segments: the run's shared facts are its scratch tables.

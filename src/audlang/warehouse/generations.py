@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from audlang.check.names import VIEW_PREFIX
 from audlang.warehouse.tables import (
-    create_index, create_table_as, drop_table, drop_view, has_table, has_view, plain_name, rename_table,
+    catalog, create_index, create_table_as, drop_table, drop_view, has_table, has_view, plain_name, rename_table,
     replace_view, table_names, traits,
 )
 
@@ -64,6 +64,42 @@ def generations(conn: sa.Connection, view: str, names: Iterable[str] | None = No
     return sorted(int(name[len(start):]) for name in found if name[len(start):].isdigit())
 
 
+class Catalog:
+    """The generation tables and segment views of the warehouse, listed once (``catalog``, one query)
+    and kept up to date by the refreshes made through it: for a run that refreshes many segments on
+    one connection under the apply lock (no other audlang writes meanwhile), so that a refresh costs
+    no catalog query at all (a catalog query costs more the more is deployed). Only for refreshes:
+    after a rename, a drop, or a failure (apply stops there), it is dropped and listed again."""
+
+    def __init__(self, conn: sa.Connection):
+        found = catalog(conn, "audlang_")
+        self._kinds = {n: k for n, k in found.items() if n.startswith((GENERATION_PREFIX, VIEW_PREFIX))}
+
+    def listed(self, conn: sa.Connection, view: str) -> tuple[list[int], str | None]:
+        """As ``listed``, from the snapshot."""
+        start = prefix(conn, view)
+        numbers = sorted(int(n[len(start):]) for n, kind in self._kinds.items()
+                         if kind == "table" and n.startswith(start) and n[len(start):].isdigit())
+        return numbers, self._kinds.get(view)
+
+    def refreshed(self, conn: sa.Connection, view: str, new_table: str, before: list[int]) -> None:
+        """``view`` now reads ``new_table``; of ``before`` only the last ``keep`` are left."""
+        for number in before[: max(0, len(before) - keep(conn))]:
+            self._kinds.pop(table(conn, view, number), None)
+        self._kinds[new_table] = "table"
+        self._kinds[view] = "view"
+
+
+def listed(conn: sa.Connection, view: str) -> tuple[list[int], str | None]:
+    """``view``'s generations (as ``generations``) and what the catalog holds under the view's own name
+    (``"view"``, ``"table"`` or None), in one catalog query: all a refresh needs to know."""
+    start = prefix(conn, view)
+    found = catalog(conn, start, [view])
+    numbers = sorted(int(n[len(start):]) for n, kind in found.items()
+                     if kind == "table" and n.startswith(start) and n[len(start):].isdigit())
+    return numbers, found.get(view)
+
+
 def table(conn: sa.Connection, view: str, number: int) -> str:
     return f"{prefix(conn, view)}{number}"
 
@@ -72,13 +108,14 @@ def write(conn: sa.Connection, view: str, query: sa.Select, index: Sequence[str]
           before: list[int] | None = None) -> str:
     """Write ``query`` as ``view``'s next generation, not yet read by the view; returns its table.
     ``index``: columns to index where indexes help (made once, after the rows); ``before``: the view's
-    generations, when the caller has listed them."""
+    generations, when the caller has listed them (then the next number is known to be free)."""
     found = generations(conn, view) if before is None else before
     name = table(conn, view, (found[-1] + 1) if found else 1)
     limit = traits(conn).name_limit
     if limit is not None and len(name) > limit:
         raise ValueError(f"generation table name too long: {name}")
-    drop_table(conn, name)  # on Spark: what a write stopped by a kill left
+    if before is None or not traits(conn).transactions:
+        drop_table(conn, name)  # on Spark: what a write stopped by a kill left
     try:
         create_table_as(conn, name, query)
         if index:
@@ -92,14 +129,16 @@ def write(conn: sa.Connection, view: str, query: sa.Select, index: Sequence[str]
 
 
 def swap(conn: sa.Connection, view: str, new_table: str, columns: Sequence[str] = ("customer_id",),
-         before: list[int] | None = None) -> None:
+         before: list[int] | None = None, at_view: str | None = None) -> None:
     """Point ``view`` at ``new_table`` (its newest generation), then drop the generations before it but
-    ``keep`` (``before``: those generations, when the caller listed them before the write). A table, not
-    a view, under the view's own name with no generation behind it is what an older audlang wrote there
-    (the campaigns' table): dropped before the view takes its name."""
+    ``keep`` (``before``: those generations, when the caller listed them before the write; ``at_view``:
+    then also what the catalog held under the view's name, as ``listed`` says). A table, not a view,
+    under the view's own name with no generation behind it is what an older audlang wrote there (the
+    campaigns' table): dropped before the view takes its name."""
     if before is None:
         before = [n for n in generations(conn, view) if table(conn, view, n) != new_table]
-    if not before and has_table(conn, view) and not has_view(conn, view):
+        at_view = "view" if has_view(conn, view) else "table" if has_table(conn, view) else None
+    if not before and at_view == "table":
         drop_table(conn, view)
     replace_view(conn, view, _select(columns, new_table))
     prune(conn, view, before)

@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 
 from audlang.check.names import VIEW_PREFIX, view_name
 from audlang.warehouse import generations
-from audlang.warehouse.tables import ddl_in_transaction, drop_table, has_table, has_view, table_names, traits, \
+from audlang.warehouse.tables import ddl_in_transaction, drop_table, has_table, table_names, traits, \
     view_names
 
 #: The one table of an older audlang's membership, moved into generations by ``ensure``.
@@ -92,7 +92,14 @@ LevelQueries = Callable[[Callable[[str], sa.Select | None]], Mapping[str, sa.Sel
 
 
 class Membership:
-    """A generation table per segment behind its view (``warehouse.generations``), on every engine."""
+    """A generation table per segment behind its view (``warehouse.generations``), on every engine.
+
+    ``Membership(tracked=True)``: for one run of refreshes on one connection under the apply lock (apply),
+    the catalog is listed at the first refresh and followed from there (``generations.Catalog``)."""
+
+    def __init__(self, tracked: bool = False):
+        self._tracked = tracked
+        self._catalog: generations.Catalog | None = None
 
     def ensure(self, conn: sa.Connection) -> None:
         """Nothing to make: a segment's first ``replace`` makes its table and view. A warehouse an older
@@ -115,21 +122,30 @@ class Membership:
         if previous_name:
             self.rename(conn, previous_name, name)
         view = view_name(name)
-        before = generations.generations(conn, view)  # the one catalog listing of a refresh
+        catalog, self._catalog = self._catalog, None  # dropped until this refresh has succeeded
+        if catalog is None and self._tracked:
+            catalog = generations.Catalog(conn)
+        # the one catalog query of a refresh (none when the catalog is tracked)
+        before, at_view = catalog.listed(conn, view) if catalog else generations.listed(conn, view)
         new_table = generations.write(conn, view, _ids(query.subquery("members")), before=before)
-        change = _counted(conn, new_table, view if before or has_view(conn, view) else None)
-        generations.swap(conn, view, new_table, before=before)
+        change = _counted(conn, new_table, view if before or at_view == "view" else None)
+        generations.swap(conn, view, new_table, before=before, at_view=at_view)
+        if catalog is not None:
+            catalog.refreshed(conn, view, new_table, before)
+            self._catalog = catalog
         return change
 
     def rename(self, conn: sa.Connection, old: str, new: str) -> None:
         """The tables are renamed and the view made under the new name: no row is read or written."""
         ddl_in_transaction(conn)
+        self._catalog = None
         generations.rename(conn, view_name(old), view_name(new))
 
     def drop(self, conn: sa.Connection, name: str, drop_view: bool = True) -> None:
         """The view and its tables; ``drop_view=False`` when another segment has the same view (a name
         that differs only in case): what is behind it is that segment's now, and stays."""
         ddl_in_transaction(conn)
+        self._catalog = None
         if drop_view:
             generations.drop(conn, view_name(name))
 
@@ -291,6 +307,7 @@ def _preview_each(conn: sa.Connection, levels: Sequence[LevelQueries], deployed:
     return out
 
 
-def for_bind(bind: sa.Connection | sa.Engine) -> Membership:
-    """The membership storage of this warehouse (one for every engine; ``bind`` is kept for callers)."""
-    return Membership()
+def for_bind(bind: sa.Connection | sa.Engine, tracked: bool = False) -> Membership:
+    """The membership storage of this warehouse (one for every engine; ``bind`` is kept for callers);
+    ``tracked``: for apply's refreshes (``Membership``)."""
+    return Membership(tracked=tracked)

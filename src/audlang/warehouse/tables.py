@@ -223,6 +223,42 @@ def view_names(conn: sa.Connection, prefix: str) -> list[str]:
     return [name for name in sa.inspect(conn).get_view_names() if name.startswith(prefix)]
 
 
+def catalog(conn: sa.Connection, prefix: str, names: Sequence[str] = ()) -> dict[str, str]:
+    """The tables and views of the current schema whose names start with ``prefix`` or are one of
+    ``names``: name -> ``"table"`` or ``"view"``, in one query (Spark: its ``SHOW`` commands). A refresh
+    asks this once, so its cost does not grow with what else is deployed (as listing every table
+    would)."""
+    plain_name(prefix)
+    for name in names:
+        plain_name(name)
+    if is_spark(conn):
+        from audlang.warehouse.spark import tables_like, views_like
+
+        views = set(views_like(conn, f"{prefix}*")) | {n for n in names if n.lower() in views_like(conn, n)}
+        found = [n for n, _temporary in tables_like(conn, f"{prefix}*")]
+        found += [n.lower() for n in names if any(t == n.lower() for t, _ in tables_like(conn, n))]
+        return {n: "view" if n in views else "table" for n in found}
+    starts = sa.bindparam("prefix", prefix, type_=sa.String)
+    if conn.dialect.name == "sqlite":
+        master = sa.table("sqlite_master", sa.column("name", sa.String), sa.column("type", sa.String))
+        name_col, kind_col = master.c.name, master.c.type
+        query = sa.select(name_col, kind_col).where(kind_col.in_(["table", "view"]))
+        view_kind = "view"
+    else:  # information_schema: DuckDB and PostgreSQL
+        tables = sa.table("tables", sa.column("table_name", sa.String), sa.column("table_type", sa.String),
+                          sa.column("table_schema", sa.String), sa.column("table_catalog", sa.String),
+                          schema="information_schema")
+        name_col, kind_col = tables.c.table_name, tables.c.table_type
+        query = sa.select(name_col, kind_col).where(
+            tables.c.table_schema == sa.func.current_schema(), tables.c.table_catalog == sa.func.current_database(),
+            kind_col.in_(["BASE TABLE", "VIEW"]))
+        view_kind = "VIEW"
+    wanted = sa.func.substr(name_col, 1, len(prefix)) == starts
+    if names:
+        wanted = sa.or_(wanted, name_col.in_(list(names)))
+    return {str(n): "view" if k == view_kind else "table" for n, k in conn.execute(query.where(wanted))}
+
+
 def has_view(conn: sa.Connection, name: str) -> bool:
     if is_spark(conn):
         from audlang.warehouse.spark import has_view as spark_has_view
