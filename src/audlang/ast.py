@@ -66,8 +66,31 @@ class SeasonalDate:
     span: Span | None = _span
 
 
-DateValue = Union[DateLiteral, Today, SeasonalDate]
-Value = Union[StringValue, NumberValue, BooleanValue, DateLiteral, Today, SeasonalDate]
+@attrs.frozen
+class HolidayDate:
+    """``easter of this year`` / ``of last year`` / ``of N years ago`` (SPEC §3.1): a moving holiday in a
+    year relative to the as-of year. ``name`` as written; the checker knows the holidays."""
+
+    name: str
+    years_ago: int
+    span: Span | None = _span
+    name_span: Span | None = _span
+
+
+@attrs.frozen
+class DateOffset:
+    """``DATE + N unit`` / ``DATE - N unit`` (days, weeks, months, years; months and years clamp to the
+    month's last day). ``count`` is signed. ``today - N unit`` is a ``Today`` (its first form)."""
+
+    date: Union[DateLiteral, Today, SeasonalDate, HolidayDate]
+    count: int
+    unit: str  # canonical plural unit
+    span: Span | None = _span
+
+
+DateValue = Union[DateLiteral, Today, SeasonalDate, HolidayDate, DateOffset]
+Value = Union[StringValue, NumberValue, BooleanValue, DateLiteral, Today, SeasonalDate, HolidayDate, DateOffset]
+DATE_VALUES = (DateLiteral, Today, SeasonalDate, HolidayDate, DateOffset)
 
 # ------------------------------------------------------------------- windows
 
@@ -110,7 +133,18 @@ class On:
     span: Span | None = _span
 
 
-Window = Union[Between, WithinLast, Since, Before, After, On]
+@attrs.frozen
+class InPeriods:
+    """``in N of last M units`` (SPEC §3.1, ``has_purchased`` only): period k (k = 1…M) is
+    D − k units < d ≤ D − (k − 1) units; at least ``count`` of the ``periods`` hold a matching order."""
+
+    count: int
+    periods: int
+    unit: str  # hours, days, weeks, months, years (the checker allows days to years)
+    span: Span | None = _span
+
+
+Window = Union[Between, WithinLast, Since, Before, After, On, InPeriods]
 
 # ------------------------------------------------------------------- conditions
 
@@ -227,6 +261,65 @@ class NearStore:
 
 
 @attrs.frozen
+class Anniversary:
+    """``anniversary of a in this month`` (``side`` "month") or ``… within next|last N days`` (``side``
+    "next" or "last", with ``count`` and ``unit``)."""
+
+    attribute: Attribute
+    side: str  # month, next, last
+    count: int | None = None
+    unit: str | None = None
+    span: Span | None = _span
+
+
+@attrs.frozen
+class MostPurchased:
+    """``most_purchased FIELD "V" [window]``: V is among the customer's values of FIELD with the most
+    distinct orders. The parser takes what ``has_purchased`` takes; the checker allows one filter and
+    no measure."""
+
+    filters: tuple[ItemFilter, ...] = ()
+    measure: Measure | None = None
+    window: Window | None = None
+    span: Span | None = _span
+
+
+@attrs.frozen
+class FirstPurchased:
+    """``first_purchased [filters] window``: the earliest matching order up to D is in the window (the
+    window is required and there is no measure: the checker's)."""
+
+    filters: tuple[ItemFilter, ...] = ()
+    measure: Measure | None = None
+    window: Window | None = None
+    span: Span | None = _span
+
+
+@attrs.frozen
+class ScoreCompare:
+    """``score "Name" OP n`` or ``score "Name" between a and b`` (``op`` "between", ``high`` set)."""
+
+    score: str
+    op: str
+    value: Value
+    high: Value | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+
+
+@attrs.frozen
+class Percentile:
+    """``a in top P%`` / ``a in bottom P%`` of a number attribute (``attribute``) or a score (``score``)."""
+
+    side: str  # top, bottom
+    percent: Decimal
+    attribute: Attribute | None = None
+    score: str | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+
+
+@attrs.frozen
 class Not:
     operand: Condition
     span: Span | None = _span
@@ -247,6 +340,7 @@ class Or:
 Predicate = Union[
     Compare, InValues, BetweenValues, StringMatch, IsSet, BooleanAttribute,
     HasPurchased, Tagged, AbandonedCheckout, InSegment, InFile, NearStore,
+    Anniversary, MostPurchased, FirstPurchased, ScoreCompare, Percentile,
 ]
 Condition = Union[Predicate, Not, And, Or]
 
@@ -306,6 +400,27 @@ class Segment:
     name: str
     condition: Condition
     paused: bool = False
+    description: str | None = None
+    span: Span | None = _span
+    name_span: Span | None = _span
+
+
+@attrs.frozen
+class ScoreItem:
+    """``N points if CONDITION`` (``1 point``; N may be negative or decimal)."""
+
+    points: Decimal
+    condition: Condition
+    span: Span | None = _span
+
+
+@attrs.frozen
+class Score:
+    """``score "Name" < ITEM* >``: a customer's score is the sum of the points of the items whose
+    condition holds (0 when none does)."""
+
+    name: str
+    items: tuple[ScoreItem, ...] = ()
     description: str | None = None
     span: Span | None = _span
     name_span: Span | None = _span
@@ -393,7 +508,7 @@ class Moved:
     span: Span | None = _span
 
 
-Declaration = Union[Segment, Destination, Campaign, TableMapping, Moved]
+Declaration = Union[Segment, Score, Destination, Campaign, TableMapping, Moved]
 
 
 @attrs.frozen

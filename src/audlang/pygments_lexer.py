@@ -18,7 +18,7 @@ from pygments.token import (
 
 __all__ = ["AudlangLexer"]
 
-DECLARATION_KEYWORDS = ("segment", "destination", "campaign", "table", "moved", "paused")
+DECLARATION_KEYWORDS = ("segment", "score", "destination", "campaign", "table", "moved", "paused")
 LOGICAL_KEYWORDS = ("and", "or", "not")
 CONSTANT_KEYWORDS = ("true", "false")
 DATE_KEYWORDS = ("today",)
@@ -31,6 +31,7 @@ OTHER_KEYWORDS = (
     "after", "on", "between", "in", "list", "is", "set", "starts", "ends", "with", "contains", "product",
     "category", "collection", "brand", "channel", "orders", "quantity", "spend", "of", "this", "ago",
     "audience", "salt", "holdout", "treatment", "subaudience", "otherwise", "to", "from", "header",
+    "point", "points", "if", "anniversary", "next", "most_purchased", "first_purchased", "top", "bottom",
 )
 KEYWORDS = frozenset(DECLARATION_KEYWORDS + LOGICAL_KEYWORDS + CONSTANT_KEYWORDS + DATE_KEYWORDS + TYPE_KEYWORDS
                      + UNIT_KEYWORDS + FUNCTION_KEYWORDS + OTHER_KEYWORDS)

@@ -23,7 +23,7 @@ EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.aud"))
 
 # Keyword classes shared by the three highlighters (the rest of the grammar's keywords are "keyword").
 KEYWORD_CLASSES = {
-    "declaration": {"segment", "destination", "campaign", "table", "moved"},
+    "declaration": {"segment", "score", "destination", "campaign", "table", "moved"},
     "paused": {"paused"},
     "logical": {"and", "or", "not"},
     "boolean": {"true", "false"},
@@ -33,7 +33,7 @@ KEYWORD_CLASSES = {
              "mile", "miles", "km"},
     "function": {"env"},
 }
-VALUE_TOKENS = {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
+VALUE_TOKENS = {"STRING", "NUMBER", "DATE", "MONTH_DAY", "HOLIDAY", "MINUS", "TODAY", "TRUE", "FALSE"}
 
 
 def keyword_class(word: str) -> str:

@@ -21,7 +21,7 @@ syn iskeyword @,48-57,_
 syn match   audlangName          "\<\h\w*\>"
 
 " Keywords, by class.
-syn keyword audlangDeclaration   segment destination campaign table moved
+syn keyword audlangDeclaration   segment score destination campaign table moved
 syn keyword audlangPaused        paused
 syn keyword audlangLogical       and or not
 syn keyword audlangBoolean       true false
@@ -33,6 +33,7 @@ syn keyword audlangKeyword       has_purchased tagged abandoned_checkout near st
 syn keyword audlangKeyword       after on between in list is set starts ends with product
 syn keyword audlangKeyword       category collection brand channel orders quantity spend of this ago
 syn keyword audlangKeyword       audience salt holdout treatment subaudience otherwise to from header
+syn keyword audlangKeyword       point points if anniversary next most_purchased first_purchased top bottom
 " `contains` is an argument of :syn keyword, so it is matched instead.
 syn match   audlangKeyword       "\<contains\>"
 

@@ -40,7 +40,7 @@ from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, re
 #: ``OSError`` when it is missing and ``UnsafeFile`` when it may not be read
 ListReader = Callable[[str], FileRead]
 #: the declarations a project names, each kind in its own table
-_Named = TypeVar("_Named", ast.Segment, ast.Destination, ast.Campaign, ast.TableMapping)
+_Named = TypeVar("_Named", ast.Segment, ast.Score, ast.Destination, ast.Campaign, ast.TableMapping)
 #: what a remembered check computes besides its diagnostics
 _Value = TypeVar("_Value")
 #: the predicates on one attribute (``ast.ATTRIBUTE_PREDICATES``)
@@ -106,6 +106,7 @@ class _Checker:
     # ------------------------------------------------------------------ driver
     def run(self) -> tuple[Model, list[Diagnostic]]:
         segments: dict[str, ast.Segment] = {}
+        scores: dict[str, ast.Score] = {}
         destinations: dict[str, ast.Destination] = {}
         campaigns: dict[str, ast.Campaign] = {}
         tables: dict[str, ast.TableMapping] = {}
@@ -114,6 +115,8 @@ class _Checker:
             for decl in file.declarations:
                 if isinstance(decl, ast.Segment):
                     self._declare(segments, decl, "segment")
+                elif isinstance(decl, ast.Score):
+                    self._declare(scores, decl, "score")
                 elif isinstance(decl, ast.Destination):
                     self._declare(destinations, decl, "destination")
                 elif isinstance(decl, ast.Campaign):
@@ -123,6 +126,7 @@ class _Checker:
                 elif isinstance(decl, ast.Moved):
                     moves.append(decl)
         self.segment_names = segments
+        self.score_names = scores
         self.destination_names = destinations
         self._one_view_each(segments)
         self.model = self._data_model(tables.values())
@@ -134,6 +138,9 @@ class _Checker:
             self.current_file = segment.span.file if segment.span else ""
             self._remembered("segment", segment, self._inputs(segment), partial(self._condition, segment.condition))
             dependencies[segment.name] = self._uses(segment).segments
+        for score in scores.values():
+            self.current_file = score.span.file if score.span else ""
+            self._score(score)
         for destination in destinations.values():
             self._remembered("destination", destination, (), partial(self._destination, destination))
         for campaign in campaigns.values():
@@ -153,6 +160,7 @@ class _Checker:
             dependencies=dependencies,
             lists=self.lists,
             files=self.files,
+            scores=scores,
         )
         if self.memory is not None:
             self.memory.finish()
@@ -298,9 +306,45 @@ class _Checker:
         elif isinstance(node, ast.InFile):
             self._list_file(node)
         elif isinstance(node, ast.NearStore):
-            self._number(node.distance, Decimal(MAX_DISTANCE), f"a distance in {node.unit}")
-            if node.distance.value <= 0:
-                self.error("E105", "the distance must be more than 0", node.distance.span)
+            self._near_store(node)
+        elif type(node) in _PATTERN_CHECKS:
+            getattr(self, _PATTERN_CHECKS[type(node)])(node)
+
+    def _near_store(self, node: ast.NearStore) -> None:
+        self._number(node.distance, Decimal(MAX_DISTANCE), f"a distance in {node.unit}")
+        if node.distance.value <= 0:
+            self.error("E105", "the distance must be more than 0", node.distance.span)
+
+    # ------------------------------------------------------------------ SPEC §3.1 (calendar and behaviour)
+    def _unsupported(self, what: str, span: Span | None) -> None:
+        self.error("E139", f"{what} is not supported yet", span)
+
+    def _anniversary(self, node: ast.Anniversary) -> None:
+        self._unsupported("`anniversary of`", node.span)
+
+    def _most_purchased(self, node: ast.MostPurchased) -> None:
+        self._unsupported("`most_purchased`", node.span)
+
+    def _first_purchased(self, node: ast.FirstPurchased) -> None:
+        self._unsupported("`first_purchased`", node.span)
+
+    def _periods(self, window: ast.InPeriods) -> None:
+        self._unsupported("`in N of last M`", window.span)
+
+    def _score(self, score: ast.Score) -> None:
+        self._unsupported("a score", score.name_span)
+
+    def _score_compare(self, node: ast.ScoreCompare) -> None:
+        self._unsupported("a score", node.span)
+
+    def _percentile(self, node: ast.Percentile) -> None:
+        self._unsupported("`in top|bottom P%`", node.span)
+
+    def _holiday(self, value: ast.HolidayDate) -> None:
+        self._unsupported("a holiday", value.span)
+
+    def _offset(self, value: ast.DateOffset) -> None:
+        self._unsupported("a date offset", value.span)
 
     def _attribute(self, attribute: ast.Attribute) -> AttributeInfo | None:
         info = self.model.attributes.get(attribute.name)
@@ -404,7 +448,9 @@ class _Checker:
             self._window(node.window)
 
     def _window(self, window: ast.Window) -> None:
-        if isinstance(window, ast.WithinLast):
+        if isinstance(window, ast.InPeriods):
+            self._periods(window)
+        elif isinstance(window, ast.WithinLast):
             if window.count <= 0:
                 self.error("E106", "a window of 0 is empty; count at least 1", window.span)
             self._count(window.count, window.unit, window.span)
@@ -425,6 +471,10 @@ class _Checker:
                 return None
         if isinstance(value, ast.Today):
             self._count(value.minus, value.unit, value.span)
+        if isinstance(value, ast.HolidayDate):
+            self._holiday(value)
+        if isinstance(value, ast.DateOffset):
+            self._offset(value)
         if isinstance(value, ast.SeasonalDate):
             self._count(value.years_ago, "years", value.span)
             if not 1 <= value.month <= 12 or not 1 <= value.day <= calendar.monthrange(2000, value.month)[1]:
@@ -723,6 +773,13 @@ class _Checker:
             if name not in state:
                 visit(name, [])
         return order
+
+
+#: The checks of the forms of SPEC §3.1, by node type (``_Checker`` methods).
+_PATTERN_CHECKS: dict[type, str] = {
+    ast.Anniversary: "_anniversary", ast.MostPurchased: "_most_purchased", ast.FirstPurchased: "_first_purchased",
+    ast.ScoreCompare: "_score_compare", ast.Percentile: "_percentile",
+}
 
 
 def _why_not_a_date(year: int, month: int, day: int) -> str:

@@ -31,6 +31,8 @@ class Model:
     #: (declaring file, written path) -> ListFile
     lists: dict[tuple[str, str], ListFile]
     files: tuple[ast.SourceFile, ...] = ()
+    #: Scores (SPEC §3.1), in declaration order.
+    scores: dict[str, ast.Score] = attrs.Factory(dict)
 
     def segment(self, name: str) -> ast.Segment:
         return self.segments[name]

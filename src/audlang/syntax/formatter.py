@@ -24,7 +24,8 @@ WIDTH = 100
 INDENT = "  "
 
 _PRECEDENCE = {ast.Or: 1, ast.And: 2, ast.Not: 3}
-_COMPARISONS = (ast.Compare, ast.InValues, ast.BetweenValues, ast.StringMatch, ast.IsSet)
+_COMPARISONS = (ast.Compare, ast.InValues, ast.BetweenValues, ast.StringMatch, ast.IsSet, ast.ScoreCompare,
+                ast.Percentile, ast.Anniversary)
 
 
 def quote(text: str) -> str:
@@ -56,9 +57,18 @@ def value_text(value: ast.Value) -> str:
         return "today" if value.minus == 0 and value.unit == "days" else \
             f"today - {value.minus} {unit_text(value.minus, value.unit)}"
     if isinstance(value, ast.SeasonalDate):
-        year = {0: "this year", 1: "last year"}.get(value.years_ago, f"{value.years_ago} years ago")
-        return f"{value.month:02d}-{value.day:02d} of {year}"
+        return f"{value.month:02d}-{value.day:02d} of {_year_text(value.years_ago)}"
+    if isinstance(value, ast.HolidayDate):
+        return f"{value.name} of {_year_text(value.years_ago)}"
+    if isinstance(value, ast.DateOffset):
+        sign = "-" if value.count < 0 else "+"
+        count = abs(value.count)
+        return f"{value_text(value.date)} {sign} {count} {unit_text(count, value.unit)}"
     raise TypeError(f"not a value: {value!r}")
+
+
+def _year_text(years_ago: int) -> str:
+    return {0: "this year", 1: "last year"}.get(years_ago, f"{years_ago} years ago")
 
 
 def values_text(values: Sequence[ast.Value]) -> str:
@@ -70,6 +80,8 @@ def window_text(window: ast.Window) -> str:
         return f"between {value_text(window.low)} and {value_text(window.high)}"
     if isinstance(window, ast.WithinLast):
         return f"within last {window.count} {unit_text(window.count, window.unit)}"
+    if isinstance(window, ast.InPeriods):
+        return f"in {window.count} of last {window.periods} {unit_text(window.periods, window.unit)}"
     keyword = {ast.Since: "since", ast.Before: "before", ast.After: "after", ast.On: "on"}[type(window)]
     return f"{keyword} {value_text(window.date)}"
 
@@ -88,7 +100,7 @@ def _predicate_text(node: ast.Predicate) -> str:
     if isinstance(node, ast.BooleanAttribute):
         return node.attribute.name
     if isinstance(node, ast.HasPurchased):
-        return _has_purchased_text(node)
+        return _purchase_text("has_purchased", node)
     if isinstance(node, ast.Tagged):
         return f"tagged in {values_text(node.tags)}" if node.is_list else f"tagged {quote(node.tags[0].value)}"
     if isinstance(node, ast.AbandonedCheckout):
@@ -101,12 +113,36 @@ def _predicate_text(node: ast.Predicate) -> str:
         count = node.distance.value
         unit = node.unit[:-1] if node.unit == "miles" and count == 1 else node.unit
         return f"near store {quote(node.store)} within {number_text(count)} {unit}"
+    return _pattern_text(node)
+
+
+def _pattern_text(node: ast.Predicate) -> str:
+    """The forms of SPEC §3.1."""
+    if isinstance(node, ast.MostPurchased):
+        return _purchase_text("most_purchased", node)
+    if isinstance(node, ast.FirstPurchased):
+        return _purchase_text("first_purchased", node)
+    if isinstance(node, ast.Anniversary):
+        head = f"anniversary of {node.attribute.name}"
+        if node.side == "month":
+            return f"{head} in this month"
+        assert node.count is not None and node.unit is not None, "an anniversary window has a count"
+        return f"{head} within {node.side} {node.count} {unit_text(node.count, node.unit)}"
+    if isinstance(node, ast.ScoreCompare):
+        if node.op == "between":
+            assert node.high is not None, "a score between two numbers has both"
+            return f"score {quote(node.score)} between {value_text(node.value)} and {value_text(node.high)}"
+        return f"score {quote(node.score)} {node.op} {value_text(node.value)}"
+    if isinstance(node, ast.Percentile):
+        subject = f"score {quote(node.score)}" if node.score is not None else \
+            (node.attribute.name if node.attribute is not None else "")
+        return f"{subject} in {node.side} {_percent(node.percent)}"
     raise TypeError(f"not a condition: {node!r}")
 
 
-def _has_purchased_text(node: ast.HasPurchased) -> str:
-    """``has_purchased``, its filters, its measure and its window."""
-    parts = ["has_purchased"]
+def _purchase_text(keyword: str, node: ast.HasPurchased | ast.MostPurchased | ast.FirstPurchased) -> str:
+    """``has_purchased`` (or its kin), its filters, its measure and its window."""
+    parts = [keyword]
     for item in node.filters:
         shown = f"in {values_text(item.values)}" if item.is_list else value_text(item.values[0])
         parts.append(f"{item.field} {shown}")
@@ -255,6 +291,11 @@ def _setting_text(setting: ast.Setting) -> str:
     return f"{key} = {shown}"
 
 
+def _score_item_text(item: ast.ScoreItem) -> str:
+    points = "point" if item.points == 1 else "points"
+    return f"{number_text(item.points)} {points} if {condition_text(item.condition)}"
+
+
 def _send_to(destinations: Sequence[ast.StringValue]) -> str:
     return (" to " + ", ".join(quote(d.value) for d in destinations)) if destinations else ""
 
@@ -268,6 +309,13 @@ def format_declaration(decl: ast.Declaration, comments: list[ast.Comment]) -> li
     if isinstance(decl, ast.Segment):
         attached = _attach(comments, _condition_item_spans(decl.condition), span)
         lines = _condition_block(_header(decl, "segment"), decl.condition, attached, "")
+    elif isinstance(decl, ast.Score):
+        attached = _attach(comments, [i.span for i in decl.items], span)
+        head = f"score {quote(decl.name)}"
+        if decl.items or attached.any_inside:
+            lines = _body(f"{head} <", [_score_item_text(i) for i in decl.items], attached, "")
+        else:
+            lines = [f"{head} < >"]
     elif isinstance(decl, ast.Destination):
         attached = _attach(comments, [s.span for s in decl.settings], span)
         head = _header(decl, "destination", f" {decl.kind}")

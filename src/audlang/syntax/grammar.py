@@ -119,10 +119,10 @@ class AngleBracketPostLex:
 
     always_accept = ("GT_RAW",)
     VALUE_TOKENS = frozenset(
-        {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
+        {"STRING", "NUMBER", "DATE", "MONTH_DAY", "HOLIDAY", "MINUS", "TODAY", "TRUE", "FALSE"}
     )
     _NOT_NEGATION_AFTER = frozenset({"NAME", "IS"})  # `x not in (…)`, `x is not set`
-    _GROUP_AFTER = frozenset({"LT", "LPAR", "AND", "OR"})  # a `(` there groups conditions
+    _GROUP_AFTER = frozenset({"LT", "LPAR", "AND", "OR", "IF"})  # a `(` there groups conditions
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         budget = _LIMITS.get()
@@ -156,6 +156,9 @@ class AngleBracketPostLex:
                 if previous_type not in self._NOT_NEGATION_AFTER:
                     frames[-1][1] += 1
                     depth += 1
+            elif kind == "IF" and len(frames) == 1:  # a score's next item: its own condition starts
+                depth -= frames[0][1]
+                frames[0][1] = 0
             elif kind in ("AND", "OR"):
                 depth -= frames[-1][1]
                 frames[-1][1] = 0

@@ -122,10 +122,21 @@ class _Builder(Transformer_NonRecursive[Token, list[ast.Declaration]]):
     def today(self, meta: Meta, children: _Children) -> ast.Today:
         return ast.Today(0, "days", self.span(meta))
 
+    def date_sign(self, children: _Children) -> int:
+        return -1 if children[0].value == "-" else 1
+
     @v_args(meta=True)
-    def today_minus(self, meta: Meta, children: _Children) -> ast.Today:
-        _minus, count, unit = children
-        return ast.Today(self._whole(count, "the number of units"), unit, self.span(meta))
+    def date_offset(self, meta: Meta, children: _Children) -> ast.Today | ast.DateOffset:
+        base, sign, count, unit = children
+        n = self._whole(count, "the number of units")
+        if isinstance(base, ast.Today) and sign < 0:  # `today - N unit`: its first form
+            return ast.Today(n, unit, self.span(meta))
+        return ast.DateOffset(base, sign * n, unit, self.span(meta))
+
+    @v_args(meta=True)
+    def holiday(self, meta: Meta, children: _Children) -> ast.HolidayDate:
+        name, years_ago = children
+        return ast.HolidayDate(name.value, years_ago, self.span(meta), self.span(name))
 
     def unit(self, children: _Children) -> str:
         return UNITS[children[0].value]
@@ -153,6 +164,12 @@ class _Builder(Transformer_NonRecursive[Token, list[ast.Declaration]]):
         return self._whole(count, "the number of years")
 
     # ---------------------------------------------------------------- windows
+    @v_args(meta=True)
+    def window_periods(self, meta: Meta, children: _Children) -> ast.InPeriods:
+        count, periods, unit = children
+        return ast.InPeriods(self._whole(count, "the number of periods"), self._whole(periods, "the number of periods"),
+                             unit, self.span(meta))
+
     @v_args(meta=True)
     def window_between(self, meta: Meta, children: _Children) -> ast.Between:
         return ast.Between(children[0], children[1], self.span(meta))
@@ -258,11 +275,53 @@ class _Builder(Transformer_NonRecursive[Token, list[ast.Declaration]]):
 
     @v_args(meta=True)
     def has_purchased(self, meta: Meta, children: _Children) -> ast.HasPurchased:
-        filters = tuple(c for c in children if isinstance(c, ast.ItemFilter))
-        measures = [c for c in children if isinstance(c, ast.Measure)]
-        windows = [c for c in children if not isinstance(c, (ast.ItemFilter, ast.Measure))]
-        return ast.HasPurchased(filters, measures[0] if measures else None,
-                                windows[0] if windows else None, self.span(meta))
+        return ast.HasPurchased(*_purchase_parts(children), self.span(meta))
+
+    @v_args(meta=True)
+    def most_purchased(self, meta: Meta, children: _Children) -> ast.MostPurchased:
+        return ast.MostPurchased(*_purchase_parts(children), self.span(meta))
+
+    @v_args(meta=True)
+    def first_purchased(self, meta: Meta, children: _Children) -> ast.FirstPurchased:
+        return ast.FirstPurchased(*_purchase_parts(children), self.span(meta))
+
+    def anniversary_side(self, children: _Children) -> str:
+        return _word(children)
+
+    @v_args(meta=True)
+    def anniversary_month(self, meta: Meta, children: _Children) -> ast.Anniversary:
+        return ast.Anniversary(self._attribute(children[0]), "month", None, None, self.span(meta))
+
+    @v_args(meta=True)
+    def anniversary_within(self, meta: Meta, children: _Children) -> ast.Anniversary:
+        name, side, count, unit = children
+        return ast.Anniversary(self._attribute(name), side, self._whole(count, "the number of days"), unit,
+                               self.span(meta))
+
+    @v_args(meta=True)
+    def score_compare(self, meta: Meta, children: _Children) -> ast.ScoreCompare:
+        name, op, value = children
+        return ast.ScoreCompare(unquote(name.value), op, value, None, self.span(meta), self.span(name))
+
+    @v_args(meta=True)
+    def score_between(self, meta: Meta, children: _Children) -> ast.ScoreCompare:
+        name, low, high = children
+        return ast.ScoreCompare(unquote(name.value), "between", low, high, self.span(meta), self.span(name))
+
+    def rank_side(self, children: _Children) -> str:
+        return _word(children)
+
+    @v_args(meta=True)
+    def percentile(self, meta: Meta, children: _Children) -> ast.Percentile:
+        name, side, percent = children
+        return ast.Percentile(side, self._percent(percent), self._attribute(name), None, self.span(meta),
+                              self.span(name))
+
+    @v_args(meta=True)
+    def score_percentile(self, meta: Meta, children: _Children) -> ast.Percentile:
+        name, side, percent = children
+        return ast.Percentile(side, self._percent(percent), None, unquote(name.value), self.span(meta),
+                              self.span(name))
 
     @v_args(meta=True)
     def tagged(self, meta: Meta, children: _Children) -> ast.Tagged:
@@ -306,6 +365,19 @@ class _Builder(Transformer_NonRecursive[Token, list[ast.Declaration]]):
         paused = _take_paused(children)
         name, _lt, condition, _gt = children
         return ast.Segment(unquote(name.value), condition, paused, None, self.span(meta), self.span(name))
+
+    def points(self, children: _Children) -> str:
+        return _word(children)
+
+    @v_args(meta=True)
+    def score_item(self, meta: Meta, children: _Children) -> ast.ScoreItem:
+        number, _points, condition = children
+        return ast.ScoreItem(number.value, condition, self.span(meta))
+
+    @v_args(meta=True)
+    def score(self, meta: Meta, children: _Children) -> ast.Score:
+        name, _lt, *items, _gt = children
+        return ast.Score(unquote(name.value), tuple(items), None, self.span(meta), self.span(name))
 
     @v_args(meta=True)
     def env(self, meta: Meta, children: _Children) -> ast.EnvRef:
@@ -458,6 +530,14 @@ def _word(children: _Children) -> str:
     return word
 
 
+def _purchase_parts(children: _Children) -> tuple[tuple[ast.ItemFilter, ...], ast.Measure | None, Any]:
+    """The filters, the measure and the window of ``has_purchased`` and its kin, as written."""
+    filters = tuple(c for c in children if isinstance(c, ast.ItemFilter))
+    measures = [c for c in children if isinstance(c, ast.Measure)]
+    windows = [c for c in children if not isinstance(c, (ast.ItemFilter, ast.Measure))]
+    return filters, measures[0] if measures else None, windows[0] if windows else None
+
+
 def _take_paused(children: _Children) -> bool:
     if children and isinstance(children[0], Token) and children[0].type == "PAUSED":
         del children[0]
@@ -525,7 +605,9 @@ def _describe(decl_line: int, comments_by_line: dict[int, ast.Comment], text_lin
 # ------------------------------------------------------------------- parsing
 
 _DECLARATION_START = re.compile(
-    r'^[ \t]*(?:paused[ \t]+)?(?:segment|destination|campaign|table|moved)[ \t]+[^\s=]',
+    r'^[ \t]*(?:(?:paused[ \t]+)?(?:segment|destination|campaign|table|moved)[ \t]+[^\s=]'
+    # a score's declaration, not `score "Name" < 3` in a condition: its body opens on an item or nothing
+    r'|score[ \t]+"(?:[^"\\\n]|\\.)*"[ \t]*<[ \t]*(?:$|#|>|-?\d+(?:\.\d+)?[ \t]+points?\b))',
     re.MULTILINE,
 )
 
@@ -682,6 +764,7 @@ _FRIENDLY = {
     "NAME": "a name",
     "DATE": "a date (YYYY-MM-DD)",
     "MONTH_DAY": "a month and day (MM-DD)",
+    "HOLIDAY": "a holiday (easter of last year)",
     "PERCENT": "a percentage such as 10%",
     "RANGLE": "`>`",
     "GT": "`>`",
@@ -694,12 +777,13 @@ _FRIENDLY = {
     "PAUSED": "`paused`",
     "$END": "the end of the file",
 }
-_CONDITION_STARTS = {"NAME", "HAS_PURCHASED", "TAGGED", "ABANDONED_CHECKOUT", "IN", "NEAR", "NOT", "LPAR"}
-_VALUE_STARTS = {"STRING", "NUMBER", "DATE", "MONTH_DAY", "MINUS", "TODAY", "TRUE", "FALSE"}
-_CONDITION_HELP = ("a condition is an attribute test, has_purchased, tagged, abandoned_checkout, "
-                   "in segment, in list or near store")
+_CONDITION_STARTS = {"NAME", "HAS_PURCHASED", "TAGGED", "ABANDONED_CHECKOUT", "IN", "NEAR", "NOT", "LPAR",
+                     "ANNIVERSARY", "MOST_PURCHASED", "FIRST_PURCHASED", "SCORE"}
+_VALUE_STARTS = {"STRING", "NUMBER", "DATE", "MONTH_DAY", "HOLIDAY", "MINUS", "TODAY", "TRUE", "FALSE"}
+_CONDITION_HELP = ("a condition is an attribute test, has_purchased, most_purchased, first_purchased, tagged, "
+                   "abandoned_checkout, anniversary, score, in segment, in list or near store")
 _VALUE_HELP = 'a value is a string in double quotes, a number, a date (2024-01-31, today), true or false'
-_DECLARATION_KEYWORDS = {"SEGMENT", "DESTINATION", "CAMPAIGN", "TABLE", "MOVED", "PAUSED"}
+_DECLARATION_KEYWORDS = {"SEGMENT", "SCORE", "DESTINATION", "CAMPAIGN", "TABLE", "MOVED", "PAUSED"}
 
 
 def _terminal_text(name: str) -> str:
