@@ -143,7 +143,27 @@ class _Builder:
             ).limit(1).scalar_subquery()
             return _Pending(node, verdict, {"store": ("const", node.store), "unit": ("const", node.unit),
                                             "distance_km": self.add(sa.cast(distance, Float()))})
+        return self.pattern(node, verdict)
+
+    # ------------------------------------------------------------------ SPEC §3.1 (calendar and behaviour)
+    def pattern(self, node, verdict: str) -> _Pending:
+        """The facts shown beside each form of SPEC §3.1's verdict."""
+        if isinstance(node, ast.Anniversary):
+            return self.anniversary(node, verdict)
+        if isinstance(node, (ast.MostPurchased, ast.FirstPurchased)):
+            return self.behaviour(node, verdict)
+        if isinstance(node, (ast.ScoreCompare, ast.Percentile)):
+            return self.score(node, verdict)
         raise TypeError(f"cannot explain {node!r}")
+
+    def anniversary(self, node: ast.Anniversary, verdict: str) -> _Pending:
+        return _Pending(node, verdict, {})
+
+    def behaviour(self, node: ast.MostPurchased | ast.FirstPurchased, verdict: str) -> _Pending:
+        return _Pending(node, verdict, {})
+
+    def score(self, node: ast.ScoreCompare | ast.Percentile, verdict: str) -> _Pending:
+        return _Pending(node, verdict, {})
 
     def attribute(self, name: str) -> dict:
         """The attribute's value for the customer (one set of columns per attribute, however often used)."""

@@ -108,7 +108,25 @@ class Reference:
             return c in self.lists[node.path]
         if isinstance(node, ast.NearStore):
             return self.near(node, c)
+        if type(node) in PATTERNS:
+            return getattr(self, PATTERNS[type(node)])(node, c)
         return self.attribute_test(node, c)
+
+    # ------------------------------------------------------------------ SPEC §3.1 (calendar and behaviour)
+    def anniversary(self, node: ast.Anniversary, c: str) -> bool:
+        raise NotImplementedError(node)
+
+    def most_purchased(self, node: ast.MostPurchased, c: str) -> bool:
+        raise NotImplementedError(node)
+
+    def first_purchased(self, node: ast.FirstPurchased, c: str) -> bool:
+        raise NotImplementedError(node)
+
+    def score_compare(self, node: ast.ScoreCompare, c: str) -> bool:
+        raise NotImplementedError(node)
+
+    def percentile(self, node: ast.Percentile, c: str) -> bool:
+        raise NotImplementedError(node)
 
     # ------------------------------------------------------------------ attributes
     def value(self, name: str, c: str):
@@ -233,6 +251,11 @@ class Reference:
             if 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, a))) <= km:
                 return True
         return False
+
+
+#: The reference's method for each form of SPEC §3.1.
+PATTERNS = {ast.Anniversary: "anniversary", ast.MostPurchased: "most_purchased", ast.FirstPurchased: "first_purchased",
+            ast.ScoreCompare: "score_compare", ast.Percentile: "percentile"}
 
 
 def read_list(path: str) -> set[str]:

@@ -91,7 +91,8 @@ def test_a_score_declaration_keeps_its_items_in_order():
 
 
 def test_a_comparison_of_a_score_at_the_start_of_a_line_is_not_a_declaration():
-    text = 'segment "Low" <\n  score "Engagement" < 3\n  and sms_opt_in\n>\nscore "Engagement" <\n  1 point if sms_opt_in\n>\n'
+    text = ('segment "Low" <\n  score "Engagement" < 3\n  and sms_opt_in\n>\n'
+            'score "Engagement" <\n  1 point if sms_opt_in\n>\n')
     segment, score = parsed(text).declarations
     assert isinstance(segment, ast.Segment) and isinstance(score, ast.Score)
     assert segment.condition == ast.And((ast.ScoreCompare("Engagement", "<", ast.NumberValue(Decimal(3))),

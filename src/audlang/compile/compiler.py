@@ -351,7 +351,7 @@ class _Scope:
         if isinstance(node, (ast.HasPurchased, ast.Tagged, ast.AbandonedCheckout)) \
                 and (test := self._wide_test(node)) is not None:
             return test
-        if isinstance(node, ast.HasPurchased):
+        if isinstance(node, ast.HasPurchased) and not isinstance(node.window, ast.InPeriods):
             return self.customer_id.in_(cc.has_purchased(node))
         if isinstance(node, ast.Tagged):
             return self.customer_id.in_(cc.tagged(node))
@@ -363,6 +363,41 @@ class _Scope:
             return self.customer_id.in_(cc.list_ids(node, _declaring_file(cc.model, node)))
         if isinstance(node, ast.NearStore):
             return self.near_store(node)
+        if isinstance(node, ast.HasPurchased):  # `in N of last M units`
+            return self.purchased_in_periods(node)
+        return self.pattern(node)
+
+    # ------------------------------------------------------------------ SPEC §3.1 (calendar and behaviour)
+    def pattern(self, node: ast.Condition) -> ColumnElement[bool]:
+        """The forms of SPEC §3.1 (the checker lets each through once its compiling is in)."""
+        if isinstance(node, ast.Anniversary):
+            return self.anniversary(node)
+        if isinstance(node, ast.MostPurchased):
+            return self.most_purchased(node)
+        if isinstance(node, ast.FirstPurchased):
+            return self.first_purchased(node)
+        if isinstance(node, ast.ScoreCompare):
+            return self.score_compare(node)
+        if isinstance(node, ast.Percentile):
+            return self.percentile(node)
+        raise TypeError(f"cannot compile {node!r}")
+
+    def purchased_in_periods(self, node: ast.HasPurchased) -> ColumnElement[bool]:
+        raise TypeError(f"cannot compile {node!r}")
+
+    def anniversary(self, node: ast.Anniversary) -> ColumnElement[bool]:
+        raise TypeError(f"cannot compile {node!r}")
+
+    def most_purchased(self, node: ast.MostPurchased) -> ColumnElement[bool]:
+        raise TypeError(f"cannot compile {node!r}")
+
+    def first_purchased(self, node: ast.FirstPurchased) -> ColumnElement[bool]:
+        raise TypeError(f"cannot compile {node!r}")
+
+    def score_compare(self, node: ast.ScoreCompare) -> ColumnElement[bool]:
+        raise TypeError(f"cannot compile {node!r}")
+
+    def percentile(self, node: ast.Percentile) -> ColumnElement[bool]:
         raise TypeError(f"cannot compile {node!r}")
 
     def near_store(self, node: ast.NearStore) -> ColumnElement[bool]:
