@@ -134,6 +134,8 @@ class SharedFacts:
 
     def add(self, node: ast.Condition) -> None:
         """Register the fact one condition node reads, if it reads one."""
+        if isinstance(node, ast.HasPurchased) and isinstance(node.window, ast.InPeriods):
+            return  # `in N of last M`: M periods, not one window; it compiles directly
         if isinstance(node, ast.HasPurchased):
             self._add_purchase(node)
         elif isinstance(node, ast.Tagged):
@@ -306,6 +308,8 @@ class SharedFacts:
         return table(WIDE_TABLE, *(column(n) for n in dict.fromkeys(names))).alias(alias)
 
     def _node_keys(self, node: ast.Condition) -> list[tuple[Any, ...]]:
+        if isinstance(node, ast.HasPurchased) and isinstance(node.window, ast.InPeriods):
+            return []  # not collected (``add``)
         if isinstance(node, ast.HasPurchased):
             matched, value = self._purchase_keys(node)
             return [matched] + ([value] if value else [])
