@@ -287,7 +287,7 @@ class SegmentCompiler:
             .correlate(None)
         )
 
-    def orders_per_value(self, node: ast.MostPurchased, customer_id: ColumnElement[bool] | None = None
+    def orders_per_value(self, node: ast.MostPurchased, customer_id: ColumnElement[Any] | None = None
                          ) -> Subquery:
         """``most_purchased FIELD …``: per customer and value of FIELD, the distinct orders in the window
         (``customer_id, field_value, orders``; rows without a value or an order id are not counted).
@@ -308,7 +308,7 @@ class SegmentCompiler:
             .subquery(f"v{self._aliases}")
         )
 
-    def ranked_values(self, node: ast.MostPurchased, customer_id: ColumnElement[bool] | None = None
+    def ranked_values(self, node: ast.MostPurchased, customer_id: ColumnElement[Any] | None = None
                       ) -> Subquery:
         """``orders_per_value`` with each customer's highest count beside each row (``most_orders``)."""
         per_value = self.orders_per_value(node, customer_id)
