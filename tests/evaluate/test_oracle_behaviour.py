@@ -30,7 +30,7 @@ PERIODS = [1, 2, 3, 6, 12]
 #: few values per field, so that favourites tie; quotes and non-ASCII letters among them
 VALUES = {
     "product": ["Socks", "Men's tee", "Café ☕"],
-    "category": ["Accessories", "Shoes", 'Say "hi"'],
+    "category": ["Accessories", "Shoes", 'Say "hi"', "back\\slash"],
     "collection": ["Cat snacks", "Dog treats"],
     "brand": ["Nike", "Acme"],
     "channel": ["online", "store"],
