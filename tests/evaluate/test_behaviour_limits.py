@@ -1,4 +1,4 @@
-"""The behaviour patterns of SPEC §3.1 at their limits, on every engine of the ``warehouse`` fixture:
+"""The behaviour patterns of SPEC §3.1 at their limits, on every engine of the ``warehouse`` fixture and Spark:
 the most periods ``in N of last M`` takes, a period boundary of 400 years, hostile filter values, an
 empty warehouse; and through the CLI, refusals as diagnostics, never a traceback."""
 
@@ -15,7 +15,8 @@ from audlang.cli import cli
 from audlang.compile import AsOf, SegmentCompiler
 from audlang.project import analyze
 from evaluate.reference import Reference
-from evaluate.test_oracle import TABLES, load
+from evaluate.test_oracle import TABLES, create_spark_tables, load
+from helpers import WITH_SPARK
 
 AS_OF = AsOf.parse("2024-03-31")
 D = AS_OF.date
@@ -66,7 +67,13 @@ def model():
 
 @pytest.fixture(scope="module")
 def engine(warehouse):
-    engine = sa.create_engine(warehouse.url)
+    if warehouse.name == "spark":
+        from audlang.warehouse import connect
+
+        engine = connect(warehouse.url)
+        create_spark_tables(engine)
+    else:
+        engine = sa.create_engine(warehouse.url)
     yield engine
     engine.dispose()
 
@@ -76,6 +83,7 @@ def members(engine, model, name: str) -> set[str]:
         return {r[0] for r in conn.execute(SegmentCompiler(model, AS_OF).segment(name))}
 
 
+@pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
 def test_the_limits_answer_as_the_reference(engine, model):
     data = _data()
     load(engine, data)
@@ -94,6 +102,7 @@ def test_the_limits_answer_as_the_reference(engine, model):
     assert expected["Favourite hostile"] and expected["Favourite percent"]
 
 
+@pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
 def test_an_empty_warehouse_has_no_members(engine, model):
     load(engine, {**{t: [] for t in TABLES}, "customer_360": _customers("C1")})
     for name in model.segments:

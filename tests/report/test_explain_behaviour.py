@@ -1,5 +1,5 @@
 """``audlang explain`` of the behaviour patterns (SPEC §3.1): the facts beside each verdict, on a
-warehouse small enough to know them by hand, on every engine of the ``warehouse`` fixture."""
+warehouse small enough to know them by hand, on every engine of the ``warehouse`` fixture and Spark."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from audlang import explain
 from audlang.compile import AsOf
 from audlang.project import analyze
 from audlang.warehouse import connect
-from evaluate.test_oracle import TABLES, load
+from evaluate.test_oracle import TABLES, create_spark_tables, load
+from helpers import WITH_SPARK
+
+pytestmark = pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
 
 AS_OF = AsOf.parse("2024-03-31")
 SOURCE = '''
@@ -44,12 +47,22 @@ def _data() -> dict:
     }
 
 
+def loaded(name: str, url: str, data: dict) -> sa.Engine:
+    """audlang's engine for ``url`` after loading ``data`` there (Spark: into Parquet tables)."""
+    if name == "spark":
+        engine = connect(url)
+        create_spark_tables(engine)
+        load(engine, data)
+        return engine
+    loader = sa.create_engine(url)
+    load(loader, data)
+    loader.dispose()
+    return connect(url)
+
+
 @pytest.fixture(scope="module")
 def connection(warehouse):
-    loader = sa.create_engine(warehouse.url)
-    load(loader, _data())
-    loader.dispose()
-    engine = connect(warehouse.url)
+    engine = loaded(warehouse.name, warehouse.url, _data())
     yield engine
     engine.dispose()
 
@@ -93,11 +106,8 @@ def test_in_periods_shows_how_many_periods_held_an_order(connection, model):
 
 
 def test_empty_warehouse_answers_without_error(warehouse, model):
-    url = warehouse.new_url()
-    loader = sa.create_engine(url)
-    load(loader, {**{t: [] for t in TABLES}, "customer_360": [_row("customer_360", customer_id="C9")]})
-    loader.dispose()
-    engine = connect(url)
+    empty = {**{t: [] for t in TABLES}, "customer_360": [_row("customer_360", customer_id="C9")]}
+    engine = loaded(warehouse.name, warehouse.new_url(), empty)
     try:
         for name in ("Favourite", "First", "Regular"):
             member, _f, _text = facts(engine, model, name, "C9")
