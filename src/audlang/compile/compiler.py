@@ -260,6 +260,8 @@ class SegmentCompiler:
         customer_id … HAVING COUNT(DISTINCT <period>) >= N`` over the rows of the M periods."""
         window = node.window
         assert isinstance(window, ast.InPeriods), "a has_purchased in N of last M units"
+        if self.facts is not None and (shared := self.facts.pattern(node)) is not None:
+            return shared
         rows = self.purchase_rows(attrs.evolve(node, window=None))
         earliest = period_starts(window, self.as_of)[-1]
         periods = func.count(self.period_index(rows.when, window).distinct())
@@ -277,6 +279,8 @@ class SegmentCompiler:
 
     def first_purchased(self, node: ast.FirstPurchased) -> Select[Any]:
         """The customers whose earliest matching order (``MIN(order_datetime)``) lies in the window."""
+        if self.facts is not None and (shared := self.facts.pattern(node)) is not None:
+            return shared
         rows = self.first_purchase_rows(node)
         first = func.min(rows.when)
         return (
@@ -427,7 +431,7 @@ class _Scope:
         if isinstance(node, ast.ATTRIBUTE_PREDICATES):
             return self.attribute_predicate(node)
         cc = self.compiler
-        if isinstance(node, (ast.HasPurchased, ast.Tagged, ast.AbandonedCheckout)) \
+        if isinstance(node, (ast.HasPurchased, ast.Tagged, ast.AbandonedCheckout, ast.FirstPurchased)) \
                 and (test := self._wide_test(node)) is not None:
             return test
         if isinstance(node, ast.HasPurchased) and not isinstance(node.window, ast.InPeriods):
