@@ -143,6 +143,7 @@ def test_segment_page_charts_render_with_data(report, browser):
     figures = json.loads(run(report, "insights", "Big Spenders", "--as-of", APPLIES[-1], "--format", "json").stdout)
     assert shown["members"] == f"{figures['members']:,}"
     assert shown["sms_opt_in"] == f"{figures['sms_opt_in']:,}"
+    assert shown["predicted_revenue"] == f"{figures['predicted_revenue']:,.2f}" != "0.00"
     assert browser.find_element(By.CSS_SELECTOR, ".definition .highlight").text.startswith('segment "Big Spenders"')
     downstream = [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".neighbours a")]
     assert "Lapsed VIP" in downstream
