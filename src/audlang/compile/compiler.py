@@ -390,13 +390,12 @@ class _Scope:
         """SPEC §3.1: the attribute's month and day (``dialects.month_day``) among those whose anniversary
         falls in the window, worked out here from D (``anniversary_ranges``); false when it is missing."""
         operand, info = self.operand(node.attribute.name)
-        ranges = anniversary_ranges(node, self.compiler.as_of.date)
+        # every month and day has an anniversary in the window: every real date (not SQLite's '2023-02-30')
+        ranges = anniversary_ranges(node, self.compiler.as_of.date) or ((101, 1231),)
 
         def build(op: _Operand) -> ColumnElement[bool]:
             value: ColumnElement[Any] = op.expr  # a column (only average_order_value is not; it is a number)
             present = value.is_not(None)
-            if ranges is None:  # every month and day has an anniversary in the window
-                return present
             md = dialects.month_day(value)
             return and_(present, or_(*(md == literal(low, Integer()) if low == high
                                        else md.between(literal(low, Integer()), literal(high, Integer()))

@@ -436,7 +436,8 @@ class month_day(functions.FunctionElement[int]):
     timestamp column read by its declared type; a timestamp's on its UTC date (zone-less timestamps are
     UTC, and every engine's session runs in UTC: ``warehouse.py``). NULL when the value is.
 
-    SQLite reads the canonical text ``declared`` makes (``strftime('%m%d', …)``); Spark's ``month`` and
+    SQLite reads the canonical text ``declared`` makes (``strftime('%m%d', …)``; 0 for a text whose day
+    does not exist, such as ``2023-02-30``, which SQLite's ``date`` lets through); Spark's ``month`` and
     ``dayofmonth`` also take a date written as text; every other engine has ``EXTRACT``."""
 
     name = "month_day"
@@ -452,7 +453,11 @@ def _month_day_default(element: month_day, compiler: SQLCompiler, **kw: Any) -> 
 
 @compiles(month_day, "sqlite")
 def _month_day_sqlite(element: month_day, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(strftime('%m%d', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+    # SQLite's date() passes a day that does not exist ('2023-02-30'), which '+0 days' moves on to
+    # another: such a text is no day of the calendar, so it has no anniversary (0, in no window).
+    value = compiler.process(element.clauses, **kw)
+    return (f"(CASE WHEN date({value}) = date({value}, '+0 days') "
+            f"THEN CAST(strftime('%m%d', {value}) AS INTEGER) ELSE 0 END)")
 
 
 @compiles(month_day, "hive")
