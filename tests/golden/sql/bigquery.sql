@@ -114,6 +114,13 @@ WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`customer_id` IN (SELECT `o2`.`cus
 FROM `unified_transactions` AS `o2` 
 WHERE `o2`.`customer_id` IS NOT NULL AND `o2`.`order_datetime` IS NOT NULL AND `o2`.`order_datetime` < DATETIME '2023-02-15 00:00:00' AND `o2`.`order_datetime` >= DATETIME '2023-02-07 00:00:00');
 
+-- segment: Easter Shoppers - SMS
+SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
+FROM `customer_360` AS `c1` 
+WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`customer_id` IN (SELECT `o2`.`customer_id` 
+FROM `unified_transactions` AS `o2` 
+WHERE `o2`.`customer_id` IS NOT NULL AND `o2`.`order_datetime` IS NOT NULL AND `o2`.`order_datetime` < DATETIME '2023-04-10 00:00:00' AND `o2`.`order_datetime` >= DATETIME '2023-03-26 00:00:00') AND `c1`.`sms_opt_in` IS NOT NULL AND `c1`.`sms_opt_in` = true;
+
 -- segment: Spent Over 1000 This Year
 SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
 FROM `customer_360` AS `c1` 
