@@ -143,7 +143,32 @@ class Reference:
 
     # ------------------------------------------------------------------ SPEC §3.1 (calendar and behaviour)
     def anniversary(self, node: ast.Anniversary, c: str) -> bool:
-        raise NotImplementedError(node)
+        """SPEC §3.1, literally: some year's anniversary of the date falls in the window."""
+        info = self.model.data_model.attributes[node.attribute.name]
+        if not info.derived and info.table != "customer_360":  # a custom table: any of the customer's rows
+            column = self.model.data_model.tables[info.table].column(info.column)
+            values = [self.plain(r[column]) for r in self.data[info.table] if r["customer_id"] == c]
+        else:
+            values = [self.value(node.attribute.name, c)]
+        return any(self.anniversary_holds(node, v) for v in values if v is not None)
+
+    def anniversary_holds(self, node: ast.Anniversary, born: dt.date) -> bool:
+        D = self.D
+        if node.side == "month":
+            return born.month == D.month
+
+        def in_year(y: int) -> dt.date:
+            leap_day = (born.month, born.day) == (2, 29) and not calendar.isleap(y)
+            return dt.date(y, born.month, 28 if leap_day else born.day)
+
+        n = node.count
+        if node.side == "next":
+            low, high = D, (D + dt.timedelta(days=n)) if D.toordinal() + n <= dt.date.max.toordinal() else None
+            years = range(D.year, (high or dt.date.max).year + 1)
+            return any(low <= a and (high is None or a < high) for a in map(in_year, years))
+        low = (D - dt.timedelta(days=n)) if D.toordinal() - n >= 1 else None
+        years = range((low or dt.date.min).year, D.year + 1)
+        return any((low is None or low < a) and a <= D for a in map(in_year, years))
 
     def most_purchased(self, node: ast.MostPurchased, c: str) -> bool:
         raise NotImplementedError(node)

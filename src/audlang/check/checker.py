@@ -321,7 +321,26 @@ class _Checker:
         self.error("E139", f"{what} is not supported yet", span)
 
     def _anniversary(self, node: ast.Anniversary) -> None:
-        self._unsupported("`anniversary of`", node.span)
+        """A date or timestamp attribute (E101 unknown, E131 another type); a window counts days (E131),
+        at least one (E106) and within ``MAX_COUNT`` (E118)."""
+        info = self._attribute(node.attribute)
+        if info is not None and info.type not in TEMPORAL_TYPES:
+            dates = sorted(n for n, a in self.model.attributes.items() if a.type in TEMPORAL_TYPES)
+            shown = ", ".join(f"`{n}`" for n in dates)
+            self.error("E131", f"`{info.name}` is {info.type}; an anniversary is of a date or timestamp attribute",
+                       node.attribute.span or node.span,
+                       f"the date attributes are {shown}" if dates else "map a date column first")
+        if node.side == "month" or node.count is None:
+            return
+        if node.unit != "days":
+            days = {"weeks": 7}.get(node.unit or "")
+            self.error("E131", f"anniversaries count days, not {node.unit}", node.span,
+                       f"write `within {node.side} {node.count * days} days`" if days
+                       else f"write `within {node.side} N days`")
+            return
+        if node.count < 1:
+            self.error("E106", "a window of 0 is empty; count at least 1", node.span)
+        self._count(node.count, "days", node.span)
 
     def _most_purchased(self, node: ast.MostPurchased) -> None:
         self._unsupported("`most_purchased`", node.span)
