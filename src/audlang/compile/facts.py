@@ -150,7 +150,7 @@ class SharedFacts:
         elif isinstance(node, ast.AbandonedCheckout):
             window = self._range_key(node.window)
             self._register(("checkouts", window), "checkouts", self._checkout_fact(node), window[0])
-        elif isinstance(node, ast.ATTRIBUTE_PREDICATES):
+        elif isinstance(node, ast.ATTRIBUTE_READERS):
             info = self.model.data_model.attributes.get(node.attribute.name)
             if info is not None and info.derived:
                 self._add_derived()
@@ -352,7 +352,7 @@ class SharedFacts:
             return [("tags", _tags_key(node))]
         if isinstance(node, ast.AbandonedCheckout):
             return [("checkouts", self._range_key(node.window))]
-        if isinstance(node, ast.ATTRIBUTE_PREDICATES):
+        if isinstance(node, ast.ATTRIBUTE_READERS):
             info = self.model.data_model.attributes.get(node.attribute.name)
             if info is not None and info.derived:
                 return [("derived", name) for name in _DERIVED]
