@@ -42,6 +42,7 @@ KINDS = {
     ast.HasPurchased: "has_purchased", ast.Tagged: "tagged", ast.AbandonedCheckout: "abandoned_checkout",
     ast.InSegment: "in_segment", ast.InFile: "in_list", ast.NearStore: "near_store",
     ast.Anniversary: "anniversary",
+    ast.MostPurchased: "most_purchased", ast.FirstPurchased: "first_purchased",
 }
 
 
@@ -82,9 +83,12 @@ class _Pending:
 
 
 class _Builder:
-    def __init__(self, model: Model, compiler: SegmentCompiler):
+    def __init__(self, model: Model, compiler: SegmentCompiler, customer_id: str | None = None):
         self.model = model
         self.compiler = compiler
+        #: the customer explained, for facts read by an uncorrelated subquery (Spark correlates only
+        #: plain WHERE clauses, not a grouping nested in a derived table)
+        self.customer_id = customer_id
         self.scope = compiler.customer_scope()
         self.columns: list = []
         self._attributes: dict[str, dict] = {}
@@ -164,7 +168,44 @@ class _Builder:
         return _Pending(node, verdict, {**self.attribute(node.attribute.name), "anniversary": ("const", node.side)})
 
     def behaviour(self, node: ast.MostPurchased | ast.FirstPurchased, verdict: str) -> _Pending:
-        return _Pending(node, verdict, {})
+        scope, cc = self.scope, self.compiler
+        if isinstance(node, ast.FirstPurchased):  # the first matching order's date, whatever the window
+            rows = cc.first_purchase_rows(node)
+            first = select(func.min(rows.when)).select_from(rows.source) \
+                .where(rows.customer_id == scope.customer_id, *rows.where).scalar_subquery()
+            return _Pending(node, verdict, {"first_order": self.add(first)})
+        # most_purchased: the customer's top count, the first of the values holding it and how many do,
+        # and the orders of each value named
+        customer = literal(self.customer_id, String())
+
+        def ranked():
+            return cc.ranked_values(node, customer)
+
+        r = ranked()
+        top = select(func.max(r.c.orders)).scalar_subquery()
+        r = ranked()
+        first_top = select(func.min(r.c.field_value)).where(r.c.orders == r.c.most_orders).scalar_subquery()
+        r = ranked()
+        tied = select(func.count()).select_from(r).where(r.c.orders == r.c.most_orders).scalar_subquery()
+        orders = {}
+        for value in node.filters[0].values:
+            per_value = cc.orders_per_value(node, customer)
+            orders[value.value] = self.add(select(func.max(per_value.c.orders)).where(
+                per_value.c.field_value == literal(value.value, String())).scalar_subquery())
+        return _Pending(node, verdict, {"field": ("const", node.filters[0].field), "top_orders": self.add(top),
+                                        "top_value": self.add(first_top), "top_values": self.add(tied),
+                                        "orders": orders})
+
+    def periods(self, node: ast.HasPurchased) -> dict:
+        """``in N of last M``: how many of the M periods held a matching order, over the direct query's rows."""
+        scope, cc = self.scope, self.compiler
+        window = node.window
+        assert isinstance(window, ast.InPeriods), "a has_purchased in N of last M units"
+        rows = cc.purchase_rows(attrs.evolve(node, window=None))
+        held = select(func.count(cc.period_index(rows.when, window).distinct())).select_from(rows.source) \
+            .where(rows.customer_id == scope.customer_id, *rows.where).scalar_subquery()
+        return {"periods_held": self.add(held), "periods": ("const", window.periods),
+                "needed": ("const", window.count), "unit": ("const", window.unit)}
 
     def score(self, node: ast.ScoreCompare | ast.Percentile, verdict: str) -> _Pending:
         return _Pending(node, verdict, {})
@@ -208,6 +249,8 @@ class _Builder:
     def purchases(self, node: ast.HasPurchased) -> dict:
         """The matching orders counted, the last one's date, and the measure's value, over the same rows."""
         scope, cc = self.scope, self.compiler
+        if isinstance(node.window, ast.InPeriods):
+            return self.periods(node)
 
         def aggregate(build) -> str:
             rows = cc.purchase_rows(node)
@@ -239,7 +282,7 @@ def require_customer(found: bool, customer_id: str) -> None:
 
 def explain_query(model: Model, name: str, customer_id: str, as_of: AsOf) -> tuple[sa.Select, _Pending]:
     compiler = SegmentCompiler(model, as_of)
-    builder = _Builder(model, compiler)
+    builder = _Builder(model, compiler, customer_id)
     root = builder.clause(model.segments[name].condition)
     member = builder.scope.customer_id.in_(compiler.segment(name))
     builder.columns.insert(0, case((member, 1), else_=0).label("member"))
@@ -286,6 +329,14 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
         facts["tags"] = {tag: bool(v) for tag, v in facts["tags"].items()}
     if "rows" in facts:
         facts["rows"] = int(facts["rows"] or 0)
+    if "first_order" in facts:
+        facts["first_order"] = _timestamp(facts["first_order"])
+    if "periods_held" in facts:
+        facts["periods_held"] = int(facts["periods_held"] or 0)
+    if "top_orders" in facts:
+        facts["top_orders"] = int(facts["top_orders"] or 0)
+        facts["top_values"] = int(facts["top_values"] or 0)
+        facts["orders"] = {value: int(n or 0) for value, n in facts["orders"].items()}
     if "distance_km" in facts:
         km = facts.pop("distance_km")
         if km is None:
@@ -410,6 +461,13 @@ def facts_text(c: Clause) -> str:
         return text
     if "matching_orders" in f:
         return _order_facts(f)
+    if "first_order" in f:
+        return f"first matching order {f['first_order']}" if f["first_order"] else "no matching order"
+    if "periods_held" in f:
+        return (f"{f['periods_held']:,} of the last {f['periods']:,} {f['unit']} held a matching order "
+                f"(at least {f['needed']:,} needed)")
+    if "top_orders" in f:
+        return _favourite_facts(f)
     if "tags" in f:
         has = [t for t, v in f["tags"].items() if v]
         return ("tagged " + ", ".join(f'"{t}"' for t in has)) if has else "no such tag"
@@ -441,6 +499,18 @@ def _attribute_facts(f: dict) -> str:
         value = f"{value:,.2f}"
     extra = f" (one of {f['rows']} rows)" if f.get("rows", 1) > 1 else ""
     return f"{f['attribute']} = {value}{extra}"
+
+
+def _favourite_facts(f: dict) -> str:
+    """most_purchased: the customer's most ordered value (and how many tie), and the named values' orders."""
+    if not f["top_orders"]:
+        return f"no {f['field']} ordered in the window"
+    n = f["top_orders"]
+    text = f"most ordered {f['field']}: {quote(f['top_value'])}, {n:,} order{'s' if n != 1 else ''}"
+    if f["top_values"] > 1:
+        text += f" (tied with {f['top_values'] - 1:,} more)"
+    others = [f"{quote(v)} {k:,}" for v, k in f["orders"].items() if v != f["top_value"]]
+    return text + (f"; {', '.join(others)}" if others else "")
 
 
 def _order_facts(f: dict) -> str:

@@ -102,6 +102,11 @@ OPS = {
 }
 
 
+ITEM_FIELDS = {"product": "product_name", "category": "product_category", "collection": "product_collection",
+               "brand": "product_brand"}
+ORDER_FIELDS = {"channel": "channel", "store": "store_id"}
+
+
 class Reference:
     def __init__(self, data: dict[str, list[dict]], model, D: dt.date, T: dt.datetime, lists: dict[str, set] = None):
         self.data = data
@@ -171,10 +176,41 @@ class Reference:
         return any((low is None or low < a) and a <= D for a in map(in_year, years))
 
     def most_purchased(self, node: ast.MostPurchased, c: str) -> bool:
-        raise NotImplementedError(node)
+        """SPEC §3.1: distinct orders in the window per value of FIELD; V among the most ordered."""
+        (f,) = node.filters
+        column = {**ITEM_FIELDS, **ORDER_FIELDS}[f.field]
+        table = "unified_itemized_transactions" if f.field in ITEM_FIELDS else "unified_transactions"
+        orders: dict[str, set] = {}
+        for r in self.data[table]:
+            if r["customer_id"] == c and r[column] is not None and r["order_id"] is not None \
+                    and in_window(r["order_datetime"], node.window, self.D, self.T):
+                orders.setdefault(r[column], set()).add(r["order_id"])
+        if not orders:
+            return False
+        most = max(len(ids) for ids in orders.values())
+        return any(len(orders.get(v.value, ())) == most for v in f.values)
 
     def first_purchased(self, node: ast.FirstPurchased, c: str) -> bool:
-        raise NotImplementedError(node)
+        """SPEC §3.1: the earliest matching order dated ≤ D (seen before T) has its date in the window."""
+        dates = [r["order_datetime"] for r in self.matching(node.filters, c) if r["order_datetime"] is not None
+                 and r["order_datetime"] < self.T]
+        return bool(dates) and in_window(min(dates), node.window, self.D, self.T)
+
+    def periods_held(self, node: ast.HasPurchased, c: str) -> int:
+        """``in N of last M units``: how many of the periods k = 1…M (D − k units < d ≤ D − (k − 1) units,
+        each from D) hold a matching order seen before T."""
+        w = node.window
+        back = {"days": lambda k: self.D - dt.timedelta(days=k), "weeks": lambda k: self.D - dt.timedelta(days=7 * k),
+                "months": lambda k: months_back(self.D, k), "years": lambda k: months_back(self.D, 12 * k)}[w.unit]
+        held = set()
+        for r in self.matching(node.filters, c):
+            t = r["order_datetime"]
+            if t is None or not t < self.T:
+                continue
+            for k in range(1, w.periods + 1):
+                if back(k) < t.date() <= back(k - 1):
+                    held.add(k)
+        return len(held)
 
     def score_compare(self, node: ast.ScoreCompare, c: str) -> bool:
         raise NotImplementedError(node)
@@ -254,16 +290,15 @@ class Reference:
         raise TypeError(node)
 
     # ------------------------------------------------------------------ behaviour
-    def has_purchased(self, node: ast.HasPurchased, c: str) -> bool:
-        item_fields = {"product": "product_name", "category": "product_category",
-                       "collection": "product_collection", "brand": "product_brand"}
-        order_fields = {"channel": "channel", "store": "store_id"}
-        items = [f for f in node.filters if f.field in item_fields]
-        orders = [f for f in node.filters if f.field in order_fields]
+    def matching(self, filters, c: str) -> list[dict]:
+        """The customer's rows (itemized with an item filter, else orders) that pass every filter, any date."""
+        item_fields, order_fields = ITEM_FIELDS, ORDER_FIELDS
+        items = [f for f in filters if f.field in item_fields]
+        orders = [f for f in filters if f.field in order_fields]
         table = "unified_itemized_transactions" if items else "unified_transactions"
         rows = []
         for r in self.data[table]:
-            if r["customer_id"] != c or not in_window(r["order_datetime"], node.window, self.D, self.T):
+            if r["customer_id"] != c:
                 continue
             if any(r[item_fields[f.field]] not in {v.value for v in f.values} for f in items):
                 continue
@@ -273,6 +308,14 @@ class Reference:
                                         for f in orders):
                     continue
             rows.append(r)
+        return rows
+
+    def has_purchased(self, node: ast.HasPurchased, c: str) -> bool:
+        if isinstance(node.window, ast.InPeriods):
+            return self.periods_held(node, c) >= node.window.count
+        items = [f for f in node.filters if f.field in ITEM_FIELDS]
+        rows = [r for r in self.matching(node.filters, c)
+                if in_window(r["order_datetime"], node.window, self.D, self.T)]
         if not rows:
             return False
         m = node.measure

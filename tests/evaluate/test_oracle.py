@@ -374,10 +374,11 @@ def engines(warehouse):
         engine.dispose()
 
 
-def check_engines(engines: dict, data, as_of: AsOf, first, second) -> None:
-    """The shared body: the generated segments on each engine in ``engines`` equal the reference's."""
+def check_engines(engines: dict, data, as_of: AsOf, first, second, data_of=None) -> None:
+    """The shared body: the generated segments on each engine in ``engines`` equal the reference's.
+    ``data_of``: the warehouse strategy for an as-of (``warehouses`` unless given)."""
     model, text = _build_model([first, second])
-    warehouse = data.draw(warehouses(as_of))
+    warehouse = data.draw((data_of or warehouses)(as_of))
     reference = Reference(warehouse, model, as_of.date, as_of.instant)
     expected = {name: reference.members(name) for name in ("First", "Second")}
     compiler = SegmentCompiler(model, as_of)

@@ -25,13 +25,13 @@ from audlang import ast
 from audlang.holidays import HOLIDAYS
 from audlang.check import destinations as dest_specs, templates as dest_templates
 from audlang.check.datamodel import (
-    BOOLEAN, DATE, NUMERIC_TYPES, STANDARD_TABLES, TEMPORAL_TYPES, TEXT, TYPES,
+    BOOLEAN, DATE, ITEM_FILTER_COLUMNS, NUMERIC_TYPES, STANDARD_TABLES, TEMPORAL_TYPES, TEXT, TYPES,
     AttributeInfo, DataModel, TableInfo, standard_model,
 )
 from audlang.check.memory import UNREMEMBERED, CheckMemory
 from audlang.check.model import ListFile, Model
 from audlang.check.limits import (
-    MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_EXPANDED_NODES, MAX_NUMBER,
+    MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_EXPANDED_NODES, MAX_NUMBER, MAX_PERIODS,
 )
 from audlang.check.names import view_name
 from audlang.diagnostics import Diagnostic, Span, printable
@@ -299,7 +299,7 @@ class _Checker:
                 self._expect_string(tag, "a tag")
         elif isinstance(node, ast.AbandonedCheckout):
             if node.window is not None:
-                self._window(node.window)
+                self._window(node.window, "abandoned_checkout")
         elif isinstance(node, ast.InSegment):
             if node.name not in self.segment_names:
                 self.error("E102", f'unknown segment "{node.name}"', node.span,
@@ -343,13 +343,60 @@ class _Checker:
         self._count(node.count, "days", node.span)
 
     def _most_purchased(self, node: ast.MostPurchased) -> None:
-        self._unsupported("`most_purchased`", node.span)
+        self._filters(node.filters)
+        example = 'most_purchased category "Accessories" within last 12 months'
+        fields = ", ".join(f"`{f}`" for f in ITEM_FILTER_COLUMNS)
+        if not node.filters:
+            self.error("E134", f"most_purchased needs one filter, the field and value to rank: one of {fields}",
+                       node.span, f"for example `{example}`")
+        for extra in node.filters[1:]:
+            self.error("E134", f"most_purchased ranks the values of one field; `{extra.field}` is a second "
+                       "filter", extra.span, f"rank one field (`{example}`), and combine other conditions "
+                       "with `and has_purchased …`")
+        if node.measure is not None:
+            self.error("E134", "most_purchased takes no measure: it ranks the field's values by their "
+                       "number of orders", node.measure.span,
+                       "for a threshold use `has_purchased … orders >= n`")
+        if node.window is not None:
+            self._window(node.window, "most_purchased")
 
     def _first_purchased(self, node: ast.FirstPurchased) -> None:
-        self._unsupported("`first_purchased`", node.span)
+        self._filters(node.filters)
+        if node.measure is not None:
+            self.error("E135", "first_purchased takes no measure: it tests the date of the first matching "
+                       "order", node.measure.span, "for a threshold use `has_purchased … orders >= n`")
+        if node.window is None:
+            self.error("E135", "first_purchased needs a window: the first matching order's date is tested "
+                       "against it", node.span, 'for example `first_purchased category "Pets" within last '
+                       '90 days`')
+        else:
+            self._window(node.window, "first_purchased")
 
-    def _periods(self, window: ast.InPeriods) -> None:
-        self._unsupported("`in N of last M`", window.span)
+    def _periods(self, window: ast.InPeriods, owner: str, measured: bool) -> None:
+        """``in N of last M units``: only after ``has_purchased``, without a measure, 1 ≤ N ≤ M."""
+        example = "has_purchased in 3 of last 6 months"
+        if owner != "has_purchased":
+            self.error("E133", f"`in N of last M` is a window of has_purchased only, not of {owner}",
+                       window.span, f"for example `{example}`")
+            return
+        if measured:
+            self.error("E133", "`in N of last M` takes no measure: it counts the periods with a matching "
+                       "order", window.span, f"drop the measure (`{example}`)")
+        if window.unit == "hours":
+            self.error("E133", "`in N of last M` counts days, weeks, months or years, not hours", window.span,
+                       f"for example `{example}`")
+            return
+        if window.count < 1 or window.periods < 1:
+            self.error("E133", "`in N of last M` needs N and M of at least 1", window.span,
+                       f"for example `{example}`")
+        elif window.count > window.periods:
+            self.error("E133", f"{window.count} of last {window.periods} can never hold: only {window.periods} "
+                       f"period{'s' if window.periods != 1 else ''}", window.span,
+                       f"count at most {window.periods} (`in {window.periods} of last {window.periods} "
+                       f"{window.unit}`)")
+        if window.periods > MAX_PERIODS:
+            self.error("E133", f"`in N of last M` counts at most {MAX_PERIODS:,} periods, not "
+                       f"{window.periods:,}", window.span, "use a longer unit (weeks, months, years)")
 
     def _score(self, score: ast.Score) -> None:
         self._unsupported("a score", score.name_span)
@@ -470,15 +517,18 @@ class _Checker:
             self.error("E105", f"{what} is written as a string in double quotes", value.span)
 
     # ------------------------------------------------------------------ behaviour
-    def _has_purchased(self, node: ast.HasPurchased) -> None:
+    def _filters(self, filters: tuple[ast.ItemFilter, ...]) -> None:
         seen: dict[str, ast.ItemFilter] = {}
-        for item in node.filters:
+        for item in filters:
             if item.field in seen:
                 self.error("E105", f"`{item.field}` is filtered twice; use `{item.field} in (…)` for several values",
                            item.span)
             seen[item.field] = item
             for value in item.values:
                 self._expect_string(value, f"a {item.field}")
+
+    def _has_purchased(self, node: ast.HasPurchased) -> None:
+        self._filters(node.filters)
         measure = node.measure
         if measure is not None:
             values = [measure.value] + ([measure.high] if measure.high is not None else [])
@@ -492,11 +542,12 @@ class _Checker:
             if measure.high is not None and measure.high.value < measure.value.value:
                 self.error("E106", f"empty range: {measure.value.value} is above {measure.high.value}", measure.span)
         if node.window is not None:
-            self._window(node.window)
+            self._window(node.window, "has_purchased", node.measure is not None)
 
-    def _window(self, window: ast.Window) -> None:
+    def _window(self, window: ast.Window, owner: str, measured: bool = False) -> None:
+        """A window's checks; ``owner``: the condition it belongs to (``in N of last M`` is has_purchased's)."""
         if isinstance(window, ast.InPeriods):
-            self._periods(window)
+            self._periods(window, owner, measured)
         elif isinstance(window, ast.WithinLast):
             if window.count <= 0:
                 self.error("E106", "a window of 0 is empty; count at least 1", window.span)

@@ -18,6 +18,9 @@ AS_OF_MIN = dt.date(1001, 1, 1)
 AS_OF_MAX = dt.date(8998, 12, 31)
 #: The largest count of each unit in a window or a date offset: 1,000 years of it.
 MAX_COUNT = {"hours": 8_760_000, "days": 365_000, "weeks": 52_000, "months": 12_000, "years": 1_000}
+#: The most periods ``in N of last M units`` counts: its SQL names each period's start (a ``CASE`` of
+#: M branches), which stays readable and quick on every engine up to this.
+MAX_PERIODS = 400
 #: The largest magnitude of a number in a condition, and its most digits after the point: 18 + 12
 #: digits fit Spark's and DuckDB's DECIMAL(38); a double (SQLite) holds them to 15 significant digits.
 MAX_NUMBER = Decimal("999999999999999999")

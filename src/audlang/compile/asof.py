@@ -124,6 +124,8 @@ def window_range(window: ast.Window | None, as_of: AsOf) -> TimeRange:
 
     if window is None:
         return TimeRange(None, T)
+    if isinstance(window, ast.InPeriods):
+        raise TypeError("`in N of last M` is M periods, not one range of time: see period_starts")
     if isinstance(window, ast.Between):
         return TimeRange(day(window.low), min(next_day(window.high), T))
     if isinstance(window, ast.WithinLast):
@@ -140,3 +142,13 @@ def window_range(window: ast.Window | None, as_of: AsOf) -> TimeRange:
     if isinstance(window, ast.On):
         return TimeRange(day(window.date), min(next_day(window.date), T))
     raise TypeError(f"not a window with one range: {window!r}")
+
+
+def period_starts(window: ast.InPeriods, as_of: AsOf) -> list[dt.datetime]:
+    """``in N of last M units`` (SPEC §3.1): the first instant of each period k = 1…M, where period k
+    holds the dates d with D − k units < d ≤ D − (k − 1) units (period 1 ends at T). Each boundary is
+    computed from D, so calendar months and years clamp as the other windows do (D = 03-31: period 1
+    starts on 03-01 after 02-29, period 2 on 02-01 after 01-31)."""
+    if window.unit == "hours":
+        raise TypeError("`in N of last M` counts days, weeks, months or years")
+    return [midnight(minus(as_of.date, k, window.unit) + dt.timedelta(days=1)) for k in range(1, window.periods + 1)]

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 from sqlalchemy import (
-    Boolean, Float, Integer, Numeric, String, and_, column, exists, false, func, literal, not_, or_, select,
-    table, true,
+    Boolean, Float, Integer, Numeric, String, and_, case, column, exists, false, func, literal, literal_column, not_,
+    or_, select, table, true,
 )
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import ColumnClause
@@ -36,7 +36,7 @@ from audlang.check.datamodel import (
 )
 from audlang.check.model import ListFile
 from audlang.compile import dialects
-from audlang.compile.asof import AsOf, day_after, midnight, resolve_date, window_range
+from audlang.compile.asof import AsOf, day_after, midnight, period_starts, resolve_date, window_range
 
 if TYPE_CHECKING:
     from audlang.compile.facts import SharedFacts
@@ -247,6 +247,89 @@ class SegmentCompiler:
             value = dialects.money_sum(revenue)
         return query.group_by(customer_id).having(_measure_test(node, value)).correlate(None)
 
+    # ------------------------------------------------------------------ SPEC §3.1 behaviour patterns
+    def period_index(self, when: ColumnElement[Any], window: ast.InPeriods) -> ColumnElement[Any]:
+        """``in N of last M units``: the period k (1…M) of an event at ``when`` (already before T), by the
+        periods' first instants computed in Python (``asof.period_starts``); NULL before period M."""
+        starts = period_starts(window, self.as_of)
+        # the k are our own whole numbers, written into the SQL (a bound THEN has no type on some engines)
+        return case(*((when >= dialects.timestamp_param(start), literal_column(str(k)))
+                      for k, start in enumerate(starts, start=1)))
+
+    def purchased_in_periods(self, node: ast.HasPurchased) -> Select[Any]:
+        """The customers with a matching order in at least N of the last M periods: one ``GROUP BY
+        customer_id … HAVING COUNT(DISTINCT <period>) >= N`` over the rows of the M periods."""
+        window = node.window
+        assert isinstance(window, ast.InPeriods), "a has_purchased in N of last M units"
+        if self.facts is not None and (shared := self.facts.pattern(node)) is not None:
+            return shared
+        rows = self.purchase_rows(attrs.evolve(node, window=None))
+        earliest = period_starts(window, self.as_of)[-1]
+        periods = func.count(self.period_index(rows.when, window).distinct())
+        return (
+            select(rows.customer_id).select_from(rows.source)
+            .where(rows.customer_id.is_not(None), *rows.where, rows.when >= dialects.timestamp_param(earliest))
+            .group_by(rows.customer_id)
+            .having(periods >= dialects.number_param(Decimal(window.count)))
+            .correlate(None)
+        )
+
+    def first_purchase_rows(self, node: ast.FirstPurchased) -> PurchaseRows:
+        """The rows of a ``first_purchased``: those matching its filters up to T, whatever the window."""
+        return self.purchase_rows(ast.HasPurchased(node.filters, None, None, node.span))
+
+    def first_purchased(self, node: ast.FirstPurchased) -> Select[Any]:
+        """The customers whose earliest matching order (``MIN(order_datetime)``) lies in the window."""
+        if self.facts is not None and (shared := self.facts.pattern(node)) is not None:
+            return shared
+        rows = self.first_purchase_rows(node)
+        first = func.min(rows.when)
+        return (
+            select(rows.customer_id).select_from(rows.source)
+            .where(rows.customer_id.is_not(None), *rows.where)
+            .group_by(rows.customer_id)
+            .having(and_(*self._range(first, node.window)))
+            .correlate(None)
+        )
+
+    def orders_per_value(self, node: ast.MostPurchased, customer_id: ColumnElement[Any] | None = None
+                         ) -> Subquery:
+        """``most_purchased FIELD …``: per customer and value of FIELD, the distinct orders in the window
+        (``customer_id, field_value, orders``; rows without a value or an order id are not counted).
+        ``customer_id``: a condition on the customer (``audlang explain`` reads one customer's)."""
+        field = node.filters[0].field
+        logical_table, name = ITEM_FILTER_COLUMNS[field]
+        source, rcol, _ = self.purchase_source("orders" if logical_table == "unified_transactions" else "items")
+        cid, value, order_id = rcol("customer_id"), rcol(name), rcol("order_id")
+        where = [cid.is_not(None), value.is_not(None), order_id.is_not(None),
+                 *self._range(rcol("order_datetime"), node.window)]
+        if customer_id is not None:
+            where.append(cid == customer_id)
+        self._aliases += 1
+        return (
+            select(cid.label("customer_id"), value.label("field_value"),
+                   func.count(order_id.distinct()).label("orders"))
+            .select_from(source).where(*where).group_by(cid, value)
+            .subquery(f"v{self._aliases}")
+        )
+
+    def ranked_values(self, node: ast.MostPurchased, customer_id: ColumnElement[Any] | None = None
+                      ) -> Subquery:
+        """``orders_per_value`` with each customer's highest count beside each row (``most_orders``)."""
+        per_value = self.orders_per_value(node, customer_id)
+        top = func.max(per_value.c.orders).over(partition_by=per_value.c.customer_id)
+        self._aliases += 1
+        return select(per_value.c.customer_id, per_value.c.field_value, per_value.c.orders,
+                      top.label("most_orders")).subquery(f"r{self._aliases}")
+
+    def most_purchased(self, node: ast.MostPurchased) -> Select[Any]:
+        """The customers for whom a value of ``node`` has the most orders (ties all hold)."""
+        ranked = self.ranked_values(node)
+        return select(ranked.c.customer_id) \
+            .where(ranked.c.orders == ranked.c.most_orders,
+                   _in_strings(ranked.c.field_value, node.filters[0].values)) \
+            .correlate(None)
+
     def tagged(self, node: ast.Tagged) -> Select[Any]:
         if self.facts is not None and (shared := self.facts.tagged(node)) is not None:
             return shared
@@ -349,7 +432,7 @@ class _Scope:
         if isinstance(node, ast.ATTRIBUTE_PREDICATES):
             return self.attribute_predicate(node)
         cc = self.compiler
-        if isinstance(node, (ast.HasPurchased, ast.Tagged, ast.AbandonedCheckout)) \
+        if isinstance(node, (ast.HasPurchased, ast.Tagged, ast.AbandonedCheckout, ast.FirstPurchased)) \
                 and (test := self._wide_test(node)) is not None:
             return test
         if isinstance(node, ast.HasPurchased) and not isinstance(node.window, ast.InPeriods):
@@ -384,7 +467,7 @@ class _Scope:
         raise TypeError(f"cannot compile {node!r}")
 
     def purchased_in_periods(self, node: ast.HasPurchased) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        return self.customer_id.in_(self.compiler.purchased_in_periods(node))
 
     def anniversary(self, node: ast.Anniversary) -> ColumnElement[bool]:
         """SPEC §3.1: the attribute's month and day (``dialects.month_day``) among those whose anniversary
@@ -406,10 +489,10 @@ class _Scope:
         return build(operand)
 
     def most_purchased(self, node: ast.MostPurchased) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        return self.customer_id.in_(self.compiler.most_purchased(node))
 
     def first_purchased(self, node: ast.FirstPurchased) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        return self.customer_id.in_(self.compiler.first_purchased(node))
 
     def score_compare(self, node: ast.ScoreCompare) -> ColumnElement[bool]:
         raise TypeError(f"cannot compile {node!r}")

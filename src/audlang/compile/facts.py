@@ -17,6 +17,10 @@ behaviour condition as a predicate over that table:
 - ``tagged``, ``abandoned_checkout``: the same with their own pass;
 - the lifetime attributes (``lifetime_revenue``, ``first_order_date``, …): four columns of the orders
   pass, outer-joined as the direct query joins its derived subquery;
+- ``first_purchased …``: ``MIN(CASE WHEN <filters> THEN order_datetime END)``, tested against the
+  window; ``has_purchased … in N of last M``: ``COUNT(DISTINCT CASE WHEN <filters> THEN <period> END)``
+  (``SegmentCompiler.period_index``), tested ``>= N`` (``most_purchased`` ranks values per customer, not
+  one aggregate: it compiles directly);
 - an ``orders`` measure (a distinct count of order ids): a pass of its own over the rows of its shape,
   in two steps: ``GROUP BY customer_id, order_id`` flags each order that has a matching row
   (``MAX(CASE WHEN <window and filters> AND order_id IS NOT NULL THEN 1 ELSE 0 END)``), then ``GROUP BY
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +54,7 @@ from sqlalchemy.sql.selectable import Subquery
 from audlang import ast
 from audlang.check import Model, walk
 from audlang.compile import dialects
-from audlang.compile.asof import AsOf, window_range
+from audlang.compile.asof import AsOf, period_starts, window_range
 
 if TYPE_CHECKING:
     from audlang.compile.compiler import SegmentCompiler
@@ -134,7 +139,11 @@ class SharedFacts:
 
     def add(self, node: ast.Condition) -> None:
         """Register the fact one condition node reads, if it reads one."""
-        if isinstance(node, ast.HasPurchased):
+        if isinstance(node, ast.HasPurchased) and isinstance(node.window, ast.InPeriods):
+            self._add_periods(node)
+        elif isinstance(node, ast.FirstPurchased):
+            self._add_first(node)
+        elif isinstance(node, ast.HasPurchased):
             self._add_purchase(node)
         elif isinstance(node, ast.Tagged):
             self._register(("tags", _tags_key(node)), "tags", _tagged_fact(node))
@@ -176,6 +185,32 @@ class SharedFacts:
             return dialects.money_sum(_when(conditions(rows), column))
 
         self._register(value_key, shape, value, since)
+
+    def _add_first(self, node: ast.FirstPurchased) -> None:
+        """``first_purchased``: the earliest matching row's instant up to T (the window is the test's)."""
+        key = self._first_key(node)
+        cc = self._compiler
+        plain = ast.HasPurchased(node.filters)
+
+        def first(rows: _Rows) -> ColumnElement[Any]:
+            conditions = _all(cc.purchase_conditions(plain, rows.rcol, rows.ocol, horizon=True))
+            return func.min(_when(conditions, rows.rcol("order_datetime")))
+
+        self._register(key, key[1], first)
+
+    def _add_periods(self, node: ast.HasPurchased) -> None:
+        """``in N of last M``: how many of the M periods hold a matching row (the test compares with N)."""
+        key = self._periods_key(node)
+        window = node.window
+        assert isinstance(window, ast.InPeriods), "a has_purchased in N of last M units"
+        cc = self._compiler
+        plain = attrs.evolve(node, window=None)
+
+        def periods(rows: _Rows) -> ColumnElement[Any]:
+            conditions = _all(cc.purchase_conditions(plain, rows.rcol, rows.ocol, horizon=True))
+            return func.count(_when(conditions, cc.period_index(rows.rcol("order_datetime"), window)).distinct())
+
+        self._register(key, key[1], periods, period_starts(window, self.as_of)[-1])
 
     def _add_derived(self) -> None:
         # Every row of the orders pass is an order up to T: the lifetime aggregates are plain ones.
@@ -306,6 +341,10 @@ class SharedFacts:
         return table(WIDE_TABLE, *(column(n) for n in dict.fromkeys(names))).alias(alias)
 
     def _node_keys(self, node: ast.Condition) -> list[tuple[Any, ...]]:
+        if isinstance(node, ast.HasPurchased) and isinstance(node.window, ast.InPeriods):
+            return [self._periods_key(node)]
+        if isinstance(node, ast.FirstPurchased):
+            return [self._first_key(node)]
         if isinstance(node, ast.HasPurchased):
             matched, value = self._purchase_keys(node)
             return [matched] + ([value] if value else [])
@@ -325,6 +364,31 @@ class SharedFacts:
         rows_key = (purchase_shape(node), self._range_key(node.window), _filters_key(node))
         return ("matched", *rows_key), ((node.measure.kind, *rows_key) if node.measure else None)
 
+    def _first_key(self, node: ast.FirstPurchased) -> tuple[Any, ...]:
+        from audlang.compile.compiler import purchase_shape
+
+        plain = ast.HasPurchased(node.filters)
+        return ("first", purchase_shape(plain), _filters_key(plain))
+
+    def _periods_key(self, node: ast.HasPurchased) -> tuple[Any, ...]:
+        from audlang.compile.compiler import purchase_shape
+
+        window = node.window
+        assert isinstance(window, ast.InPeriods), "a has_purchased in N of last M units"
+        return ("periods", purchase_shape(node), window.periods, window.unit, _filters_key(node))
+
+    def pattern_test(self, value: ColumnElement[Any], node: ast.Condition) -> ColumnElement[bool]:
+        """The test of a pattern's fact: the first instant in the window, or enough periods."""
+        if isinstance(node, ast.FirstPurchased):
+            return and_(*self._compiler._range(value, node.window))
+        assert isinstance(node, ast.HasPurchased) and isinstance(node.window, ast.InPeriods), "a pattern's fact"
+        return and_(value.is_not(None), value >= dialects.number_param(Decimal(node.window.count)))
+
+    def pattern(self, node: ast.FirstPurchased | ast.HasPurchased) -> Select[Any] | None:
+        """The customers of a ``first_purchased`` or ``has_purchased … in N of last M`` from its fact, or None."""
+        (key,) = self._node_keys(node)
+        return self._ids_where(key, lambda value: self.pattern_test(value, node))
+
     def wide_test(self, wide: Any, node: ast.Condition,
                   having: Callable[[ColumnElement[Any]], ColumnElement[bool]] | None = None
                   ) -> ColumnElement[bool] | None:
@@ -333,6 +397,8 @@ class SharedFacts:
         keys = self._node_keys(node)
         if not keys or any(k not in self._where for k in keys):
             return None
+        if keys[0][0] in ("first", "periods"):
+            return self.pattern_test(wide.c[self._wide_name(keys[0])], node)
         matched = wide.c[self._wide_name(keys[0])]
         test = and_(matched.is_not(None), matched > 0)
         if len(keys) == 2:

@@ -1,6 +1,34 @@
 -- dialect: sqlite
 -- as of: 2024-11-30
 
+-- segment: Favourite Accessories - VIP SMS
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT t2.customer_id 
+FROM customer_tags AS t2 
+WHERE t2.customer_id IS NOT NULL AND t2.tag = 'VIP') AND c1.customer_id IN (SELECT r5.customer_id 
+FROM (SELECT v4.customer_id AS customer_id, v4.field_value AS field_value, v4.orders AS orders, max(v4.orders) OVER (PARTITION BY v4.customer_id) AS most_orders 
+FROM (SELECT i3.customer_id AS customer_id, i3.product_category AS field_value, count(DISTINCT i3.order_id) AS orders 
+FROM unified_itemized_transactions AS i3 
+WHERE i3.customer_id IS NOT NULL AND i3.product_category IS NOT NULL AND i3.order_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i3.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i3.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', i3.order_datetime) >= '2023-12-01 00:00:00.000' GROUP BY i3.customer_id, i3.product_category) AS v4) AS r5 
+WHERE r5.orders = r5.most_orders AND r5.field_value = 'Accessories') AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.sms_opt_in)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.sms_opt_in)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1;
+
+-- segment: New To Pets
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT i2.customer_id 
+FROM unified_itemized_transactions AS i2 
+WHERE i2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime) < '2024-12-01 00:00:00.000' AND i2.product_category = 'Pet Supplies' GROUP BY i2.customer_id 
+HAVING min(strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime)) IS NOT NULL AND min(strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime)) < '2024-12-01 00:00:00.000' AND min(strftime('%Y-%m-%d %H:%M:%f', i2.order_datetime)) >= '2024-09-02 00:00:00.000');
+
+-- segment: Regulars
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT o2.customer_id 
+FROM unified_transactions AS o2 
+WHERE o2.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) < '2024-12-01 00:00:00.000' AND strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-05-31 00:00:00.000' GROUP BY o2.customer_id 
+HAVING count(DISTINCT CASE WHEN (strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-10-31 00:00:00.000') THEN 1 WHEN (strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-10-01 00:00:00.000') THEN 2 WHEN (strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-08-31 00:00:00.000') THEN 3 WHEN (strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-07-31 00:00:00.000') THEN 4 WHEN (strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-07-01 00:00:00.000') THEN 5 WHEN (strftime('%Y-%m-%d %H:%M:%f', o2.order_datetime) >= '2024-05-31 00:00:00.000') THEN 6 END) >= 3);
+
 -- segment: Churn Prevention - Socks
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
