@@ -90,7 +90,7 @@ def _code_tokens(path: Path, text: str, lines: list[str], line_starts: list[int]
 _ROLE_OF_TYPE = {
     "NUMBER": "number", "PERCENT": "number", "DATE": "date", "MONTH_DAY": "date",
     "GT": "comparison", "GE": "comparison", "LE": "comparison", "NE": "comparison",
-    "RANGLE": "block_close", "NAME": "name", "MINUS": "arithmetic", "PLUS": "arithmetic",
+    "RANGLE": "block_close", "NAME": "name", "HOLIDAY": "name", "MINUS": "arithmetic", "PLUS": "arithmetic",
     "LPAR": "punctuation", "RPAR": "punctuation", "COMMA": "punctuation",
 }
 
