@@ -954,11 +954,13 @@ def _uses_of(decl: ast.Segment | ast.Campaign) -> _Uses:
         conditions = _campaign_conditions(decl)
         groups: tuple[ast.Treatment | ast.SubAudience, ...] = (*decl.treatments, *decl.subaudiences)
         destinations = tuple(dict.fromkeys(ref.value for group in groups for ref in group.destinations))
-    return _conditions_use(conditions, destinations)
+    return _conditions_use(conditions, destinations, segments)
 
 
-def _conditions_use(conditions: Iterable[ast.Condition], destinations: tuple[str, ...] = ()) -> _Uses:
-    segments: list[str] = []
+def _conditions_use(conditions: Iterable[ast.Condition], destinations: tuple[str, ...] = (),
+                    named: Iterable[str] = ()) -> _Uses:
+    """What ``conditions`` use, after the segments ``named`` (a campaign's audience)."""
+    segments: list[str] = list(named)
     scores: list[str] = []
     lists = False
     for condition in conditions:
