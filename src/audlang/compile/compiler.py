@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 from sqlalchemy import (
-    Boolean, Float, Integer, Numeric, String, and_, column, exists, false, func, literal, not_, or_, select,
-    table, true,
+    BigInteger, Boolean, Float, Integer, Numeric, String, and_, case, cast, column, exists, false, func, literal,
+    not_, or_, select, table, true,
 )
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 
 from audlang import ast
-from audlang.check import Model, walk
+from audlang.check import Model, walk, walk_through_scores
 from audlang.check.datamodel import (
     BOOLEAN, DATE, INTEGER, ITEM_FILTER_COLUMNS, NUMBER, TEXT, TIMESTAMP, AttributeInfo,
 )
@@ -120,10 +120,11 @@ class SegmentCompiler:
         return t.alias(f"{base}{self._aliases}")
 
     def _customer_columns(self, condition: ast.Condition) -> frozenset[str]:
-        """The ``customer_360`` columns a condition reads (not those of the segments it uses)."""
+        """The ``customer_360`` columns a condition reads, with the items of the scores it reads (not
+        those of the segments it uses)."""
         needed = {"customer_id"}
         attributes = self.model.data_model.attributes
-        for node in walk(condition):
+        for node in walk_through_scores(condition, self.model.scores):
             if isinstance(node, ast.ATTRIBUTE_PREDICATES):
                 info = attributes.get(node.attribute.name)
                 if info is not None and info.table == "customer_360" and info.column is not None:
@@ -164,6 +165,25 @@ class SegmentCompiler:
         """A fresh alias of ``customer_360`` and the compiler of conditions over it (``audlang explain``
         compiles each clause of a condition as its own column from this)."""
         return _Scope(self, self._alias("customer_360", "c"))
+
+    def percentile_ranks(self, node: ast.Percentile) -> Subquery:
+        """Every customer whose value is present, with the value (``value``), one more than the number of
+        customers with a strictly better value (``position``: RANK, greater first for top) and the
+        number of customers with a value (``population``): SPEC §3.1's percentiles."""
+        scope = _Scope(self, self._alias("customer_360", "p"))
+        value = scope.ranked_value(node)
+        cid = scope.customer_id
+        self._aliases += 1
+        values = select(cid.label("customer_id"), value.label("value")).select_from(scope.from_clause()) \
+            .where(cid.is_not(None)).subquery(f"v{self._aliases}")
+        order = values.c.value.desc() if node.side == "top" else values.c.value.asc()
+        return (
+            select(values.c.customer_id, values.c.value,
+                   func.rank().over(order_by=order).label("position"),
+                   func.count().over().label("population"))
+            .where(values.c.value.is_not(None))
+            .subquery(f"r{self._aliases}")
+        )
 
     def segment_ids(self, name: str) -> Select[Any]:
         """What ``in segment`` reads: the materialized membership when given, else the query."""
@@ -394,11 +414,41 @@ class _Scope:
     def first_purchased(self, node: ast.FirstPurchased) -> ColumnElement[bool]:
         raise TypeError(f"cannot compile {node!r}")
 
+    def score_value(self, name: str) -> ColumnElement[Decimal]:
+        """The customer's score: the sum of the points of the items whose condition holds (each compiled
+        as any condition of this scope, two-valued), 0 when none does. A scalar over the customer row."""
+        zero = dialects.number_param(Decimal(0))
+        terms = [case((self.condition(item.condition), dialects.number_param(item.points)), else_=zero)
+                 for item in self.compiler.model.scores[name].items]
+        return dialects.points_sum(terms) if terms else zero
+
     def score_compare(self, node: ast.ScoreCompare) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        value = self.score_value(node.score)
+        if node.op == "between":
+            assert node.high is not None, "a score between two numbers has both"
+            return and_(value >= _number_param(node.value), value <= _number_param(node.high))
+        return _compare(value, node.op, _number_param(node.value))
+
+    def ranked_value(self, node: ast.Percentile) -> ColumnElement[Any]:
+        """What a percentile ranks: the score, or the number attribute (the checker lets no other through)."""
+        if node.score is not None:
+            return self.score_value(node.score)
+        assert node.attribute is not None, "a percentile of an attribute or of a score"
+        operand, _info = self.operand(node.attribute.name)
+        if operand is None or operand.kind != NUMBER or not isinstance(operand.expr, ColumnElement):
+            raise TypeError(f"cannot rank {node.attribute.name!r}")
+        return operand.expr
 
     def percentile(self, node: ast.Percentile) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        """``v in top P%``: fewer than P% of the population has a better value. In whole numbers, exactly on
+        every engine: (position − 1) × 100 × 10^k < P × 10^k × population, k the decimals of P."""
+        ranks = self.compiler.percentile_ranks(node)
+        exponent = node.percent.as_tuple().exponent
+        scale = 10 ** max(0, -exponent) if isinstance(exponent, int) else 1
+        better = cast(ranks.c.position, BigInteger()) - literal(1, BigInteger())
+        held = better * literal(100 * scale, BigInteger()) < \
+            literal(int(node.percent * scale), BigInteger()) * cast(ranks.c.population, BigInteger())
+        return self.customer_id.in_(select(ranks.c.customer_id).where(held).correlate(None))
 
     def near_store(self, node: ast.NearStore) -> ColumnElement[bool]:
         cc = self.compiler
@@ -504,6 +554,10 @@ def _number_of(value: ast.Value) -> Decimal:
     if not isinstance(value, ast.NumberValue):
         raise TypeError(f"cannot compile {value!r} as a number")
     return value.value
+
+
+def _number_param(value: ast.Value) -> ColumnElement[Decimal]:
+    return dialects.number_param(_number_of(value))
 
 
 def _plain_value(value: ast.Value) -> str | Decimal | bool:
@@ -624,6 +678,9 @@ def _declaring_file(model: Model, node: ast.InFile) -> str:
 def _conditions_of(decl: ast.Declaration) -> Iterator[ast.Condition]:
     if isinstance(decl, ast.Segment):
         yield from walk(decl.condition)
+    elif isinstance(decl, ast.Score):
+        for item in decl.items:
+            yield from walk(item.condition)
     elif isinstance(decl, ast.Campaign):
         if decl.audience is not None and decl.audience.condition is not None:
             yield from walk(decl.audience.condition)
@@ -633,13 +690,13 @@ def _conditions_of(decl: ast.Declaration) -> Iterator[ast.Condition]:
 
 
 def list_files_used(model: Model, condition: ast.Condition) -> list[ListFile]:
-    """The list files a condition reads, following ``in segment`` (to load them before running)."""
+    """The list files a condition reads, following ``in segment`` and scores (to load them before running)."""
     seen: dict[str, ListFile] = {}
     stack = [condition]
     visited: set[str] = set()
     while stack:
         node = stack.pop()
-        for n in walk(node):
+        for n in walk_through_scores(node, model.scores):
             if isinstance(n, ast.InFile):
                 listed = model.lists[(_declaring_file(model, n), n.path)]
                 seen[listed.sha256] = listed
