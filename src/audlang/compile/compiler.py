@@ -417,17 +417,19 @@ class _Scope:
     def score_value(self, name: str) -> ColumnElement[Decimal]:
         """The customer's score: the sum of the points of the items whose condition holds (each compiled
         as any condition of this scope, two-valued), 0 when none does. A scalar over the customer row."""
-        zero = dialects.number_param(Decimal(0))
-        terms = [case((self.condition(item.condition), dialects.number_param(item.points)), else_=zero)
+        zero = dialects.points_param(Decimal(0))
+        terms = [case((self.condition(item.condition), dialects.points_param(item.points)), else_=zero)
                  for item in self.compiler.model.scores[name].items]
         return dialects.points_sum(terms) if terms else zero
 
     def score_compare(self, node: ast.ScoreCompare) -> ColumnElement[bool]:
         value = self.score_value(node.score)
+        number: Callable[[ast.Value], ColumnElement[Decimal]] = \
+            lambda v: dialects.points_param(_number_of(v))  # noqa: E731
         if node.op == "between":
             assert node.high is not None, "a score between two numbers has both"
-            return and_(value >= _number_param(node.value), value <= _number_param(node.high))
-        return _compare(value, node.op, _number_param(node.value))
+            return and_(value >= number(node.value), value <= number(node.high))
+        return _compare(value, node.op, number(node.value))
 
     def ranked_value(self, node: ast.Percentile) -> ColumnElement[Any]:
         """What a percentile ranks: the score, or the number attribute (the checker lets no other through)."""
@@ -554,10 +556,6 @@ def _number_of(value: ast.Value) -> Decimal:
     if not isinstance(value, ast.NumberValue):
         raise TypeError(f"cannot compile {value!r} as a number")
     return value.value
-
-
-def _number_param(value: ast.Value) -> ColumnElement[Decimal]:
-    return dialects.number_param(_number_of(value))
 
 
 def _plain_value(value: ast.Value) -> str | Decimal | bool:

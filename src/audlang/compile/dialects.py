@@ -299,6 +299,17 @@ def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> s
     return f"ROUND(SUM({compiler.process(element.clauses, **kw)}), 6)"
 
 
+#: The type of a score's points and sums: every number of the language (``check.limits``: 18 digits
+#: before the point, 12 after) exactly. A bound Decimal reaches DuckDB as a DOUBLE, where 0.1 + 0.2
+#: is not 0.3; cast, it is the decimal written.
+POINTS = Numeric(18 + MAX_DECIMALS, MAX_DECIMALS)
+
+
+def points_param(value: Decimal) -> ColumnElement[Decimal]:
+    """A score's points, or a number compared with a score: an exact decimal on every engine."""
+    return expression.cast(number_param(value), POINTS)
+
+
 class points_sum(ColumnElement[Any]):
     """The sum of a score's terms (``CASE WHEN … THEN points ELSE 0 END``): exact on DECIMAL engines;
     on SQLite, whose numbers are doubles, rounded to the digits a number of the language may have
