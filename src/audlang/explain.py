@@ -29,6 +29,7 @@ from audlang import ast, evaluate, warehouse
 from audlang.check import Model
 from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, NUMBER, TIMESTAMP
 from audlang.compile import AsOf, SegmentCompiler, dialects
+from audlang.compile.compiler import percentile_held
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.syntax.formatter import condition_text, quote
 
@@ -40,6 +41,7 @@ KINDS = {
     ast.BetweenValues: "between", ast.StringMatch: "match", ast.IsSet: "is_set", ast.BooleanAttribute: "boolean",
     ast.HasPurchased: "has_purchased", ast.Tagged: "tagged", ast.AbandonedCheckout: "abandoned_checkout",
     ast.InSegment: "in_segment", ast.InFile: "in_list", ast.NearStore: "near_store",
+    ast.ScoreCompare: "score", ast.Percentile: "percentile",
 }
 
 
@@ -163,7 +165,39 @@ class _Builder:
         return _Pending(node, verdict, {})
 
     def score(self, node: ast.ScoreCompare | ast.Percentile, verdict: str) -> _Pending:
-        return _Pending(node, verdict, {})
+        """A score point by point (each item's points and whether its condition held, and the total);
+        a percentile with the customer's value, rank and the population, and the edge (the last rank
+        and value that are in)."""
+        scope, cc = self.scope, self.compiler
+        facts: dict = {}
+        if node.score is not None:
+            score = self.model.scores[node.score]
+            facts["score"] = ("const", node.score)
+            facts["items"] = [{"points": ("const", item.points), "condition": ("const", condition_text(item.condition)),
+                               "held": self.verdict(scope.condition(item.condition))} for item in score.items]
+            facts["total"] = self.add(scope.score_value(node.score))
+        if isinstance(node, ast.Percentile):
+            if node.attribute is not None:
+                facts["attribute"] = ("const", node.attribute.name)
+            facts["side"], facts["percent"] = ("const", node.side), ("const", node.percent)
+
+            def of_customer(column: str) -> str:
+                ranks = cc.percentile_ranks(node)
+                return self.add(select(ranks.c[column]).where(ranks.c.customer_id == scope.customer_id)
+                                .limit(1).scalar_subquery())
+
+            def edge(aggregate: Any, column: str) -> str:
+                ranks = cc.percentile_ranks(node)
+                return self.add(select(aggregate(ranks.c[column]))
+                                .where(percentile_held(ranks, node.percent)).scalar_subquery())
+
+            facts["value"] = of_customer("ranked_value")
+            facts["rank"] = of_customer("ranked_position")
+            ranks = cc.percentile_ranks(node)
+            facts["population"] = self.add(select(func.count()).select_from(ranks).scalar_subquery())
+            facts["edge_rank"] = edge(func.max, "ranked_position")
+            facts["edge_value"] = edge(func.min if node.side == "top" else func.max, "ranked_value")
+        return _Pending(node, verdict, facts)
 
     def attribute(self, name: str) -> dict:
         """The attribute's value for the customer (one set of columns per attribute, however often used)."""
@@ -278,6 +312,16 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
         facts["tags"] = {tag: bool(v) for tag, v in facts["tags"].items()}
     if "rows" in facts:
         facts["rows"] = int(facts["rows"] or 0)
+    if "items" in facts:  # a score, point by point
+        facts["items"] = [{"points": _number(i["points"], False), "condition": i["condition"], "held": bool(i["held"])}
+                          for i in facts["items"]]
+        facts["total"] = _number(facts["total"], False)
+    if "side" in facts:  # a percentile
+        facts["percent"] = _number(facts["percent"], False)
+        for key in ("rank", "population", "edge_rank"):
+            facts[key] = None if facts[key] is None else int(facts[key])
+        for key in ("value", "edge_value"):
+            facts[key] = _number(facts[key], False)
     if "distance_km" in facts:
         km = facts.pop("distance_km")
         if km is None:
@@ -295,6 +339,8 @@ def _fact(value, row: dict):
         return value[1]
     if isinstance(value, dict):
         return {k: _fact(v, row) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fact(v, row) for v in value]
     if isinstance(value, tuple):
         return tuple(row[v] for v in value)
     return row[value]
@@ -373,6 +419,10 @@ def facts_text(c: Clause) -> str:
     f = c.facts
     if not f:
         return ""
+    if "side" in f:
+        return _percentile_facts(f)
+    if "items" in f:
+        return _score_facts(f)
     if "attribute" in f:
         return _attribute_facts(f)
     if "matching_orders" in f:
@@ -392,6 +442,27 @@ def facts_text(c: Clause) -> str:
             return f"no position on file for the customer or store {f['store']}"
         return f"{f['distance']:,} {f['unit']} from store {f['store']}"
     return ""
+
+
+def _points(n) -> str:
+    return f"{'+' if n >= 0 else '−'}{abs(n):,}"
+
+
+def _score_facts(f: dict) -> str:
+    """The items that held, with their points, and the total."""
+    held = [f"{_points(i['points'])} {i['condition']}" for i in f["items"] if i["held"]]
+    return f'score "{f["score"]}" = {f["total"]:,}' + (f" ({'; '.join(held)})" if held else " (no item held)")
+
+
+def _percentile_facts(f: dict) -> str:
+    """The customer's value and rank among the customers with a value, and the edge."""
+    what = f'score "{f["score"]}"' if "score" in f and "attribute" not in f else f.get("attribute", "the value")
+    if f["value"] is None:
+        return f"{what} is missing (not ranked)"
+    text = f"{what} = {f['value']:,}, rank {f['rank']:,} of {f['population']:,}"
+    if f["edge_rank"] is not None:
+        text += f"; the {f['side']} {f['percent']}% reach rank {f['edge_rank']:,} ({what} {f['edge_value']:,})"
+    return text
 
 
 def _attribute_facts(f: dict) -> str:

@@ -167,21 +167,21 @@ class SegmentCompiler:
         return _Scope(self, self._alias("customer_360", "c"))
 
     def percentile_ranks(self, node: ast.Percentile) -> Subquery:
-        """Every customer whose value is present, with the value (``value``), one more than the number of
-        customers with a strictly better value (``position``: RANK, greater first for top) and the
-        number of customers with a value (``population``): SPEC §3.1's percentiles."""
+        """Every customer whose value is present, with the value (``ranked_value``), one more than the number of
+        customers with a strictly better value (``ranked_position``: RANK, greater first for top) and the
+        number of customers with a value (``ranked_population``): SPEC §3.1's percentiles."""
         scope = _Scope(self, self._alias("customer_360", "p"))
         value = scope.ranked_value(node)
         cid = scope.customer_id
         self._aliases += 1
-        values = select(cid.label("customer_id"), value.label("value")).select_from(scope.from_clause()) \
+        values = select(cid.label("customer_id"), value.label("ranked_value")).select_from(scope.from_clause()) \
             .where(cid.is_not(None)).subquery(f"v{self._aliases}")
-        order = values.c.value.desc() if node.side == "top" else values.c.value.asc()
+        order = values.c.ranked_value.desc() if node.side == "top" else values.c.ranked_value.asc()
         return (
-            select(values.c.customer_id, values.c.value,
-                   func.rank().over(order_by=order).label("position"),
-                   func.count().over().label("population"))
-            .where(values.c.value.is_not(None))
+            select(values.c.customer_id, values.c.ranked_value,
+                   func.rank().over(order_by=order).label("ranked_position"),
+                   func.count().over().label("ranked_population"))
+            .where(values.c.ranked_value.is_not(None))
             .subquery(f"r{self._aliases}")
         )
 
@@ -445,11 +445,7 @@ class _Scope:
         """``v in top P%``: fewer than P% of the population has a better value. In whole numbers, exactly on
         every engine: (position − 1) × 100 × 10^k < P × 10^k × population, k the decimals of P."""
         ranks = self.compiler.percentile_ranks(node)
-        exponent = node.percent.as_tuple().exponent
-        scale = 10 ** max(0, -exponent) if isinstance(exponent, int) else 1
-        better = cast(ranks.c.position, BigInteger()) - literal(1, BigInteger())
-        held = better * literal(100 * scale, BigInteger()) < \
-            literal(int(node.percent * scale), BigInteger()) * cast(ranks.c.population, BigInteger())
+        held = percentile_held(ranks, node.percent)
         return self.customer_id.in_(select(ranks.c.customer_id).where(held).correlate(None))
 
     def near_store(self, node: ast.NearStore) -> ColumnElement[bool]:
@@ -531,6 +527,16 @@ class _Scope:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def percentile_held(ranks: Subquery, percent: Decimal) -> ColumnElement[bool]:
+    """Whether a row of ``percentile_ranks`` is in the top (bottom) ``percent``%: fewer than P% of the
+    population has a better value, in whole numbers (P scaled by 10^k, k its digits after the point)."""
+    exponent = percent.as_tuple().exponent
+    scale = 10 ** max(0, -exponent) if isinstance(exponent, int) else 1
+    better = cast(ranks.c.ranked_position, BigInteger()) - literal(1, BigInteger())
+    return better * literal(100 * scale, BigInteger()) < \
+        literal(int(percent * scale), BigInteger()) * cast(ranks.c.ranked_population, BigInteger())
 
 
 def _measure_test(node: ast.HasPurchased, value: ColumnElement[Any]) -> ColumnElement[bool]:
