@@ -29,6 +29,7 @@ from audlang.syntax.formatter import format_declaration
 from audlang.warehouse.scratch import shared_facts
 from evaluate import text_tables
 from evaluate.reference import Reference
+from helpers import WITH_SPARK
 from evaluate.test_oracle import (  # noqa: F401  (``engines`` is the module's fixture, used by name)
     AS_OFS, SETTINGS, behaviour, conditions, engines, load, load_as_text, num, predicates, warehouses,
 )
@@ -152,6 +153,7 @@ segment "Top Score" < score "Points" in top 40% >
 '''
 
 
+@pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
 def test_the_edges_of_scores_and_percentiles(engines):
     """Decimal points summing exactly (0.1 + 0.2 = 0.3 on SQLite too), ties at a percentile's edge all
     in, missing values out, P = 100 and a tiny P."""

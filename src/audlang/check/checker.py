@@ -767,12 +767,20 @@ class _Checker:
         """E004 for a condition that nests too deep once the segments it uses are counted in."""
         combined: dict[str, int] = {}
         expanded: dict[str, int] = {}
+        scored: dict[str, int] = {}  # a score's depth: its deepest item's, one level for its sum
+
+        def score_depth(name: str) -> int:
+            if name not in scored:
+                scored[name] = 0  # a cycle (E104) counts once
+                items = self.score_names[name].items if name in self.score_names else ()
+                scored[name] = 1 + max((_depth(i.condition, combined, score_depth) for i in items), default=0)
+            return scored[name]
 
         def check(condition: ast.Condition, what: str, span: Span | None) -> tuple[int, int]:
-            depth, size = _depth(condition, combined), _expanded_size(condition, expanded)
+            depth, size = _depth(condition, combined, score_depth), _expanded_size(condition, expanded)
             if depth > MAX_COMBINED_DEPTH:
                 self.error("E004", f"{what} nests {depth} levels deep counting the segments it uses through "
-                           f"`in segment` (at most {MAX_COMBINED_DEPTH})", span,
+                           f"`in segment` and the scores it reads (at most {MAX_COMBINED_DEPTH})", span,
                            "materialize a shallower chain: use fewer layers of segments built on segments")
             elif size > MAX_EXPANDED_NODES and size > sum(1 for _ in _nodes(condition)):  # grown by `in segment`
                 self.error("E004", f"{what} expands to {size:,} conditions counting the segments it uses through "
@@ -782,7 +790,7 @@ class _Checker:
 
         def used(decl: ast.Segment | ast.Campaign) -> object:
             """The nesting of the segments ``decl`` uses: all that its own count reads of the others'."""
-            if self.memory is None:
+            if self.memory is None or self._uses(decl).scores:
                 return UNREMEMBERED
             return tuple((combined.get(n), expanded.get(n)) for n in self._uses(decl).segments)
 
@@ -895,14 +903,17 @@ def walk(node: ast.Condition) -> Iterator[ast.Condition]:
         yield from walk(node.operand)
 
 
-def _depth(condition: ast.Condition, used: dict[str, int]) -> int:
+def _depth(condition: ast.Condition, used: dict[str, int], scores: Callable[[str], int] = lambda _: 0) -> int:
     """The nesting depth of a condition (And, Or and Not one level each), an ``in segment`` counting as
-    deep as the segment it uses (``used``). Iterative: the depth it measures may be beyond recursion."""
+    deep as the segment it uses (``used``), a score as deep as its items (``scores``: the compiler inlines
+    them too). Iterative: the depth it measures may be beyond recursion."""
     deepest, stack = 0, [(condition, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, ast.InSegment):
             depth += used.get(node.name, 0)
+        elif (name := score_used(node)) is not None:
+            depth += scores(name)
         deepest = max(deepest, depth)
         if isinstance(node, (ast.And, ast.Or)):
             stack.extend((operand, depth + 1) for operand in node.operands)

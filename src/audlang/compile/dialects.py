@@ -299,15 +299,31 @@ def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> s
     return f"ROUND(SUM({compiler.process(element.clauses, **kw)}), 6)"
 
 
-#: The type of a score's points and sums: every number of the language (``check.limits``: 18 digits
-#: before the point, 12 after) exactly. A bound Decimal reaches DuckDB as a DOUBLE, where 0.1 + 0.2
-#: is not 0.3; cast, it is the decimal written.
-POINTS = Numeric(18 + MAX_DECIMALS, MAX_DECIMALS)
+#: The decimal type of a score's points and sums: every number of the language (``check.limits``: 18
+#: digits before the point, 12 after) exactly. A bound Decimal reaches DuckDB as a DOUBLE, where 0.1 +
+#: 0.2 is not 0.3; cast, it is the decimal written. Written out here: PyHive's dialect prints a
+#: ``Numeric(30, 12)`` as a bare DECIMAL, which Spark reads as DECIMAL(10, 0).
+POINTS_TYPE = f"DECIMAL({18 + MAX_DECIMALS}, {MAX_DECIMALS})"
 
 
-def points_param(value: Decimal) -> ColumnElement[Decimal]:
+class points_param(ColumnElement[Decimal]):
     """A score's points, or a number compared with a score: an exact decimal on every engine."""
-    return expression.cast(number_param(value), POINTS)
+
+    inherit_cache = True
+
+    def __init__(self, value: Decimal) -> None:
+        self.param = number_param(value)
+        self.type = Numeric()
+
+
+@compiles(points_param)
+def _points_param_default(element: points_param, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.param, **kw)} AS {POINTS_TYPE})"
+
+
+@compiles(points_param, "bigquery")
+def _points_param_bigquery(element: points_param, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.param, **kw)} AS BIGNUMERIC)"  # NUMERIC holds 9 decimals
 
 
 class points_sum(ColumnElement[Any]):
