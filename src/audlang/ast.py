@@ -345,6 +345,8 @@ Predicate = Union[
 Condition = Union[Predicate, Not, And, Or]
 
 ATTRIBUTE_PREDICATES = (Compare, InValues, BetweenValues, StringMatch, IsSet, BooleanAttribute)
+#: the conditions that read one attribute's value (``node.attribute``): its predicates, its anniversaries
+ATTRIBUTE_READERS = (*ATTRIBUTE_PREDICATES, Anniversary)
 
 # ------------------------------------------------------------------- declarations
 

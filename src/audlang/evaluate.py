@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, select, table, column, true, case
 
 from audlang import warehouse
 from audlang.check import Model
-from audlang.check.datamodel import BOOLEAN
+from audlang.check.datamodel import BOOLEAN, NUMBER
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile import dialects
 from audlang.compile.facts import SharedFacts
@@ -24,7 +24,10 @@ from audlang.check.checker import did_you_mean_quoted
 if TYPE_CHECKING:
     from audlang.warehouse.engine_output import EarlyQuery
 
-INSIGHT_KEYS = ("members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone", "sms_opt_in")
+INSIGHT_KEYS = ("members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone", "sms_opt_in",
+                "predicted_revenue")
+#: The insights that are sums of money (the others are counts of customers).
+MONEY_INSIGHTS = ("revenue_last_365_days", "predicted_revenue")
 
 
 def require_segment(model: Model, name: str) -> None:
@@ -157,7 +160,8 @@ def fetch_raw(conn: sa.Connection, query: sa.Select) -> list[tuple]:
 
 
 def insights_query(model: Model, name: str, as_of: AsOf, facts: SharedFacts | None = None) -> sa.Select:
-    """The six figures of SPEC §6 in one query (the segment over ``facts`` when given: ``compile.facts``)."""
+    """The figures of SPEC §6 in one query (the segment over ``facts`` when given: ``compile.facts``), and the
+    predicted revenue: the members' ``predicted_clv`` summed (SPEC §3.1)."""
     compiler = SegmentCompiler(model, as_of, facts=facts)
     segment = compiler.segment(name).cte("segment_members")
     compiler.facts = None  # the figures read the orders themselves
@@ -181,7 +185,18 @@ def insights_query(model: Model, name: str, as_of: AsOf, facts: SharedFacts | No
         flag("contactable_email").label("reachable_email"),
         flag("contactable_phone").label("reachable_phone"),
         flag("sms_opt_in").label("sms_opt_in"),
+        predicted_revenue(col("predicted_clv")).label("predicted_revenue"),
     ).select_from(segment.outerjoin(profile, col("customer_id") == segment.c.customer_id))
+
+
+def predicted_revenue(clv) -> sa.ColumnElement:
+    """The members' predicted customer lifetime value, summed (a member without one adds nothing)."""
+    return func.coalesce(dialects.money_sum(dialects.as_declared(clv, NUMBER)), 0)
+
+
+def money(value) -> Decimal:
+    """A sum of money as the insights show it: to the cent (none: 0.00)."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
 def count_true(column) -> sa.ColumnElement:
@@ -203,8 +218,6 @@ def insights(engine: sa.Engine, url: str, model: Model, name: str, as_of: AsOf) 
         with warehouse.shared_facts(conn, SharedFacts.collect(model, as_of, [name], follow_segments=True)) as facts:
             row = conn.execute(insights_query(model, name, as_of, facts)).one()
     figures = dict(zip(INSIGHT_KEYS, row, strict=True))
-    figures["revenue_last_365_days"] = Decimal(str(figures["revenue_last_365_days"] or 0)).quantize(Decimal("0.01"))
     for key in INSIGHT_KEYS:
-        if key != "revenue_last_365_days":
-            figures[key] = int(figures[key] or 0)
+        figures[key] = money(figures[key]) if key in MONEY_INSIGHTS else int(figures[key] or 0)
     return figures

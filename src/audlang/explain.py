@@ -17,6 +17,7 @@ and the formatter's ``condition_text``; prints nothing.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -41,7 +42,7 @@ KINDS = {
     ast.BetweenValues: "between", ast.StringMatch: "match", ast.IsSet: "is_set", ast.BooleanAttribute: "boolean",
     ast.HasPurchased: "has_purchased", ast.Tagged: "tagged", ast.AbandonedCheckout: "abandoned_checkout",
     ast.InSegment: "in_segment", ast.InFile: "in_list", ast.NearStore: "near_store",
-    ast.ScoreCompare: "score", ast.Percentile: "percentile",
+    ast.Anniversary: "anniversary", ast.ScoreCompare: "score", ast.Percentile: "percentile",
 }
 
 
@@ -159,7 +160,9 @@ class _Builder:
         raise TypeError(f"cannot explain {node!r}")
 
     def anniversary(self, node: ast.Anniversary, verdict: str) -> _Pending:
-        return _Pending(node, verdict, {})
+        """The attribute's value (its columns, shared with the other clauses on it) and the anniversary
+        the window is about, worked out from that value and D once the row is read (``_anniversary``)."""
+        return _Pending(node, verdict, {**self.attribute(node.attribute.name), "anniversary": ("const", node.side)})
 
     def behaviour(self, node: ast.MostPurchased | ast.FirstPurchased, verdict: str) -> _Pending:
         return _Pending(node, verdict, {})
@@ -298,6 +301,10 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
     facts = {key: _fact(value, row) for key, value in pending.facts.items()}
     if "value" in facts and "type" in facts:
         facts["value"] = _attribute_value(facts["attribute"], facts["type"], pending.facts["value"], row, as_of)
+    if "anniversary" in facts:
+        side = facts.pop("anniversary")
+        key = {"month": "anniversary_this_year", "next": "next_anniversary", "last": "last_anniversary"}[side]
+        facts[key] = _anniversary(row[pending.facts["value"]], side, as_of.date)
     if "last_order" in facts:
         facts["last_order"] = _timestamp(facts["last_order"])
     if "last_started_at" in facts:
@@ -312,16 +319,7 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
         facts["tags"] = {tag: bool(v) for tag, v in facts["tags"].items()}
     if "rows" in facts:
         facts["rows"] = int(facts["rows"] or 0)
-    if "items" in facts:  # a score, point by point
-        facts["items"] = [{"points": _number(i["points"], False), "condition": i["condition"], "held": bool(i["held"])}
-                          for i in facts["items"]]
-        facts["total"] = _number(facts["total"], False)
-    if "side" in facts:  # a percentile
-        facts["percent"] = _number(facts["percent"], False)
-        for key in ("rank", "population", "edge_rank"):
-            facts[key] = None if facts[key] is None else int(facts[key])
-        for key in ("value", "edge_value"):
-            facts[key] = _number(facts[key], False)
+    _score_values(facts)
     if "distance_km" in facts:
         km = facts.pop("distance_km")
         if km is None:
@@ -332,6 +330,20 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
     children = tuple(_resolve(c, row, as_of) for c in pending.children)
     return Clause(KINDS[type(node)], condition_text(node), bool(row[pending.verdict]), facts, children,
                   pending.segment)
+
+
+def _score_values(facts: dict) -> None:
+    """A score's and a percentile's facts as JSON values."""
+    if "items" in facts:  # a score, point by point
+        facts["items"] = [{"points": _number(i["points"], False), "condition": i["condition"], "held": bool(i["held"])}
+                          for i in facts["items"]]
+        facts["total"] = _number(facts["total"], False)
+    if "side" in facts:  # a percentile
+        facts["percent"] = _number(facts["percent"], False)
+        for key in ("rank", "population", "edge_rank"):
+            facts[key] = None if facts[key] is None else int(facts[key])
+        for key in ("value", "edge_value"):
+            facts[key] = _number(facts[key], False)
 
 
 def _fact(value, row: dict):
@@ -366,6 +378,26 @@ def _attribute_value(name: str, type_: str, labels, row: dict, as_of: AsOf):
     if type_ in (NUMBER, INTEGER):
         return _number(value, type_ == INTEGER)
     return value
+
+
+def _anniversary(value, side: str, day: dt.date) -> str | None:
+    """The anniversary (SPEC §3.1: February 29 is February 28 in a common year) of a date or timestamp
+    in D's year (``month``), the first on or after D (``next``), or the last on or before D (``last``)."""
+    if value is None:
+        return None
+    born = _to_datetime(value).date()
+
+    def in_year(year: int) -> dt.date:
+        leap_day = (born.month, born.day) == (2, 29) and not calendar.isleap(year)
+        return dt.date(year, born.month, 28 if leap_day else born.day)
+
+    if side == "month":
+        return in_year(day.year).isoformat()
+    if side == "next":
+        this = in_year(day.year)
+        return (this if this >= day else in_year(day.year + 1)).isoformat()
+    this = in_year(day.year)
+    return (this if this <= day else in_year(day.year - 1)).isoformat()
 
 
 def _to_datetime(value) -> dt.datetime:
@@ -424,7 +456,12 @@ def facts_text(c: Clause) -> str:
     if "items" in f:
         return _score_facts(f)
     if "attribute" in f:
-        return _attribute_facts(f)
+        text = _attribute_facts(f)
+        for key, words in (("anniversary_this_year", "anniversary this year"),
+                           ("next_anniversary", "next anniversary"), ("last_anniversary", "last anniversary")):
+            if f.get(key) is not None:
+                text += f"; {words} {f[key]}"
+        return text
     if "matching_orders" in f:
         return _order_facts(f)
     if "tags" in f:

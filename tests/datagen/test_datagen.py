@@ -284,6 +284,10 @@ SEGMENT_FACTS = {
     "Under 40 - California":
         f"SELECT count(*) FROM customer_360 WHERE birthdate > {D} - INTERVAL 40 YEARS AND state = 'CA'",
     "Gmail Subscribers": "SELECT count(*) FROM customer_360 WHERE email LIKE '%@gmail.com' AND email_opt_in",
+    "Birthday Month": f"SELECT count(*) FROM customer_360 WHERE month(birthdate) = month({D}) AND email_opt_in",
+    "Birthday This Week - SMS":  # as of 2024-11-30: November 30 to December 6
+        """SELECT count(*) FROM customer_360 WHERE sms_opt_in
+           AND strftime(birthdate, '%m-%d') BETWEEN '11-30' AND '12-06'""",
     "Model - Likely Churners":
         """SELECT count(*) FROM churn_scores s JOIN customer_360 c USING (customer_id)
            WHERE s.score >= 0.7 AND c.contactable_email""",

@@ -360,3 +360,45 @@ def test_semantic_tokens_mark_descriptions(source, units, expected):
 ])
 def test_formatting_edits(source, expected):
     assert queries.formatting_edits(source, KEY) == expected
+
+
+SCORES = '''\
+# How engaged a customer is.
+score "Engagement" <
+  3 points if tagged "VIP"
+  1 point if email_opt_in
+>
+
+segment "Engaged" <
+  score "Engagement" >= 3
+  and score "Engagement" < 10
+>
+'''
+
+
+@pytest.fixture(scope="module")
+def scored() -> lsp_analysis.ProjectAnalysis:
+    return lsp_analysis.analyze(None, {KEY: SCORES})
+
+
+def test_a_score_is_completed_hovered_and_found_like_a_segment(scored):
+    typing = SCORES.replace('and score "Engagement" < 10', "and score ")  # just typed
+    items = queries.completions(scored, typing, 8, len("  and score "))
+    assert [(i.label, i.insert_text, i.kind) for i in items] == [
+        ("Engagement", '"Engagement"', types.CompletionItemKind.Value)]
+    assert items[0].documentation.value == "How engaged a customer is."
+    inside = queries.completions(scored, SCORES, 7, len('  score "Eng'))
+    assert [i.label for i in inside] == ["Engagement"]
+    shown = queries.hover(scored, SCORES, 7, len('  score "En'))
+    assert shown.startswith('**score** "Engagement"\n\nHow engaged a customer is.') and "3 points if" in shown
+    assert queries.definition(scored, SCORES, 7, len('  score "En')) == Span(KEY, 2, 7, 2, 19)
+    # at the start of a line, `score ` begins a declaration: no names offered
+    assert all(i.kind != types.CompletionItemKind.Value for i in queries.completions(scored, "score \n", 0, 6))
+
+
+def test_a_score_in_the_outline_lists_its_items():
+    (score, segment) = queries.document_symbols(SCORES, KEY)
+    assert (score.name, score.kind, score.detail) == ("Engagement", types.SymbolKind.Variable, "score")
+    assert [(c.name, c.detail) for c in score.children] == [('3 points if tagged "VIP"', "item"),
+                                                            ("1 point if email_opt_in", "item")]
+    assert segment.name == "Engaged"

@@ -13,14 +13,21 @@ import datetime as dt
 import math
 from decimal import Decimal
 
+from dateutil.easter import EASTER_WESTERN, easter
+from dateutil.relativedelta import MO, SU, TH, relativedelta
+
 from audlang import ast
 
 
 def months_back(day: dt.date, months: int) -> dt.date:
+    """``months`` calendar months back (forward when negative), the day clamped to the month's end."""
     y, m = day.year, day.month - months
     while m < 1:
         m += 12
         y -= 1
+    while m > 12:
+        m -= 12
+        y += 1
     return dt.date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
 
 
@@ -37,7 +44,29 @@ def date_of(value, D: dt.date) -> dt.date:
     if isinstance(value, ast.SeasonalDate):
         y = D.year - value.years_ago
         return dt.date(y, value.month, min(value.day, calendar.monthrange(y, value.month)[1]))
+    if isinstance(value, ast.HolidayDate):
+        return holiday_date(value.name, D.year - value.years_ago)
+    if isinstance(value, ast.DateOffset):
+        base, n, unit = date_of(value.date, D), value.count, value.unit
+        if unit in ("days", "weeks"):
+            return base + dt.timedelta(days=n * (7 if unit == "weeks" else 1))
+        return months_back(base, -n * (12 if unit == "years" else 1))
     raise TypeError(value)
+
+
+def holiday_date(name: str, year: int) -> dt.date:
+    """The holidays of SPEC §3.1 by dateutil's own rules (an independent computus and weekday arithmetic)."""
+    thanksgiving = dt.date(year, 11, 1) + relativedelta(weekday=TH(4))
+    return {
+        "easter": easter(year, EASTER_WESTERN),
+        "thanksgiving": thanksgiving,
+        "black_friday": thanksgiving + dt.timedelta(days=1),
+        "cyber_monday": thanksgiving + relativedelta(weekday=MO(1)),
+        "mothers_day": dt.date(year, 5, 1) + relativedelta(weekday=SU(2)),
+        "fathers_day": dt.date(year, 6, 1) + relativedelta(weekday=SU(3)),
+        "memorial_day": dt.date(year, 5, 31) + relativedelta(weekday=MO(-1)),
+        "labor_day": dt.date(year, 9, 1) + relativedelta(weekday=MO(1)),
+    }[name]
 
 
 def in_window(t: dt.datetime | None, window, D: dt.date, T: dt.datetime) -> bool:
@@ -114,7 +143,32 @@ class Reference:
 
     # ------------------------------------------------------------------ SPEC §3.1 (calendar and behaviour)
     def anniversary(self, node: ast.Anniversary, c: str) -> bool:
-        raise NotImplementedError(node)
+        """SPEC §3.1, literally: some year's anniversary of the date falls in the window."""
+        info = self.model.data_model.attributes[node.attribute.name]
+        if not info.derived and info.table != "customer_360":  # a custom table: any of the customer's rows
+            column = self.model.data_model.tables[info.table].column(info.column)
+            values = [self.plain(r[column]) for r in self.data[info.table] if r["customer_id"] == c]
+        else:
+            values = [self.value(node.attribute.name, c)]
+        return any(self.anniversary_holds(node, v) for v in values if v is not None)
+
+    def anniversary_holds(self, node: ast.Anniversary, born: dt.date) -> bool:
+        D = self.D
+        if node.side == "month":
+            return born.month == D.month
+
+        def in_year(y: int) -> dt.date:
+            leap_day = (born.month, born.day) == (2, 29) and not calendar.isleap(y)
+            return dt.date(y, born.month, 28 if leap_day else born.day)
+
+        n = node.count
+        if node.side == "next":
+            low, high = D, (D + dt.timedelta(days=n)) if D.toordinal() + n <= dt.date.max.toordinal() else None
+            years = range(D.year, (high or dt.date.max).year + 1)
+            return any(low <= a and (high is None or a < high) for a in map(in_year, years))
+        low = (D - dt.timedelta(days=n)) if D.toordinal() - n >= 1 else None
+        years = range((low or dt.date.min).year, D.year + 1)
+        return any((low is None or low < a) and a <= D for a in map(in_year, years))
 
     def most_purchased(self, node: ast.MostPurchased, c: str) -> bool:
         raise NotImplementedError(node)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 import shutil
 
 import pytest
@@ -95,13 +96,19 @@ def insights(project, url, name) -> dict:
                           "json").stdout)
 
 
-def test_insights_agree_across_engines(project, warehouse_url, duckdb_url):
+def test_insights_agree_across_engines(project, warehouse_url, duckdb_url, reference):
     figures = insights(project, duckdb_url, "Holiday Shoppers - SMS")
     assert insights(project, warehouse_url, "Holiday Shoppers - SMS") == figures
     assert set(figures) >= {"members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone",
-                            "sms_opt_in"}
+                            "sms_opt_in", "predicted_revenue"}
     assert figures["members"] == figures["sms_opt_in"] > 0  # the segment requires sms_opt_in
     assert 0 < figures["active"] <= figures["members"]
+    # predicted revenue: the members' predicted_clv summed (SPEC §3.1), as the reference sums it
+    ref, _model = reference
+    members = ref.members("Holiday Shoppers - SMS")
+    expected = sum((Decimal(str(c["predicted_clv"])) for c in ref.data["customer_360"]
+                    if c["customer_id"] in members and c["predicted_clv"] is not None), Decimal(0))
+    assert Decimal(str(figures["predicted_revenue"])) == expected.quantize(Decimal("0.01")) > 0
 
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)

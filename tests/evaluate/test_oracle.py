@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from audlang import ast
+from audlang.holidays import HOLIDAYS
 from audlang.compile import AsOf, SegmentCompiler
 from audlang.compile.facts import SharedFacts
 from audlang.project import analyze
@@ -169,6 +170,13 @@ dates = st.one_of(
     st.builds(ast.Today, st.sampled_from([0] + COUNTS), st.sampled_from(["days", "weeks", "months", "years"])),
     st.builds(ast.SeasonalDate, st.integers(1, 12), st.sampled_from([1, 15, 28, 29, 30, 31]).filter(lambda d: d < 30)
               | st.just(29), st.integers(0, 1)).filter(lambda x: not (x.month == 2 and x.day > 29)),
+)
+# moving holidays (SPEC §3.1), and offsets on any of the dates above
+holiday_dates = st.builds(ast.HolidayDate, st.sampled_from(sorted(HOLIDAYS)), st.integers(0, 1))
+dates = st.one_of(
+    dates, holiday_dates,
+    st.builds(ast.DateOffset, dates | holiday_dates, st.integers(-40, 40).filter(bool),
+              st.sampled_from(["days", "weeks", "months", "years"])),
 )
 windows = st.none() | st.one_of(
     st.builds(lambda a, b: ast.Between(a, b), dates, dates),

@@ -23,6 +23,7 @@ from selenium.webdriver.support.ui import Select
 
 from audlang.cli import cli
 from audlang.datagen import generate
+from audlang.project import load
 from helpers import EXAMPLES, ROOT
 
 ARTIFACTS = ROOT / "target" / "test-artifacts" / "report"
@@ -83,11 +84,16 @@ def docs(report) -> Path:
     return report / "target" / "docs"
 
 
+def example_model():
+    """The example project's checked model: what the report must list."""
+    return load(None, str(EXAMPLES / "retail")).model
+
+
 def test_index_loads_without_console_errors_and_search_narrows(report, browser):
     browser.get((docs(report) / "index.html").as_uri())
     assert errors(browser) == []
     everything = visible_names(browser, "segments")
-    assert len(everything) == 37
+    assert everything == list(example_model().segments)
     search = browser.find_element(By.ID, "search")
     search.send_keys("holiday")
     narrowed = visible_names(browser, "segments")
@@ -100,7 +106,7 @@ def test_index_loads_without_console_errors_and_search_narrows(report, browser):
     search.send_keys("x")
     search.clear()  # clear() sends no input event in every driver: type and delete a character
     search.send_keys("\b")
-    assert len(visible_names(browser, "segments")) == 37
+    assert len(visible_names(browser, "segments")) == len(everything)
     Select(browser.find_element(By.ID, "filter-paused")).select_by_value("paused")
     assert visible_names(browser, "destinations") == ["Store Ops Webhook"]
     assert visible_names(browser, "segments") == []
@@ -119,7 +125,8 @@ def test_a_graph_node_opens_its_segment(report, browser):
     browser.get((docs(report) / "graph.html").as_uri())
     assert errors(browser) == []
     nodes = browser.find_elements(By.CSS_SELECTOR, "svg#graph a.node-link")
-    assert len(nodes) == 37 + 4 + 8
+    model = example_model()
+    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations)
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg#graph path.edge")) >= 17
     browser.save_screenshot(str(ARTIFACTS / "graph.png"))
     node = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-name="Big Spenders"]')
@@ -143,6 +150,7 @@ def test_segment_page_charts_render_with_data(report, browser):
     figures = json.loads(run(report, "insights", "Big Spenders", "--as-of", APPLIES[-1], "--format", "json").stdout)
     assert shown["members"] == f"{figures['members']:,}"
     assert shown["sms_opt_in"] == f"{figures['sms_opt_in']:,}"
+    assert shown["predicted_revenue"] == f"{figures['predicted_revenue']:,.2f}" != "0.00"
     assert browser.find_element(By.CSS_SELECTOR, ".definition .highlight").text.startswith('segment "Big Spenders"')
     downstream = [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".neighbours a")]
     assert "Lapsed VIP" in downstream

@@ -22,6 +22,7 @@ from typing import TypeVar, Union, cast
 import attrs
 
 from audlang import ast
+from audlang.holidays import HOLIDAYS
 from audlang.check import destinations as dest_specs, templates as dest_templates
 from audlang.check.datamodel import (
     BOOLEAN, DATE, NUMERIC_TYPES, STANDARD_TABLES, TEMPORAL_TYPES, TEXT, TYPES,
@@ -326,7 +327,26 @@ class _Checker:
         self.error("E139", f"{what} is not supported yet", span)
 
     def _anniversary(self, node: ast.Anniversary) -> None:
-        self._unsupported("`anniversary of`", node.span)
+        """A date or timestamp attribute (E101 unknown, E131 another type); a window counts days (E131),
+        at least one (E106) and within ``MAX_COUNT`` (E118)."""
+        info = self._attribute(node.attribute)
+        if info is not None and info.type not in TEMPORAL_TYPES:
+            dates = sorted(n for n, a in self.model.attributes.items() if a.type in TEMPORAL_TYPES)
+            shown = ", ".join(f"`{n}`" for n in dates)
+            self.error("E131", f"`{info.name}` is {info.type}; an anniversary is of a date or timestamp attribute",
+                       node.attribute.span or node.span,
+                       f"the date attributes are {shown}" if dates else "map a date column first")
+        if node.side == "month" or node.count is None:
+            return
+        if node.unit != "days":
+            days = {"weeks": 7}.get(node.unit or "")
+            self.error("E131", f"anniversaries count days, not {node.unit}", node.span,
+                       f"write `within {node.side} {node.count * days} days`" if days
+                       else f"write `within {node.side} N days`")
+            return
+        if node.count < 1:
+            self.error("E106", "a window of 0 is empty; count at least 1", node.span)
+        self._count(node.count, "days", node.span)
 
     def _most_purchased(self, node: ast.MostPurchased) -> None:
         self._unsupported("`most_purchased`", node.span)
@@ -395,10 +415,37 @@ class _Checker:
                               node.attribute.span or node.span)
 
     def _holiday(self, value: ast.HolidayDate) -> None:
-        self._unsupported("a holiday", value.span)
+        if value.name not in HOLIDAYS:
+            self.error("E130", f"unknown holiday `{value.name}`", value.name_span or value.span,
+                       did_you_mean(value.name, HOLIDAYS) or f"the holidays are {', '.join(HOLIDAYS)}")
+        self._count(value.years_ago, "years", value.span)
 
     def _offset(self, value: ast.DateOffset) -> None:
-        self._unsupported("a date offset", value.span)
+        """``DATE ± N unit``: a unit of the calendar, and a date that stays within the years every engine
+        holds: a fixed date is moved here; a relative one (today, a seasonal date, a holiday) reaches at
+        most the 1,000 years a window may reach from the as-of date (``MAX_COUNT``)."""
+        self._date(value.date)
+        count = abs(value.count)
+        if value.unit == "hours":
+            self.error("E106", "a date moves by days, weeks, months or years, not hours", value.span,
+                       "compare timestamps with `within last N hours` instead")
+            return
+        self._count(count, value.unit, value.span)
+        base = value.date
+        if isinstance(base, ast.DateLiteral):
+            try:
+                day = dt.date.fromisoformat(base.text)
+            except ValueError:
+                return  # said by _date
+            if not _moved_in_range(day, value.count, value.unit):
+                unit = value.unit[:-1] if count == 1 else value.unit
+                self.error("E118", f"{base.text} {'+' if value.count > 0 else '-'} {count} {unit} is out of "
+                           "range: dates lie between 0001-01-01 and 9999-12-31", value.span)
+            return
+        reach = _years_reached(base) + _in_years(count, value.unit)
+        if reach > MAX_COUNT["years"]:
+            self.error("E118", f"this date lies more than {MAX_COUNT['years']:,} years from the as-of date",
+                       value.span)
 
     def _attribute(self, attribute: ast.Attribute) -> AttributeInfo | None:
         info = self.model.attributes.get(attribute.name)
@@ -860,6 +907,31 @@ MAX_PERCENT_DECIMALS = 6
 #: Number attributes not ranked yet: their values are computed (a quotient, a count of days from a
 #: timestamp's date) and ranking them exactly on every engine needs more than a column.
 _UNRANKED = frozenset({"average_order_value", "days_since_last_order"})
+
+_PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
+
+
+def _in_years(count: int, unit: str) -> float:
+    return count / _PER_YEAR[unit]
+
+
+def _years_reached(base: ast.DateValue) -> float:
+    """How many years back from the as-of date a relative date may lie (a year more for a seasonal date
+    or a holiday: its day of the year)."""
+    if isinstance(base, ast.Today):
+        return _in_years(base.minus, base.unit) if base.unit in _PER_YEAR else 0
+    if isinstance(base, (ast.SeasonalDate, ast.HolidayDate)):
+        return base.years_ago + 1
+    return 0
+
+
+def _moved_in_range(day: dt.date, count: int, unit: str) -> bool:
+    """Whether ``day`` moved by ``count`` (signed) units is a date (0001-01-01 … 9999-12-31)."""
+    if unit in ("months", "years"):
+        months = count * (12 if unit == "years" else 1)
+        return 1 <= (day.year * 12 + day.month - 1 + months) // 12 <= dt.MAXYEAR
+    return 1 <= day.toordinal() + count * (7 if unit == "weeks" else 1) <= dt.date.max.toordinal()
+
 
 #: The checks of the forms of SPEC §3.1, by node type (``_Checker`` methods).
 _PATTERN_CHECKS: dict[type, str] = {

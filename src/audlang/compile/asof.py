@@ -12,7 +12,7 @@ import datetime as dt
 
 import attrs
 
-from audlang import ast
+from audlang import ast, holidays
 from audlang.check.limits import AS_OF_MAX, AS_OF_MIN
 
 
@@ -97,6 +97,10 @@ def resolve_date(value: ast.Value, as_of: AsOf) -> dt.date:
     if isinstance(value, ast.SeasonalDate):
         year = as_of.date.year - value.years_ago
         return dt.date(year, value.month, min(value.day, calendar.monthrange(year, value.month)[1]))
+    if isinstance(value, ast.HolidayDate):
+        return holidays.holiday(value.name, as_of.date.year - value.years_ago)
+    if isinstance(value, ast.DateOffset):  # a negative count goes back, a positive one forward
+        return minus(resolve_date(value.date, as_of), -value.count, value.unit)
     raise TypeError(f"not a date value: {value!r}")
 
 
@@ -135,4 +139,4 @@ def window_range(window: ast.Window | None, as_of: AsOf) -> TimeRange:
         return TimeRange(next_day(window.date), T)
     if isinstance(window, ast.On):
         return TimeRange(day(window.date), min(next_day(window.date), T))
-    raise TypeError(f"not a window: {window!r}")
+    raise TypeError(f"not a window with one range: {window!r}")

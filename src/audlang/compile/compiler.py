@@ -13,6 +13,7 @@ that every engine evaluates alike.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
@@ -125,7 +126,7 @@ class SegmentCompiler:
         needed = {"customer_id"}
         attributes = self.model.data_model.attributes
         for node in walk_through_scores(condition, self.model.scores):
-            if isinstance(node, ast.ATTRIBUTE_PREDICATES):
+            if isinstance(node, ast.ATTRIBUTE_READERS):
                 info = attributes.get(node.attribute.name)
                 if info is not None and info.table == "customer_360" and info.column is not None:
                     needed.add(info.column)
@@ -406,7 +407,23 @@ class _Scope:
         raise TypeError(f"cannot compile {node!r}")
 
     def anniversary(self, node: ast.Anniversary) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        """SPEC §3.1: the attribute's month and day (``dialects.month_day``) among those whose anniversary
+        falls in the window, worked out here from D (``anniversary_ranges``); false when it is missing."""
+        operand, info = self.operand(node.attribute.name)
+        # every month and day has an anniversary in the window: every real date (not SQLite's '2023-02-30')
+        ranges = anniversary_ranges(node, self.compiler.as_of.date) or ((101, 1231),)
+
+        def build(op: _Operand) -> ColumnElement[bool]:
+            value: ColumnElement[Any] = op.expr  # a column (only average_order_value is not; it is a number)
+            present = value.is_not(None)
+            md = dialects.month_day(value)
+            return and_(present, or_(*(md == literal(low, Integer()) if low == high
+                                       else md.between(literal(low, Integer()), literal(high, Integer()))
+                                       for low, high in ranges)))
+
+        if operand is None:  # a custom table: any of the customer's rows
+            return self.customer_id.in_(self.compiler.custom_attribute(info, build))
+        return build(operand)
 
     def most_purchased(self, node: ast.MostPurchased) -> ColumnElement[bool]:
         raise TypeError(f"cannot compile {node!r}")
@@ -593,6 +610,42 @@ def _in_strings(expr: ColumnElement[Any], values: Iterable[ast.Value]) -> Column
     if len(texts) == 1:
         return expr == literal(texts[0], String())
     return expr.in_([literal(v, String()) for v in texts])
+
+
+#: every month and day of the calendar (month × 100 + day), in order, February 29 included
+MONTH_DAYS = tuple(d.month * 100 + d.day for d in (dt.date(2000, 1, 1) + dt.timedelta(days=k) for k in range(366)))
+
+
+def anniversary_ranges(node: ast.Anniversary, day: dt.date) -> tuple[tuple[int, int], ...] | None:
+    """The month-days (``MONTH_DAYS``) with an anniversary in the window of ``node`` as of ``day`` (D), as
+    inclusive ranges in calendar order (two when the window spans New Year); None when all have one.
+
+    ``in this month``: D's month. ``within next N days``: the days D … D + N − 1; ``within last N days``:
+    D − N + 1 … D. A month-day has an anniversary on each of them that is the same month and day, and
+    February 29 also on February 28 of a common year (SPEC §3.1). Any 366 days in a row hold an
+    anniversary of every month-day, so a longer window is 366 days."""
+    if node.side == "month":
+        return ((day.month * 100 + 1, day.month * 100 + 31),)
+    assert node.count is not None, "an anniversary window has a count"
+    count = min(node.count, 366)
+    first = day if node.side == "next" else day - dt.timedelta(days=count - 1)
+    held: set[int] = set()
+    for k in range(count):
+        on = first + dt.timedelta(days=k)
+        held.add(on.month * 100 + on.day)
+        if (on.month, on.day) == (2, 28) and not calendar.isleap(on.year):
+            held.add(229)
+    if len(held) == len(MONTH_DAYS):
+        return None
+    ranges: list[tuple[int, int]] = []
+    run: list[int] = []
+    for md in (*MONTH_DAYS, None):
+        if md in held:
+            run.append(md)
+        elif run:
+            ranges.append((run[0], run[-1]))
+            run = []
+    return tuple(ranges)
 
 
 def _day_range_test(ts: ColumnElement[Any], op: str, day: dt.date) -> ColumnElement[bool]:

@@ -19,6 +19,7 @@ each dialect's overrides beside a shared generator:
   Snowflake's string literals escape the backslash itself);
 - string literals for BigQuery (its dialect doubles ``%`` for its DB-API);
 - the clamp inside the haversine formula;
+- a date's month and day as one number (``month_day``, for anniversaries);
 - Spark SQL (PyHive's ``hive`` dialect, used for Spark's Thrift server and
   Databricks): typed literals for dates, timestamps and decimals, Spark's
   string escapes, LIKE with Spark's own escape character.
@@ -475,6 +476,44 @@ def haversine_km(lat1: ColumnElement[Any], lon1: ColumnElement[Any], lat2: Colum
     a = half_dlat * half_dlat + f.cos(radians(lat1)) * f.cos(radians(lat2)) * half_dlon * half_dlon
     clamped = expression.case((a > 1, expression.literal(1.0)), else_=a)
     return 2 * EARTH_RADIUS_KM * f.asin(f.sqrt(clamped))
+
+
+# ------------------------------------------------------------------ anniversaries
+
+
+class month_day(functions.FunctionElement[int]):
+    """A date's month and day as one number, month × 100 + day (``1225`` for December 25), of a date or
+    timestamp column read by its declared type; a timestamp's on its UTC date (zone-less timestamps are
+    UTC, and every engine's session runs in UTC: ``warehouse.py``). NULL when the value is.
+
+    SQLite reads the canonical text ``declared`` makes (``strftime('%m%d', …)``; 0 for a text whose day
+    does not exist, such as ``2023-02-30``, which SQLite's ``date`` lets through); Spark's ``month`` and
+    ``dayofmonth`` also take a date written as text; every other engine has ``EXTRACT``."""
+
+    name = "month_day"
+    type = types.Integer()
+    inherit_cache = True
+
+
+@compiles(month_day)
+def _month_day_default(element: month_day, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"(EXTRACT(MONTH FROM {value}) * 100 + EXTRACT(DAY FROM {value}))"
+
+
+@compiles(month_day, "sqlite")
+def _month_day_sqlite(element: month_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's date() passes a day that does not exist ('2023-02-30'), which '+0 days' moves on to
+    # another: such a text is no day of the calendar, so it has no anniversary (0, in no window).
+    value = compiler.process(element.clauses, **kw)
+    return (f"(CASE WHEN date({value}) = date({value}, '+0 days') "
+            f"THEN CAST(strftime('%m%d', {value}) AS INTEGER) ELSE 0 END)")
+
+
+@compiles(month_day, "hive")
+def _month_day_spark(element: month_day, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"(month({value}) * 100 + dayofmonth({value}))"
 
 
 # ------------------------------------------------------------------ campaign buckets

@@ -141,9 +141,9 @@ class SharedFacts:
         elif isinstance(node, ast.AbandonedCheckout):
             window = self._range_key(node.window)
             self._register(("checkouts", window), "checkouts", self._checkout_fact(node), window[0])
-        elif isinstance(node, ast.ATTRIBUTE_PREDICATES) or (isinstance(node, ast.Percentile) and node.attribute):
+        elif isinstance(node, ast.ATTRIBUTE_READERS) or (isinstance(node, ast.Percentile) and node.attribute):
             attribute = node.attribute
-            assert attribute is not None, "an attribute predicate or a percentile of an attribute"
+            assert attribute is not None, "an attribute reader or a percentile of an attribute"
             info = self.model.data_model.attributes.get(attribute.name)
             if info is not None and info.derived:
                 self._add_derived()
@@ -315,7 +315,7 @@ class SharedFacts:
             return [("tags", _tags_key(node))]
         if isinstance(node, ast.AbandonedCheckout):
             return [("checkouts", self._range_key(node.window))]
-        if isinstance(node, ast.ATTRIBUTE_PREDICATES):
+        if isinstance(node, ast.ATTRIBUTE_READERS):
             info = self.model.data_model.attributes.get(node.attribute.name)
             if info is not None and info.derived:
                 return [("derived", name) for name in _DERIVED]

@@ -30,7 +30,7 @@ from audlang.lsp.reparse import FileParser
 T = TypeVar("T")
 
 #: The kinds of declaration a quoted name can refer to, and their AST classes.
-NAMED = {"segment": ast.Segment, "destination": ast.Destination, "campaign": ast.Campaign}
+NAMED = {"segment": ast.Segment, "score": ast.Score, "destination": ast.Destination, "campaign": ast.Campaign}
 
 
 @attrs.frozen
@@ -49,8 +49,8 @@ class ProjectAnalysis:
             yield from file.declarations
 
     def find(self, kind: str, name: str) -> ast.Declaration | None:
-        """The declaration of a segment, destination or campaign, also one the checker set aside."""
-        table = {"segment": self.model.segments, "destination": self.model.destinations,
+        """The declaration of a segment, score, destination or campaign, also one the checker set aside."""
+        table = {"segment": self.model.segments, "score": self.model.scores, "destination": self.model.destinations,
                  "campaign": self.model.campaigns}[kind]
         if name in table:
             return table[name]

@@ -25,6 +25,7 @@ from audlang.lsp.text import (
     top_of_document, word_at,
 )
 from audlang.syntax import format_source, parse_source
+from audlang.syntax.formatter import score_item_text as format_score_item
 from audlang.syntax.grammar import keywords
 from audlang.syntax.parser import BOM, normalize
 
@@ -127,6 +128,8 @@ def _completions_on_line(analysis: ProjectAnalysis, line: str, column: int, line
         ]
     if re.search(r"\b(?:in|audience)\s+segment\s+$", prefix):
         return [_name_item(analysis, "segment", n, insert_text=_quote(n)) for n in analysis.names("segment")]
+    if re.search(r"\S.*\bscore\s+$", prefix):  # a score used in a condition (not a declaration's start)
+        return [_name_item(analysis, "score", n, insert_text=_quote(n)) for n in analysis.names("score")]
     if re.search(r"(?:\bto|\"\s*,)\s+$", prefix) and re.search(r"\bto\b", prefix):
         return [_name_item(analysis, "destination", n, insert_text=_quote(n))
                 for n in analysis.names("destination")]
@@ -144,7 +147,7 @@ def _completions_on_line(analysis: ProjectAnalysis, line: str, column: int, line
     return items
 
 
-_DECLARATION_LINE = re.compile(r"^\s*(?:paused\s+)?(segment|campaign|table|moved|destination)\b")
+_DECLARATION_LINE = re.compile(r"^\s*(?:paused\s+)?(segment|score|campaign|table|moved|destination)\b")
 _DESTINATION_HEAD = re.compile(r'^\s*(?:paused\s+)?destination\s+"(?:[^"\\]|\\.)*"\s+([A-Za-z_]\w*)\s*<\s*$')
 
 
@@ -190,6 +193,7 @@ def _quote(name: str) -> str:
 
 _NAME_KINDS = {
     "segment": lsp.CompletionItemKind.Class,
+    "score": lsp.CompletionItemKind.Value,
     "destination": lsp.CompletionItemKind.Interface,
     "campaign": lsp.CompletionItemKind.Event,
 }
@@ -326,7 +330,8 @@ Parse = Callable[[str, str], tuple[ast.SourceFile, list[Diagnostic]]]
 
 
 def document_symbols(text: str, key: str, parse: Parse = parse_source) -> list[lsp.DocumentSymbol]:
-    """The document's declarations, with a campaign's groups, a table's columns and a destination's settings."""
+    """The document's declarations, with a campaign's groups, a score's items, a table's columns and a
+    destination's settings."""
     parsed, _ = parse(text, key)
     symbols = []
     for decl in parsed.declarations:
@@ -334,40 +339,38 @@ def document_symbols(text: str, key: str, parse: Parse = parse_source) -> list[l
             continue
         whole = text_range(text, decl.span)
         selection = text_range(text, getattr(decl, "name_span", None) or decl.span)
-        children: list[lsp.DocumentSymbol] = []
-        if isinstance(decl, ast.Campaign):
-            for group in (*decl.treatments, *decl.subaudiences):
-                if group.span is not None:
-                    children.append(lsp.DocumentSymbol(
-                        name=group.name, kind=lsp.SymbolKind.EnumMember, range=text_range(text, group.span),
-                        selection_range=text_range(text, group.span),
-                        detail="treatment" if isinstance(group, ast.Treatment) else "subaudience"))
-        elif isinstance(decl, ast.TableMapping):
-            for col in decl.columns:
-                if col.span is not None:
-                    children.append(lsp.DocumentSymbol(
-                        name=col.attribute, kind=lsp.SymbolKind.Field, range=text_range(text, col.span),
-                        selection_range=text_range(text, col.span), detail=col.type or ""))
-        elif isinstance(decl, ast.Destination):
-            for setting in decl.settings:
-                if setting.span is not None:
-                    children.append(lsp.DocumentSymbol(
-                        name=setting.key, kind=lsp.SymbolKind.Property, range=text_range(text, setting.span),
-                        selection_range=text_range(text, setting.key_span or setting.span)))
+        children = [lsp.DocumentSymbol(name=name, kind=kind, range=text_range(text, span),
+                                       selection_range=text_range(text, selected or span), detail=detail)
+                    for name, kind, span, selected, detail in _parts(decl) if span is not None]
         if isinstance(decl, ast.Moved):
             name, kind, detail = f"{decl.old} → {decl.new}", lsp.SymbolKind.Key, f"moved {decl.kind}"
         elif isinstance(decl, ast.Destination):
             name, kind, detail = decl.name, lsp.SymbolKind.Interface, f"destination ({decl.kind})"
         else:
             name = decl.name
-            kind = {ast.Segment: lsp.SymbolKind.Class, ast.Campaign: lsp.SymbolKind.Event,
-                    ast.TableMapping: lsp.SymbolKind.Struct}[type(decl)]
+            kind = {ast.Segment: lsp.SymbolKind.Class, ast.Score: lsp.SymbolKind.Variable,
+                    ast.Campaign: lsp.SymbolKind.Event, ast.TableMapping: lsp.SymbolKind.Struct}[type(decl)]
             detail = type(decl).__name__.lower().replace("tablemapping", "table")
         if getattr(decl, "paused", False):
             detail += ", paused"
         symbols.append(lsp.DocumentSymbol(name=name, kind=kind, range=whole, selection_range=selection,
                                           detail=detail, children=children or None))
     return symbols
+
+
+def _parts(decl: ast.Declaration) -> list[tuple[str, lsp.SymbolKind, Span | None, Span | None, str | None]]:
+    """A declaration's parts in the outline: (name, kind, span, selected span, detail)."""
+    if isinstance(decl, ast.Campaign):
+        return [(g.name, lsp.SymbolKind.EnumMember, g.span, None,
+                 "treatment" if isinstance(g, ast.Treatment) else "subaudience")
+                for g in (*decl.treatments, *decl.subaudiences)]
+    if isinstance(decl, ast.Score):
+        return [(format_score_item(i), lsp.SymbolKind.EnumMember, i.span, None, "item") for i in decl.items]
+    if isinstance(decl, ast.TableMapping):
+        return [(c.attribute, lsp.SymbolKind.Field, c.span, None, c.type or "") for c in decl.columns]
+    if isinstance(decl, ast.Destination):
+        return [(s.key, lsp.SymbolKind.Property, s.span, s.key_span, None) for s in decl.settings]
+    return []
 
 
 def doc_comment_lines(text: str, key: str = "<document>", parse: Parse = parse_source) -> list[tuple[int, int, int]]:

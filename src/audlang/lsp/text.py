@@ -20,7 +20,7 @@ from audlang.syntax.parser import BOM, comment_start, unquote
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?')
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_KIND_BEFORE_STRING = re.compile(r"\b(segment|destination|campaign|to)\s*$|(,)\s*$")
+_KIND_BEFORE_STRING = re.compile(r"\b(segment|score|destination|campaign|to)\s*$|(,)\s*$")
 
 
 def lines_of(text: str) -> list[str]:
@@ -70,7 +70,7 @@ def top_of_document() -> lsp.Range:
 class QuotedName:
     """A string under the cursor and the kind of thing it names, judged by what precedes it."""
 
-    kind: str | None  # segment, destination, campaign, or None
+    kind: str | None  # segment, score, destination, campaign, or None
     name: str
     start: int  # column of the opening quote
     end: int  # column after the closing quote (or the end of the line)
@@ -93,7 +93,7 @@ def kind_before(prefix: str) -> str | None:
     if found is None:
         return None
     word = found.group(1)
-    if word in ("segment", "destination", "campaign"):
+    if word in ("segment", "score", "destination", "campaign"):
         return word
     # `to "A", "B"`: a campaign's groups name destinations; `moved segment "Old" to "New"` does not.
     if re.search(r"\bmoved\b", prefix):

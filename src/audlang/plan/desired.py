@@ -21,7 +21,8 @@ from audlang.check.datamodel import DERIVED_ATTRIBUTES
 from audlang.syntax.formatter import format_declaration
 from audlang.vocabulary import ObjectKind
 
-_DATED = (ast.HasPurchased, ast.AbandonedCheckout, ast.Today, ast.SeasonalDate)
+_DATED = (ast.HasPurchased, ast.AbandonedCheckout, ast.Today, ast.SeasonalDate, ast.HolidayDate, ast.Anniversary,
+          ast.MostPurchased, ast.FirstPurchased)
 
 
 @attrs.frozen

@@ -117,7 +117,7 @@ def _profile_insights(conn: sa.Connection, model: Model, m: sa.Table, names: lis
     evaluate.insights_query: members left-joined with customer_360); revenue and active are zero."""
     insights = {name: dict.fromkeys(evaluate.INSIGHT_KEYS, 0) for name in names}
     for name in names:
-        insights[name]["revenue_last_365_days"] = Decimal("0.00")
+        insights[name].update(dict.fromkeys(evaluate.MONEY_INSIGHTS, Decimal("0.00")))
     profile, info = evaluate._customers(model)
     col = lambda n: profile.c[info.column(n)]  # noqa: E731
 
@@ -125,13 +125,14 @@ def _profile_insights(conn: sa.Connection, model: Model, m: sa.Table, names: lis
         return evaluate.count_true(col(n))
 
     rows = conn.execute(select(m.c.seg, func.count(m.c.customer_id), flag("contactable_email"),
-                               flag("contactable_phone"), flag("sms_opt_in"))
+                               flag("contactable_phone"), flag("sms_opt_in"),
+                               evaluate.predicted_revenue(col("predicted_clv")))
                         .select_from(m.outerjoin(profile, col("customer_id") == m.c.customer_id))
                         .group_by(m.c.seg))
-    for seg, count, email, phone, sms in rows:
+    for seg, count, email, phone, sms, predicted in rows:
         figures = insights[names[seg]]
         figures.update(members=int(count), reachable_email=int(email or 0), reachable_phone=int(phone or 0),
-                       sms_opt_in=int(sms or 0))
+                       sms_opt_in=int(sms or 0), predicted_revenue=evaluate.money(predicted))
     return insights
 
 
@@ -143,7 +144,7 @@ def _add_recent_orders(conn: sa.Connection, insights: dict[str, dict], names: li
                         .select_from(joined).where(*conditions).group_by(m.c.seg))
     for seg, revenue, active in rows:
         figures = insights[names[seg]]
-        figures["revenue_last_365_days"] = Decimal(str(revenue or 0)).quantize(Decimal("0.01"))
+        figures["revenue_last_365_days"] = evaluate.money(revenue)
         figures["active"] = int(active or 0)
 
 

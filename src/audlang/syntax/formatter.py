@@ -291,7 +291,7 @@ def _setting_text(setting: ast.Setting) -> str:
     return f"{key} = {shown}"
 
 
-def _score_item_text(item: ast.ScoreItem) -> str:
+def score_item_text(item: ast.ScoreItem) -> str:
     points = "point" if item.points == 1 else "points"
     return f"{number_text(item.points)} {points} if {condition_text(item.condition)}"
 
@@ -313,7 +313,7 @@ def format_declaration(decl: ast.Declaration, comments: list[ast.Comment]) -> li
         attached = _attach(comments, [i.span for i in decl.items], span)
         head = f"score {quote(decl.name)}"
         if decl.items or attached.any_inside:
-            lines = _body(f"{head} <", [_score_item_text(i) for i in decl.items], attached, "")
+            lines = _body(f"{head} <", [score_item_text(i) for i in decl.items], attached, "")
         else:
             lines = [f"{head} < >"]
     elif isinstance(decl, ast.Destination):

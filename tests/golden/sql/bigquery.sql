@@ -83,6 +83,16 @@ WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`customer_id` IN (SELECT `audlang_
 FROM `audlang_list_6c8d5e03b5c9093b` 
 WHERE `audlang_list_6c8d5e03b5c9093b`.`customer_id` IS NOT NULL);
 
+-- segment: Birthday Month
+SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
+FROM `customer_360` AS `c1` 
+WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`birthdate` IS NOT NULL AND (EXTRACT(MONTH FROM `c1`.`birthdate`) * 100 + EXTRACT(DAY FROM `c1`.`birthdate`)) BETWEEN 1101 AND 1131 AND `c1`.`email_opt_in` IS NOT NULL AND `c1`.`email_opt_in` = true;
+
+-- segment: Birthday This Week - SMS
+SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
+FROM `customer_360` AS `c1` 
+WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`birthdate` IS NOT NULL AND (EXTRACT(MONTH FROM `c1`.`birthdate`) * 100 + EXTRACT(DAY FROM `c1`.`birthdate`)) BETWEEN 1130 AND 1206 AND `c1`.`sms_opt_in` IS NOT NULL AND `c1`.`sms_opt_in` = true;
+
 -- segment: Engaged
 SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
 FROM `customer_360` AS `c1` 
@@ -129,6 +139,13 @@ FROM `customer_360` AS `c1`
 WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`customer_id` IN (SELECT `o2`.`customer_id` 
 FROM `unified_transactions` AS `o2` 
 WHERE `o2`.`customer_id` IS NOT NULL AND `o2`.`order_datetime` IS NOT NULL AND `o2`.`order_datetime` < DATETIME '2023-02-15 00:00:00' AND `o2`.`order_datetime` >= DATETIME '2023-02-07 00:00:00');
+
+-- segment: Easter Shoppers - SMS
+SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
+FROM `customer_360` AS `c1` 
+WHERE `c1`.`customer_id` IS NOT NULL AND `c1`.`customer_id` IN (SELECT `o2`.`customer_id` 
+FROM `unified_transactions` AS `o2` 
+WHERE `o2`.`customer_id` IS NOT NULL AND `o2`.`order_datetime` IS NOT NULL AND `o2`.`order_datetime` < DATETIME '2023-04-10 00:00:00' AND `o2`.`order_datetime` >= DATETIME '2023-03-26 00:00:00') AND `c1`.`sms_opt_in` IS NOT NULL AND `c1`.`sms_opt_in` = true;
 
 -- segment: Spent Over 1000 This Year
 SELECT DISTINCT `c1`.`customer_id` AS `customer_id` 
