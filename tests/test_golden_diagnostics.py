@@ -48,7 +48,8 @@ def test_golden_cases_cover_every_error_code():
     text = "".join(p.read_text() for p in FOLDER.glob("*.expected"))
     codes = {f"E{n}" for n in ("001", "002", "003", "004", "101", "102", "103", "104", "105", "106", "107",
                                "108", "109", "110", "111", "112", "113", "114", "115", "117", "118", "120",
-                               "121", "122", "123", "124", "125", "126", "130", "131", "133", "134", "135")}
+                               "121", "122", "123", "124", "125", "126", "130", "131", "132", "133", "134", "135",
+                               "137")}
     missing = sorted(c for c in codes if f"[{c}]" not in text)
     assert not missing, f"no golden case shows {missing}"
     assert os.sep not in "".join(line.split(":")[0] for line in text.splitlines() if "error[" in line)

@@ -30,6 +30,7 @@ from audlang import ast, evaluate, warehouse
 from audlang.check import Model
 from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, NUMBER, TIMESTAMP
 from audlang.compile import AsOf, SegmentCompiler, dialects
+from audlang.compile.compiler import percentile_held
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.syntax.formatter import condition_text, quote
 
@@ -41,8 +42,8 @@ KINDS = {
     ast.BetweenValues: "between", ast.StringMatch: "match", ast.IsSet: "is_set", ast.BooleanAttribute: "boolean",
     ast.HasPurchased: "has_purchased", ast.Tagged: "tagged", ast.AbandonedCheckout: "abandoned_checkout",
     ast.InSegment: "in_segment", ast.InFile: "in_list", ast.NearStore: "near_store",
-    ast.Anniversary: "anniversary",
-    ast.MostPurchased: "most_purchased", ast.FirstPurchased: "first_purchased",
+    ast.Anniversary: "anniversary", ast.MostPurchased: "most_purchased", ast.FirstPurchased: "first_purchased",
+    ast.ScoreCompare: "score", ast.Percentile: "percentile",
 }
 
 
@@ -208,7 +209,39 @@ class _Builder:
                 "needed": ("const", window.count), "unit": ("const", window.unit)}
 
     def score(self, node: ast.ScoreCompare | ast.Percentile, verdict: str) -> _Pending:
-        return _Pending(node, verdict, {})
+        """A score point by point (each item's points and whether its condition held, and the total);
+        a percentile with the customer's value, rank and the population, and the edge (the last rank
+        and value that are in)."""
+        scope, cc = self.scope, self.compiler
+        facts: dict = {}
+        if node.score is not None:
+            score = self.model.scores[node.score]
+            facts["score"] = ("const", node.score)
+            facts["items"] = [{"points": ("const", item.points), "condition": ("const", condition_text(item.condition)),
+                               "held": self.verdict(scope.condition(item.condition))} for item in score.items]
+            facts["total"] = self.add(scope.score_value(node.score))
+        if isinstance(node, ast.Percentile):
+            if node.attribute is not None:
+                facts["attribute"] = ("const", node.attribute.name)
+            facts["side"], facts["percent"] = ("const", node.side), ("const", node.percent)
+
+            def of_customer(column: str) -> str:
+                ranks = cc.percentile_ranks(node)
+                return self.add(select(ranks.c[column]).where(ranks.c.customer_id == scope.customer_id)
+                                .limit(1).scalar_subquery())
+
+            def edge(aggregate: Any, column: str) -> str:
+                ranks = cc.percentile_ranks(node)
+                return self.add(select(aggregate(ranks.c[column]))
+                                .where(percentile_held(ranks, node.percent)).scalar_subquery())
+
+            facts["value"] = of_customer("ranked_value")
+            facts["rank"] = of_customer("ranked_position")
+            ranks = cc.percentile_ranks(node)
+            facts["population"] = self.add(select(func.count()).select_from(ranks).scalar_subquery())
+            facts["edge_rank"] = edge(func.max, "ranked_position")
+            facts["edge_value"] = edge(func.min if node.side == "top" else func.max, "ranked_value")
+        return _Pending(node, verdict, facts)
 
     def attribute(self, name: str) -> dict:
         """The attribute's value for the customer (one set of columns per attribute, however often used)."""
@@ -337,6 +370,7 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
         facts["top_orders"] = int(facts["top_orders"] or 0)
         facts["top_values"] = int(facts["top_values"] or 0)
         facts["orders"] = {value: int(n or 0) for value, n in facts["orders"].items()}
+    _score_values(facts)
     if "distance_km" in facts:
         km = facts.pop("distance_km")
         if km is None:
@@ -349,11 +383,27 @@ def _resolve(pending: _Pending, row: dict, as_of: AsOf) -> Clause:
                   pending.segment)
 
 
+def _score_values(facts: dict) -> None:
+    """A score's and a percentile's facts as JSON values."""
+    if "items" in facts:  # a score, point by point
+        facts["items"] = [{"points": _number(i["points"], False), "condition": i["condition"], "held": bool(i["held"])}
+                          for i in facts["items"]]
+        facts["total"] = _number(facts["total"], False)
+    if "side" in facts:  # a percentile
+        facts["percent"] = _number(facts["percent"], False)
+        for key in ("rank", "population", "edge_rank"):
+            facts[key] = None if facts[key] is None else int(facts[key])
+        for key in ("value", "edge_value"):
+            facts[key] = _number(facts[key], False)
+
+
 def _fact(value, row: dict):
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "const":
         return value[1]
     if isinstance(value, dict):
         return {k: _fact(v, row) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fact(v, row) for v in value]
     if isinstance(value, tuple):
         return tuple(row[v] for v in value)
     return row[value]
@@ -452,6 +502,9 @@ def facts_text(c: Clause) -> str:
     f = c.facts
     if not f:
         return ""
+    pattern = _pattern_facts(f)
+    if pattern is not None:
+        return pattern
     if "attribute" in f:
         text = _attribute_facts(f)
         for key, words in (("anniversary_this_year", "anniversary this year"),
@@ -461,13 +514,6 @@ def facts_text(c: Clause) -> str:
         return text
     if "matching_orders" in f:
         return _order_facts(f)
-    if "first_order" in f:
-        return f"first matching order {f['first_order']}" if f["first_order"] else "no matching order"
-    if "periods_held" in f:
-        return (f"{f['periods_held']:,} of the last {f['periods']:,} {f['unit']} held a matching order "
-                f"(at least {f['needed']:,} needed)")
-    if "top_orders" in f:
-        return _favourite_facts(f)
     if "tags" in f:
         has = [t for t, v in f["tags"].items() if v]
         return ("tagged " + ", ".join(f'"{t}"' for t in has)) if has else "no such tag"
@@ -483,6 +529,43 @@ def facts_text(c: Clause) -> str:
             return f"no position on file for the customer or store {f['store']}"
         return f"{f['distance']:,} {f['unit']} from store {f['store']}"
     return ""
+
+
+def _pattern_facts(f: dict) -> str | None:
+    """The facts of SPEC §3.1's behaviour forms, scores and percentiles in words (None: another kind)."""
+    if "side" in f:
+        return _percentile_facts(f)
+    if "items" in f:
+        return _score_facts(f)
+    if "first_order" in f:
+        return f"first matching order {f['first_order']}" if f["first_order"] else "no matching order"
+    if "periods_held" in f:
+        return (f"{f['periods_held']:,} of the last {f['periods']:,} {f['unit']} held a matching order "
+                f"(at least {f['needed']:,} needed)")
+    if "top_orders" in f:
+        return _favourite_facts(f)
+    return None
+
+
+def _points(n) -> str:
+    return f"{'+' if n >= 0 else '−'}{abs(n):,}"
+
+
+def _score_facts(f: dict) -> str:
+    """The items that held, with their points, and the total."""
+    held = [f"{_points(i['points'])} {i['condition']}" for i in f["items"] if i["held"]]
+    return f'score "{f["score"]}" = {f["total"]:,}' + (f" ({'; '.join(held)})" if held else " (no item held)")
+
+
+def _percentile_facts(f: dict) -> str:
+    """The customer's value and rank among the customers with a value, and the edge."""
+    what = f'score "{f["score"]}"' if "score" in f and "attribute" not in f else f.get("attribute", "the value")
+    if f["value"] is None:
+        return f"{what} is missing (not ranked)"
+    text = f"{what} = {f['value']:,}, rank {f['rank']:,} of {f['population']:,}"
+    if f["edge_rank"] is not None:
+        text += f"; the {f['side']} {f['percent']}% reach rank {f['edge_rank']:,} ({what} {f['edge_value']:,})"
+    return text
 
 
 def _attribute_facts(f: dict) -> str:

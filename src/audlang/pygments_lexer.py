@@ -40,7 +40,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _QUOTED = r'"(?:[^"\\\n]|\\.)*"'
 # What starts a declaration at the beginning of a line (as the parser cuts a file into declarations).
 _DECLARATION_START = (r'[ \t]*(?:paused[ \t]+)?'
-                      r'(?:(?:segment|destination|campaign)[ \t]+"|table[ \t]+[A-Za-z_]|moved[ \t]+[a-z])')
+                      r'(?:(?:segment|destination|campaign|score)[ \t]+"|table[ \t]+[A-Za-z_]|moved[ \t]+[a-z])')
 # A value after `<` or `>` makes it a comparison; anything else opens or closes a body.
 _VALUE = r'\s*(?:["\d-]|today\b|true\b|false\b)'
 
@@ -66,6 +66,9 @@ class AudlangLexer(RegexLexer):
             (r"^([ \t]*)(?:(paused)(\s+))?(destination)(\s+)(" + _QUOTED + r")(?:(\s+)(" + _NAME + "))?",
              bygroups(Whitespace, Keyword.Declaration, Whitespace, Keyword.Declaration, Whitespace, Name.Class,
                       Whitespace, Name.Builtin)),
+            # a score's body opens on an item or nothing (`score "X" < 3` in a condition compares)
+            (r"^([ \t]*)(score)(\s+)(" + _QUOTED + r")(\s*)(<)(?=[ \t]*(?:$|#|>|-?\d+(?:\.\d+)?[ \t]+points?\b))",
+             bygroups(Whitespace, Keyword.Declaration, Whitespace, String.Double, Whitespace, Punctuation)),
             (r"^([ \t]*)(table)(\s+)(" + _NAME + r")(?:(\s+)(from)(\s+)(" + _QUOTED + r"))?(\s*)(<)",
              bygroups(Whitespace, Keyword.Declaration, Whitespace, Name.Class, Whitespace, Keyword, Whitespace,
                       String.Double, Whitespace, Punctuation), "columns"),

@@ -19,6 +19,7 @@ class ObjectKind(StrEnum):
     SEGMENT = "segment"
     DESTINATION = "destination"
     CAMPAIGN = "campaign"
+    SCORE = "score"  # recorded with its definition; nothing is materialized for it (SPEC §3.1)
 
 
 class PlanAction(StrEnum):

@@ -17,7 +17,7 @@ from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode as C
 
 AS_OF = "2024-11-30"
 CREATE, UPDATE, RENAME, REFRESH, PAUSED, DELETE = PlanAction
-SEGMENT, DESTINATION, CAMPAIGN = ObjectKind
+SEGMENT, DESTINATION, CAMPAIGN, SCORE = ObjectKind
 
 
 def desired(text: str):

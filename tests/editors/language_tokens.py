@@ -17,6 +17,7 @@ from helpers import EXAMPLES
 
 from audlang.syntax import parse_source
 from audlang.syntax.grammar import keywords, parser
+from audlang.syntax.parser import _DECLARATION_START
 
 ROOT = EXAMPLES.parent
 EXAMPLE_FILES = sorted(EXAMPLES.rglob("*.aud"))
@@ -90,7 +91,8 @@ def _code_tokens(path: Path, text: str, lines: list[str], line_starts: list[int]
 _ROLE_OF_TYPE = {
     "NUMBER": "number", "PERCENT": "number", "DATE": "date", "MONTH_DAY": "date",
     "GT": "comparison", "GE": "comparison", "LE": "comparison", "NE": "comparison",
-    "RANGLE": "block_close", "NAME": "name", "HOLIDAY": "name", "MINUS": "arithmetic", "PLUS": "arithmetic",
+    "RANGLE": "block_close", "NAME": "name", "HOLIDAY": "name", "MINUS": "arithmetic", "ITEM_MINUS": "arithmetic",
+    "PLUS": "arithmetic",
     "LPAR": "punctuation", "RPAR": "punctuation", "COMMA": "punctuation",
 }
 
@@ -117,7 +119,11 @@ def _role(path: Path, lexed: list, i: int, lines: list[str], body: str | None) -
     if tok.type == "EQ":
         return ("assignment" if body else "comparison"), ""
     if tok.type == "LT":
-        return ("comparison" if following is not None and following.type in VALUE_TOKENS else "block_open"), ""
+        # a score's body opens on its items (numbers): the parser tells it from `score "X" < 3` by the line
+        opens_score = before is not None and before.type == "SCORE" and _DECLARATION_START.match(
+            lines[before.line - 1]) is not None
+        comparison = following is not None and following.type in VALUE_TOKENS and not opens_score
+        return ("comparison" if comparison else "block_open"), ""
     if tok.type in _ROLE_OF_TYPE:
         return _ROLE_OF_TYPE[tok.type], ""
     raise AssertionError(f"{path}:{tok.line}:{tok.column}: no role for {tok.type} {tok.value!r}")

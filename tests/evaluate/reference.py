@@ -212,11 +212,30 @@ class Reference:
                     held.add(k)
         return len(held)
 
+    def score(self, name: str, c: str) -> Decimal:
+        """SPEC §3.1: the sum of the points of the items whose condition holds, 0 when none does."""
+        return sum((item.points for item in self.model.scores[name].items if self.holds(item.condition, c)),
+                   Decimal(0))
+
     def score_compare(self, node: ast.ScoreCompare, c: str) -> bool:
-        raise NotImplementedError(node)
+        value = self.score(node.score, c)
+        if node.op == "between":
+            return node.value.value <= value <= node.high.value
+        return OPS[node.op](value, node.value.value)
+
+    def ranked(self, node: ast.Percentile, c: str):
+        if node.score is not None:
+            return self.score(node.score, c)
+        return self.value(node.attribute.name, c)
 
     def percentile(self, node: ast.Percentile, c: str) -> bool:
-        raise NotImplementedError(node)
+        """SPEC §3.1: among the customers whose value is present, fewer than P% have a strictly better one."""
+        mine = self.ranked(node, c)
+        if mine is None:
+            return False
+        values = [v for v in (self.ranked(node, other) for other in self.customers) if v is not None]
+        better = sum(1 for v in values if (v > mine if node.side == "top" else v < mine))
+        return Decimal(better) * 100 < node.percent * len(values)
 
     # ------------------------------------------------------------------ attributes
     def value(self, name: str, c: str):

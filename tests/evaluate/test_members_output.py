@@ -212,7 +212,8 @@ def test_an_edited_segment_is_not_answered_by_its_early_query(project, warehouse
     shutil.copytree(project, copy)
     args = ("members", "Big Spenders", "--as-of", AS_OF, "--warehouse", warehouse_url)
     before = run(copy, *args)
-    segments = next(p for p in (copy / "segments").glob("*.aud") if "Big Spenders" in p.read_text(encoding="utf-8"))
+    segments = next(p for p in (copy / "segments").glob("*.aud")
+                    if 'segment "Big Spenders" <' in p.read_text(encoding="utf-8"))  # not a file that uses it
     text = segments.read_text(encoding="utf-8")
     assert "lifetime_revenue > 500" in text
     segments.write_text(text.replace("lifetime_revenue > 500", "lifetime_revenue > 900"), encoding="utf-8")

@@ -175,7 +175,9 @@ dates = st.one_of(
 holiday_dates = st.builds(ast.HolidayDate, st.sampled_from(sorted(HOLIDAYS)), st.integers(0, 1))
 dates = st.one_of(
     dates, holiday_dates,
-    st.builds(ast.DateOffset, dates | holiday_dates, st.integers(-40, 40).filter(bool),
+    # one offset per date: `today - N units` is already one, so today offsets only when on its own
+    st.builds(ast.DateOffset, dates.filter(lambda d: not (isinstance(d, ast.Today) and d.minus)) | holiday_dates,
+              st.integers(-40, 40).filter(bool),
               st.sampled_from(["days", "weeks", "months", "years"])),
 )
 windows = st.none() | st.one_of(

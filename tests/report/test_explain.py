@@ -148,3 +148,38 @@ def test_errors_are_one_line(project, warehouse_url, args, message):
     result = run(project, *args, "--warehouse", warehouse_url, expect=1)
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_a_score_is_explained_point_by_point(project, warehouse_url):
+    url = warehouse_url
+    members = member_ids(project, url, "Engaged")
+    doc = json.loads(run(project, "explain", "Engaged", members[0], "--as-of", AS_OF, "--warehouse", url,
+                         "--format", "json").stdout)
+    scored = doc["condition"]["children"][0]
+    facts = scored["facts"]
+    assert scored["kind"] == "score" and scored["value"] is True and facts["score"] == "Engagement"
+    assert [i["points"] for i in facts["items"]] == [3, 2, 1, 0.5, -2]
+    assert facts["items"][0]["condition"] == 'tagged "VIP"'
+    assert facts["total"] == sum(i["points"] for i in facts["items"] if i["held"]) and facts["total"] >= 3
+    text = run(project, "explain", "Engaged", members[0], "--as-of", AS_OF, "--warehouse", url).stdout
+    assert f'score "Engagement" = {facts["total"]:,}' in text
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_a_percentile_shows_the_value_rank_and_edge(project, warehouse_url):
+    url = warehouse_url
+    members = member_ids(project, url, "Top Decile Revenue")
+    assert 0 < len(members) <= CUSTOMERS // 10 + 5
+    outsider = next(c for c in (f"C{i:06d}" for i in range(1, CUSTOMERS)) if c not in set(members))
+    inside = json.loads(run(project, "explain", "Top Decile Revenue", members[0], "--as-of", AS_OF,
+                            "--warehouse", url, "--format", "json").stdout)["condition"]
+    outside = json.loads(run(project, "explain", "Top Decile Revenue", outsider, "--as-of", AS_OF,
+                             "--warehouse", url, "--format", "json").stdout)["condition"]
+    assert inside["kind"] == outside["kind"] == "percentile"
+    for clause in (inside, outside):
+        facts = clause["facts"]
+        assert facts["population"] == CUSTOMERS and facts["side"] == "top" and facts["percent"] == 10
+        assert (facts["rank"] <= facts["edge_rank"]) == clause["value"]
+        assert (facts["value"] >= facts["edge_value"]) == clause["value"]
+        assert (facts["rank"] - 1) * 100 < 10 * CUSTOMERS or not clause["value"]

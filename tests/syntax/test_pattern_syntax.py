@@ -109,3 +109,14 @@ def test_many_negated_score_items_are_not_one_deep_condition():
     items = "\n".join(f"  1 point if not tagged \"T{i}\"" for i in range(60))
     (score,) = parsed(f'score "Many" <\n{items}\n>\n').declarations
     assert isinstance(score, ast.Score) and len(score.items) == 60
+
+
+def test_negative_points_after_a_date_are_the_next_item_not_an_offset():
+    text = 'score "Dated" <\n  3 points if abandoned_checkout since 2024-01-01\n  -2 points if sms_opt_in\n>\n'
+    (score,) = parsed(text).declarations
+    assert isinstance(score, ast.Score)
+    assert [i.points for i in score.items] == [Decimal(3), Decimal(-2)]
+    assert score.items[0].condition == ast.AbandonedCheckout(ast.Since(ast.DateLiteral("2024-01-01")))
+    assert format_file(parsed(text), text) == text
+    (segment,) = parsed('segment "Offset" < has_purchased since 2024-01-01 - 2 days >\n').declarations
+    assert isinstance(segment, ast.Segment) and isinstance(segment.condition, ast.HasPurchased)

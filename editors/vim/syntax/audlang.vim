@@ -60,7 +60,7 @@ syn match   audlangSettingKey    "^\s*\zs\h\w*\ze\%(\s\+\%(text\|number\|integer
 " Comments. Comment lines directly above a declaration (no blank line between)
 " are its description.
 syn match   audlangComment       "#.*$" contains=@Spell
-syn match   audlangDocComment    "^\s*#.*\n\%(\%(\s*#.*\n\)*\s*\%(paused\s\+\)\=\%(\%(segment\|destination\|campaign\)\s\+\"\|table\s\+\h\|moved\s\+\l\)\)\@=" contains=@Spell
+syn match   audlangDocComment    "^\s*#.*\n\%(\%(\s*#.*\n\)*\s*\%(paused\s\+\)\=\%(\%(segment\|destination\|campaign\|score\)\s\+\"\|table\s\+\h\|moved\s\+\l\)\)\@=" contains=@Spell
 
 syn sync minlines=50
 

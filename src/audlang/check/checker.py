@@ -134,14 +134,18 @@ class _Checker:
         if self.memory is not None:
             self.memory.start(self.model)
 
-        dependencies: dict[str, tuple[str, ...]] = {}
+        direct: dict[str, tuple[str, ...]] = {}
         for segment in segments.values():
             self.current_file = segment.span.file if segment.span else ""
             self._remembered("segment", segment, self._inputs(segment), partial(self._condition, segment.condition))
-            dependencies[segment.name] = self._uses(segment).segments
+            direct[segment.name] = self._uses(segment).segments
+        score_uses = {score.name: _score_uses(score) for score in scores.values()}
         for score in scores.values():
             self.current_file = score.span.file if score.span else ""
             self._score(score)
+        # a segment depends on the segments its condition uses, and on those its scores' items use
+        dependencies = {name: _through_scores(direct[name], self._uses(segment).scores, score_uses)
+                        for name, segment in segments.items()}
         for destination in destinations.values():
             self._remembered("destination", destination, (), partial(self._destination, destination))
         for campaign in campaigns.values():
@@ -150,7 +154,7 @@ class _Checker:
             destinations, campaigns.values(), self.exports,
             lambda name: info.type if (info := self.model.attributes.get(name)) else None))
         self._moves(moves, segments, campaigns, destinations)
-        order = self._order(segments, dependencies)
+        order = self._order(segments, scores, score_uses)
         self._combined_depths(order, segments, campaigns)
         model = Model(
             data_model=self.model,
@@ -198,6 +202,8 @@ class _Checker:
             return UNREMEMBERED
         uses = self._uses(decl)
         if uses.lists:
+            return UNREMEMBERED
+        if uses.scores:  # what it reads of a score (its items) is not remembered with it
             return UNREMEMBERED
         return (self.memory.generation, self._known(uses.segments, self.segment_names, "segment"),
                 self._known(uses.destinations, self.destination_names, "destination"))
@@ -399,13 +405,61 @@ class _Checker:
                        f"{window.periods:,}", window.span, "use a longer unit (weeks, months, years)")
 
     def _score(self, score: ast.Score) -> None:
-        self._unsupported("a score", score.name_span)
+        """Each item's points (a number of the language) and its condition, checked as a segment's."""
+        for item in score.items:
+            self._number(ast.NumberValue(item.points, item.span))
+            self._condition(item.condition)
+        if not score.items:
+            self.warning("W205", f'score "{score.name}" has no items, so it is 0 for everyone', score.name_span)
+
+    def _known_score(self, name: str, span: Span | None) -> bool:
+        if name in self.score_names:
+            return True
+        self.error("E137", f'unknown score "{name}"', span, did_you_mean_quoted(name, self.score_names))
+        return False
 
     def _score_compare(self, node: ast.ScoreCompare) -> None:
-        self._unsupported("a score", node.span)
+        """A score is a number: compared with numbers only (E105), a range in order (E106)."""
+        self._known_score(node.score, node.name_span or node.span)
+        values = [node.value] + ([node.high] if node.high is not None else [])
+        for value in values:
+            if isinstance(value, ast.NumberValue):
+                self._number(value)
+            else:
+                got = "text" if isinstance(value, ast.StringValue) else \
+                    "a boolean" if isinstance(value, ast.BooleanValue) else "a date"
+                self.error("E105", f'score "{node.score}" is a number; it cannot be compared with {got}',
+                           value.span, "compare it with a number, for example `>= 3`")
+        if node.high is not None:
+            self._ordered(node.value, node.high, node.span)
 
     def _percentile(self, node: ast.Percentile) -> None:
-        self._unsupported("`in top|bottom P%`", node.span)
+        """0 < P ≤ 100 (at most ``MAX_PERCENT_DECIMALS`` digits after the point), of a number (E132)."""
+        percent = node.percent
+        digits = percent.as_tuple().exponent
+        decimals = -digits if isinstance(digits, int) and digits < 0 else 0
+        if not Decimal(0) < percent <= Decimal(100):
+            self.error("E132", f"{_short(percent)}% is not a share of the population: write more than 0% and "
+                       "at most 100%", node.span)
+        elif decimals > MAX_PERCENT_DECIMALS:
+            self.error("E132", f"{_short(percent)}% has {decimals} digits after the point; at most "
+                       f"{MAX_PERCENT_DECIMALS}", node.span)
+        if node.score is not None:
+            self._known_score(node.score, node.name_span or node.span)
+            return
+        assert node.attribute is not None, "a percentile of an attribute or of a score"
+        info = self._attribute(node.attribute)
+        if info is None:
+            return
+        if info.type not in NUMERIC_TYPES:
+            self.error("E132", f"`{info.name}` is {info.type}, not a number: `in {node.side} P%` ranks numbers",
+                       node.attribute.span or node.span,
+                       "rank a number attribute, a derived one such as `lifetime_revenue`, or a score")
+        elif info.name in _UNRANKED:
+            self._unsupported(f"`in {node.side} P%` of `{info.name}`", node.attribute.span or node.span)
+        elif not info.derived and info.table != "customer_360":
+            self._unsupported(f"`in {node.side} P%` of an attribute of custom table `{info.table}`",
+                              node.attribute.span or node.span)
 
     def _holiday(self, value: ast.HolidayDate) -> None:
         if value.name not in HOLIDAYS:
@@ -811,12 +865,20 @@ class _Checker:
         """E004 for a condition that nests too deep once the segments it uses are counted in."""
         combined: dict[str, int] = {}
         expanded: dict[str, int] = {}
+        scored: dict[str, int] = {}  # a score's depth: its deepest item's, one level for its sum
+
+        def score_depth(name: str) -> int:
+            if name not in scored:
+                scored[name] = 0  # a cycle (E104) counts once
+                items = self.score_names[name].items if name in self.score_names else ()
+                scored[name] = 1 + max((_depth(i.condition, combined, score_depth) for i in items), default=0)
+            return scored[name]
 
         def check(condition: ast.Condition, what: str, span: Span | None) -> tuple[int, int]:
-            depth, size = _depth(condition, combined), _expanded_size(condition, expanded)
+            depth, size = _depth(condition, combined, score_depth), _expanded_size(condition, expanded)
             if depth > MAX_COMBINED_DEPTH:
                 self.error("E004", f"{what} nests {depth} levels deep counting the segments it uses through "
-                           f"`in segment` (at most {MAX_COMBINED_DEPTH})", span,
+                           f"`in segment` and the scores it reads (at most {MAX_COMBINED_DEPTH})", span,
                            "materialize a shallower chain: use fewer layers of segments built on segments")
             elif size > MAX_EXPANDED_NODES and size > sum(1 for _ in _nodes(condition)):  # grown by `in segment`
                 self.error("E004", f"{what} expands to {size:,} conditions counting the segments it uses through "
@@ -826,7 +888,7 @@ class _Checker:
 
         def used(decl: ast.Segment | ast.Campaign) -> object:
             """The nesting of the segments ``decl`` uses: all that its own count reads of the others'."""
-            if self.memory is None:
+            if self.memory is None or self._uses(decl).scores:
                 return UNREMEMBERED
             return tuple((combined.get(n), expanded.get(n)) for n in self._uses(decl).segments)
 
@@ -841,37 +903,61 @@ class _Checker:
         for campaign in campaigns.values():
             self._remembered("depth", campaign, used(campaign), partial(check_campaign, campaign))
 
-    def _order(self, segments: dict[str, ast.Segment], dependencies: dict[str, tuple[str, ...]]) -> list[str]:
-        """Dependency order (depth-first); a cycle is reported once with its path."""
+    def _order(self, segments: dict[str, ast.Segment], scores: dict[str, ast.Score],
+               score_uses: dict[str, _Uses]) -> list[str]:
+        """Segments in dependency order (depth-first over segments and the scores between them); a
+        cycle is reported once with its path (E104)."""
         order: list[str] = []
-        state: dict[str, int] = {}  # 1 visiting, 2 done
-        reported: set[frozenset[str]] = set()
+        state: dict[tuple[str, str], int] = {}  # 1 visiting, 2 done
+        reported: set[frozenset[tuple[str, str]]] = set()
 
-        def visit(name: str, path: list[str]) -> None:
-            state[name] = 1
-            path.append(name)
-            for dep in dependencies.get(name, ()):
-                if dep not in segments:
-                    continue
+        def edges(node: tuple[str, str]) -> list[tuple[str, str]]:
+            kind, name = node
+            uses = self._uses(segments[name]) if kind == "segment" else score_uses[name]
+            return [("segment", n) for n in uses.segments if n in segments] + \
+                [("score", n) for n in uses.scores if n in scores]
+
+        def span_of(node: tuple[str, str], dep: tuple[str, str]) -> Span | None:
+            kind, name = node
+            conditions = [segments[name].condition] if kind == "segment" else \
+                [item.condition for item in scores[name].items]
+            for condition in conditions:
+                if (found := _ref_span(condition, dep[1], dep[0])) is not None:
+                    return found
+            return segments[name].name_span if kind == "segment" else scores[name].name_span
+
+        def visit(node: tuple[str, str], path: list[tuple[str, str]]) -> None:
+            state[node] = 1
+            path.append(node)
+            for dep in edges(node):
                 if state.get(dep) == 1:
                     cycle = path[path.index(dep):] + [dep]
                     key = frozenset(cycle)
                     if key not in reported:
                         reported.add(key)
-                        shown = " → ".join(f'"{n}"' for n in cycle)
-                        self.error("E104", f"segments use each other in a cycle: {shown}",
-                                   _ref_span(segments[name].condition, dep) or segments[name].name_span)
+                        self.error("E104", _cycle_message(cycle), span_of(node, dep))
                 elif state.get(dep) is None:
                     visit(dep, path)
             path.pop()
-            state[name] = 2
-            order.append(name)
+            state[node] = 2
+            if node[0] == "segment":
+                order.append(node[1])
 
         for name in segments:
-            if name not in state:
-                visit(name, [])
+            if ("segment", name) not in state:
+                visit(("segment", name), [])
+        for name in scores:
+            if ("score", name) not in state:
+                visit(("score", name), [])
         return order
 
+
+#: The most digits after the point of a percentile's P: the SQL compares whole numbers, P scaled by
+#: 10 ** this, exactly on every engine (``compile``'s ``percentile``).
+MAX_PERCENT_DECIMALS = 6
+#: Number attributes not ranked yet: their values are computed (a quotient, a count of days from a
+#: timestamp's date) and ranking them exactly on every engine needs more than a column.
+_UNRANKED = frozenset({"average_order_value", "days_since_last_order"})
 
 _PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
 
@@ -905,6 +991,12 @@ _PATTERN_CHECKS: dict[type, str] = {
 }
 
 
+def _cycle_message(cycle: list[tuple[str, str]]) -> str:
+    if all(kind == "segment" for kind, _ in cycle):
+        return "segments use each other in a cycle: " + " → ".join(f'"{n}"' for _, n in cycle)
+    return "segments and scores use each other in a cycle: " + " → ".join(f'{k} "{n}"' for k, n in cycle)
+
+
 def _why_not_a_date(year: int, month: int, day: int) -> str:
     if not 1 <= month <= 12:
         return f": there is no month {month}"
@@ -934,14 +1026,17 @@ def walk(node: ast.Condition) -> Iterator[ast.Condition]:
         yield from walk(node.operand)
 
 
-def _depth(condition: ast.Condition, used: dict[str, int]) -> int:
+def _depth(condition: ast.Condition, used: dict[str, int], scores: Callable[[str], int] = lambda _: 0) -> int:
     """The nesting depth of a condition (And, Or and Not one level each), an ``in segment`` counting as
-    deep as the segment it uses (``used``). Iterative: the depth it measures may be beyond recursion."""
+    deep as the segment it uses (``used``), a score as deep as its items (``scores``: the compiler inlines
+    them too). Iterative: the depth it measures may be beyond recursion."""
     deepest, stack = 0, [(condition, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, ast.InSegment):
             depth += used.get(node.name, 0)
+        elif (name := score_used(node)) is not None:
+            depth += scores(name)
         deepest = max(deepest, depth)
         if isinstance(node, (ast.And, ast.Or)):
             stack.extend((operand, depth + 1) for operand in node.operands)
@@ -979,6 +1074,7 @@ class _Uses:
     segments: tuple[str, ...]
     destinations: tuple[str, ...]
     lists: bool  # it reads an ``in list`` file
+    scores: tuple[str, ...] = ()  # ``score "…" …`` and percentiles of scores
 
 
 def _uses_of(decl: ast.Segment | ast.Campaign) -> _Uses:
@@ -992,6 +1088,14 @@ def _uses_of(decl: ast.Segment | ast.Campaign) -> _Uses:
         conditions = _campaign_conditions(decl)
         groups: tuple[ast.Treatment | ast.SubAudience, ...] = (*decl.treatments, *decl.subaudiences)
         destinations = tuple(dict.fromkeys(ref.value for group in groups for ref in group.destinations))
+    return _conditions_use(conditions, destinations, segments)
+
+
+def _conditions_use(conditions: Iterable[ast.Condition], destinations: tuple[str, ...] = (),
+                    named: Iterable[str] = ()) -> _Uses:
+    """What ``conditions`` use, after the segments ``named`` (a campaign's audience)."""
+    segments: list[str] = list(named)
+    scores: list[str] = []
     lists = False
     for condition in conditions:
         for node in walk(condition):
@@ -999,11 +1103,59 @@ def _uses_of(decl: ast.Segment | ast.Campaign) -> _Uses:
                 segments.append(node.name)
             elif isinstance(node, ast.InFile):
                 lists = True
-    return _Uses(tuple(dict.fromkeys(segments)), destinations, lists)
+            elif (name := score_used(node)) is not None:
+                scores.append(name)
+    return _Uses(tuple(dict.fromkeys(segments)), destinations, lists, tuple(dict.fromkeys(scores)))
 
 
-def _ref_span(condition: ast.Condition, name: str) -> Span | None:
+def _score_uses(score: ast.Score) -> _Uses:
+    """The segments and scores a score's items use."""
+    return _conditions_use(item.condition for item in score.items)
+
+
+def _through_scores(segments: tuple[str, ...], scores: tuple[str, ...], score_uses: Mapping[str, _Uses]
+                    ) -> tuple[str, ...]:
+    """``segments`` and the segments used by the items of ``scores`` and of the scores those use."""
+    found = list(segments)
+    seen: set[str] = set()
+    stack = list(scores)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in score_uses:
+            continue
+        seen.add(name)
+        found.extend(score_uses[name].segments)
+        stack.extend(score_uses[name].scores)
+    return tuple(dict.fromkeys(found))
+
+
+def score_used(node: ast.Condition) -> str | None:
+    """The score a condition node reads (``score "X" …``, ``score "X" in top P%``), if any."""
+    if isinstance(node, ast.ScoreCompare):
+        return node.score
+    if isinstance(node, ast.Percentile):
+        return node.score
+    return None
+
+
+def walk_through_scores(condition: ast.Condition, scores: Mapping[str, ast.Score]) -> Iterator[ast.Condition]:
+    """Every condition node under ``condition`` and under the items of the scores it reads (and of the
+    scores those read), each score once: what compiling it reads (the facts, the columns, the lists)."""
+    seen: set[str] = set()
+    stack = [condition]
+    while stack:
+        for node in walk(stack.pop()):
+            yield node
+            name = score_used(node)
+            if name is not None and name not in seen and name in scores:
+                seen.add(name)
+                stack.extend(item.condition for item in scores[name].items)
+
+
+def _ref_span(condition: ast.Condition, name: str, kind: str = "segment") -> Span | None:
     for node in walk(condition):
-        if isinstance(node, ast.InSegment) and node.name == name:
+        if kind == "segment" and isinstance(node, ast.InSegment) and node.name == name:
             return node.span
+        if kind == "score" and score_used(node) == name:
+            return getattr(node, "name_span", None) or node.span
     return None

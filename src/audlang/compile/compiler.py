@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 from sqlalchemy import (
-    Boolean, Float, Integer, Numeric, String, and_, case, column, exists, false, func, literal, literal_column, not_,
-    or_, select, table, true,
+    BigInteger, Boolean, Float, Integer, Numeric, String, and_, case, cast, column, exists, false, func, literal,
+    literal_column, not_, or_, select, table, true,
 )
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 
 from audlang import ast
-from audlang.check import Model, walk
+from audlang.check import Model, walk, walk_through_scores
 from audlang.check.datamodel import (
     BOOLEAN, DATE, INTEGER, ITEM_FILTER_COLUMNS, NUMBER, TEXT, TIMESTAMP, AttributeInfo,
 )
@@ -121,10 +121,11 @@ class SegmentCompiler:
         return t.alias(f"{base}{self._aliases}")
 
     def _customer_columns(self, condition: ast.Condition) -> frozenset[str]:
-        """The ``customer_360`` columns a condition reads (not those of the segments it uses)."""
+        """The ``customer_360`` columns a condition reads, with the items of the scores it reads (not
+        those of the segments it uses)."""
         needed = {"customer_id"}
         attributes = self.model.data_model.attributes
-        for node in walk(condition):
+        for node in walk_through_scores(condition, self.model.scores):
             if isinstance(node, ast.ATTRIBUTE_READERS):
                 info = attributes.get(node.attribute.name)
                 if info is not None and info.table == "customer_360" and info.column is not None:
@@ -165,6 +166,25 @@ class SegmentCompiler:
         """A fresh alias of ``customer_360`` and the compiler of conditions over it (``audlang explain``
         compiles each clause of a condition as its own column from this)."""
         return _Scope(self, self._alias("customer_360", "c"))
+
+    def percentile_ranks(self, node: ast.Percentile) -> Subquery:
+        """Every customer whose value is present, with the value (``ranked_value``), one more than the number of
+        customers with a strictly better value (``ranked_position``: RANK, greater first for top) and the
+        number of customers with a value (``ranked_population``): SPEC §3.1's percentiles."""
+        scope = _Scope(self, self._alias("customer_360", "p"))
+        value = scope.ranked_value(node)
+        cid = scope.customer_id
+        self._aliases += 1
+        values = select(cid.label("customer_id"), value.label("ranked_value")).select_from(scope.from_clause()) \
+            .where(cid.is_not(None)).subquery(f"v{self._aliases}")
+        order = values.c.ranked_value.desc() if node.side == "top" else values.c.ranked_value.asc()
+        return (
+            select(values.c.customer_id, values.c.ranked_value,
+                   func.rank().over(order_by=order).label("ranked_position"),
+                   func.count().over().label("ranked_population"))
+            .where(values.c.ranked_value.is_not(None))
+            .subquery(f"r{self._aliases}")
+        )
 
     def segment_ids(self, name: str) -> Select[Any]:
         """What ``in segment`` reads: the materialized membership when given, else the query."""
@@ -494,11 +514,39 @@ class _Scope:
     def first_purchased(self, node: ast.FirstPurchased) -> ColumnElement[bool]:
         return self.customer_id.in_(self.compiler.first_purchased(node))
 
+    def score_value(self, name: str) -> ColumnElement[Decimal]:
+        """The customer's score: the sum of the points of the items whose condition holds (each compiled
+        as any condition of this scope, two-valued), 0 when none does. A scalar over the customer row."""
+        zero = dialects.points_param(Decimal(0))
+        terms = [case((self.condition(item.condition), dialects.points_param(item.points)), else_=zero)
+                 for item in self.compiler.model.scores[name].items]
+        return dialects.points_sum(terms) if terms else zero
+
     def score_compare(self, node: ast.ScoreCompare) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        value = self.score_value(node.score)
+        number: Callable[[ast.Value], ColumnElement[Decimal]] = \
+            lambda v: dialects.points_param(_number_of(v))  # noqa: E731
+        if node.op == "between":
+            assert node.high is not None, "a score between two numbers has both"
+            return and_(value >= number(node.value), value <= number(node.high))
+        return _compare(value, node.op, number(node.value))
+
+    def ranked_value(self, node: ast.Percentile) -> ColumnElement[Any]:
+        """What a percentile ranks: the score, or the number attribute (the checker lets no other through)."""
+        if node.score is not None:
+            return self.score_value(node.score)
+        assert node.attribute is not None, "a percentile of an attribute or of a score"
+        operand, _info = self.operand(node.attribute.name)
+        if operand is None or operand.kind != NUMBER or not isinstance(operand.expr, ColumnElement):
+            raise TypeError(f"cannot rank {node.attribute.name!r}")
+        return operand.expr
 
     def percentile(self, node: ast.Percentile) -> ColumnElement[bool]:
-        raise TypeError(f"cannot compile {node!r}")
+        """``v in top P%``: fewer than P% of the population has a better value. In whole numbers, exactly on
+        every engine: (position − 1) × 100 × 10^k < P × 10^k × population, k the decimals of P."""
+        ranks = self.compiler.percentile_ranks(node)
+        held = percentile_held(ranks, node.percent)
+        return self.customer_id.in_(select(ranks.c.customer_id).where(held).correlate(None))
 
     def near_store(self, node: ast.NearStore) -> ColumnElement[bool]:
         cc = self.compiler
@@ -579,6 +627,16 @@ class _Scope:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def percentile_held(ranks: Subquery, percent: Decimal) -> ColumnElement[bool]:
+    """Whether a row of ``percentile_ranks`` is in the top (bottom) ``percent``%: fewer than P% of the
+    population has a better value, in whole numbers (P scaled by 10^k, k its digits after the point)."""
+    exponent = percent.as_tuple().exponent
+    scale = 10 ** max(0, -exponent) if isinstance(exponent, int) else 1
+    better = cast(ranks.c.ranked_position, BigInteger()) - literal(1, BigInteger())
+    return better * literal(100 * scale, BigInteger()) < \
+        literal(int(percent * scale), BigInteger()) * cast(ranks.c.ranked_population, BigInteger())
 
 
 def _measure_test(node: ast.HasPurchased, value: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -760,6 +818,9 @@ def _declaring_file(model: Model, node: ast.InFile) -> str:
 def _conditions_of(decl: ast.Declaration) -> Iterator[ast.Condition]:
     if isinstance(decl, ast.Segment):
         yield from walk(decl.condition)
+    elif isinstance(decl, ast.Score):
+        for item in decl.items:
+            yield from walk(item.condition)
     elif isinstance(decl, ast.Campaign):
         if decl.audience is not None and decl.audience.condition is not None:
             yield from walk(decl.audience.condition)
@@ -769,13 +830,13 @@ def _conditions_of(decl: ast.Declaration) -> Iterator[ast.Condition]:
 
 
 def list_files_used(model: Model, condition: ast.Condition) -> list[ListFile]:
-    """The list files a condition reads, following ``in segment`` (to load them before running)."""
+    """The list files a condition reads, following ``in segment`` and scores (to load them before running)."""
     seen: dict[str, ListFile] = {}
     stack = [condition]
     visited: set[str] = set()
     while stack:
         node = stack.pop()
-        for n in walk(node):
+        for n in walk_through_scores(node, model.scores):
             if isinstance(n, ast.InFile):
                 listed = model.lists[(_declaring_file(model, n), n.path)]
                 seen[listed.sha256] = listed

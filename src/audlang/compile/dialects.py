@@ -38,7 +38,7 @@ connection matter (``warehouse.py`` sets it to UTC).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import sqlite3
 
 from audlang.check.datamodel import BOOLEAN, DATE, INTEGER, NUMBER, TIMESTAMP
+from audlang.check.limits import MAX_DECIMALS
 
 # ------------------------------------------------------------------ bound dates and timestamps
 
@@ -297,6 +298,55 @@ def _money_sum_default(element: money_sum, compiler: SQLCompiler, **kw: Any) -> 
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
     return f"ROUND(SUM({compiler.process(element.clauses, **kw)}), 6)"
+
+
+#: The decimal type of a score's points and sums: every number of the language (``check.limits``: 18
+#: digits before the point, 12 after) exactly. A bound Decimal reaches DuckDB as a DOUBLE, where 0.1 +
+#: 0.2 is not 0.3; cast, it is the decimal written. Written out here: PyHive's dialect prints a
+#: ``Numeric(30, 12)`` as a bare DECIMAL, which Spark reads as DECIMAL(10, 0).
+POINTS_TYPE = f"DECIMAL({18 + MAX_DECIMALS}, {MAX_DECIMALS})"
+
+
+class points_param(ColumnElement[Decimal]):
+    """A score's points, or a number compared with a score: an exact decimal on every engine."""
+
+    inherit_cache = True
+
+    def __init__(self, value: Decimal) -> None:
+        self.param = number_param(value)
+        self.type = Numeric()
+
+
+@compiles(points_param)
+def _points_param_default(element: points_param, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.param, **kw)} AS {POINTS_TYPE})"
+
+
+@compiles(points_param, "bigquery")
+def _points_param_bigquery(element: points_param, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.param, **kw)} AS BIGNUMERIC)"  # NUMERIC holds 9 decimals
+
+
+class points_sum(ColumnElement[Any]):
+    """The sum of a score's terms (``CASE WHEN … THEN points ELSE 0 END``): exact on DECIMAL engines;
+    on SQLite, whose numbers are doubles, rounded to the digits a number of the language may have
+    after the point (``check.limits.MAX_DECIMALS``), so that 0.1 + 0.2 is 0.3 there too."""
+
+    inherit_cache = True
+
+    def __init__(self, terms: Sequence[ColumnElement[Any]]) -> None:
+        self.terms = tuple(terms)
+        self.type = types.Numeric()
+
+
+@compiles(points_sum)
+def _points_sum_default(element: points_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(" + " + ".join(compiler.process(t, **kw) for t in element.terms) + ")"
+
+
+@compiles(points_sum, "sqlite")
+def _points_sum_sqlite(element: points_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"ROUND({_points_sum_default(element, compiler, **kw)}, {MAX_DECIMALS})"
 
 
 class money(ColumnElement[Any]):

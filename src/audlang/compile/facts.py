@@ -52,7 +52,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import Subquery
 
 from audlang import ast
-from audlang.check import Model, walk
+from audlang.check import Model, walk_through_scores
 from audlang.compile import dialects
 from audlang.compile.asof import AsOf, period_starts, window_range
 
@@ -131,7 +131,7 @@ class SharedFacts:
                 continue
             seen.add(name)
             facts._customer.update(facts._compiler._customer_columns(model.segments[name].condition))
-            for node in walk(model.segments[name].condition):
+            for node in walk_through_scores(model.segments[name].condition, model.scores):
                 facts.add(node)
                 if follow_segments and isinstance(node, ast.InSegment) and node.name in model.segments:
                     stack.append(node.name)
@@ -150,8 +150,10 @@ class SharedFacts:
         elif isinstance(node, ast.AbandonedCheckout):
             window = self._range_key(node.window)
             self._register(("checkouts", window), "checkouts", self._checkout_fact(node), window[0])
-        elif isinstance(node, ast.ATTRIBUTE_READERS):
-            info = self.model.data_model.attributes.get(node.attribute.name)
+        elif isinstance(node, ast.ATTRIBUTE_READERS) or (isinstance(node, ast.Percentile) and node.attribute):
+            attribute = node.attribute
+            assert attribute is not None, "an attribute reader or a percentile of an attribute"
+            info = self.model.data_model.attributes.get(attribute.name)
             if info is not None and info.derived:
                 self._add_derived()
 
@@ -333,7 +335,7 @@ class SharedFacts:
             return None
         info = self.model.data_model.tables["customer_360"]
         names = [info.column(n) for n in sorted(needed)]
-        for node in walk(condition):
+        for node in walk_through_scores(condition, self.model.scores):
             keys = self._node_keys(node)
             if keys and keys[0][0] == "derived" and keys[0] not in self._where:
                 return None  # the lifetime aggregates were not collected: the direct query joins them

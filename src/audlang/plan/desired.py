@@ -1,9 +1,11 @@
-"""What the code asks for: each segment, campaign and destination as its canonical definition.
+"""What the code asks for: each segment, score, campaign and destination as its canonical definition.
 
 The canonical text is the formatter's (``format_declaration``), without the
 ``paused`` prefix and comments: pausing and descriptions are recorded beside
 the definition, so that neither shows as a definition change. A segment's
-``in list`` files are part of its definition by their content hash.
+``in list`` files are part of its definition by their content hash. A
+segment's definition ends with those of the scores it reads (``segment_definition``),
+so that an edited score is a definition change of the segments that use it too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Iterator
 import attrs
 
 from audlang import ast
-from audlang.check import Model, walk
+from audlang.check import Model, walk, walk_through_scores
+from audlang.check.checker import score_used
 from audlang.check.datamodel import DERIVED_ATTRIBUTES
 from audlang.syntax.formatter import format_declaration
 from audlang.vocabulary import ObjectKind
@@ -36,7 +39,7 @@ class DesiredObject:
 
 @attrs.frozen
 class Desired:
-    objects: tuple[DesiredObject, ...]  # segments in dependency order, then destinations, then campaigns
+    objects: tuple[DesiredObject, ...]  # segments in dependency order, scores, destinations, campaigns
     moves: tuple[tuple[ObjectKind, str, str], ...] = ()  # (kind, old, new)
     sources: tuple[tuple[str, str], ...] = ()
     project: str = ""
@@ -70,7 +73,9 @@ def _nodes(node: object) -> Iterator[object]:
 def _relative(model: Model, name: str, seen: set[str]) -> bool:
     """Whether a segment's membership moves with the as-of date even when the data does not."""
     seen.add(name)
-    for node in _nodes(model.segments[name].condition):
+    condition = model.segments[name].condition
+    scored = [item.condition for score in scores_used(model, condition) for item in model.scores[score].items]
+    for node in (n for c in (condition, *scored) for n in _nodes(c)):
         if isinstance(node, _DATED):
             return True
         if isinstance(node, ast.Attribute) and node.name in DERIVED_ATTRIBUTES:
@@ -91,7 +96,12 @@ def _lists(model: Model, decl: ast.Segment | ast.Campaign) -> tuple[str, ...]:
         if decl.audience is not None and decl.audience.condition is not None:
             conditions.append(decl.audience.condition)
         conditions.extend(s.condition for s in decl.subaudiences if s.condition is not None)
-    for condition in conditions:
+    read = [(file, condition) for condition in conditions]
+    for condition in conditions:  # and the lists of the scores' items, each read from its score's file
+        for name in scores_used(model, condition):
+            score = model.scores[name]
+            read.extend((score.span.file if score.span else None, item.condition) for item in score.items)
+    for file, condition in read:
         for node in walk(condition):
             if isinstance(node, ast.InFile):
                 listed = model.lists.get((file, node.path)) if file is not None else None
@@ -100,12 +110,48 @@ def _lists(model: Model, decl: ast.Segment | ast.Campaign) -> tuple[str, ...]:
     return tuple(sorted(set(found)))
 
 
+def scores_used(model: Model, condition: ast.Condition) -> list[str]:
+    """The scores a condition reads, directly or through the items of other scores, in first use order."""
+    found = (score_used(node) for node in walk_through_scores(condition, model.scores))
+    return list(dict.fromkeys(name for name in found if name is not None and name in model.scores))
+
+
+def segment_definition(model: Model, segment: ast.Segment) -> str:
+    """A segment's canonical text, followed by that of each score it reads: what its members follow from
+    besides the segments it uses, so that editing a score is a definition change of its segments."""
+    scores = [canonical(model.scores[name]) for name in scores_used(model, segment.condition)]
+    return "\n".join([canonical(segment), *scores])
+
+
+def _score_uses(model: Model, score: ast.Score) -> tuple[str, ...]:
+    """The segments and scores a score's items read, as ``kind:name`` (as a campaign's uses)."""
+    uses: list[str] = []
+    for item in score.items:
+        for node in walk(item.condition):
+            if isinstance(node, ast.InSegment):
+                uses.append(f"{ObjectKind.SEGMENT}:{node.name}")
+            elif (name := score_used(node)) is not None:
+                uses.append(f"{ObjectKind.SCORE}:{name}")
+    return tuple(dict.fromkeys(uses))
+
+
+def _score_lists(model: Model, score: ast.Score) -> tuple[str, ...]:
+    file = score.span.file if score.span else None
+    found = {f"{node.path}={listed.sha256}" for item in score.items for node in walk(item.condition)
+             if isinstance(node, ast.InFile) and file is not None
+             and (listed := model.lists.get((file, node.path))) is not None}
+    return tuple(sorted(found))
+
+
 def desired_from_model(model: Model, sources: dict[str, str] | None = None, project: str = "") -> Desired:
     objects: list[DesiredObject] = []
     for name, segment in model.segments.items():
         objects.append(DesiredObject(
-            ObjectKind.SEGMENT, name, canonical(segment), segment.paused, segment.description,
+            ObjectKind.SEGMENT, name, segment_definition(model, segment), segment.paused, segment.description,
             model.dependencies.get(name, ()), _lists(model, segment), _relative(model, name, set())))
+    for name, score in sorted(model.scores.items()):
+        objects.append(DesiredObject(ObjectKind.SCORE, name, canonical(score), False, score.description,
+                                     _score_uses(model, score), _score_lists(model, score)))
     for name, destination in sorted(model.destinations.items()):
         objects.append(DesiredObject(ObjectKind.DESTINATION, name, canonical(destination), destination.paused,
                                      destination.description))

@@ -1,9 +1,10 @@
 """The planner: a pure function (desired, deployed, membership preview) → Plan. No I/O.
 
-Order of the actions: segments in dependency order (creations, updates,
-renames and refreshes at their place), then destinations, then campaigns;
-deletions last, in reverse: campaigns, destinations, then segments with those
-that use others first.
+Order of the actions: scores (recorded only: nothing is materialized for
+them), segments in dependency order (creations, updates, renames and refreshes
+at their place), then destinations, then campaigns; deletions last, in
+reverse: campaigns, destinations, segments with those that use others first,
+then scores.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from audlang.state.model import DeployedObject, Snapshot
 from audlang.syntax.formatter import quote
 from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode
 
-KIND_ORDER = (ObjectKind.SEGMENT, ObjectKind.DESTINATION, ObjectKind.CAMPAIGN)
+KIND_ORDER = (ObjectKind.SCORE, ObjectKind.SEGMENT, ObjectKind.DESTINATION, ObjectKind.CAMPAIGN)
 
 
 class _Common(TypedDict):

@@ -101,8 +101,10 @@ class AngleBracketPostLex:
 
     A value after it (string, number, date, ``today``, ``true``/``false``, a
     minus sign) makes it a comparison (``GT``); anything else, the end of a
-    body (``RANGLE``). LALR(1) alone cannot tell ``sms_opt_in >`` (the end)
-    from ``lifetime_revenue > 500``.
+    body (``RANGLE``). A ``-`` before a number and ``point``/``points`` is the
+    sign of a score item's points (``ITEM_MINUS``), never a date's offset.
+    LALR(1) alone cannot tell ``sms_opt_in >`` (the end) from
+    ``lifetime_revenue > 500``.
 
     The nesting of a condition is measured here, on the tokens, before any
     tree exists (so without recursion): each ``not`` that negates (not the
@@ -128,13 +130,15 @@ class AngleBracketPostLex:
         budget = _LIMITS.get()
         if budget is not None:
             stream = self._counted(stream, budget)
-        previous = None
+        window: list[Token] = []  # the tokens not yet given out: at most the two that decide the first
         for token in stream:
-            if previous is not None:
-                yield self._rename(previous, token)
-            previous = token
-        if previous is not None:
-            yield self._rename(previous, None)
+            window.append(token)
+            if len(window) == 3:
+                yield self._rename(window[0], window[1], window[2])
+                del window[0]
+        while window:
+            yield self._rename(window[0], *window[1:3])
+            del window[0]
 
     def _counted(self, stream: Iterator[Token], budget: Limits) -> Iterator[Token]:
         frames = [[0, 0]]  # per open parenthesis: the level it counts (0 or 1), the negations in effect
@@ -167,7 +171,10 @@ class AngleBracketPostLex:
             previous_type = kind
             yield token
 
-    def _rename(self, token: Token, following: Token | None) -> Token:
+    def _rename(self, token: Token, following: Token | None = None, after: Token | None = None) -> Token:
+        if token.type == "MINUS" and following is not None and following.type == "NUMBER" \
+                and after is not None and after.value in ("point", "points"):
+            return Token.new_borrow_pos("ITEM_MINUS", token.value, token)  # the sign of a score item's points
         if token.type != "GT_RAW":
             return token
         kind = "GT" if following is not None and following.type in self.VALUE_TOKENS else "RANGLE"

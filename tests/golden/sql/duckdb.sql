@@ -121,6 +121,32 @@ SELECT DISTINCT c1.customer_id AS customer_id
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.birthdate IS NOT NULL AND (EXTRACT(MONTH FROM c1.birthdate) * 100 + EXTRACT(DAY FROM c1.birthdate)) BETWEEN 1130 AND 1206 AND c1.sms_opt_in IS NOT NULL AND c1.sms_opt_in = true;
 
+-- segment: Engaged
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND (CASE WHEN (c1.customer_id IN (SELECT t2.customer_id 
+FROM customer_tags AS t2 
+WHERE t2.customer_id IS NOT NULL AND t2.tag = 'VIP')) THEN CAST(3 AS DECIMAL(30, 12)) ELSE CAST(0 AS DECIMAL(30, 12)) END + CASE WHEN (c1.customer_id IN (SELECT o3.customer_id 
+FROM unified_transactions AS o3 
+WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < TIMESTAMP '2024-12-01 00:00:00' AND o3.order_datetime >= TIMESTAMP '2024-11-01 00:00:00')) THEN CAST(2 AS DECIMAL(30, 12)) ELSE CAST(0 AS DECIMAL(30, 12)) END + CASE WHEN (c1.email_opt_in IS NOT NULL AND c1.email_opt_in = true) THEN CAST(1 AS DECIMAL(30, 12)) ELSE CAST(0 AS DECIMAL(30, 12)) END + CASE WHEN (c1.customer_id IN (SELECT DISTINCT c4.customer_id AS customer_id 
+FROM customer_360 AS c4 LEFT OUTER JOIN (SELECT o5.customer_id AS customer_id, SUM(o5.order_revenue) AS revenue, count(o5.order_id) AS orders, min(o5.order_datetime) AS first_order, max(o5.order_datetime) AS last_order 
+FROM unified_transactions AS o5 
+WHERE o5.customer_id IS NOT NULL AND o5.order_datetime IS NOT NULL AND o5.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o5.customer_id) AS d5 ON d5.customer_id = c4.customer_id 
+WHERE c4.customer_id IS NOT NULL AND coalesce(d5.revenue, 0) IS NOT NULL AND coalesce(d5.revenue, 0) > 500)) THEN CAST(0.5 AS DECIMAL(30, 12)) ELSE CAST(0 AS DECIMAL(30, 12)) END + CASE WHEN (NOT (c1.contactable_email IS NOT NULL AND c1.contactable_email = true)) THEN CAST(-2 AS DECIMAL(30, 12)) ELSE CAST(0 AS DECIMAL(30, 12)) END) >= CAST(3 AS DECIMAL(30, 12)) AND c1.contactable_email IS NOT NULL AND c1.contactable_email = true;
+
+-- segment: Top Decile Revenue
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT r4.customer_id 
+FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_value DESC) AS ranked_position, count(*) OVER () AS ranked_population 
+FROM (SELECT p2.customer_id AS customer_id, coalesce(d3.revenue, 0) AS ranked_value 
+FROM customer_360 AS p2 LEFT OUTER JOIN (SELECT o3.customer_id AS customer_id, SUM(o3.order_revenue) AS revenue, count(o3.order_id) AS orders, min(o3.order_datetime) AS first_order, max(o3.order_datetime) AS last_order 
+FROM unified_transactions AS o3 
+WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o3.customer_id) AS d3 ON d3.customer_id = p2.customer_id 
+WHERE p2.customer_id IS NOT NULL) AS v4 
+WHERE v4.ranked_value IS NOT NULL) AS r4 
+WHERE (CAST(r4.ranked_position AS BIGINT) - 1) * 100 < 10 * CAST(r4.ranked_population AS BIGINT));
+
 -- segment: Holiday Shoppers - SMS
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
