@@ -380,7 +380,12 @@ def check_engines(engines: dict, data, as_of: AsOf, first, second, data_of=None)
     """The shared body: the generated segments on each engine in ``engines`` equal the reference's.
     ``data_of``: the warehouse strategy for an as-of (``warehouses`` unless given)."""
     model, text = _build_model([first, second])
-    warehouse = data.draw((data_of or warehouses)(as_of))
+    agree_on_engines(engines, model, text, data.draw((data_of or warehouses)(as_of)), as_of)
+
+
+def agree_on_engines(engines: dict, model, text: str, warehouse, as_of: AsOf) -> None:
+    """Segments "First" and "Second" of ``model`` (written as ``text``) over ``warehouse`` on each engine,
+    each by its own query and then over the shared facts of both, equal to the reference's members."""
     reference = Reference(warehouse, model, as_of.date, as_of.instant)
     expected = {name: reference.members(name) for name in ("First", "Second")}
     compiler = SegmentCompiler(model, as_of)

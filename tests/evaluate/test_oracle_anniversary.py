@@ -24,7 +24,7 @@ from audlang.warehouse.scratch import shared_facts
 from evaluate import text_tables
 from evaluate.reference import Reference
 from evaluate.test_oracle import (  # noqa: F401 (engines: the fixture)
-    IDS, SETTINGS, _build_model, _flat, engines, load, load_as_text, predicates, warehouses,
+    IDS, SETTINGS, _build_model, _flat, agree_on_engines, engines, load, load_as_text, predicates, warehouses,
 )
 
 AS_OFS = [AsOf.parse(d) for d in ("2023-12-31", "2024-01-01", "2024-12-27", "2025-01-03", "2024-02-28",
@@ -100,24 +100,7 @@ def check_anniversaries(engines: dict, data, as_of: AsOf, first, second) -> None
     shared facts of both, on each engine (SQLite in its three layouts), equal to the reference."""
     model, text = _build_model([first, second])
     warehouse = data.draw(anniversary_warehouses(as_of))
-    reference = Reference(warehouse, model, as_of.date, as_of.instant)
-    expected = {name: reference.members(name) for name in ("First", "Second")}
-    compiler = SegmentCompiler(model, as_of)
-    for engine_name, engine in engines.items():
-        if engine_name in text_tables.DECLARED:
-            load_as_text(engine, warehouse, text_tables.DECLARED[engine_name])
-        else:
-            load(engine, warehouse)
-        with engine.connect() as conn:
-            for name in ("First", "Second"):
-                got = {row[0] for row in conn.execute(compiler.segment(name))}
-                assert got == expected[name], f"{engine_name}, {name}, as of {as_of}:\n{text}"
-        facts = SharedFacts.collect(model, as_of, ["First", "Second"], follow_segments=True)
-        with engine.connect() as conn, shared_facts(conn, facts):
-            shared = SegmentCompiler(model, as_of, facts=facts)
-            for name in ("First", "Second"):
-                got = {row[0] for row in conn.execute(shared.segment(name))}
-                assert got == expected[name], f"{engine_name}, {name}, shared facts, as of {as_of}:\n{text}"
+    agree_on_engines(engines, model, text, warehouse, as_of)
 
 
 @settings(max_examples=int(os.environ.get("AUDLANG_ANNIVERSARY_EXAMPLES", "80")), **SETTINGS)

@@ -31,7 +31,8 @@ from evaluate import text_tables
 from evaluate.reference import Reference
 from helpers import WITH_SPARK
 from evaluate.test_oracle import (  # noqa: F401  (``engines`` is the module's fixture, used by name)
-    AS_OFS, SETTINGS, behaviour, conditions, engines, load, load_as_text, num, predicates, warehouses,
+    AS_OFS, SETTINGS, agree_on_engines, behaviour, conditions, engines, load, load_as_text, num, predicates,
+    warehouses,
 )
 
 POINTS = [Decimal(p) for p in ("3", "2", "1", "-2", "-1.5", "0.1", "0.2", "0.25")]
@@ -102,24 +103,7 @@ def build(plain, layered, first, second):
 def check_engines(engines: dict, data, as_of: AsOf, plain, layered, first, second) -> None:
     model, text = build(plain, layered, first, second)
     warehouse = data.draw(warehouses(as_of))
-    reference = Reference(warehouse, model, as_of.date, as_of.instant)
-    expected = {name: reference.members(name) for name in ("First", "Second")}
-    compiler = SegmentCompiler(model, as_of)
-    for engine_name, engine in engines.items():
-        if engine_name in text_tables.DECLARED:
-            load_as_text(engine, warehouse, text_tables.DECLARED[engine_name])
-        else:
-            load(engine, warehouse)
-        with engine.connect() as conn:
-            for name in ("First", "Second"):
-                got = {row[0] for row in conn.execute(compiler.segment(name))}
-                assert got == expected[name], f"{engine_name}, {name}, as of {as_of}:\n{text}"
-        facts = SharedFacts.collect(model, as_of, ["First", "Second"], follow_segments=True)
-        with engine.connect() as conn, shared_facts(conn, facts):
-            shared = SegmentCompiler(model, as_of, facts=facts)
-            for name in ("First", "Second"):
-                got = {row[0] for row in conn.execute(shared.segment(name))}
-                assert got == expected[name], f"{engine_name}, {name}, shared facts, as of {as_of}:\n{text}"
+    agree_on_engines(engines, model, text, warehouse, as_of)
 
 
 CASES = dict(data=st.data(), as_of=st.sampled_from(AS_OFS), **PROJECTS)
