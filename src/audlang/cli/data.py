@@ -11,7 +11,8 @@ import click
 from audlang.cli import cli
 from audlang.cli.options import database_options, urls
 
-AS_OF_HELP = "Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
+AS_OF_HELP = ("Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default `as_of` in "
+              "audlang.toml, else today (UTC).")
 
 
 def load_checked(ctx: click.Context):
@@ -41,6 +42,20 @@ def parse_as_of(value: str | None):
         return AsOf.parse(value)
     except ValueError as error:
         raise AudlangError(Diagnostic.sourceless("E203", str(error), "--as-of")) from None
+
+
+def as_of_for(config, value: str | None):
+    """The as-of a command evaluates at: ``--as-of`` when given, else ``as_of`` in audlang.toml, else today
+    (UTC). A date from audlang.toml that is not today is said on stderr, one line, so that figures for
+    another day never pass for today's (the flag is on the command line already)."""
+    import datetime as dt
+
+    if value is not None:
+        return parse_as_of(value)
+    moment = config.resolved_as_of()
+    if config.as_of is not None and moment.date != dt.datetime.now(dt.timezone.utc).date():
+        click.echo(f"as of {moment} (audlang.toml)", err=True)
+    return moment
 
 
 def _json_default(value):
@@ -112,7 +127,8 @@ def _members_text(ctx, early, name, as_of, fmt, limit, fields, warehouse_option)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
     field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
-    return evaluate.members_output(url, loaded.model, name, parse_as_of(as_of), field_list, limit, fmt, early)
+    return evaluate.members_output(url, loaded.model, name, as_of_for(loaded.config, as_of), field_list, limit, fmt,
+                                   early)
 
 
 @contextlib.contextmanager
@@ -144,8 +160,8 @@ def insights(ctx, name, as_of, fmt, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
+    moment = as_of_for(loaded.config, as_of)
     engine = warehouse.connect(url, role=warehouse.Role.READ)
-    moment = parse_as_of(as_of)
     try:
         figures = evaluate.insights(engine, url, loaded.model, name, moment)
     finally:
@@ -199,7 +215,7 @@ def sql(ctx, name, dialect, as_of, warehouse_option):
 
         backend = backends.backend(warehouse_url(loaded, warehouse_option))
         dialect = backend if backend in DIALECTS else "duckdb"
-    click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], parse_as_of(as_of)))
+    click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], as_of_for(loaded.config, as_of)))
 
 
 @cli.command()
@@ -222,6 +238,10 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     click.echo(f"project: {root} ({len(written)} files written"
                f"{', existing files kept' if not written else ''})", err=True)
     ctx.obj["project_dir"] = str(root)
+    # The demo's data ends on DEFAULT_AS_OF: every command in the folder evaluates then, not today
+    project.write_as_of(root, DEFAULT_AS_OF, "The demo's data ends on this day: every command evaluates as of it "
+                        "(\"today\" follows the clock; --as-of overrides).")
+    click.echo(f'{project.CONFIG_NAME}: as_of = "{DEFAULT_AS_OF}", the last day of the demo data', err=True)
     config = project.load_config(str(root))
     url = urls(config, warehouse_option).warehouse
     _make_parent(url)
@@ -238,7 +258,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
         _demo_deploy(ctx, demo_loaded, url, as_of)
     _insights_table(engine, url, loaded.model, as_of)
     where = f" --warehouse {warehouse.shown(url)}" if warehouse_option else ""
-    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5{where}", err=True)
+    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --limit 5{where}", err=True)
     click.echo("The demo deployed its Attentive destinations to a local stand-in (now stopped) and paused the "
                "ones with none (Klaviyo, Braze, the webhook): an `audlang plan` here shows those destinations "
                "going back to the definitions in destinations.aud, with the secrets they need.", err=True)

@@ -17,7 +17,8 @@ from audlang.cli.options import database_options, urls
 from audlang.diagnostics import printable
 from audlang.vocabulary import SyncStatus
 
-AS_OF_HELP = "Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
+AS_OF_HELP = ("Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default `as_of` in "
+              "audlang.toml, else today (UTC).")
 EXIT_CHANGES = 2
 ALLOW_REMOVALS_HELP = ("Let syncs that would empty a destination's audience or remove more than its max_removal "
                        "share go ahead (the guards hold them back otherwise).")
@@ -69,12 +70,13 @@ def _error(code: str, message: str, subject: str | None = None):
 def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_option, state_option):
     """What apply would do: each change with its reason, definition diff and membership change."""
     from audlang.deploy import plan_project
-    from audlang.cli.data import load_checked, parse_as_of
+    from audlang.cli.data import as_of_for, load_checked
     from audlang.plan import plan_to_json
 
     loaded = load_checked(ctx)
     warehouse_url, state_url = _urls(loaded.config, warehouse_option, state_option)
-    result = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals)
+    result = plan_project(loaded, warehouse_url, state_url, as_of_for(loaded.config, as_of),
+                          allow_removals=allow_removals)
     doc = plan_to_json(result)
     if out:
         try:
@@ -100,7 +102,7 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
     """Carry out a saved plan (refused when stale), or a fresh plan after confirmation."""
     from audlang.deploy import Session, apply_plan, plan_project
     from audlang.state import StateStore
-    from audlang.cli.data import load_checked, parse_as_of
+    from audlang.cli.data import as_of_for, load_checked
     from audlang.plan import plan_from_json, plan_to_json, render_text
 
     echo = lambda line: click.echo(f"  {line}")  # noqa: E731
@@ -131,8 +133,8 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
         with contextlib.ExitStack() as held:
             # --auto-approve: plan and apply on one connection, the shared facts computed once
             session = held.enter_context(Session(warehouse_url)) if auto_approve else None
-            fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals,
-                                 session=session)
+            fresh = plan_project(loaded, warehouse_url, state_url, as_of_for(loaded.config, as_of),
+                                 allow_removals=allow_removals, session=session)
             click.echo(render_text(plan_to_json(fresh), color=_color()))
             if not fresh.has_changes:
                 return
