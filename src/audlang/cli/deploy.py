@@ -256,7 +256,7 @@ def state_show(ctx, name, warehouse_option, state_option):
     snapshot = _store(ctx, warehouse_option, state_option).snapshot()
     found = [o for o in snapshot.objects if o.name == name]
     if not found:
-        from audlang.check.checker import did_you_mean_quoted
+        from audlang.diagnostics import did_you_mean_quoted
 
         hint = did_you_mean_quoted(name, [o.name for o in snapshot.objects])
         raise _error("E537", "nothing deployed under this name" + (f"; {hint}" if hint else ""), f'"{name}"')
