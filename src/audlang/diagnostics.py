@@ -216,19 +216,38 @@ def edit_distance(a: str, b: str, limit: int | None = None) -> int:
     return row[-1]
 
 
+#: the longest name a suggestion is looked for (CPython stops at 40; segment names run longer): an edit
+#: distance costs the product of the two lengths, and a name of a megabyte is no slip of the fingers
+SUGGESTED_LENGTH = 100
+
+
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate nearest ``name`` when it is near enough to be a slip, by CPython's rule for its
     NameError suggestions: an edit distance (letter case ignored) of at most a sixth of both lengths
     and 3 (``churn_score`` → ``churn_risk``, but ``state`` is not ``store``). The nearest wins; among
-    equals, the one nearer with case counted, then the first given. ``name`` itself is never suggested."""
+    equals, the one nearer with case counted, then the first given. ``name`` itself is never suggested.
+
+    Cheap tests go first, so that thousands of candidates cost little: the lengths, then the letters
+    one has and the other lacks (each needs an edit of its own), before any distance is computed."""
+    if len(name) > SUGGESTED_LENGTH:
+        return None
     folded = name.casefold()
+    letters = set(folded)
     best: tuple[int, int, int] | None = None
     found: str | None = None
     for index, candidate in enumerate(candidates if isinstance(candidates, Sequence) else list(candidates)):
-        if candidate == name:
+        if candidate == name or len(candidate) > SUGGESTED_LENGTH:
             continue
         limit = (len(name) + len(candidate) + 3) // 6
-        distance = edit_distance(folded, candidate.casefold(), limit)
+        if best is not None:
+            limit = min(limit, best[0])  # a farther one can never win
+        if abs(len(name) - len(candidate)) > limit:
+            continue
+        other = candidate.casefold()
+        theirs = set(other)
+        if len(letters - theirs) > limit or len(theirs - letters) > limit:
+            continue
+        distance = edit_distance(folded, other, limit)
         if distance > limit:
             continue
         rank = (distance, edit_distance(name, candidate), index)
