@@ -20,6 +20,7 @@ from audlang.check.templates import ExportRoots
 from audlang.compile import AsOf
 from audlang.diagnostics import AudlangError, Diagnostic, Span, printable
 from audlang.files import MAX_READ_BYTES, UnsafeFile, inside, read_regular
+from audlang.vocabulary import counted
 from audlang.syntax import parse_source
 
 CONFIG_NAME = "audlang.toml"
@@ -84,7 +85,8 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     unknown = sorted(set(data) - known)
     if unknown:
         raise AudlangError(Diagnostic.sourceless(
-            "E302", f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", str(config_file)))
+            "E302", f"{counted(len(unknown), 'unknown setting')}: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}", str(config_file)))
     paths = _source_paths(data, root, config_file)
     _check_texts(data, config_file)
     exports_root = _exports_root(data, root, config_file)

@@ -126,7 +126,7 @@ def test_bad_config_is_reported(write_project, monkeypatch):
     assert result.exit_code == 1 and "error[E302]: cannot read audlang.toml" in result.output
     root = write_project({"a.aud": GOOD}, config='wearhouse = "duckdb://"\n')
     result = run("validate")
-    assert result.exit_code == 1 and "unknown setting(s) wearhouse" in result.output
+    assert result.exit_code == 1 and "1 unknown setting: wearhouse" in result.output
 
 
 def test_project_found_upward_and_paths_setting(write_project, monkeypatch):

@@ -35,6 +35,7 @@ from audlang.check.limits import (
 from audlang.check.names import view_name
 from audlang.diagnostics import Diagnostic, Span, did_you_mean, did_you_mean_quoted, printable
 from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, read_regular, shown_columns
+from audlang.vocabulary import counted
 
 #: reads an ``in list`` file given its path (joined to the declaring file's folder); raises
 #: ``OSError`` when it is missing and ``UnsafeFile`` when it may not be read
@@ -385,8 +386,8 @@ class _Checker:
             self.error("E133", "`in N of last M` needs N and M of at least 1", window.span,
                        f"for example `{example}`")
         elif window.count > window.periods:
-            self.error("E133", f"{window.count} of last {window.periods} can never hold: only {window.periods} "
-                       f"period{'s' if window.periods != 1 else ''}", window.span,
+            self.error("E133", f"{window.count} of last {window.periods} can never hold: only "
+                       f"{counted(window.periods, 'period')}", window.span,
                        f"count at most {window.periods} (`in {window.periods} of last {window.periods} "
                        f"{window.unit}`)")
         if window.periods > MAX_PERIODS:

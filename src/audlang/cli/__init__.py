@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from audlang.diagnostics import AudlangError, Diagnostic, printable, render_json, render_text
+from audlang.vocabulary import counted as _count
 
 EXIT_ERROR = 1
 
@@ -35,10 +36,6 @@ def _emit(diagnostics, sources=None, fmt: str = "text", stream=None) -> None:
         click.echo(render_json(diagnostics))
     elif diagnostics:
         click.echo(render_text(diagnostics, sources, color=_color(stream)), file=stream)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 class _Group(click.Group):

@@ -10,6 +10,7 @@ import click
 
 from audlang.cli import cli
 from audlang.cli.options import database_options, urls
+from audlang.vocabulary import counted
 
 AS_OF_HELP = ("Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default `as_of` in "
               "audlang.toml, else today (UTC).")
@@ -235,7 +236,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     written = examples.write_example(root)
-    click.echo(f"project: {root} ({len(written)} files written"
+    click.echo(f"project: {root} ({counted(len(written), 'file')} written"
                f"{', existing files kept' if not written else ''})", err=True)
     ctx.obj["project_dir"] = str(root)
     # The demo's data ends on DEFAULT_AS_OF: every command in the folder evaluates then, not today
@@ -283,7 +284,7 @@ def _generate_with_progress(generate, url: str, customers: int, seed: int, **opt
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
-        task = bar.add_task(f"building {customers:,} customers", total=1.0)
+        task = bar.add_task(f"building {counted(customers, 'customer')}", total=1.0)
 
         def progress(stage: str, fraction: float) -> None:
             bar.update(task, completed=min(1.0, fraction), description=f"{stage}")
@@ -313,7 +314,7 @@ def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
     click.echo("\n".join(line for line in text.splitlines() if not line.startswith("      ")))
     result = deploy.apply_plan(plan, url, state, loaded.config.root, loaded.model,
                                echo=lambda line: click.echo(f"  {line}", err=True))
-    click.echo(f"Apply complete: {len(result.applied)} changes, state serial {result.serial}.\n", err=True)
+    click.echo(f"Apply complete: {counted(len(result.applied), 'change')}, state serial {result.serial}.\n", err=True)
 
 
 @contextlib.contextmanager
@@ -334,11 +335,11 @@ def _demo_destinations(loaded):
         yield attrs.evolve(loaded, model=demo_model(loaded.model, sandbox.url))
         click.echo(f"The local Attentive server ({sandbox.url}) now holds:", err=True)
         for segment, members in sorted(sandbox.segments.items()):
-            click.echo(f"  segment {segment}: {len(members):,} members", err=True)
+            click.echo(f"  segment {segment}: {counted(len(members), 'member')}", err=True)
         for path in sorted((loaded.config.root / "target" / "exports").glob("*.csv")):
             with path.open(encoding="utf-8") as handle:
                 rows = sum(1 for _ in handle) - 1
-            click.echo(f"  file {path.relative_to(loaded.config.root)}: {rows:,} members", err=True)
+            click.echo(f"  file {path.relative_to(loaded.config.root)}: {counted(rows, 'member')}", err=True)
         click.echo("", err=True)
     finally:
         sandbox.close()

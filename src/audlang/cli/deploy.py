@@ -15,7 +15,7 @@ import click
 from audlang.cli import cli
 from audlang.cli.options import database_options, urls
 from audlang.diagnostics import printable
-from audlang.vocabulary import SyncStatus
+from audlang.vocabulary import SyncStatus, counted
 
 AS_OF_HELP = ("Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default `as_of` in "
               "audlang.toml, else today (UTC).")
@@ -152,9 +152,9 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
     if result.taken_over:
         click.echo(f"(took over the lock {result.taken_over} left by a dead apply)")
     failed = _sync_summary(result.syncs)
-    click.echo(f"Apply complete: {len(result.applied)} change(s); state serial {result.serial}.")
+    click.echo(f"Apply complete: {counted(len(result.applied), 'change')}; state serial {result.serial}.")
     if failed:
-        click.echo(f"{failed} sync(s) failed; the others were sent. Run `audlang apply` again to resume them "
+        click.echo(f"{counted(failed, 'sync')} failed; the others were sent. Run `audlang apply` again to resume them "
                    "(nothing already acknowledged is sent twice).", err=True)
         ctx.exit(1)
 
@@ -243,7 +243,7 @@ def state_list(ctx, fmt, warehouse_option, state_option):
         return
     click.echo(f"state serial {snapshot.serial}, lineage {snapshot.lineage}")
     for o in snapshot.objects:
-        members = f"{o.members:>10,} members as of {o.as_of}" if o.members is not None else ""
+        members = f"{counted(o.members, 'member'):>18} as of {o.as_of}" if o.members is not None else ""
         click.echo(f"  {o.kind:<12} {o.name!r:<40} {'paused ' if o.paused else ''}{members}".rstrip())
 
 
@@ -287,6 +287,8 @@ def state_show(ctx, name, warehouse_option, state_option):
 @click.pass_context
 def history(ctx, name, limit, fmt, warehouse_option, state_option):
     """What each apply did (of one object, across its renames, when NAME is given)."""
+    from audlang.deploy.apply import sync_summary
+
     events = _store(ctx, warehouse_option, state_option).history(name, limit)
     if fmt == "json":
         click.echo(json.dumps([{"seq": e.seq, "apply_id": e.apply_id, "at": e.at, "serial": e.serial,
@@ -306,10 +308,14 @@ def history(ctx, name, limit, fmt, warehouse_option, state_option):
         detail = json.loads(e.detail) if e.detail else {}
         extra = ""
         if "members" in detail:
-            extra = f": {detail['members']:,} members (+{detail['added']:,} \u2212{detail['removed']:,})"
+            extra = f": {counted(detail['members'], 'member')} (+{detail['added']:,} \u2212{detail['removed']:,})"
+        elif e.event == "synced" and sync_summary(detail):  # which sync, and what it sent
+            extra = f" {sync_summary(detail)}"
+        elif e.event == "apply started" and detail.get("as_of"):
+            extra = f" (as of {detail['as_of']})"
         elif detail.get("error"):
             extra = f": {detail['error']}"
-        click.echo(f"  {e.at}  serial {e.serial:<4} {e.event}{subject}{extra}")
+        click.echo(printable(f"  {e.at}  serial {e.serial:<4} {e.event}{subject}{extra}"))
 
 
 @cli.command("force-unlock")

@@ -11,6 +11,7 @@ import click
 from audlang.cli import cli
 from audlang.cli.options import database_options
 from audlang.cli.data import AS_OF_HELP, as_of_for, load_checked, warehouse_url
+from audlang.vocabulary import counted
 
 
 @cli.command()
@@ -84,7 +85,7 @@ def docs_generate(ctx, out, as_of, warehouse_option, state_option):
     target = _docs_dir(ctx, out)
     summary = report.build(loaded.model, loaded.config.root, loaded.config.name, url, state_url, target,
                            as_of_for(loaded.config, as_of) if as_of or loaded.config.as_of else None)
-    click.echo(f"wrote {summary['pages']:,} pages to {target} (figures as of {summary['as_of']}) "
+    click.echo(f"wrote {counted(summary['pages'], 'page')} to {target} (figures as of {summary['as_of']}) "
                f"in {time.perf_counter() - started:.1f}s", err=True)
     click.echo(summary["index"])
 
