@@ -261,3 +261,17 @@ def test_a_dialect_not_installed_names_its_extra(tmp_path, dialect, package):
     assert result.returncode == 1
     assert result.stderr.strip() == (f"{dialect}: error[E204]: this SQL dialect is not installed: "
                                      f"pip install 'audlang[{dialect}]'")
+
+
+def test_the_language_server_names_a_wrong_as_of_with_its_place(tmp_path, monkeypatch):
+    """The editor shows a wrong ``as_of`` at the top of the open document, naming audlang.toml's line."""
+    from audlang.lsp.analysis import analyze
+    from audlang.lsp.queries import diagnostics_by_document
+
+    folder = small_project(tmp_path / "p", 'as_of = "someday"')
+    monkeypatch.chdir(folder)
+    key = str((folder / "a.aud").resolve())
+    analysis = analyze(folder.resolve(), {key: (folder / "a.aud").read_text()})
+    (shown,) = diagnostics_by_document(analysis, {key})[key]
+    assert shown.code == "E302"
+    assert shown.message.startswith("audlang.toml:3:9: `as_of` takes YYYY-MM-DD"), shown.message

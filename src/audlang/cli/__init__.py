@@ -167,6 +167,9 @@ warehouse = "duckdb:///target/warehouse.duckdb"
 # Where deployed state lives (default: a SQLite file beside a DuckDB warehouse file, else the
 # warehouse). Overridden by AUDLANG_STATE and --state.
 # state = "sqlite:///target/state.db"
+# The day every command evaluates as of: "today" (the default) or a date such as "2024-11-30",
+# said on stderr when it is not today. --as-of overrides it.
+# as_of = "today"
 """
 
 STARTER_SEGMENTS = """# Customers who bought during the last holiday season and can get SMS.
