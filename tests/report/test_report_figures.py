@@ -155,3 +155,26 @@ def test_score_figures_equal_the_reference(project, warehouse_url, tmp_path):
         assert sum(n for _, _, n in got.distribution) == got.customers == 300
         assert all(0 < n < got.customers for n in got.items), (name, got.items)  # no item trivially 0 or all
     assert not computed.scores["Engagement"].bucketed and computed.scores["Wide"].bucketed
+
+
+@pytest.mark.parametrize("warehouse", [pytest.param("spark", marks=pytest.mark.spark)], indirect=True)
+def test_score_figures_equal_the_reference_on_spark(project, warehouse, tmp_path):
+    """The same on Spark SQL, each score's queries on their own: ``in segment`` compiled inline rather
+    than read from the report's temporary membership table."""
+    from audlang.compile import SegmentCompiler
+
+    root = tmp_path / "retail"
+    shutil.copytree(project, root)
+    (root / "wide.aud").write_text(WIDE)
+    model = load(None, str(root)).model
+    reference = Reference(reference_data(tmp_path), model, AS_OF.date, AS_OF.instant)
+    generate(warehouse.url, customers=300, seed=3, parquet_folder=tmp_path / "parquet")
+    connection = connect(warehouse.url)
+    with connection.connect() as conn:
+        compiler = SegmentCompiler(model, AS_OF)
+        for name, score in model.scores.items():
+            got = figures.score_figures(conn, model, compiler, name)
+            expected = expected_score(reference, score)
+            assert (got.customers, got.items, got.bucketed, got.distribution) == \
+                (expected["customers"], expected["items"], expected["bucketed"], expected["distribution"]), name
+    connection.dispose()
