@@ -7,8 +7,9 @@ a ``UNION ALL`` of the segments' compiled queries, ``in segment`` reading the
 rows of the earlier batches (``SegmentCompiler(membership=…)``). Every figure
 is then one ``GROUP BY seg`` query over that table: the six insights (the same
 definitions as ``evaluate.insights_query``), purchases by channel, revenue by
-lifetime-spend band; and one ``GROUP BY group_name`` per campaign for its
-groups. Nothing but the aggregates comes back to Python.
+lifetime-spend band; one ``GROUP BY group_name`` per campaign for its
+groups; and per score the customers each item holds for and the customers per
+total (``score_figures``). Nothing but the aggregates comes back to Python.
 """
 
 from __future__ import annotations
