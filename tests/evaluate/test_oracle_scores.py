@@ -241,3 +241,62 @@ def test_the_edges_of_derived_percentiles(engines):
             for name, members in expected.items():
                 assert {r[0] for r in conn.execute(compiler.segment(name))} == members, (engine_name, name)
                 assert {r[0] for r in conn.execute(shared.segment(name))} == members, (engine_name, name, "facts")
+
+
+# Averages a double cannot tell apart: 1e12 + 1e-6 / 3 and 1e12 differ far below a double's 1.2e-4 step
+# there, yet are different, and 20 / 3 written as 40 / 6 is the same. Revenue with 6 decimals (a
+# NUMERIC(24, 6) column); SQLite's doubles hold 15 significant digits, so it is not among the engines.
+NEAR_AVERAGES = {"A": ["1000000000000.000001", "1000000000000", "1000000000000"],  # 1e12 + 1e-6 / 3
+                 "B": ["1000000000000"],  # 1e12
+                 "C": ["2000000000000.000001", "2000000000000.000001", "1000000000000", "1000000000000",
+                       "1000000000000", "1000000000000"],  # 1e12 + 2e-6 / 6, equal to A
+                 "D": []}  # no orders: no average
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgresql", pytest.param("spark", marks=pytest.mark.spark)],
+                         indirect=True)
+def test_averages_closer_than_a_double_rank_exactly(warehouse):
+    """``average_order_value`` ranks on whole numbers (docs/language.md, "Percentiles"): A and C tie at
+    the top (nobody better), B is below them, though as doubles all three are 1e12."""
+    import sqlalchemy as sa
+
+    model, diagnostics = analyze({"near.aud": 'segment "Top" < average_order_value in top 34% >\n'
+                                              'segment "Bottom" < average_order_value in bottom 33% >\n'})
+    assert not [d for d in diagnostics if d.is_error]
+    as_of = AS_OFS[0]
+    when = dt.datetime.combine(as_of.date, dt.time(0)) - dt.timedelta(days=3)
+    orders = [(f"O{c}{i}", c, Decimal(r)) for c, revenues in NEAR_AVERAGES.items() for i, r in enumerate(revenues)]
+    assert float(sum(Decimal(r) for r in NEAR_AVERAGES["A"]) / 3) == float(Decimal(1e12))  # a double merges A, B
+    if warehouse.name == "spark":
+        from audlang.warehouse import connect
+
+        engine = connect(warehouse.url)
+    else:
+        engine = sa.create_engine(warehouse.url)
+    compiler = SegmentCompiler(model, as_of)
+    # Written as SQL text: a Decimal bound through a driver may reach the engine as a double.
+    people = ", ".join(f"('{c}')" for c in NEAR_AVERAGES)
+    rows = ", ".join(f"('{o}', '{c}', TIMESTAMP '{when:%Y-%m-%d %H:%M:%S}', CAST('{r}' AS DECIMAL(24, 6)))"
+                     for o, c, r in orders)
+    with engine.begin() as conn:
+        if warehouse.name == "spark":
+            conn.exec_driver_sql(f"CREATE OR REPLACE TEMPORARY VIEW customer_360 AS SELECT * FROM VALUES {people} "
+                                 "AS t(customer_id)")
+            conn.exec_driver_sql("CREATE OR REPLACE TEMPORARY VIEW unified_transactions AS SELECT * FROM VALUES "
+                                 f"{rows} AS t(order_id, customer_id, order_datetime, order_revenue)")
+        else:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS customer_360")
+            conn.exec_driver_sql("DROP TABLE IF EXISTS unified_transactions")
+            conn.exec_driver_sql("CREATE TABLE customer_360 (customer_id TEXT)")
+            conn.exec_driver_sql("CREATE TABLE unified_transactions (order_id TEXT, customer_id TEXT, "
+                                 "order_datetime TIMESTAMP, order_revenue DECIMAL(24, 6))")
+            conn.exec_driver_sql(f"INSERT INTO customer_360 VALUES {people}")
+            conn.exec_driver_sql(f"INSERT INTO unified_transactions VALUES {rows}")
+        stored = conn.exec_driver_sql("SELECT CAST(order_revenue AS VARCHAR(40)) FROM unified_transactions "
+                                      "WHERE order_id = 'OA0'").scalar()
+        assert Decimal(stored) == Decimal(NEAR_AVERAGES["A"][0])  # held exactly
+        # 3 customers with an average: in the top 34%, fewer than 1.02 better (A, C: none; B: two); in
+        # the bottom 33%, fewer than 0.99 smaller (B: none; A, C: one)
+        assert {r[0] for r in conn.execute(compiler.segment("Top"))} == {"A", "C"}
+        assert {r[0] for r in conn.execute(compiler.segment("Bottom"))} == {"B"}
+    engine.dispose()
