@@ -214,9 +214,9 @@ def _placed(span: Span | None) -> Span:
 
 def _attach(comments: list[ast.Comment], items: list[Span | None], decl_span: Span | None) -> _Comments:
     out = _Comments()
-    decl = _placed(decl_span)
     inner = []
     for comment in comments:
+        decl = _placed(decl_span)
         if comment.span.line == decl.end_line and comment.span.column > decl.end_column - 1:
             out.after_decl = comment
         else:
