@@ -5,6 +5,7 @@ target/test-artifacts/report/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -240,3 +241,55 @@ def test_docs_serve_on_loopback(report, browser):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_data_explorer_lists_the_model_is_searchable_and_linked_from_definitions(report, browser):
+    """Every table and attribute of the example's data model, with figures from the warehouse; the search
+    narrows it; an attribute in a segment's definition opens its row."""
+    model = example_model()
+    browser.get((docs(report) / "segments" / "big-spenders.html").as_uri())
+    link = browser.find_element(By.CSS_SELECTOR, ".definition a.attribute")
+    assert link.text == "lifetime_revenue"
+    link.click()
+    assert browser.current_url.endswith("/explorer.html#attr-lifetime_revenue")
+    row = browser.find_element(By.ID, "attr-lifetime_revenue")
+    assert "target" in row.get_attribute("class").split() and row.is_displayed()
+    assert "Big Spenders" in row.find_element(By.CSS_SELECTOR, "td.used").text
+    assert errors(browser) == []
+
+    tables = browser.find_elements(By.CSS_SELECTOR, "section.explorer-table")
+    assert [t.get_attribute("id") for t in tables] == [f"table-{n}" for n in model.data_model.tables] + [
+        "table-derived"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.column")
+    assert len(rows) == sum(len(t.types) for t in model.data_model.tables.values()) + 6
+    churn = browser.find_element(By.ID, "table-churn_scores")
+    assert "custom table" in churn.find_element(By.TAG_NAME, "h2").text
+    tier = browser.find_element(By.ID, "attr-loyalty_tier")
+    shown = [li.text for li in tier.find_elements(By.CSS_SELECTOR, "td.values li")]
+    with warehouse_connection(report) as conn:
+        expected = conn.execute(
+            "SELECT loyalty_tier, count(*) FROM customer_360 WHERE loyalty_tier IS NOT NULL GROUP BY 1 "
+            "HAVING count(*) >= 5 ORDER BY 2 DESC, 1 LIMIT 5").fetchall()
+    assert shown == [f"{value} {count:,}" for value, count in expected] and shown
+    assert "identifies a person" in browser.find_element(By.ID, "attr-email").text
+    browser.save_screenshot(str(ARTIFACTS / "explorer.png"))
+
+    search = browser.find_element(By.ID, "explorer-search")
+    search.send_keys("churn")
+    visible = [r.get_attribute("id") for r in rows if r.is_displayed()]
+    assert visible == ["column-churn_scores-customer_id", "attr-churn_score", "attr-churn_model_version"]
+    assert browser.find_element(By.ID, "explorer-shown").text == f"3 of {len(rows)} columns shown"
+    search.send_keys(" nothing-like-this")
+    assert browser.find_element(By.ID, "explorer-none").is_displayed()
+    assert errors(browser) == []
+
+
+@contextlib.contextmanager
+def warehouse_connection(report):
+    import duckdb
+
+    conn = duckdb.connect(str(report / "target" / "warehouse.duckdb"), read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()

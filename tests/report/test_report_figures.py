@@ -62,7 +62,8 @@ def test_site_has_every_page_and_only_relative_links(project, warehouse_url, tmp
     out = tmp_path / "docs"
     summary = site.build(loaded.model, loaded.config.root, "retail", warehouse_url, None, out, AS_OF)
     model = loaded.model
-    assert summary["pages"] == 2 + len(model.segments) + len(model.campaigns) + len(model.destinations) + \
+    # index, graph, the Data Explorer, and a page per segment, campaign, destination and score
+    assert summary["pages"] == 3 + len(model.segments) + len(model.campaigns) + len(model.destinations) + \
         len(model.scores)
     assert (out / "scores" / "engagement.html").is_file()
     pages = list(out.rglob("*.html"))

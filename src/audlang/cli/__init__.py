@@ -140,7 +140,7 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
     changed: list[str] = []
     for path, text in sources.items():
         file = file_of[path]
-        formatted, diagnostics = format_source(text, path)
+        formatted, diagnostics = format_source(text, path, config.fmt_width)
         if formatted is None:
             problems.extend(diagnostics)
             continue

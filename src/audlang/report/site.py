@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from audlang import ast, warehouse
 from audlang.check import Model, walk
-from audlang.compile import AsOf
+from audlang.compile import AsOf, SegmentCompiler
+from audlang.report import explorer as exploring
 from audlang.report import figures as figuring
 from audlang.report import svg
 from audlang.state.clock import now
@@ -208,9 +209,10 @@ def build(model: Model, root: Path, project_name: str, url: str, state_url: str 
     try:
         with warehouse.errors_translated(url, model), engine.begin() as conn:
             figures = figuring.compute(conn, model, moment, progress)
+            tables = exploring.profile(conn, model, SegmentCompiler(model, moment).derived())
     finally:
         engine.dispose()
-    return render(model, root, project_name, figures, state, out)
+    return render(model, root, project_name, figures, state, out, tables)
 
 
 def _links(model: Model):
@@ -241,7 +243,8 @@ def _campaign_destinations(campaign: ast.Campaign) -> list[str]:
     return list(seen)
 
 
-def render(model: Model, root: Path, project_name: str, figures: figuring.Figures, state: dict, out: Path) -> dict:
+def render(model: Model, root: Path, project_name: str, figures: figuring.Figures, state: dict, out: Path,
+           tables: list[exploring.Table] | None = None) -> dict:
     env = _environment()
     _prepare_folders(out)
     seg_link, cam_link, dst_link = _links(model)
@@ -264,8 +267,9 @@ def render(model: Model, root: Path, project_name: str, figures: figuring.Figure
     _segment_pages(site)
     _campaign_pages(site)
     _destination_pages(site)
+    _explorer_page(site, tables or [])
     _score_pages(site)
-    pages = 2 + len(model.segments) + len(model.campaigns) + len(model.destinations) + len(model.scores)
+    pages = 3 + len(model.segments) + len(model.campaigns) + len(model.destinations) + len(model.scores)
     return {"pages": pages, "as_of": figures.as_of, "index": str(out / "index.html")}
 
 
@@ -425,7 +429,9 @@ def _segment_pages(site: _Site) -> None:
         history = state["history"].get(name, [])
         deployed = state["deployed"].get(("segment", name))
         site.write(seg_link[name], "segment.html.j2", name=name, decl=decl, file=_relative_file(decl.span, site.root),
-                   line=decl.span.line if decl.span else None, definition=_highlight(_canonical(decl)),
+                   line=decl.span.line if decl.span else None,
+                   definition=exploring.link_attributes(_highlight(_canonical(decl)), site.model,
+                                                        "../explorer.html"),
                    figures=f, channel_chart=channel_chart, band_chart=band_chart,
                    history_chart=svg.line_chart(history, "members over time") if history else None,
                    history=history, deployed=deployed,
@@ -434,6 +440,12 @@ def _segment_pages(site: _Site) -> None:
                    downstream=[(d, seg_link[d]) for d in sorted(rel.used_by.get(name, []))],
                    campaigns=[(c, site.cam_link[c]) for c in sorted(rel.campaigns_of_segment.get(name, []))],
                    destinations=[(d, site.dst_link[d]) for d in rel.segment_destinations(name) if d in site.dst_link])
+
+
+def _explorer_page(site: _Site, tables: list[exploring.Table]) -> None:
+    """The Data Explorer: every table and attribute of the data model (``report.explorer``)."""
+    site.write("explorer.html", "explorer.html.j2", tables=tables, min_shown=exploring.MIN_SHOWN,
+               attribute_count=sum(len(t.columns) for t in tables), segment_links=site.seg_link)
 
 
 def _campaign_pages(site: _Site) -> None:
