@@ -127,7 +127,13 @@ def test_a_graph_node_opens_its_segment(report, browser):
     assert errors(browser) == []
     nodes = browser.find_elements(By.CSS_SELECTOR, "svg#graph a.node-link")
     model = example_model()
-    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations)
+    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations) + len(model.scores)
+    score = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-key="score:Engagement"]')
+    assert score.get_dom_attribute("href").endswith("scores/engagement.html")
+    assert browser.find_elements(By.CSS_SELECTOR, 'svg#graph path.edge[data-from="score:Engagement"]'
+                                                  '[data-to="segment:Engaged"]')
+    assert browser.find_elements(By.CSS_SELECTOR, 'svg#graph path.edge[data-from="segment:Big Spenders"]'
+                                                  '[data-to="score:Engagement"]')
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg#graph path.edge")) >= 17
     browser.save_screenshot(str(ARTIFACTS / "graph.png"))
     node = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-name="Big Spenders"]')

@@ -405,13 +405,19 @@ def _graph_page(site: _Site) -> None:
     nodes += [svg.Node(f"campaign:{n}", n, "campaign", cam_link[n], c.paused) for n, c in model.campaigns.items()]
     nodes += [svg.Node(f"destination:{n}", n, "destination", dst_link[n], d.paused)
               for n, d in model.destinations.items()]
+    nodes += [svg.Node(f"score:{n}", n, "score", site.score_link[n]) for n in model.scores]
     edges = [(f"segment:{d}", f"segment:{n}") for n, deps in rel.uses.items() for d in deps]
     edges += [(f"segment:{s}", f"campaign:{c}") for c, segs in rel.campaign_segments.items() for s in sorted(segs)
               if s in model.segments]
     edges += [(f"campaign:{c}", f"destination:{d}") for c, ds in rel.campaign_destinations.items() for d in ds
               if d in model.destinations]
+    edges += [(f"score:{s}", f"segment:{n}") for n, used in rel.segment_scores.items() for s in used
+              if s in model.scores]
+    edges += [(f"score:{s}", f"score:{n}") for n, used in rel.score_scores.items() for s in used if s in model.scores]
+    edges += [(f"segment:{s}", f"score:{n}") for n, used in rel.score_segments.items() for s in used
+              if s in model.segments]
     site.write("graph.html", "graph.html.j2", graph=svg.graph(nodes, edges),
-               counts={"segments": len(model.segments), "campaigns": len(model.campaigns),
+               counts={"segments": len(model.segments), "scores": len(model.scores), "campaigns": len(model.campaigns),
                        "destinations": len(model.destinations), "edges": len(edges)})
 
 
