@@ -29,7 +29,30 @@ def test_validate_clean_project_exits_0(write_project, monkeypatch):
     monkeypatch.chdir(root)
     result = run("validate")
     assert result.exit_code == 0, result.output
-    assert "OK: 1 segment, 0 campaigns, 0 destinations in 1 file" in result.output
+    assert "OK: 1 segment, 0 scores, 0 campaigns, 0 destinations in 1 file" in result.output
+
+
+SCORED = {
+    "scores.aud": 'score "Engagement" <\n  3 points if tagged "VIP"\n  1 point if sms_opt_in\n>\n\n'
+                  'score "Value" <\n  1 point if lifetime_revenue > 500\n>\n',
+    "segments.aud": 'segment "Engaged" < score "Engagement" >= 3 >\n',
+}
+
+
+def test_validate_summary_counts_the_scores(write_project, tmp_path_factory, monkeypatch):
+    root = write_project(SCORED)
+    monkeypatch.chdir(root)
+    result = run("validate")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "OK: 1 segment, 2 scores, 0 campaigns, 0 destinations in 2 files"
+    # one score: the singular; with an error the summary goes to stderr after the count of errors
+    other = tmp_path_factory.mktemp("one")
+    (other / "a.aud").write_text('score "Only" <\n  1 point if sms_opt_in\n>\n'
+                                 'segment "Typo" < score "Onyl" >= 1 >\n')
+    monkeypatch.chdir(other)
+    result = run("validate")
+    assert result.exit_code == 1
+    assert "1 error, 0 warnings (1 segment, 1 score, 0 campaigns, 0 destinations in 1 file)" in result.stderr
 
 
 def test_validate_reports_every_error_with_position_and_exits_1(write_project, monkeypatch):

@@ -127,7 +127,13 @@ def test_a_graph_node_opens_its_segment(report, browser):
     assert errors(browser) == []
     nodes = browser.find_elements(By.CSS_SELECTOR, "svg#graph a.node-link")
     model = example_model()
-    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations)
+    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations) + len(model.scores)
+    score = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-key="score:Engagement"]')
+    assert score.get_dom_attribute("href").endswith("scores/engagement.html")
+    assert browser.find_elements(By.CSS_SELECTOR, 'svg#graph path.edge[data-from="score:Engagement"]'
+                                                  '[data-to="segment:Engaged"]')
+    assert browser.find_elements(By.CSS_SELECTOR, 'svg#graph path.edge[data-from="segment:Big Spenders"]'
+                                                  '[data-to="score:Engagement"]')
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg#graph path.edge")) >= 17
     browser.save_screenshot(str(ARTIFACTS / "graph.png"))
     node = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-name="Big Spenders"]')
@@ -175,6 +181,47 @@ def test_campaign_and_destination_pages(report, browser):
     assert browser.current_url.endswith("/destinations/attentive-holiday-sms.html")
     assert "env(\"ATTENTIVE_API_KEY\")" in browser.find_element(By.CSS_SELECTOR, "table.settings").text
     browser.save_screenshot(str(ARTIFACTS / "destination.png"))
+    assert errors(browser) == []
+
+
+def test_a_score_page_from_the_index_and_from_its_segment(report, browser):
+    """The index lists the score and links its page; the page shows the description, every item with the
+    customers it holds for, the distribution drawn with data adding up to every customer, and links the
+    segment that reads it, whose page links back."""
+    model = example_model()
+    score = model.scores["Engagement"]
+    browser.get((docs(report) / "index.html").as_uri())
+    assert visible_names(browser, "scores") == ["Engagement"]
+    browser.find_element(By.CSS_SELECTOR, "table#scores a").click()
+    assert browser.current_url.endswith("/scores/engagement.html")
+    assert errors(browser) == []
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Engagement")
+    assert browser.find_element(By.CSS_SELECTOR, ".description").text == score.description
+    rows = browser.find_elements(By.CSS_SELECTOR, "table#items tbody tr")
+    from audlang.syntax.formatter import score_item_text
+
+    assert [r.find_element(By.TAG_NAME, "code").text for r in rows] == [score_item_text(i) for i in score.items]
+    held = [int(r.get_attribute("data-held")) for r in rows]
+    customers = int(browser.find_element(By.CSS_SELECTOR, "h2 small").text.split("over ")[1].split()[0]
+                    .replace(",", ""))
+    assert customers == 1500 and all(0 < n < customers for n in held)
+    # the VIP item's count is the number of customers tagged VIP, asked of the warehouse in plain SQL
+    import duckdb
+
+    with duckdb.connect(str(report / "target" / "warehouse.duckdb"), read_only=True) as db:
+        vip = db.execute("SELECT count(DISTINCT customer_id) FROM customer_tags WHERE tag = 'VIP'").fetchone()[0]
+    assert held[0] == vip
+    bars = browser.find_elements(By.CSS_SELECTOR, "figure.distribution svg.bar-chart rect.bar")
+    assert len(bars) >= 3 and sum(int(float(b.get_attribute("data-value"))) for b in bars) == customers
+    assert max(b.size["width"] for b in bars) > 50
+    assert "one bar for each total" in browser.find_element(By.ID, "distribution-note").text
+    browser.save_screenshot(str(ARTIFACTS / "score.png"))
+    browser.find_element(By.LINK_TEXT, "Engaged").click()
+    assert browser.current_url.endswith("/segments/engaged.html")
+    back = browser.find_element(By.CSS_SELECTOR, ".neighbours a.score-link")
+    assert back.text == "Engagement"
+    back.click()
+    assert browser.current_url.endswith("/scores/engagement.html")
     assert errors(browser) == []
 
 

@@ -106,7 +106,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
         errors = len(loaded.errors)
         warnings = len(loaded.diagnostics) - errors
         model = loaded.model
-        summary = ", ".join([_count(len(model.segments), "segment"), _count(len(model.campaigns), "campaign"),
+        summary = ", ".join([_count(len(model.segments), "segment"), _count(len(model.scores), "score"),
+                             _count(len(model.campaigns), "campaign"),
                              _count(len(model.destinations), "destination")]) + \
             f" in {_count(len(loaded.sources), 'file')}"
         if errors:
