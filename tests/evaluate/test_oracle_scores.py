@@ -113,7 +113,7 @@ def check_engines(engines: dict, data, as_of: AsOf, plain, layered, first, secon
 CASES = dict(data=st.data(), as_of=st.sampled_from(AS_OFS), **PROJECTS)
 
 
-@settings(max_examples=int(os.environ.get("AUDLANG_SCORE_EXAMPLES", "120")), **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SCORE_EXAMPLES", "60")), **SETTINGS)
 @given(**CASES)
 def test_scores_and_percentiles_equal_the_reference_on_every_engine(engines, data, as_of, plain, layered, first,
                                                                      second):
@@ -122,7 +122,7 @@ def test_scores_and_percentiles_equal_the_reference_on_every_engine(engines, dat
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "15")), **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")) // 3, **SETTINGS)
 @given(**CASES)
 def test_scores_and_percentiles_equal_the_reference_on_spark(engines, data, as_of, plain, layered, first, second):
     check_engines(engines, data, as_of, plain, layered, first, second)
