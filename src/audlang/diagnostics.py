@@ -2,7 +2,8 @@
 
 Holds ``Span`` (a place in a source file), ``Diagnostic`` (severity, code,
 message, span, optional suggestion), ``AudlangError`` (the project's one error
-type, carrying diagnostics up to the CLI) and the text and JSON renderings.
+type, carrying diagnostics up to the CLI), the text and JSON renderings, and
+the one did-you-mean suggestion every stage uses (``closest``: edit distance).
 Imports nothing of ours.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -192,6 +193,79 @@ def render_text(
         if d.suggestion:
             out.append(f"  help: {printable(d.suggestion)}")
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------ did you mean
+
+def edit_distance(a: str, b: str, limit: int | None = None) -> int:
+    """The optimal-string-alignment distance: insertions, deletions, substitutions and a swap of two
+    neighbours (``adn`` → ``and``) each count one. With ``limit``, any distance above it is ``limit + 1``."""
+    if limit is not None and abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] | None = None
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, y in enumerate(b, start=1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if limit is not None and min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
+
+
+#: the longest name a suggestion is looked for (CPython stops at 40; segment names run longer): an edit
+#: distance costs the product of the two lengths, and a name of a megabyte is no slip of the fingers
+SUGGESTED_LENGTH = 100
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate nearest ``name`` when it is near enough to be a slip, by CPython's rule for its
+    NameError suggestions: an edit distance (letter case ignored) of at most a sixth of both lengths
+    and 3 (``churn_score`` → ``churn_risk``, but ``state`` is not ``store``). The nearest wins; among
+    equals, the one nearer with case counted, then the first given. ``name`` itself is never suggested.
+
+    Cheap tests go first, so that thousands of candidates cost little: the lengths, then the letters
+    one has and the other lacks (each needs an edit of its own), before any distance is computed."""
+    if len(name) > SUGGESTED_LENGTH:
+        return None
+    folded = name.casefold()
+    letters = set(folded)
+    best: tuple[int, int, int] | None = None
+    found: str | None = None
+    for index, candidate in enumerate(candidates if isinstance(candidates, Sequence) else list(candidates)):
+        if candidate == name or len(candidate) > SUGGESTED_LENGTH:
+            continue
+        limit = (len(name) + len(candidate) + 3) // 6
+        if best is not None:
+            limit = min(limit, best[0])  # a farther one can never win
+        if abs(len(name) - len(candidate)) > limit:
+            continue
+        other = candidate.casefold()
+        theirs = set(other)
+        if len(letters - theirs) > limit or len(theirs - letters) > limit:
+            continue
+        distance = edit_distance(folded, other, limit)
+        if distance > limit:
+            continue
+        rank = (distance, edit_distance(name, candidate), index)
+        if best is None or rank < best:
+            best, found = rank, candidate
+    return found
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """``did you mean `x`?`` for a keyword, attribute or setting, or None when nothing is near."""
+    match = closest(name, candidates)
+    return f"did you mean `{match}`?" if match is not None else None
+
+
+def did_you_mean_quoted(name: str, candidates: Iterable[str]) -> str | None:
+    """``did you mean "x"?`` for a declared name (a segment, a destination), or None."""
+    match = closest(name, candidates)
+    return f'did you mean "{match}"?' if match is not None else None
 
 
 def to_dict(d: Diagnostic) -> dict:

@@ -19,7 +19,7 @@ from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile import dialects
 from audlang.compile.facts import SharedFacts
 from audlang.diagnostics import AudlangError, Diagnostic
-from audlang.check.checker import did_you_mean_quoted
+from audlang.diagnostics import did_you_mean_quoted
 
 if TYPE_CHECKING:
     from audlang.warehouse.engine_output import EarlyQuery
@@ -68,7 +68,7 @@ def check_fields(model: Model, fields: list[str]) -> None:
     known = [c for c in model.data_model.tables["customer_360"].types]
     for f in fields:
         if f not in known:
-            from audlang.check.checker import did_you_mean
+            from audlang.diagnostics import did_you_mean
 
             hint = did_you_mean(f, known)
             raise AudlangError(Diagnostic.sourceless(

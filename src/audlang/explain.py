@@ -33,6 +33,7 @@ from audlang.compile import AsOf, SegmentCompiler, dialects
 from audlang.compile.compiler import percentile_held
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.syntax.formatter import condition_text, quote
+from audlang.vocabulary import counted
 
 FORMAT_VERSION = 1
 
@@ -521,7 +522,7 @@ def facts_text(c: Clause) -> str:
         n = f["abandoned_checkouts"]
         if not n:
             return "no abandoned checkout in the window"
-        return f"{n:,} abandoned checkout{'s' if n != 1 else ''}, last started {f['last_started_at']}"
+        return f"{counted(n, 'abandoned checkout')}, last started {f['last_started_at']}"
     if "list" in f:
         return f"{'listed' if c.value else 'not listed'} in {f['list']}"
     if "store" in f:
@@ -589,7 +590,7 @@ def _favourite_facts(f: dict) -> str:
     if not f["top_orders"]:
         return f"no {f['field']} ordered in the window"
     n = f["top_orders"]
-    text = f"most ordered {f['field']}: {quote(f['top_value'])}, {n:,} order{'s' if n != 1 else ''}"
+    text = f"most ordered {f['field']}: {quote(f['top_value'])}, {counted(n, 'order')}"
     if f["top_values"] > 1:
         text += f" (tied with {f['top_values'] - 1:,} more)"
     others = [f"{quote(v)} {k:,}" for v, k in f["orders"].items() if v != f["top_value"]]
@@ -601,7 +602,7 @@ def _order_facts(f: dict) -> str:
     n = f["matching_orders"]
     if not n:
         return "no matching orders"
-    text = f"{n:,} matching order{'s' if n != 1 else ''}, last {f['last_order']}"
+    text = f"{counted(n, 'matching order')}, last {f['last_order']}"
     if "measure" in f and f["measure"] != "orders":
         value = f["measure_value"]
         text += f"; {f['measure']} {value:,.2f}" if isinstance(value, float) else f"; {f['measure']} {value:,}"

@@ -6,7 +6,9 @@ directory upward; a folder of ``.aud`` files without one works with defaults.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,8 +17,10 @@ import attrs
 
 from audlang.check import Model, check
 from audlang.check.templates import ExportRoots
-from audlang.diagnostics import AudlangError, Diagnostic, printable
+from audlang.compile import AsOf
+from audlang.diagnostics import AudlangError, Diagnostic, Span, printable
 from audlang.files import MAX_READ_BYTES, UnsafeFile, inside, read_regular
+from audlang.vocabulary import counted
 from audlang.syntax import parse_source
 from audlang.syntax.formatter import WIDTH
 
@@ -47,6 +51,13 @@ class Config:
     max_list_bytes: int = MAX_LIST_BYTES
     #: the longest line ``fmt`` keeps a condition on before it wraps (``[fmt] width``)
     fmt_width: int = WIDTH
+    #: ``as_of``: the date every evaluating command uses when no ``--as-of`` is given; None is
+    #: ``"today"`` (the default), resolved when a command runs
+    as_of: AsOf | None = None
+
+    def resolved_as_of(self) -> AsOf:
+        """The project's as-of: ``as_of`` in audlang.toml, else today (UTC)."""
+        return self.as_of if self.as_of is not None else AsOf.today()
 
 
 @attrs.frozen
@@ -75,11 +86,12 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     if not config_file.is_file():
         return Config(root=root)
     data = _read_config(config_file, root)
-    known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes", "fmt"}
+    known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes", "fmt", "as_of"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise AudlangError(Diagnostic.sourceless(
-            "E302", f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", str(config_file)))
+            "E302", f"{counted(len(unknown), 'unknown setting')}: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}", str(config_file)))
     paths = _source_paths(data, root, config_file)
     _check_texts(data, config_file)
     exports_root = _exports_root(data, root, config_file)
@@ -89,7 +101,8 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
                                                  str(config_file)))
     return Config(root=root, name=data.get("name", root.name), warehouse=data.get("warehouse"),
                   state=data.get("state"), paths=tuple(paths), has_file=True, exports_root=exports_root,
-                  max_list_bytes=max_list_bytes, fmt_width=_fmt_width(data, config_file))
+                  max_list_bytes=max_list_bytes, fmt_width=_fmt_width(data, config_file),
+                  as_of=_as_of(data, config_file))
 
 
 def _fmt_width(data: dict, config_file: Path) -> int:
@@ -100,7 +113,8 @@ def _fmt_width(data: dict, config_file: Path) -> int:
     unknown = sorted(set(table) - {"width"})
     if unknown:
         raise AudlangError(Diagnostic.sourceless(
-            "E302", f"unknown setting(s) fmt.{', fmt.'.join(unknown)}; known: fmt.width", str(config_file)))
+            "E302", f"{counted(len(unknown), 'unknown setting')}: fmt.{', fmt.'.join(unknown)}; known: fmt.width",
+            str(config_file)))
     width = table.get("width", WIDTH)
     if isinstance(width, bool) or not isinstance(width, int) or not MIN_WIDTH <= width <= MAX_WIDTH:
         raise AudlangError(Diagnostic.sourceless(
@@ -153,6 +167,65 @@ def _check_texts(data: dict, config_file: Path) -> None:
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` is a string", str(config_file)))
         if key in data and printable(data[key]) != data[key]:  # printed in plans and pull-request comments
             raise AudlangError(Diagnostic.sourceless("E302", f"`{key}` holds control characters", str(config_file)))
+
+
+AS_OF_TODAY = "today"
+
+
+def _as_of(data: dict, config_file: Path) -> AsOf | None:
+    """``as_of``: ``"today"`` (None), or a date as ``"2024-11-30"`` or a bare TOML date ``2024-11-30``
+    (an instant, ``"2024-11-30T15:00:00Z"``, as ``--as-of`` takes). A wrong value is an error on its line."""
+    value = data.get("as_of", AS_OF_TODAY)
+    if value == AS_OF_TODAY:
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = value.isoformat()
+    if isinstance(value, str):
+        try:
+            return AsOf.parse(value, "`as_of`")
+        except ValueError as error:
+            problem = f"{error} (or \"today\")"
+    else:
+        kind = {"bool": "true or false", "int": "a number", "float": "a number", "list": "a list", "dict": "a table",
+                "datetime": "a date and time", "time": "a time"}.get(type(value).__name__, type(value).__name__)
+        problem = f"`as_of` is a date (\"2024-11-30\") or \"today\", not {kind}"
+    span = _setting_span(config_file, "as_of")
+    if span is None:
+        raise AudlangError(Diagnostic.sourceless("E302", printable(problem), str(config_file)))
+    raise AudlangError(Diagnostic.error("E302", printable(problem), span))
+
+
+def write_as_of(root: Path, day: dt.date, why: str) -> None:
+    """Set ``as_of = "YYYY-MM-DD"`` in the project's audlang.toml (``why``: the comment above it): an
+    ``as_of`` line already there is replaced, else the line goes before the first table (a top-level key
+    must), else at the end. A missing audlang.toml is written with only this setting."""
+    config_file = root / CONFIG_NAME
+    text = config_file.read_text(encoding="utf-8") if config_file.is_file() else ""
+    setting = f'as_of = "{day.isoformat()}"'
+    lines = text.splitlines()
+    existing = [i for i, line in enumerate(lines) if re.match(r"^\s*as_of\s*=", line)]
+    if existing:
+        lines[existing[0]] = setting
+    else:
+        tables = [i for i, line in enumerate(lines) if line.lstrip().startswith("[")]
+        at = tables[0] if tables else len(lines)
+        lines[at:at] = [f"# {why}", setting]
+    config_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _setting_span(config_file: Path, key: str) -> Span | None:
+    """Where ``key = …`` stands in audlang.toml (tomllib gives no positions): its value, on its line."""
+    try:
+        lines = read_regular(config_file, [config_file.parent], MAX_CONFIG_BYTES).content.decode("utf-8").splitlines()
+    except (UnsafeFile, OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=\s*")
+    for number, line in enumerate(lines, start=1):
+        match = pattern.match(line)
+        if match:
+            return Span(display_path(config_file), number, match.end() + 1, number,
+                        max(len(line.rstrip()), match.end() + 1) + 1)
+    return None
 
 
 def _exports_root(data: dict, root: Path, config_file: Path) -> Path | None:

@@ -90,3 +90,9 @@ class BatchStatus(StrEnum):
 
     PLANNED = "planned"
     ACKED = "acked"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun, as every message writes one: ``1 request``, ``2 requests``, ``1,204 members``,
+    ``1 batch`` (``plural`` for a noun that does not take an ``s``: ``counted(n, "batch", "batches")``)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

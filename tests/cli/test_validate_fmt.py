@@ -149,7 +149,7 @@ def test_bad_config_is_reported(write_project, monkeypatch):
     assert result.exit_code == 1 and "error[E302]: cannot read audlang.toml" in result.output
     root = write_project({"a.aud": GOOD}, config='wearhouse = "duckdb://"\n')
     result = run("validate")
-    assert result.exit_code == 1 and "unknown setting(s) wearhouse" in result.output
+    assert result.exit_code == 1 and "1 unknown setting: wearhouse" in result.output
 
 
 def test_project_found_upward_and_paths_setting(write_project, monkeypatch):
@@ -206,7 +206,7 @@ def test_fmt_wraps_at_the_width_of_audlang_toml(write_project, monkeypatch):
 @pytest.mark.parametrize("config,message", [
     ("[fmt]\nwidth = 20\n", "`fmt.width` is a whole number of columns from 40 to 400"),
     ("[fmt]\nwidth = true\n", "`fmt.width` is a whole number of columns from 40 to 400"),
-    ("[fmt]\nwidht = 80\n", "unknown setting(s) fmt.widht; known: fmt.width"),
+    ("[fmt]\nwidht = 80\n", "1 unknown setting: fmt.widht; known: fmt.width"),
     ("fmt = 80\n", "`fmt` is a table"),
 ])
 def test_a_bad_fmt_width_is_a_config_error(config, message, write_project, monkeypatch):

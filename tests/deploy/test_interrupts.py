@@ -46,7 +46,7 @@ def test_apply_summary_serial_is_the_state_serial_with_a_paused_object_in_the_pl
     assert '‖ paused segment "Recent"' in applied.stdout
     summary = [line for line in applied.stdout.splitlines() if line.startswith("Apply complete")]
     serial = _state_json(cli_run, project)["serial"]
-    assert summary == [f"Apply complete: 3 change(s); state serial {serial}."], applied.stdout
+    assert summary == [f"Apply complete: 3 changes; state serial {serial}."], applied.stdout
     assert serial == 5  # 3 created, then 2 updated
 
 

@@ -38,7 +38,7 @@ def test_second_apply_fails_at_once_naming_the_holder(project, cli_run):
     finally:
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
-    assert "Apply complete: 3 change(s)" in out
+    assert "Apply complete: 3 changes" in out
     listed = json.loads(cli_run(project, "state", "list", "--format", "json").stdout)
     assert listed["serial"] == 3
     assert cli_run(project, "plan", "--as-of", AS_OF, "--detailed-exitcode").returncode == 0

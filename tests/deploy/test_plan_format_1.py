@@ -64,7 +64,7 @@ def test_a_version_1_plan_applies(warehouse_url, write_project, cli_run):
     expected = json.loads((FIXTURE / "applied.json").read_text(encoding="utf-8"))
     lines = [line[2:] for line in applied.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
     assert lines[:len(expected["applied"])] == expected["applied"]
-    assert "Apply complete: 11 change(s)" in applied.stdout
+    assert "Apply complete: 11 changes" in applied.stdout
 
     history = json.loads(cli_run(folder, "history", "--format", "json").stdout)
     recorded = [{"event": e["event"], "kind": e["kind"], "name": e["name"], "reasons": e["detail"]["reasons"]}

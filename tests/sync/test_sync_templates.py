@@ -85,7 +85,7 @@ def test_a_body_refused_at_render_fails_its_sync_only_and_every_apply_still_runs
     out = first.stdout + first.stderr
     assert first.returncode == 1, out
     assert '"Holiday" / "All" → "Bad Hook"' in out and "refused by the sandbox" in out, out
-    assert "1 sync(s) failed; the others were sent" in out
+    assert "1 sync failed; the others were sent" in out
     assert sent(server, "/bad") == 0
     assert sent(server, "/good") > 0  # queued after the failing sync, and sent
     engine = sa.create_engine(url)
@@ -266,7 +266,7 @@ def test_paths_from_the_environment_that_name_one_file_never_overwrite_it(tmp_pa
         done = cli(tmp_path, "apply", "--auto-approve", "--as-of", AS_OF_TEXT, **same)
         out = done.stdout + done.stderr
         assert done.returncode == 1, out
-        assert "2 sync(s) failed" in out, out
+        assert "2 syncs failed" in out, out
         assert csv_ids(tmp_path / "target" / "same.csv") == members("A")
     runs = json.loads(cli(tmp_path, "sync", "status", "--format", "json", **same).stdout)["runs"]
     status = {(r["group"], r["destination"]): [] for r in runs}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
-import difflib
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,8 +33,9 @@ from audlang.check.limits import (
     MAX_COMBINED_DEPTH, MAX_COUNT, MAX_DECIMALS, MAX_DISTANCE, MAX_EXPANDED_NODES, MAX_NUMBER, MAX_PERIODS,
 )
 from audlang.check.names import view_name
-from audlang.diagnostics import Diagnostic, Span, printable
+from audlang.diagnostics import Diagnostic, Span, did_you_mean, did_you_mean_quoted, printable
 from audlang.files import MAX_READ_BYTES, FileRead, OutsideRoots, UnsafeFile, read_regular, shown_columns
+from audlang.vocabulary import counted
 
 #: reads an ``in list`` file given its path (joined to the declaring file's folder); raises
 #: ``OSError`` when it is missing and ``UnsafeFile`` when it may not be read
@@ -60,16 +60,6 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}", re.ASCII)
 def _short(number: Decimal) -> str:
     text = format(number, "f") if number.is_finite() else str(number)
     return text if len(text) <= 24 else text[:20] + "…"
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean `{match[0]}`?" if match else None
-
-
-def did_you_mean_quoted(name: str, candidates: Iterable[str]) -> str | None:
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f'did you mean "{match[0]}"?' if match else None
 
 
 def _where(span: Span | None) -> str:
@@ -396,8 +386,8 @@ class _Checker:
             self.error("E133", "`in N of last M` needs N and M of at least 1", window.span,
                        f"for example `{example}`")
         elif window.count > window.periods:
-            self.error("E133", f"{window.count} of last {window.periods} can never hold: only {window.periods} "
-                       f"period{'s' if window.periods != 1 else ''}", window.span,
+            self.error("E133", f"{window.count} of last {window.periods} can never hold: only "
+                       f"{counted(window.periods, 'period')}", window.span,
                        f"count at most {window.periods} (`in {window.periods} of last {window.periods} "
                        f"{window.unit}`)")
         if window.periods > MAX_PERIODS:

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from audlang.diagnostics import AudlangError, Diagnostic, printable, render_json, render_text
+from audlang.vocabulary import counted as _count
 
 EXIT_ERROR = 1
 
@@ -35,10 +36,6 @@ def _emit(diagnostics, sources=None, fmt: str = "text", stream=None) -> None:
         click.echo(render_json(diagnostics))
     elif diagnostics:
         click.echo(render_text(diagnostics, sources, color=_color(stream)), file=stream)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 class _Group(click.Group):
@@ -171,6 +168,9 @@ warehouse = "duckdb:///target/warehouse.duckdb"
 # Where deployed state lives (default: a SQLite file beside a DuckDB warehouse file, else the
 # warehouse). Overridden by AUDLANG_STATE and --state.
 # state = "sqlite:///target/state.db"
+# The day every command evaluates as of: "today" (the default) or a date such as "2024-11-30",
+# said on stderr when it is not today. --as-of overrides it.
+# as_of = "today"
 """
 
 STARTER_SEGMENTS = """# Customers who bought during the last holiday season and can get SMS.

@@ -10,8 +10,10 @@ import click
 
 from audlang.cli import cli
 from audlang.cli.options import database_options, urls
+from audlang.vocabulary import counted
 
-AS_OF_HELP = "Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
+AS_OF_HELP = ("Evaluate as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default `as_of` in "
+              "audlang.toml, else today (UTC).")
 
 
 def load_checked(ctx: click.Context):
@@ -41,6 +43,20 @@ def parse_as_of(value: str | None):
         return AsOf.parse(value)
     except ValueError as error:
         raise AudlangError(Diagnostic.sourceless("E203", str(error), "--as-of")) from None
+
+
+def as_of_for(config, value: str | None):
+    """The as-of a command evaluates at: ``--as-of`` when given, else ``as_of`` in audlang.toml, else today
+    (UTC). A date from audlang.toml that is not today is said on stderr, one line, so that figures for
+    another day never pass for today's (the flag is on the command line already)."""
+    import datetime as dt
+
+    if value is not None:
+        return parse_as_of(value)
+    moment = config.resolved_as_of()
+    if config.as_of is not None and moment.date != dt.datetime.now(dt.timezone.utc).date():
+        click.echo(f"as of {moment} (audlang.toml)", err=True)
+    return moment
 
 
 def _json_default(value):
@@ -112,7 +128,8 @@ def _members_text(ctx, early, name, as_of, fmt, limit, fields, warehouse_option)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
     field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
-    return evaluate.members_output(url, loaded.model, name, parse_as_of(as_of), field_list, limit, fmt, early)
+    return evaluate.members_output(url, loaded.model, name, as_of_for(loaded.config, as_of), field_list, limit, fmt,
+                                   early)
 
 
 @contextlib.contextmanager
@@ -144,8 +161,8 @@ def insights(ctx, name, as_of, fmt, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
+    moment = as_of_for(loaded.config, as_of)
     engine = warehouse.connect(url, role=warehouse.Role.READ)
-    moment = parse_as_of(as_of)
     try:
         figures = evaluate.insights(engine, url, loaded.model, name, moment)
     finally:
@@ -199,7 +216,7 @@ def sql(ctx, name, dialect, as_of, warehouse_option):
 
         backend = backends.backend(warehouse_url(loaded, warehouse_option))
         dialect = backend if backend in DIALECTS else "duckdb"
-    click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], parse_as_of(as_of)))
+    click.echo(render.segment_sql(loaded.model, name, DIALECTS[dialect], as_of_for(loaded.config, as_of)))
 
 
 @cli.command()
@@ -219,9 +236,13 @@ def demo(ctx, directory, customers, seed, warehouse_option):
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     written = examples.write_example(root)
-    click.echo(f"project: {root} ({len(written)} files written"
+    click.echo(f"project: {root} ({counted(len(written), 'file')} written"
                f"{', existing files kept' if not written else ''})", err=True)
     ctx.obj["project_dir"] = str(root)
+    # The demo's data ends on DEFAULT_AS_OF: every command in the folder evaluates then, not today
+    project.write_as_of(root, DEFAULT_AS_OF, "The demo's data ends on this day: every command evaluates as of it "
+                        "(\"today\" follows the clock; --as-of overrides).")
+    click.echo(f'{project.CONFIG_NAME}: as_of = "{DEFAULT_AS_OF}", the last day of the demo data', err=True)
     config = project.load_config(str(root))
     url = urls(config, warehouse_option).warehouse
     _make_parent(url)
@@ -238,7 +259,7 @@ def demo(ctx, directory, customers, seed, warehouse_option):
         _demo_deploy(ctx, demo_loaded, url, as_of)
     _insights_table(engine, url, loaded.model, as_of)
     where = f" --warehouse {warehouse.shown(url)}" if warehouse_option else ""
-    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --as-of {as_of} --limit 5{where}", err=True)
+    click.echo(f"\nNext: cd {root} && audlang members \"Big Spenders\" --limit 5{where}", err=True)
     click.echo("The demo deployed its Attentive destinations to a local stand-in (now stopped) and paused the "
                "ones with none (Klaviyo, Braze, the webhook): an `audlang plan` here shows those destinations "
                "going back to the definitions in destinations.aud, with the secrets they need.", err=True)
@@ -263,7 +284,7 @@ def _generate_with_progress(generate, url: str, customers: int, seed: int, **opt
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
-        task = bar.add_task(f"building {customers:,} customers", total=1.0)
+        task = bar.add_task(f"building {counted(customers, 'customer')}", total=1.0)
 
         def progress(stage: str, fraction: float) -> None:
             bar.update(task, completed=min(1.0, fraction), description=f"{stage}")
@@ -293,7 +314,7 @@ def _demo_deploy(ctx, loaded, url: str, as_of) -> None:
     click.echo("\n".join(line for line in text.splitlines() if not line.startswith("      ")))
     result = deploy.apply_plan(plan, url, state, loaded.config.root, loaded.model,
                                echo=lambda line: click.echo(f"  {line}", err=True))
-    click.echo(f"Apply complete: {len(result.applied)} changes, state serial {result.serial}.\n", err=True)
+    click.echo(f"Apply complete: {counted(len(result.applied), 'change')}, state serial {result.serial}.\n", err=True)
 
 
 @contextlib.contextmanager
@@ -314,11 +335,11 @@ def _demo_destinations(loaded):
         yield attrs.evolve(loaded, model=demo_model(loaded.model, sandbox.url))
         click.echo(f"The local Attentive server ({sandbox.url}) now holds:", err=True)
         for segment, members in sorted(sandbox.segments.items()):
-            click.echo(f"  segment {segment}: {len(members):,} members", err=True)
+            click.echo(f"  segment {segment}: {counted(len(members), 'member')}", err=True)
         for path in sorted((loaded.config.root / "target" / "exports").glob("*.csv")):
             with path.open(encoding="utf-8") as handle:
                 rows = sum(1 for _ in handle) - 1
-            click.echo(f"  file {path.relative_to(loaded.config.root)}: {rows:,} members", err=True)
+            click.echo(f"  file {path.relative_to(loaded.config.root)}: {counted(rows, 'member')}", err=True)
         click.echo("", err=True)
     finally:
         sandbox.close()

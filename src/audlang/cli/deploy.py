@@ -15,9 +15,10 @@ import click
 from audlang.cli import cli
 from audlang.cli.options import database_options, urls
 from audlang.diagnostics import printable
-from audlang.vocabulary import SyncStatus
+from audlang.vocabulary import SyncStatus, counted
 
-AS_OF_HELP = "Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default today (UTC)."
+AS_OF_HELP = ("Plan as of this date (YYYY-MM-DD) or UTC instant (2024-11-22T15:00:00Z); default `as_of` in "
+              "audlang.toml, else today (UTC).")
 EXIT_CHANGES = 2
 ALLOW_REMOVALS_HELP = ("Let syncs that would empty a destination's audience or remove more than its max_removal "
                        "share go ahead (the guards hold them back otherwise).")
@@ -69,12 +70,13 @@ def _error(code: str, message: str, subject: str | None = None):
 def plan(ctx, out, fmt, detailed_exitcode, as_of, allow_removals, warehouse_option, state_option):
     """What apply would do: each change with its reason, definition diff and membership change."""
     from audlang.deploy import plan_project
-    from audlang.cli.data import load_checked, parse_as_of
+    from audlang.cli.data import as_of_for, load_checked
     from audlang.plan import plan_to_json
 
     loaded = load_checked(ctx)
     warehouse_url, state_url = _urls(loaded.config, warehouse_option, state_option)
-    result = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals)
+    result = plan_project(loaded, warehouse_url, state_url, as_of_for(loaded.config, as_of),
+                          allow_removals=allow_removals)
     doc = plan_to_json(result)
     if out:
         try:
@@ -100,7 +102,7 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
     """Carry out a saved plan (refused when stale), or a fresh plan after confirmation."""
     from audlang.deploy import Session, apply_plan, plan_project
     from audlang.state import StateStore
-    from audlang.cli.data import load_checked, parse_as_of
+    from audlang.cli.data import as_of_for, load_checked
     from audlang.plan import plan_from_json, plan_to_json, render_text
 
     echo = lambda line: click.echo(f"  {line}")  # noqa: E731
@@ -131,8 +133,8 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
         with contextlib.ExitStack() as held:
             # --auto-approve: plan and apply on one connection, the shared facts computed once
             session = held.enter_context(Session(warehouse_url)) if auto_approve else None
-            fresh = plan_project(loaded, warehouse_url, state_url, parse_as_of(as_of), allow_removals=allow_removals,
-                                 session=session)
+            fresh = plan_project(loaded, warehouse_url, state_url, as_of_for(loaded.config, as_of),
+                                 allow_removals=allow_removals, session=session)
             click.echo(render_text(plan_to_json(fresh), color=_color()))
             if not fresh.has_changes:
                 return
@@ -150,9 +152,9 @@ def apply(ctx, planfile, auto_approve, as_of, allow_removals, warehouse_option, 
     if result.taken_over:
         click.echo(f"(took over the lock {result.taken_over} left by a dead apply)")
     failed = _sync_summary(result.syncs)
-    click.echo(f"Apply complete: {len(result.applied)} change(s); state serial {result.serial}.")
+    click.echo(f"Apply complete: {counted(len(result.applied), 'change')}; state serial {result.serial}.")
     if failed:
-        click.echo(f"{failed} sync(s) failed; the others were sent. Run `audlang apply` again to resume them "
+        click.echo(f"{counted(failed, 'sync')} failed; the others were sent. Run `audlang apply` again to resume them "
                    "(nothing already acknowledged is sent twice).", err=True)
         ctx.exit(1)
 
@@ -241,7 +243,7 @@ def state_list(ctx, fmt, warehouse_option, state_option):
         return
     click.echo(f"state serial {snapshot.serial}, lineage {snapshot.lineage}")
     for o in snapshot.objects:
-        members = f"{o.members:>10,} members as of {o.as_of}" if o.members is not None else ""
+        members = f"{counted(o.members, 'member'):>18} as of {o.as_of}" if o.members is not None else ""
         click.echo(f"  {o.kind:<12} {o.name!r:<40} {'paused ' if o.paused else ''}{members}".rstrip())
 
 
@@ -254,7 +256,7 @@ def state_show(ctx, name, warehouse_option, state_option):
     snapshot = _store(ctx, warehouse_option, state_option).snapshot()
     found = [o for o in snapshot.objects if o.name == name]
     if not found:
-        from audlang.check.checker import did_you_mean_quoted
+        from audlang.diagnostics import did_you_mean_quoted
 
         hint = did_you_mean_quoted(name, [o.name for o in snapshot.objects])
         raise _error("E537", "nothing deployed under this name" + (f"; {hint}" if hint else ""), f'"{name}"')
@@ -285,6 +287,8 @@ def state_show(ctx, name, warehouse_option, state_option):
 @click.pass_context
 def history(ctx, name, limit, fmt, warehouse_option, state_option):
     """What each apply did (of one object, across its renames, when NAME is given)."""
+    from audlang.deploy.apply import sync_summary
+
     events = _store(ctx, warehouse_option, state_option).history(name, limit)
     if fmt == "json":
         click.echo(json.dumps([{"seq": e.seq, "apply_id": e.apply_id, "at": e.at, "serial": e.serial,
@@ -304,10 +308,14 @@ def history(ctx, name, limit, fmt, warehouse_option, state_option):
         detail = json.loads(e.detail) if e.detail else {}
         extra = ""
         if "members" in detail:
-            extra = f": {detail['members']:,} members (+{detail['added']:,} \u2212{detail['removed']:,})"
+            extra = f": {counted(detail['members'], 'member')} (+{detail['added']:,} \u2212{detail['removed']:,})"
+        elif e.event == "synced" and sync_summary(detail):  # which sync, and what it sent
+            extra = f" {sync_summary(detail)}"
+        elif e.event == "apply started" and detail.get("as_of"):
+            extra = f" (as of {detail['as_of']})"
         elif detail.get("error"):
             extra = f": {detail['error']}"
-        click.echo(f"  {e.at}  serial {e.serial:<4} {e.event}{subject}{extra}")
+        click.echo(printable(f"  {e.at}  serial {e.serial:<4} {e.event}{subject}{extra}"))
 
 
 @cli.command("force-unlock")

@@ -10,7 +10,8 @@ import click
 
 from audlang.cli import cli
 from audlang.cli.options import database_options
-from audlang.cli.data import AS_OF_HELP, load_checked, parse_as_of, warehouse_url
+from audlang.cli.data import AS_OF_HELP, as_of_for, load_checked, warehouse_url
+from audlang.vocabulary import counted
 
 
 @cli.command()
@@ -29,9 +30,10 @@ def explain(ctx, name, customer_id, as_of, fmt, warehouse_option):
     loaded = load_checked(ctx)
     evaluate.require_segment(loaded.model, name)
     url = warehouse_url(loaded, warehouse_option)
+    moment = as_of_for(loaded.config, as_of)
     engine = warehouse.connect(url, role=warehouse.Role.READ)
     try:
-        result = explaining.explain(engine, url, loaded.model, name, customer_id, parse_as_of(as_of))
+        result = explaining.explain(engine, url, loaded.model, name, customer_id, moment)
     finally:
         engine.dispose()
     if fmt == "json":
@@ -65,7 +67,8 @@ def _docs_dir(ctx, out: str | None):
 @docs.command("generate")
 @click.option("--out", "out", type=click.Path(file_okay=False),
               help=f"Output folder (default: {DOCS_DIR} in the project).")
-@click.option("--as-of", "as_of", help="Figures as of this date (default: the last apply's, else today).")
+@click.option("--as-of", "as_of", help="Figures as of this date (default: `as_of` in audlang.toml, else the last "
+                                       "apply's, else today).")
 @database_options()
 @click.pass_context
 def docs_generate(ctx, out, as_of, warehouse_option, state_option):
@@ -81,8 +84,8 @@ def docs_generate(ctx, out, as_of, warehouse_option, state_option):
     url, state_url = resolved.warehouse, resolved.state
     target = _docs_dir(ctx, out)
     summary = report.build(loaded.model, loaded.config.root, loaded.config.name, url, state_url, target,
-                           parse_as_of(as_of) if as_of else None)
-    click.echo(f"wrote {summary['pages']:,} pages to {target} (figures as of {summary['as_of']}) "
+                           as_of_for(loaded.config, as_of) if as_of or loaded.config.as_of else None)
+    click.echo(f"wrote {counted(summary['pages'], 'page')} to {target} (figures as of {summary['as_of']}) "
                f"in {time.perf_counter() - started:.1f}s", err=True)
     click.echo(summary["index"])
 

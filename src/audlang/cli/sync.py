@@ -12,6 +12,7 @@ import click
 from audlang.cli import cli
 from audlang.cli.options import database_options, urls
 from audlang.diagnostics import printable
+from audlang.vocabulary import counted
 
 
 
@@ -70,8 +71,8 @@ def errors(ctx, destination, fmt, warehouse_option, state_option):
             current = heading
         # a vendor's message is the vendor's text: escaped, so it cannot forge lines of a CI log
         click.echo(printable(f"  {e.operation:<6} {e.key}  (customer {e.customer_id})  {e.status}: {e.message}  "
-                             f"[{e.attempts} attempt{'s' if e.attempts != 1 else ''}, last {e.last_at}]"))
-    click.echo(f"{len(found):,} rejected member{'s' if len(found) != 1 else ''}; they are retried on the next apply")
+                             f"[{counted(e.attempts, 'attempt')}, last {e.last_at}]"))
+    click.echo(f"{counted(len(found), 'rejected member')}; they are retried on the next apply")
 
 
 @sync_group.command("status")
@@ -92,5 +93,5 @@ def status(ctx, fmt, limit, warehouse_option, state_option):
     for r in found:
         line = (f'{r["status"]:<9} "{r["campaign"]}" / "{r["group"]}" → "{r["destination"]}": '
                 f'+{r["added"]:,} −{r["removed"]:,}, {r["skipped"]:,} skipped, {r["rejected"]:,} rejected, '
-                f'{r["requests"]:,} requests ({r["retries"]:,} retried)')
+                f'{counted(r["requests"], "request")} ({r["retries"]:,} retried)')
         click.echo(printable(line + (f'  {r["message"]}' if r.get("message") else "")))

@@ -34,8 +34,9 @@ class AsOf:
         return cls(instant.date(), instant)
 
     @classmethod
-    def parse(cls, text: str) -> AsOf:
-        """``YYYY-MM-DD`` or an ISO timestamp such as ``2024-11-22T15:00:00Z`` (UTC when no zone)."""
+    def parse(cls, text: str, what: str = "--as-of") -> AsOf:
+        """``YYYY-MM-DD`` or an ISO timestamp such as ``2024-11-22T15:00:00Z`` (UTC when no zone); ``what``
+        names the setting in the error (``--as-of``, ``as_of in audlang.toml``)."""
         text = text.strip()
         try:
             if len(text) == 10:
@@ -45,10 +46,10 @@ class AsOf:
                 instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
                 day = instant.date()
         except ValueError:
-            raise ValueError(f"--as-of takes YYYY-MM-DD or an ISO timestamp such as 2024-11-22T15:00:00Z, "
+            raise ValueError(f"{what} takes YYYY-MM-DD or an ISO timestamp such as 2024-11-22T15:00:00Z, "
                              f"not {text[:40]!r}") from None
         if not AS_OF_MIN <= day <= AS_OF_MAX:
-            raise ValueError(f"--as-of must lie between {AS_OF_MIN} and {AS_OF_MAX}, not {text[:40]}")
+            raise ValueError(f"{what} must lie between {AS_OF_MIN} and {AS_OF_MAX}, not {text[:40]}")
         return cls.of_date(day) if instant is None else cls.of_instant(instant)
 
     @classmethod

@@ -26,10 +26,11 @@ from audlang.compile.asof import AsOf
 from audlang.compile.compiler import SegmentCompiler, list_files_used, list_table_name
 from audlang.diagnostics import AudlangError, Diagnostic
 
+#: the extra that brings each dialect (pyproject's optional-dependencies; README "Warehouse extras")
 INSTALL_HINTS = {
-    "snowflake": "pip install snowflake-sqlalchemy",
-    "bigquery": "pip install sqlalchemy-bigquery",
-    "trino": "pip install trino",
+    "snowflake": "pip install 'audlang[snowflake]'",
+    "bigquery": "pip install 'audlang[bigquery]'",
+    "trino": "pip install 'audlang[trino]'",
     "hive": "pip install 'audlang[spark]'",
 }
 

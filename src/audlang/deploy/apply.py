@@ -19,7 +19,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from pathlib import Path
 
 import attrs
@@ -40,7 +41,7 @@ from audlang.plan.render import reason_text
 from audlang.state import DeployedObject, Snapshot, StateStore
 from audlang.state.clock import now
 from audlang.state.store import connect
-from audlang.vocabulary import ObjectKind, PlanAction, SyncStatus
+from audlang.vocabulary import ObjectKind, PlanAction, SyncStatus, counted
 
 #: Seconds to wait after each step (AUDLANG_APPLY_STEP_DELAY): lets tests and demonstrations watch an apply
 #: in flight (a second apply, a reader, a kill).
@@ -192,11 +193,21 @@ def _run_syncs(plan: Plan, model: Model, engine: Engine, url: str, store: StateS
         results = sync.apply_syncs(model, engine, store.engine, as_of, root, membership or None, plan.allow_removals,
                                    progress, exports_root=load_config(root).exports_root)
     for r in results:
-        store.log(apply_id, "synced", {k: v for k, v in r.to_json().items() if k != "seconds"})
-        echo(f'synced "{r.target.campaign}" / "{r.target.group}" \u2192 "{r.target.destination}": {r.status}, '
-             f"+{r.added:,} \u2212{r.removed:,}, {r.skipped:,} skipped, {r.rejected:,} rejected"
-             + (f" ({r.message})" if r.message else ""))
+        detail = {k: v for k, v in r.to_json().items() if k != "seconds"}
+        store.log(apply_id, "synced", detail)
+        echo(f"synced {sync_summary(detail)}")
     return results
+
+
+def sync_summary(detail: Mapping[str, Any]) -> str:
+    """What one sync did, from its history detail (``SyncResult.to_json``): as apply says it, and as
+    ``audlang history`` lists it afterwards. Empty for a detail without a destination."""
+    if not detail.get("destination"):
+        return ""
+    return (f'"{detail.get("campaign")}" / "{detail.get("group")}" \u2192 "{detail["destination"]}": '
+            f'{detail.get("status")}, +{detail.get("added", 0):,} \u2212{detail.get("removed", 0):,}, '
+            f'{detail.get("skipped", 0):,} skipped, {detail.get("rejected", 0):,} rejected'
+            + (f' ({detail["message"]})' if detail.get("message") else ""))
 
 
 def _carry_out(action: Action, store: StateStore, conn: sa.Connection, mem: warehouse.Membership, url: str,
@@ -256,7 +267,8 @@ def _carry_out_recorded(action: Action, store: StateStore, conn: sa.Connection, 
     serial = store.write(apply_id, event, put=record,
                          rename=(action.kind, action.previous_name, action.name) if action.previous_name else None,
                          detail=detail)
-    suffix = f": {counts['members']:,} members (+{counts['added']:,} \u2212{counts['removed']:,})" if counts else ""
+    suffix = (f": {counted(counts['members'], 'member')} (+{counts['added']:,} \u2212{counts['removed']:,})"
+              if counts else "")
     prefix = f'renamed {action.kind} "{action.previous_name}" to "{action.name}"' if action.previous_name \
         else f"{event} {title}"
     return prefix + suffix, serial

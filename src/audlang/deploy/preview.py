@@ -143,7 +143,7 @@ def plan_project(loaded, warehouse_url: str | None = None, state_url: str | None
         raise AudlangError(loaded.errors)
     warehouse_url = warehouse_url or warehouse.resolve_url(None, config.warehouse, config.root)
     state_url = state_url or warehouse.state_url_for(warehouse_url, None, config.state, config.root)
-    as_of = as_of or AsOf.today()
+    as_of = as_of or config.resolved_as_of()  # `as_of` in audlang.toml, else today
     store = StateStore(state_url)
     deployed = store.snapshot()
     engine = session.engine if session is not None else warehouse.open_engine(warehouse_url, warehouse.Role.READ)

@@ -53,7 +53,7 @@ from audlang.destinations.base import (
     Batch, BatchRejected, BatchResult, DestinationUnavailable, Member, Rejection, Settings, SettingsError, Target,
     secret_forms,
 )
-from audlang.vocabulary import MemberOperation
+from audlang.vocabulary import MemberOperation, counted
 
 #: Backoff of failed attempts: base × 2^(n−1) seconds with jitter, at most MAX_BACKOFF.
 BACKOFF = 0.5
@@ -402,7 +402,8 @@ class Http:
                                      reraise=True)(attempt)
         except _Retry as error:
             raise DestinationUnavailable(self.redact(
-                f"{method} {shown}: gave up after {failures} failed attempts and {limited} rate-limited ones; "
+                f"{method} {shown}: gave up after {counted(failures, 'failed attempt')} and "
+                f"{counted(limited, 'rate-limited one')}; "
                 f"last: {error.reason}"), self.requests, self.retries) from None
 
     def _exchange(self, method: str, url: httpx.URL, *, json=None, content: str | bytes | None = None,

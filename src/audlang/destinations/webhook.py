@@ -27,7 +27,7 @@ import json
 from audlang.check.templates import TemplateProblem, body_names, compile_template, render_body
 from audlang.destinations.base import Batch, BatchResult, Settings, SettingsError, Target
 from audlang.destinations.http import Http, HttpDestination
-from audlang.vocabulary import MemberOperation
+from audlang.vocabulary import MemberOperation, counted
 
 
 class Webhook(HttpDestination):
@@ -76,8 +76,9 @@ class Webhook(HttpDestination):
             # message, the state and the logs; and redacted, for a body read from the environment.
             return render_body(self.template, names, detail=False)
         except TemplateProblem as problem:
+            members = counted(len(batch.members), "member")
             raise SettingsError(self.http.redact(f"nothing sent: batch {batch.seq} ({batch.operation}, "
-                                                 f"{len(batch.members):,} members): {problem.explained()}")) from None
+                                                 f"{members}): {problem.explained()}")) from None
 
     def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         # Adds and removes travel alike: the body names the batch's operation.

@@ -42,10 +42,13 @@ _SEVERITY = {
 # --------------------------------------------------------------------------- diagnostics
 
 
-def to_diagnostic(d: Diagnostic, range_: lsp.Range) -> lsp.Diagnostic:
+def to_diagnostic(d: Diagnostic, range_: lsp.Range, elsewhere: bool = False) -> lsp.Diagnostic:
+    """``elsewhere``: shown in a document, about another file (``audlang.toml:3:9``), which it names."""
     message = d.message if d.suggestion is None else f"{d.message}\nhelp: {d.suggestion}"
     if d.span is None and d.subject:
         message = f"{d.subject}: {message}"
+    elif d.span is not None and elsewhere:
+        message = f"{d.span}: {message}"
     return lsp.Diagnostic(range=range_, message=message, severity=_SEVERITY[d.severity], code=d.code,
                           source=SERVER_NAME)
 
@@ -77,10 +80,10 @@ def diagnostics_by_document(analysis: ProjectAnalysis, open_keys: Collection[str
         if d.span is not None and d.span.file in analysis.sources:
             range_ = shown_range(analysis, d.span, d.span.file in open_keys)
             found.setdefault(d.span.file, []).append(to_diagnostic(d, range_))
-        else:
+        else:  # about the project, or about a file that is no source (audlang.toml)
             for key in analysis.sources:
                 if key in open_keys:
-                    found[key].append(to_diagnostic(d, top_of_document()))
+                    found[key].append(to_diagnostic(d, top_of_document(), elsewhere=True))
     return found
 
 

@@ -21,7 +21,7 @@ from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.plan.desired import DesiredObject
 from audlang.plan.model import Action, MembershipChange, Plan, Reason, SyncPreview
 from audlang.syntax.formatter import quote
-from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus
+from audlang.vocabulary import ObjectKind, PlanAction, ReasonCode, SyncPreviewStatus, counted
 
 #: A JSON object as ``json`` reads and writes it: the plan document and its parts.
 JSONObject = dict[str, Any]
@@ -233,7 +233,7 @@ def sync_line(s: JSONObject) -> str:
     if s["skipped"]:
         counts += f", {s['skipped']:,} skipped (no usable identifier or duplicate)"
     if s["pending"]:
-        counts += f", {s['pending']:,} batches of an interrupted apply first"
+        counts += f", {counted(s['pending'], 'batch', 'batches')} of an interrupted apply first"
     status = {SyncPreviewStatus.SEND: "", SyncPreviewStatus.UNCHANGED: "  no changes"}.get(
         s["status"], f"  {s['status'].upper()}")
     message = f": {s['message']}" if s.get("message") and s["status"] not in QUIET_SYNCS else ""

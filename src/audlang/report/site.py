@@ -25,6 +25,7 @@ from audlang.report import figures as figuring
 from audlang.report import svg
 from audlang.state.clock import now
 from audlang.syntax.formatter import format_declaration
+from audlang.vocabulary import counted
 
 if TYPE_CHECKING:
     from audlang.state import StateStore
@@ -427,10 +428,10 @@ def _segment_pages(site: _Site) -> None:
         f = figures.insights[name]
         channels = figures.channels.get(name, [])
         channel_chart = svg.bar_chart(
-            [(c, n, f"{c}: {n:,} orders, {r:,.2f} revenue") for c, n, r in channels],
+            [(c, n, f"{c}: {counted(n, 'order')}, {r:,.2f} revenue") for c, n, r in channels],
             "orders by channel, last 365 days")
         band_chart = svg.bar_chart(
-            [(b, r, f"{b}: {n:,} members, {r:,.2f} lifetime revenue") for b, n, r in figures.bands[name]],
+            [(b, r, f"{b}: {counted(n, 'member')}, {r:,.2f} lifetime revenue") for b, n, r in figures.bands[name]],
             "lifetime revenue by lifetime-spend band", money=True)
         history = state["history"].get(name, [])
         deployed = state["deployed"].get(("segment", name))
@@ -504,7 +505,7 @@ def _score_pages(site: _Site) -> None:
         for low, high, count in f.distribution:
             label = number_text(low) if low == high else f"{number_text(low)} – {number_text(high)}"
             what = f"total {label}" if low == high else f"totals from {number_text(low)} to {number_text(high)}"
-            bars.append((label, count, f"{what}: {count:,} customers"))
+            bars.append((label, count, f"{what}: {counted(count, 'customer')}"))
         chart = svg.bar_chart(bars, f"customers per total of {name}")
         segments, scores = rel.score_users(name)
         site.write(site.score_link[name], "score.html.j2", name=name, decl=score,

@@ -12,6 +12,8 @@ from html import escape
 
 import attrs
 
+from audlang.vocabulary import counted
+
 
 def _fmt(value: float, money: bool) -> str:
     return f"{value:,.2f}" if money else f"{value:,.0f}"
@@ -64,7 +66,7 @@ def line_chart(points: Sequence[tuple[str, int]], label: str) -> str:
         parts.append(f'<polyline class="line" points="{path}"/>')
     for (x, y), (day, v) in zip(coords, points, strict=True):
         parts.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" data-date="{escape(day)}" '
-                     f'data-value="{v}"><title>{escape(day)}: {v:,} members</title></circle>')
+                     f'data-value="{v}"><title>{escape(day)}: {counted(v, "member")}</title></circle>')
     if points:
         parts.append(f'<text class="axis" x="{pad_left}" y="{height - 8}">{escape(points[0][0].split(" (")[0])}</text>')
         if len(points) > 1:

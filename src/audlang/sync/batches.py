@@ -16,7 +16,7 @@ import attrs
 
 from audlang.destinations import Batch, Member, Target
 from audlang.sync.delta import ADD, REMOVE, Acked, Counts
-from audlang.vocabulary import BatchStatus, MemberOperation
+from audlang.vocabulary import BatchStatus, MemberOperation, counted
 
 #: A removal recorded without sending: the key is a desired member's now (see ``delta.removes``).
 RETIRE = MemberOperation.RETIRE
@@ -136,10 +136,10 @@ def guard_of(counts: Counts, mode: str, max_removal: float = 20.0, allow_empty: 
     if not acked or not departing or allow_removals:
         return None
     if not counts.desired and not allow_empty:
-        return (f"held back: this sync would empty the audience (remove all {acked:,} members); set "
+        return (f"held back: this sync would empty the audience (remove all {counted(acked, 'member')}); set "
                 "allow_empty = true on the destination or plan with --allow-removals to send it")
     if counts.desired and departing * 100 > max_removal * acked:
-        return (f"held back: this sync would remove {departing:,} of {acked:,} members "
+        return (f"held back: this sync would remove {departing:,} of {counted(acked, 'member')} "
                 f"({departing / acked:.0%}, more than max_removal = {max_removal:g}%); raise max_removal "
                 "on the destination or plan with --allow-removals to send it")
     return None

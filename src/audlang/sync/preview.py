@@ -18,7 +18,7 @@ from audlang.state import sync_tables
 from audlang.sync import delta as wh
 from audlang.sync.syncer import Syncer
 from audlang.sync.targets import STOPPED_MESSAGE, stopped, targets
-from audlang.vocabulary import SyncPreviewStatus
+from audlang.vocabulary import SyncPreviewStatus, counted
 
 
 def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_removals: bool = False,
@@ -68,5 +68,5 @@ def preview(model: Model, warehouse: sa.Engine, state: sa.Engine, as_of, allow_r
             acked = wh.count_acknowledged(conn, target_id)
         kind = model.destinations[target.destination].kind if target.destination in model.destinations else "removed"
         out.append(SyncPreview(target.campaign, target.group, target.destination, kind, SyncPreviewStatus.STOPPED,
-                               message=f"{acked:,} members acknowledged; " + STOPPED_MESSAGE))
+                               message=f"{counted(acked, 'member')} acknowledged; " + STOPPED_MESSAGE))
     return tuple(out)

@@ -88,7 +88,7 @@ from audlang.sync.targets import (
     STOPPED_MESSAGE, audience_of, before_moves, drop, follow_moves, log_id_for, migrate_v1, next_tick, recorded,
     recorded_log_id, rekey, stopped, targets,
 )
-from audlang.vocabulary import BatchStatus, SyncStatus
+from audlang.vocabulary import BatchStatus, SyncStatus, counted
 
 #: Test hook: ``point:seq`` (points before_send, after_send, after_ack, after_append) kills this process
 #: with SIGKILL there.
@@ -402,7 +402,8 @@ class Syncer:
                 pending = []
             self._finish(destination, target_id)
             if counts["rejected"] and status == SyncStatus.OK:
-                status, message = SyncStatus.PARTIAL, f"{counts['rejected']:,} members rejected (audlang sync errors)"
+                rejected = counted(counts["rejected"], "member")
+                status, message = SyncStatus.PARTIAL, f"{rejected} rejected (audlang sync errors)"
         except DestinationUnavailable as error:
             status, message = SyncStatus.FAILED, str(error)
         except SettingsError as error:

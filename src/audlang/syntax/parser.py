@@ -18,21 +18,24 @@ recursion, so nothing here depends on Python's recursion limit.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from lark import Token, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.parsers.lalr_interactive_parser import InteractiveParser
 from lark.tree import Meta
 from lark.visitors import Transformer_NonRecursive
 
 from audlang import ast
-from audlang.diagnostics import Diagnostic, Span
-from audlang.syntax.grammar import Limits, NestingTooDeep, SourceLimit, TooManyTokens, limits, parser
+from audlang.diagnostics import Diagnostic, Span, closest
+from audlang.syntax.grammar import Limits, NestingTooDeep, SourceLimit, TooManyTokens, keywords, limits, parser
 
 UNITS = {
     "hour": "hours", "hours": "hours", "day": "days", "days": "days",
@@ -605,8 +608,8 @@ def _describe(decl_line: int, comments_by_line: dict[int, ast.Comment], text_lin
 
 # ------------------------------------------------------------------- parsing
 
-_DECLARATION_START = re.compile(
-    r'^[ \t]*(?:(?:paused[ \t]+)?(?:segment|destination|campaign|table|moved)[ \t]+[^\s=]'
+_DECLARATION_START = re.compile(  # any case: `Segment "X"` is a declaration whose keyword is told lower case
+    r'^[ \t]*(?:(?i:(?:paused[ \t]+)?(?:segment|destination|campaign|table|moved))[ \t]+[^\s=]'
     # a score's declaration, not `score "Name" < 3` in a condition: its body opens on an item or nothing
     r'|score[ \t]+"(?:[^"\\\n]|\\.)*"[ \t]*<[ \t]*(?:$|#|>|-?\d+(?:\.\d+)?[ \t]+points?\b))',
     re.MULTILINE,
@@ -825,7 +828,121 @@ def syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text:
         end_col = len(last.rsplit("\n", 1)[-1]) + 1
         return _unexpected_end(expected, Span(file, end_line, end_col, end_line, end_col + 1))
     length = max(1, (token.end_column or column + 1) - column) if token.end_line == token.line else 1
+    hint = _keyword_hint(token, expected, text, file, line_offset)
+    if hint is not None:
+        return hint
     return _unexpected_token(token, expected, Span(file, line, column, line, column + length))
+
+
+# A word the parser read as a name (an attribute) where a keyword belonged: misspelled (`has_purchsed`,
+# `segmnt`) or in the wrong case (`AND`, `Segment`). Lark reports the token where parsing failed, which
+# for `has_purchsed within last 3 months` is `within`: the name before it was a valid attribute test.
+# So both the failing token and the name before it are tried, and a keyword is suggested only when it
+# fits there and what follows fits after it (the parser itself is asked), so a sound attribute with a
+# slip after it (`state "OR"`) is never turned into `store`.
+
+@functools.cache
+def _keyword_terminals() -> dict[str, str]:
+    """Each keyword of the grammar (``grammar.keywords``) → the name of its terminal (``and`` → ``AND``)."""
+    words = keywords()
+    return {t.pattern.value: t.name for t in parser().terminals if t.pattern.type == "str" and t.pattern.value in words}
+
+
+def _keyword_hint(token: Token, expected: set[str], text: str, file: str, line_offset: int) -> Diagnostic | None:
+    terminals = _keyword_terminals()
+    if token.type == "NAME":  # the failing word itself: `segmnt "X"`, `a AND b`
+        fitting = [word for word, terminal in terminals.items() if terminal in expected]
+        found = _keyword_for(token.value, fitting, lambda word: True)
+        if found is not None:
+            return _keyword_diagnostic(token, found, file, line_offset)
+    before = _state_before_name(text, token)
+    if before is None:  # the word before it: `has_purchsed within`, `NOT sms_opt_in`, `tagd "VIP"`
+        return None
+    name, state = before
+    # the terminals the parse table has an action for there: a few, cheap to ask (lark leaves it unannotated)
+    choices = state.choices()  # type: ignore[no-untyped-call]
+    fitting = [word for word, terminal in terminals.items() if terminal in choices]
+    found = _keyword_for(name.value, fitting, lambda word: _fits(state, name, terminals[word], word, token))
+    return _keyword_diagnostic(name, found, file, line_offset) if found is not None else None
+
+
+def _keyword_for(word: str, fitting: list[str], fits: Callable[[str], bool]) -> str | None:
+    """The keyword ``word`` was meant to be, among ``fitting`` and those that ``fit`` (each try may ask
+    the parser): itself in lower case, else the nearest by edit distance (``closest``), nearer first."""
+    if word.lower() != word and word.lower() in fitting:
+        return word.lower() if fits(word.lower()) else None
+    left = list(fitting)
+    while (found := closest(word, left)) is not None:
+        if fits(found):
+            return found
+        left.remove(found)
+    return None
+
+
+def _keyword_diagnostic(token: Token, keyword: str, file: str, line_offset: int) -> Diagnostic:
+    line, column, end_line, end_column = _token_position(token)
+    span = Span(file, line + line_offset, column, end_line + line_offset, end_column)
+    if token.value.lower() == keyword:
+        return Diagnostic.error("E001", f"keywords are lower case: write `{keyword}`", span)
+    return Diagnostic.error("E001", f"unexpected `{token.value}`", span, f"did you mean `{keyword}`?")
+
+
+#: a name-like word at the end of the text before a token, blanks between (a comment there only costs a
+#: reparse that finds no name)
+_NAME_AT_END = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\Z")
+
+
+def _state_before_name(text: str, token: Token) -> tuple[Token, InteractiveParser] | None:
+    """The name just before ``token`` and the parser as it stood before reading that name, or None
+    when the token before is not a name. Reads ``text`` again only up to there: first its tokens, then,
+    when the one before is a name, the parser fed up to that name (no copy per token: a copy of the
+    parser copies the tree built so far)."""
+    if token.start_pos is None:
+        return None
+    before = _NAME_AT_END.search(text, 0, token.start_pos)
+    if before is None or before.group(1) in keywords():
+        return None  # what stands before is no name (a keyword in lower case is read as the keyword): no reparse
+    try:
+        with limits(Limits()):
+            previous = None
+            # the parser's own lexer (Lark.lex builds a new one per call); lark leaves it unannotated
+            reading = parser().parse_interactive(text)
+            for read in reading.lexer_thread.lex(reading.parser_state):  # type: ignore[no-untyped-call]
+                if read.start_pos == token.start_pos:
+                    break
+                if read.start_pos is not None and token.start_pos is not None and read.start_pos > token.start_pos:
+                    return None
+                previous = read
+            else:
+                return None
+            if previous is None or previous.type != "NAME":
+                return None
+            interactive = parser().parse_interactive(text)
+            for read in interactive.iter_parse():  # gives each token before feeding it
+                if read.start_pos == previous.start_pos:
+                    return read, _copied(interactive)
+    except (UnexpectedInput, SourceLimit):
+        pass
+    return None
+
+
+def _copied(state: InteractiveParser) -> InteractiveParser:
+    """A parser to feed trial tokens to, ``state`` left as it is. The values built so far are shared,
+    not copied (lark's own ``copy()`` deep-copies them: the whole tree of the declaration, each time);
+    feeding only adds new values on top."""
+    return InteractiveParser(state.parser, state.parser_state.copy(deepcopy_values=False),
+                             copy.copy(state.lexer_thread))
+
+
+def _fits(state: InteractiveParser, name: Token, terminal: str, word: str, following: Token) -> bool:
+    """Would the parser take ``word`` where ``name`` stands, and then ``following``?"""
+    trial = _copied(state)
+    try:
+        trial.feed_token(Token.new_borrow_pos(terminal, word, name))
+        trial.feed_token(following)
+    except UnexpectedToken:
+        return False
+    return True
 
 
 def _unexpected_character(char: str, span: Span) -> Diagnostic:
