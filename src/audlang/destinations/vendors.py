@@ -18,13 +18,12 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
-from audlang.destinations.http import Http, HttpDestination
+from audlang.destinations.http import Http, HttpDestination, bearer
 from audlang.vocabulary import MemberOperation
 
 KLAVIYO_REVISION = "2025-01-15"
@@ -35,6 +34,7 @@ BRAZE_ATTRIBUTE = "audiences"
 
 
 def _origin(url) -> str:
+    """A base URL as an audience names it (``audlang.sync.audience``)."""
     return str(url or "").rstrip("/")
 
 
@@ -43,8 +43,7 @@ class Attentive(HttpDestination):
     PATH = "/v2/bulk/segments/members"
 
     def __init__(self, settings: Settings, target: Target, **http_options):
-        http = Http(settings, settings.get("base_url") or ATTENTIVE_BASE_URL,
-                    {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
+        http = Http(settings, settings.get("base_url") or ATTENTIVE_BASE_URL, bearer(settings.get("api_key")),
                     **http_options)
         super().__init__(settings, target, http)
 
@@ -78,9 +77,7 @@ class Braze(HttpDestination):
     ID_FIELDS = {"customer_id": "external_id", "email": "email", "phone": "phone"}
 
     def __init__(self, settings: Settings, target: Target, **http_options):
-        http = Http(settings, settings.get("base_url"),
-                    {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
-                    **http_options)
+        http = Http(settings, settings.get("base_url"), bearer(settings.get("api_key")), **http_options)
         super().__init__(settings, target, http)
         self.attribute, self.value = self.written(settings, target)
 
@@ -122,8 +119,6 @@ class Braze(HttpDestination):
 class Klaviyo(HttpDestination):
     kind = "klaviyo"
     JOBS = "/api/profile-bulk-import-jobs"
-    POLL = 0.5
-    POLL_TIMEOUT = 600.0
     #: Pages of one listing followed at most: a job's profiles or import errors are at most a batch
     #: (1,000), 50 pages at Klaviyo's default page size of 20; beyond, the sync fails (docs/sync.md).
     MAX_PAGES = 100
@@ -189,16 +184,12 @@ class Klaviyo(HttpDestination):
             raise created.unexpected("data.id is empty")
         # The job id comes from the response: quoted, it stays one path segment under the jobs endpoint.
         job_path = f"{self.JOBS}/{quote(job, safe='')}"
-        deadline = time.monotonic() + self.POLL_TIMEOUT
-        while True:
+
+        def status() -> str:
             polled = self.http.answer(self.http.check(self.http.request("GET", job_path)))
-            state = polled.get("data.attributes.status", str)
-            if state in ("complete", "cancelled", "failed"):
-                break
-            if time.monotonic() > deadline:
-                raise DestinationUnavailable(self.http.redact(
-                    f"Klaviyo import job {job} did not complete in {self.POLL_TIMEOUT:.0f}s"))
-            time.sleep(self.POLL)
+            return polled.get("data.attributes.status", str)
+
+        state = self._poll(status, ("complete", "cancelled", "failed"), f"Klaviyo import job {job}")
         if state != "complete":
             raise DestinationUnavailable(self.http.redact(f"Klaviyo import job {job} ended {state}"))
         # Only the batch's own keys are kept: what else the pages hold cannot grow the memory.
