@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -333,3 +335,91 @@ def test_batches_are_the_largest_each_vendor_takes(kind, identifiers, size):
         assert destination.batch_size == size
     finally:
         destination.close()
+
+
+# ------------------------------------------------------------------ the example project, end to end
+
+EXAMPLE_SECRETS = {"META_ACCESS_TOKEN": "meta-token", "GOOGLE_ADS_ACCESS_TOKEN": "google-token",
+                   "GOOGLE_ADS_DEVELOPER_TOKEN": "google-dev-token"}
+
+
+def _example(tmp_path, meta_server, google_server) -> Path:
+    """The example project with its two ad destinations pointed at the stand-in servers."""
+    from helpers import EXAMPLES
+
+    from audlang.datagen import generate
+
+    root = tmp_path / "retail"
+    shutil.copytree(EXAMPLES / "retail", root)
+    (root / "target").mkdir(exist_ok=True)
+    generate(f"duckdb:///{root / 'target' / 'warehouse.duckdb'}", customers=1500, seed=42)
+    path = root / "destinations.aud"
+    text = path.read_text()
+    for anchor, server in (('audience_id = "23851234567890123"', meta_server),
+                           ('user_list_id = "987654321"', google_server)):
+        assert anchor in text
+        text = text.replace(anchor, f'{anchor}\n  base_url = "{server.url}"', 1)
+    path.write_text(text)
+    return root
+
+
+def _cli(root, *args, codes=(0,)):
+    from click.testing import CliRunner
+
+    from audlang.cli import cli
+
+    result = CliRunner().invoke(cli, ["--project", str(root), *args], catch_exceptions=False)
+    assert result.exit_code in codes, result.output
+    return result
+
+
+def test_the_example_campaign_syncs_to_both_ad_platforms_end_to_end(servers, tmp_path, monkeypatch):
+    meta_server = servers(MetaServer, api_key="meta-token")
+    google_server = servers(GoogleAdsServer, api_key="google-token", developer_token="google-dev-token")
+    root = _example(tmp_path, meta_server, google_server)
+    for name, value in EXAMPLE_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    for name in ("ATTENTIVE_API_KEY", "KLAVIYO_API_KEY", "BRAZE_API_KEY", "AUDLANG_WAREHOUSE", "AUDLANG_STATE"):
+        monkeypatch.delenv(name, raising=False)
+
+    plan = _cli(root, "plan", "--as-of", "2024-11-30").output
+    for destination, kind in (("Meta - Holiday Retargeting", "meta"), ("Google - Customer Match", "google_ads")):
+        assert re.search(rf'"Holiday Retargeting" / "Retarget" → "{destination}" \({kind}\)\s+\+[\d,]+', plan), plan
+    assert meta_server.requests == [] and google_server.requests == []  # a plan sends nothing
+
+    # The other vendors' secrets are not set: their syncs fail (exit 1); the ad platforms' go through.
+    _cli(root, "apply", "--auto-approve", "--as-of", "2024-11-30", codes=(0, 1))
+    wh = sa.create_engine(f"duckdb:///{root / 'target' / 'warehouse.duckdb'}")
+    try:
+        members = {kind: set(expected(wh, "Holiday Retargeting", "Retarget", IDENTIFIERS,
+                                      hashed=HASHED_IDENTIFIERS[kind]).values()) for kind in HASHED_IDENTIFIERS}
+        assert len(members["meta"]) > 20
+        assert meta_server.members("23851234567890123") == members["meta"]
+        assert google_server.members("987654321") == members["google_ads"]
+        first = {"meta": len(meta_server.bodies), "google_ads": len(google_server.bodies)}
+
+        with wh.begin() as conn:  # members of the group leave, or change their e-mail address
+            ids = [r[0] for r in conn.execute(sa.text(
+                "SELECT m.customer_id FROM audlang_campaign_members m JOIN customer_360 c USING (customer_id) "
+                "WHERE m.campaign = 'Holiday Retargeting' AND m.group_name = 'Retarget' AND c.email IS NOT NULL "
+                "ORDER BY m.customer_id LIMIT 5"))]
+            for cid in ids[:3]:
+                conn.execute(sa.text("UPDATE customer_360 SET email = NULL, phone = NULL WHERE customer_id = :c"),
+                             {"c": cid})
+            for i, cid in enumerate(ids[3:]):
+                conn.execute(sa.text("UPDATE customer_360 SET email = :e WHERE customer_id = :c"),
+                             {"e": f" Moved.{i}@Example.COM", "c": cid})
+        _cli(root, "apply", "--auto-approve", "--as-of", "2024-11-30", codes=(0, 1))
+        after = {kind: set(expected(wh, "Holiday Retargeting", "Retarget", IDENTIFIERS,
+                                    hashed=HASHED_IDENTIFIERS[kind]).values()) for kind in HASHED_IDENTIFIERS}
+    finally:
+        wh.dispose()
+    assert meta_server.members("23851234567890123") == after["meta"]
+    assert google_server.members("987654321") == after["google_ads"]
+    for kind, server in (("meta", meta_server), ("google_ads", google_server)):
+        changed = len(members[kind] ^ after[kind])
+        later = [json.loads(b) for b in server.bodies[first[kind]:] if b]
+        sent = sum(len(p["payload"]["data"]) if kind == "meta" else len(p.get("operations", []))
+                   for p in later if "payload" in p or "operations" in p)
+        assert 0 < sent <= changed, (kind, sent, changed)  # only the delta
+        assert server.duplicates() == []
