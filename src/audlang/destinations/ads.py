@@ -35,7 +35,7 @@ import httpx
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Rejection, Settings, SettingsError, Target,
 )
-from audlang.destinations.http import Answer, Http, HttpDestination, bearer
+from audlang.destinations.http import Answer, Http, HttpDestination, audience_url, bearer
 from audlang.vocabulary import MemberOperation
 
 META_BASE_URL = "https://graph.facebook.com"
@@ -49,10 +49,6 @@ META_WHOLE_CODES = frozenset({190, 200, 10})
 META_FLAGGED = (100, 1713230)
 #: Strings read at most from ``invalid_entry_samples`` (Meta shows a few).
 MAX_SAMPLES = 10_000
-
-
-def _origin(url) -> str:
-    return str(url or "").rstrip("/")
 
 
 def _version(settings: Settings, default: str) -> str:
@@ -90,7 +86,7 @@ class Meta(HttpDestination):
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The Custom Audience every group sent here goes into."""
-        return (("base_url", _origin(settings.get("base_url") or META_BASE_URL)),
+        return (("base_url", audience_url(settings.get("base_url") or META_BASE_URL)),
                 ("audience_id", str(settings.get("audience_id"))))
 
     def _refused_whole(self, response: httpx.Response) -> bool:
@@ -138,7 +134,7 @@ class GoogleAds(HttpDestination):
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The Customer Match user list every group sent here goes on."""
-        return (("base_url", _origin(settings.get("base_url") or GOOGLE_ADS_BASE_URL)),
+        return (("base_url", audience_url(settings.get("base_url") or GOOGLE_ADS_BASE_URL)),
                 ("customer_id", str(settings.get("customer_id"))), ("user_list_id", str(settings.get("user_list_id"))))
 
     def _post(self, path: str, body: dict) -> Answer:

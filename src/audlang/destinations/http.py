@@ -79,6 +79,11 @@ PLAIN_HEADERS = frozenset({"content-type", "accept", "revision", "user-agent", "
 CREDENTIALS_REFUSED = frozenset({401, 403})
 
 
+def audience_url(url) -> str:
+    """A base URL as an audience names it (``audlang.sync.audience``): as written, no trailing slash."""
+    return str(url or "").rstrip("/")
+
+
 def bearer(token) -> dict[str, str]:
     """The headers of a JSON API authorized by a bearer token (Attentive, Braze, Meta, Google Ads)."""
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

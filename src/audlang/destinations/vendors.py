@@ -23,7 +23,7 @@ from urllib.parse import quote
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
-from audlang.destinations.http import Http, HttpDestination, bearer
+from audlang.destinations.http import Http, HttpDestination, audience_url, bearer
 from audlang.vocabulary import MemberOperation
 
 KLAVIYO_REVISION = "2025-01-15"
@@ -31,11 +31,6 @@ ATTENTIVE_BASE_URL = "https://api.attentivemobile.com"
 KLAVIYO_BASE_URL = "https://a.klaviyo.com"
 #: Braze's custom array attribute when ``attribute`` is not set (the value defaults to the group's name)
 BRAZE_ATTRIBUTE = "audiences"
-
-
-def _origin(url) -> str:
-    """A base URL as an audience names it (``audlang.sync.audience``)."""
-    return str(url or "").rstrip("/")
 
 
 class Attentive(HttpDestination):
@@ -50,7 +45,7 @@ class Attentive(HttpDestination):
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The segment every group sent here writes to (``audlang.sync.audience``)."""
-        return (("base_url", _origin(settings.get("base_url") or ATTENTIVE_BASE_URL)),
+        return (("base_url", audience_url(settings.get("base_url") or ATTENTIVE_BASE_URL)),
                 ("segment", str(settings.get("segment"))))
 
     @staticmethod
@@ -90,7 +85,7 @@ class Braze(HttpDestination):
     def audience(cls, settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The attribute value the group writes: two groups share one only when they write the same value."""
         attribute, value = cls.written(settings, target)
-        return (("base_url", _origin(settings.get("base_url"))), ("attribute", str(attribute)),
+        return (("base_url", audience_url(settings.get("base_url"))), ("attribute", str(attribute)),
                 ("value", str(value)))
 
     def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
@@ -134,7 +129,7 @@ class Klaviyo(HttpDestination):
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The list every group sent here goes on."""
-        return (("base_url", _origin(settings.get("base_url") or KLAVIYO_BASE_URL)),
+        return (("base_url", audience_url(settings.get("base_url") or KLAVIYO_BASE_URL)),
                 ("list_id", str(settings.get("list_id"))))
 
     @staticmethod
