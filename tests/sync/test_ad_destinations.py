@@ -473,3 +473,37 @@ campaign "Holiday" <
     finally:
         wh.dispose()
         state.dispose()
+
+
+def test_the_stand_ins_refuse_what_the_vendors_refuse(servers):
+    """The servers' checks are real: a plain email, a token in the URL, too many rows, a bad developer token."""
+    import httpx
+
+    meta_server = servers(MetaServer, api_key="secret-key")
+    google_server = servers(GoogleAdsServer, api_key="secret-key", developer_token="tok-123")
+    auth = {"Authorization": "Bearer secret-key"}
+    good = hashlib.sha256(b"ann@example.com").hexdigest()
+    path = f"{meta_server.url}/v25.0/23851234567890123/users"
+    with httpx.Client() as client:
+        def meta_post(rows, url=path, headers=auth):
+            return client.post(url, headers=headers, json={"payload": {"schema": ["EMAIL_SHA256"], "data": rows}})
+
+        assert meta_post([[good]]).json()["num_received"] == 1
+        plain = meta_post([["ann@example.com"]])
+        assert plain.status_code == 400 and plain.json()["error"]["code"] == 100
+        assert meta_post([[good]] * 10_001).status_code == 400
+        assert meta_post([[good]], url=path + "?access_token=secret-key").status_code == 400
+        assert meta_post([[good]], headers={"Authorization": "Bearer nope"}).json()["error"]["code"] == 190
+        google = f"{google_server.url}/v26/customers/1234567890/offlineUserDataJobs:create"
+        job = {"job": {"type": "CUSTOMER_MATCH_USER_LIST",
+                       "customerMatchUserListMetadata": {"userList": "customers/1234567890/userLists/987654321"}}}
+        assert client.post(google, json=job, headers={**auth, "developer-token": "nope"}).status_code == 401
+        created = client.post(google, json=job, headers={**auth, "developer-token": "tok-123"}).json()
+        operations = [{"create": {"userIdentifiers": [{"hashedEmail": good}]}},
+                      {"create": {"userIdentifiers": [{"hashedEmail": "ann@example.com"}]}}]
+        added = client.post(f"{google_server.url}/v26/{created['resourceName']}:addOperations",
+                            headers={**auth, "developer-token": "tok-123"},
+                            json={"enablePartialFailure": True, "operations": operations}).json()
+        (error,) = added["partialFailureError"]["details"][0]["errors"]
+        assert error["location"]["fieldPathElements"][0] == {"fieldName": "operations", "index": 1}
+    assert meta_server.members("23851234567890123") == {good}
