@@ -58,3 +58,19 @@ def test_a_file_with_syntax_errors_is_not_formatted():
     formatted, diagnostics = format_source('segment "x" < sms_opt_in and >', "x.aud")
     assert formatted is None
     assert diagnostics[0].code == "E001"
+
+
+def test_the_recorded_definition_does_not_move_with_the_layout():
+    """The plan compares definitions as text: group wrapping (and `[fmt] width`) changes files, never
+    what a deployed segment's definition reads, so an upgrade or a new width plans no change."""
+    from audlang.plan.desired import canonical
+
+    text = ('segment "Lapsed" < sms_opt_in and (has_purchased category "Accessories" within last 90 days'
+            ' or has_purchased category "Pets" within last 90 days) >\n')
+    (decl,) = parse_source(text, "a.aud")[0].declarations
+    assert canonical(decl) == (
+        'segment "Lapsed" <\n  sms_opt_in\n  and (has_purchased category "Accessories" within last 90 days'
+        ' or has_purchased category "Pets" within last 90 days)\n>\n')
+    wrapped, _ = format_source(text, "a.aud")
+    (again,) = parse_source(wrapped, "a.aud")[0].declarations
+    assert "  and (\n" in wrapped and canonical(again) == canonical(decl)

@@ -517,6 +517,7 @@ Declaration = Union[Segment, Score, Destination, Campaign, TableMapping, Moved]
 class Comment:
     text: str  # including the leading '#'
     span: Span
+    after_close: bool = False  # only closing parentheses precede it on its line
 
 
 @attrs.frozen

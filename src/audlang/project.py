@@ -18,6 +18,7 @@ from audlang.check.templates import ExportRoots
 from audlang.diagnostics import AudlangError, Diagnostic, printable
 from audlang.files import MAX_READ_BYTES, UnsafeFile, inside, read_regular
 from audlang.syntax import parse_source
+from audlang.syntax.formatter import WIDTH
 
 CONFIG_NAME = "audlang.toml"
 SOURCE_SUFFIX = ".aud"
@@ -27,6 +28,8 @@ MAX_LIST_BYTES = MAX_READ_BYTES
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 MAX_SOURCE_LINE = 64 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
+#: the range of ``[fmt] width``: narrower than a condition's keywords, or wider than any screen, is a typo
+MIN_WIDTH, MAX_WIDTH = 40, 400
 SKIPPED_DIRS = {".git", "target", "node_modules", ".venv", "venv", "__pycache__"}
 
 
@@ -42,6 +45,8 @@ class Config:
     exports_root: Path | None = None
     #: the largest ``in list`` file read, in bytes (``max_list_bytes``; default 100 MiB)
     max_list_bytes: int = MAX_LIST_BYTES
+    #: the longest line ``fmt`` keeps a condition on before it wraps (``[fmt] width``)
+    fmt_width: int = WIDTH
 
 
 @attrs.frozen
@@ -70,7 +75,7 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
     if not config_file.is_file():
         return Config(root=root)
     data = _read_config(config_file, root)
-    known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes"}
+    known = {"name", "warehouse", "state", "paths", "exports_root", "max_list_bytes", "fmt"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise AudlangError(Diagnostic.sourceless(
@@ -84,7 +89,23 @@ def load_config(project_dir: str | os.PathLike | None = None) -> Config:
                                                  str(config_file)))
     return Config(root=root, name=data.get("name", root.name), warehouse=data.get("warehouse"),
                   state=data.get("state"), paths=tuple(paths), has_file=True, exports_root=exports_root,
-                  max_list_bytes=max_list_bytes)
+                  max_list_bytes=max_list_bytes, fmt_width=_fmt_width(data, config_file))
+
+
+def _fmt_width(data: dict, config_file: Path) -> int:
+    """``[fmt] width``: a whole number of columns from ``MIN_WIDTH`` to ``MAX_WIDTH``."""
+    table = data.get("fmt", {})
+    if not isinstance(table, dict):
+        raise AudlangError(Diagnostic.sourceless("E302", "`fmt` is a table: [fmt] width = 100", str(config_file)))
+    unknown = sorted(set(table) - {"width"})
+    if unknown:
+        raise AudlangError(Diagnostic.sourceless(
+            "E302", f"unknown setting(s) fmt.{', fmt.'.join(unknown)}; known: fmt.width", str(config_file)))
+    width = table.get("width", WIDTH)
+    if isinstance(width, bool) or not isinstance(width, int) or not MIN_WIDTH <= width <= MAX_WIDTH:
+        raise AudlangError(Diagnostic.sourceless(
+            "E302", f"`fmt.width` is a whole number of columns from {MIN_WIDTH} to {MAX_WIDTH}", str(config_file)))
+    return width
 
 
 def _project_root(project_dir: str | os.PathLike | None) -> Path:

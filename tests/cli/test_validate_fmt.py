@@ -29,7 +29,30 @@ def test_validate_clean_project_exits_0(write_project, monkeypatch):
     monkeypatch.chdir(root)
     result = run("validate")
     assert result.exit_code == 0, result.output
-    assert "OK: 1 segment, 0 campaigns, 0 destinations in 1 file" in result.output
+    assert "OK: 1 segment, 0 scores, 0 campaigns, 0 destinations in 1 file" in result.output
+
+
+SCORED = {
+    "scores.aud": 'score "Engagement" <\n  3 points if tagged "VIP"\n  1 point if sms_opt_in\n>\n\n'
+                  'score "Value" <\n  1 point if lifetime_revenue > 500\n>\n',
+    "segments.aud": 'segment "Engaged" < score "Engagement" >= 3 >\n',
+}
+
+
+def test_validate_summary_counts_the_scores(write_project, tmp_path_factory, monkeypatch):
+    root = write_project(SCORED)
+    monkeypatch.chdir(root)
+    result = run("validate")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "OK: 1 segment, 2 scores, 0 campaigns, 0 destinations in 2 files"
+    # one score: the singular; with an error the summary goes to stderr after the count of errors
+    other = tmp_path_factory.mktemp("one")
+    (other / "a.aud").write_text('score "Only" <\n  1 point if sms_opt_in\n>\n'
+                                 'segment "Typo" < score "Onyl" >= 1 >\n')
+    monkeypatch.chdir(other)
+    result = run("validate")
+    assert result.exit_code == 1
+    assert "1 error, 0 warnings (1 segment, 1 score, 0 campaigns, 0 destinations in 1 file)" in result.stderr
 
 
 def test_validate_reports_every_error_with_position_and_exits_1(write_project, monkeypatch):
@@ -154,3 +177,41 @@ def test_init_writes_a_valid_formatted_starter_project(tmp_path, monkeypatch):
     (tmp_path / "starter" / "segments.aud").write_text('segment "Mine" < sms_opt_in >\n')
     assert "kept" in run("init", "starter").output
     assert (tmp_path / "starter" / "segments.aud").read_text() == 'segment "Mine" < sms_opt_in >\n'
+
+
+NESTED = ('segment "Lapsed" < sms_opt_in and (has_purchased category "Accessories" within last 90 days'
+          ' or has_purchased category "Pets" within last 90 days) >\n')
+
+
+def test_fmt_wraps_at_the_width_of_audlang_toml(write_project, monkeypatch):
+    """`[fmt] width` moves where a group wraps; the default is 100 columns."""
+    root = write_project({"a.aud": NESTED})
+    monkeypatch.chdir(root)
+    assert run("fmt").exit_code == 0
+    default = (root / "a.aud").read_text()
+    assert default.splitlines()[2:6] == [
+        "  and (",
+        '    has_purchased category "Accessories" within last 90 days',
+        '    or has_purchased category "Pets" within last 90 days',
+        "  )",
+    ]
+    write_project({"a.aud": NESTED}, config="[fmt]\nwidth = 120\n")
+    assert run("fmt").exit_code == 0
+    wide = (root / "a.aud").read_text()
+    assert wide.splitlines()[2].startswith('  and (has_purchased category "Accessories"')
+    assert max(len(line) for line in wide.splitlines()) <= 120 < len(NESTED)
+    assert run("fmt", "--check").exit_code == 0
+
+
+@pytest.mark.parametrize("config,message", [
+    ("[fmt]\nwidth = 20\n", "`fmt.width` is a whole number of columns from 40 to 400"),
+    ("[fmt]\nwidth = true\n", "`fmt.width` is a whole number of columns from 40 to 400"),
+    ("[fmt]\nwidht = 80\n", "unknown setting(s) fmt.widht; known: fmt.width"),
+    ("fmt = 80\n", "`fmt` is a table"),
+])
+def test_a_bad_fmt_width_is_a_config_error(config, message, write_project, monkeypatch):
+    root = write_project({"a.aud": NESTED}, config=config)
+    monkeypatch.chdir(root)
+    result = run("fmt")
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert (root / "a.aud").read_text() == NESTED

@@ -156,6 +156,20 @@ async def test_formatting(client: LanguageClient, project: Path):
 
 
 @pytest.mark.asyncio
+async def test_formatting_wraps_at_the_projects_fmt_width(client: LanguageClient, project: Path):
+    """The editor formats as `audlang fmt` does, with the `[fmt] width` of the document's project."""
+    config = project / "audlang.toml"
+    config.write_text(config.read_text() + "\n[fmt]\nwidth = 40\n")
+    text = 'segment "Two" < sms_opt_in and (tagged "VIP" or tagged "Staff account") >\n'
+    uri = open_document(client, project / "two.aud", text)
+    (edit,) = await client.text_document_formatting_async(types.DocumentFormattingParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        options=types.FormattingOptions(tab_size=2, insert_spaces=True)))
+    assert edit.new_text == ('segment "Two" <\n  sms_opt_in\n  and (\n    tagged "VIP"\n'
+                             '    or tagged "Staff account"\n  )\n>\n')
+
+
+@pytest.mark.asyncio
 async def test_go_to_definition_across_files(client: LanguageClient, project: Path):
     campaigns = project / "campaigns.aud"
     text = campaigns.read_text()

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import math
 from decimal import Decimal
+from fractions import Fraction
 
 from dateutil.easter import EASTER_WESTERN, easter
 from dateutil.relativedelta import MO, SU, TH, relativedelta
@@ -226,7 +227,16 @@ class Reference:
     def ranked(self, node: ast.Percentile, c: str):
         if node.score is not None:
             return self.score(node.score, c)
-        return self.value(node.attribute.name, c)
+        value = self.value(node.attribute.name, c)
+        if node.attribute.name == "average_order_value" and value is not None:
+            return self.exact_average(c)  # ranked exactly: a Fraction, not a rounded Decimal quotient
+        return value
+
+    def exact_average(self, c: str) -> Fraction:
+        orders = [o for o in self.data["unified_transactions"] if o["customer_id"] == c
+                  and o["order_datetime"] is not None and o["order_datetime"] < self.T]
+        revenue = sum((Fraction(o["order_revenue"]) for o in orders if o["order_revenue"] is not None), Fraction(0))
+        return revenue / len(orders)
 
     def percentile(self, node: ast.Percentile, c: str) -> bool:
         """SPEC §3.1: among the customers whose value is present, fewer than P% have a strictly better one."""
@@ -235,7 +245,7 @@ class Reference:
             return False
         values = [v for v in (self.ranked(node, other) for other in self.customers) if v is not None]
         better = sum(1 for v in values if (v > mine if node.side == "top" else v < mine))
-        return Decimal(better) * 100 < node.percent * len(values)
+        return Fraction(better) * 100 < Fraction(node.percent) * len(values)
 
     # ------------------------------------------------------------------ attributes
     def value(self, name: str, c: str):

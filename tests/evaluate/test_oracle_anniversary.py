@@ -103,7 +103,7 @@ def check_anniversaries(engines: dict, data, as_of: AsOf, first, second) -> None
     agree_on_engines(engines, model, text, warehouse, as_of)
 
 
-@settings(max_examples=int(os.environ.get("AUDLANG_ANNIVERSARY_EXAMPLES", "80")), **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_ANNIVERSARY_EXAMPLES", "40")), **SETTINGS)
 @given(**CASES)
 def test_anniversaries_equal_reference_on_every_engine(engines, data, as_of, first, second):
     check_anniversaries(engines, data, as_of, first, second)
@@ -111,7 +111,7 @@ def test_anniversaries_equal_reference_on_every_engine(engines, data, as_of, fir
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")) // 2, **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")) // 4, **SETTINGS)
 @given(**CASES)
 def test_anniversaries_equal_reference_on_spark(engines, data, as_of, first, second):
     check_anniversaries(engines, data, as_of, first, second)

@@ -15,10 +15,15 @@ import pytest
 
 from audlang.compile import AsOf
 from audlang.compile.render import segment_sql
-from audlang.project import load
+from audlang.project import analyze, load
 from helpers import EXAMPLES, check_golden
 
 FOLDER = Path(__file__).parents[1] / "golden" / "sql"
+#: Forms the example project does not show, compiled after its segments.
+EXTRA = {"extra.aud": '''
+segment "Top Average Order" < average_order_value in top 10% >
+segment "Lapsed Longest" < days_since_last_order in top 25% >
+'''}
 DIALECTS = ["duckdb", "sqlite", "postgresql", "snowflake", "bigquery", "trino", "spark"]
 SQLALCHEMY_NAMES = {"spark": "hive"}
 
@@ -38,4 +43,8 @@ def test_sql_golden(model, dialect):
         parts.append(f"-- segment: {name}\n{segment_sql(model, name, SQLALCHEMY_NAMES.get(dialect, dialect), as_of)}")
     text = "\n".join(parts)
     assert "?" not in text.replace("'?'", ""), "every literal is rendered (no unbound parameters)"
+    extra, diagnostics = analyze(EXTRA)
+    assert not [d for d in diagnostics if d.is_error]
+    for name in extra.segments:
+        text += f"\n-- segment: {name}\n{segment_sql(extra, name, SQLALCHEMY_NAMES.get(dialect, dialect), as_of)}"
     check_golden(FOLDER / f"{dialect}.sql", text)

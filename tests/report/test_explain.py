@@ -183,3 +183,33 @@ def test_a_percentile_shows_the_value_rank_and_edge(project, warehouse_url):
         assert (facts["rank"] <= facts["edge_rank"]) == clause["value"]
         assert (facts["value"] >= facts["edge_value"]) == clause["value"]
         assert (facts["rank"] - 1) * 100 < 10 * CUSTOMERS or not clause["value"]
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_a_percentile_of_a_derived_value_shows_its_value_rank_and_edge(warehouse_url, tmp_path):
+    """The average order value and the days since the last order, ranked exactly (docs/language.md,
+    "Percentiles"): explain's verdict, rank and edge agree with the members, a customer without orders
+    is not ranked."""
+    root = tmp_path / "retail"
+    shutil.copytree(EXAMPLES / "retail", root)
+    (root / "derived.aud").write_text('segment "Top Average" < average_order_value in top 20% >\n\n'
+                                      'segment "Lapsed Half" < days_since_last_order in top 50% >\n')
+    url = warehouse_url
+    for name, side, percent in (("Top Average", "top", 20), ("Lapsed Half", "top", 50)):
+        members = set(member_ids(root, url, name))
+        assert members
+        seen = {True: 0, False: 0}
+        for customer in (f"C{i:06d}" for i in range(1, 60)):
+            clause = json.loads(run(root, "explain", name, customer, "--as-of", AS_OF, "--warehouse", url,
+                                    "--format", "json").stdout)["condition"]
+            facts = clause["facts"]
+            assert clause["value"] == (customer in members), (name, customer)
+            assert facts["side"] == side and facts["percent"] == percent
+            if facts["value"] is None:
+                assert not clause["value"] and facts["rank"] is None
+                continue
+            seen[clause["value"]] += 1
+            assert (facts["rank"] - 1) * 100 < percent * facts["population"] or not clause["value"]
+            assert (facts["rank"] <= facts["edge_rank"]) == clause["value"]
+            assert (facts["value"] >= facts["edge_value"]) == clause["value"]
+        assert seen[True] and seen[False], (name, seen)

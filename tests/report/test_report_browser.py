@@ -5,6 +5,7 @@ target/test-artifacts/report/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -132,7 +133,13 @@ def test_a_graph_node_opens_its_segment(report, browser):
     assert errors(browser) == []
     nodes = browser.find_elements(By.CSS_SELECTOR, "svg#graph a.node-link")
     model = example_model()
-    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations)
+    assert len(nodes) == len(model.segments) + len(model.campaigns) + len(model.destinations) + len(model.scores)
+    score = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-key="score:Engagement"]')
+    assert score.get_dom_attribute("href").endswith("scores/engagement.html")
+    assert browser.find_elements(By.CSS_SELECTOR, 'svg#graph path.edge[data-from="score:Engagement"]'
+                                                  '[data-to="segment:Engaged"]')
+    assert browser.find_elements(By.CSS_SELECTOR, 'svg#graph path.edge[data-from="segment:Big Spenders"]'
+                                                  '[data-to="score:Engagement"]')
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg#graph path.edge")) >= 17
     browser.save_screenshot(str(ARTIFACTS / "graph.png"))
     node = browser.find_element(By.CSS_SELECTOR, 'svg#graph a.node-link[data-name="Big Spenders"]')
@@ -186,6 +193,47 @@ def test_campaign_and_destination_pages(report, browser):
     assert errors(browser) == []
 
 
+def test_a_score_page_from_the_index_and_from_its_segment(report, browser):
+    """The index lists the score and links its page; the page shows the description, every item with the
+    customers it holds for, the distribution drawn with data adding up to every customer, and links the
+    segment that reads it, whose page links back."""
+    model = example_model()
+    score = model.scores["Engagement"]
+    browser.get((docs(report) / "index.html").as_uri())
+    assert visible_names(browser, "scores") == ["Engagement"]
+    browser.find_element(By.CSS_SELECTOR, "table#scores a").click()
+    assert browser.current_url.endswith("/scores/engagement.html")
+    assert errors(browser) == []
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Engagement")
+    assert browser.find_element(By.CSS_SELECTOR, ".description").text == score.description
+    rows = browser.find_elements(By.CSS_SELECTOR, "table#items tbody tr")
+    from audlang.syntax.formatter import score_item_text
+
+    assert [r.find_element(By.TAG_NAME, "code").text for r in rows] == [score_item_text(i) for i in score.items]
+    held = [int(r.get_attribute("data-held")) for r in rows]
+    customers = int(browser.find_element(By.CSS_SELECTOR, "h2 small").text.split("over ")[1].split()[0]
+                    .replace(",", ""))
+    assert customers == 1500 and all(0 < n < customers for n in held)
+    # the VIP item's count is the number of customers tagged VIP, asked of the warehouse in plain SQL
+    import duckdb
+
+    with duckdb.connect(str(report / "target" / "warehouse.duckdb"), read_only=True) as db:
+        vip = db.execute("SELECT count(DISTINCT customer_id) FROM customer_tags WHERE tag = 'VIP'").fetchone()[0]
+    assert held[0] == vip
+    bars = browser.find_elements(By.CSS_SELECTOR, "figure.distribution svg.bar-chart rect.bar")
+    assert len(bars) >= 3 and sum(int(float(b.get_attribute("data-value"))) for b in bars) == customers
+    assert max(b.size["width"] for b in bars) > 50
+    assert "one bar for each total" in browser.find_element(By.ID, "distribution-note").text
+    browser.save_screenshot(str(ARTIFACTS / "score.png"))
+    browser.find_element(By.LINK_TEXT, "Engaged").click()
+    assert browser.current_url.endswith("/segments/engaged.html")
+    back = browser.find_element(By.CSS_SELECTOR, ".neighbours a.score-link")
+    assert back.text == "Engagement"
+    back.click()
+    assert browser.current_url.endswith("/scores/engagement.html")
+    assert errors(browser) == []
+
+
 def test_docs_serve_on_loopback(report, browser):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -208,3 +256,55 @@ def test_docs_serve_on_loopback(report, browser):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_data_explorer_lists_the_model_is_searchable_and_linked_from_definitions(report, browser):
+    """Every table and attribute of the example's data model, with figures from the warehouse; the search
+    narrows it; an attribute in a segment's definition opens its row."""
+    model = example_model()
+    browser.get((docs(report) / "segments" / "big-spenders.html").as_uri())
+    link = browser.find_element(By.CSS_SELECTOR, ".definition a.attribute")
+    assert link.text == "lifetime_revenue"
+    link.click()
+    assert browser.current_url.endswith("/explorer.html#attr-lifetime_revenue")
+    row = browser.find_element(By.ID, "attr-lifetime_revenue")
+    assert "target" in row.get_attribute("class").split() and row.is_displayed()
+    assert "Big Spenders" in row.find_element(By.CSS_SELECTOR, "td.used").text
+    assert errors(browser) == []
+
+    tables = browser.find_elements(By.CSS_SELECTOR, "section.explorer-table")
+    assert [t.get_attribute("id") for t in tables] == [f"table-{n}" for n in model.data_model.tables] + [
+        "table-derived"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.column")
+    assert len(rows) == sum(len(t.types) for t in model.data_model.tables.values()) + 6
+    churn = browser.find_element(By.ID, "table-churn_scores")
+    assert "custom table" in churn.find_element(By.TAG_NAME, "h2").text
+    tier = browser.find_element(By.ID, "attr-loyalty_tier")
+    shown = [li.text for li in tier.find_elements(By.CSS_SELECTOR, "td.values li")]
+    with warehouse_connection(report) as conn:
+        expected = conn.execute(
+            "SELECT loyalty_tier, count(*) FROM customer_360 WHERE loyalty_tier IS NOT NULL GROUP BY 1 "
+            "HAVING count(*) >= 5 ORDER BY 2 DESC, 1 LIMIT 5").fetchall()
+    assert shown == [f"{value} {count:,}" for value, count in expected] and shown
+    assert "identifies a person" in browser.find_element(By.ID, "attr-email").text
+    browser.save_screenshot(str(ARTIFACTS / "explorer.png"))
+
+    search = browser.find_element(By.ID, "explorer-search")
+    search.send_keys("churn")
+    visible = [r.get_attribute("id") for r in rows if r.is_displayed()]
+    assert visible == ["column-churn_scores-customer_id", "attr-churn_score", "attr-churn_model_version"]
+    assert browser.find_element(By.ID, "explorer-shown").text == f"3 of {len(rows)} columns shown"
+    search.send_keys(" nothing-like-this")
+    assert browser.find_element(By.ID, "explorer-none").is_displayed()
+    assert errors(browser) == []
+
+
+@contextlib.contextmanager
+def warehouse_connection(report):
+    import duckdb
+
+    conn = duckdb.connect(str(report / "target" / "warehouse.duckdb"), read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()

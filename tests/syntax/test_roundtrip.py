@@ -124,15 +124,16 @@ declarations = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(declarations, min_size=1, max_size=4))
-def test_format_then_parse_gives_the_same_tree(decls):
+@given(st.lists(declarations, min_size=1, max_size=4), st.sampled_from([40, 60, 100, 400]))
+def test_format_then_parse_gives_the_same_tree(decls, width):
+    """At any `[fmt] width`: groups wrap at narrow widths, and the layout never changes the tree."""
     source = ast.SourceFile("gen.aud", tuple(decls))
     # Spans decide where comments go; generated trees have none and no comments.
-    text = format_file(_with_fake_spans(source), "")
+    text = format_file(_with_fake_spans(source), "", width)
     parsed, diagnostics = parse_source(text, "gen.aud")
     assert [d for d in diagnostics if d.is_error] == [], text
     assert parsed.declarations == source.declarations, text
-    again = format_file(parsed, text)
+    again = format_file(parsed, text, width)
     assert again == text
 
 

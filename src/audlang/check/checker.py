@@ -456,8 +456,6 @@ class _Checker:
             self.error("E132", f"`{info.name}` is {info.type}, not a number: `in {node.side} P%` ranks numbers",
                        node.attribute.span or node.span,
                        "rank a number attribute, a derived one such as `lifetime_revenue`, or a score")
-        elif info.name in _UNRANKED:
-            self._unsupported(f"`in {node.side} P%` of `{info.name}`", node.attribute.span or node.span)
         elif not info.derived and info.table != "customer_360":
             self._unsupported(f"`in {node.side} P%` of an attribute of custom table `{info.table}`",
                               node.attribute.span or node.span)
@@ -995,10 +993,6 @@ class _Checker:
 #: The most digits after the point of a percentile's P: the SQL compares whole numbers, P scaled by
 #: 10 ** this, exactly on every engine (``compile``'s ``percentile``).
 MAX_PERCENT_DECIMALS = 6
-#: Number attributes not ranked yet: their values are computed (a quotient, a count of days from a
-#: timestamp's date) and ranking them exactly on every engine needs more than a column.
-_UNRANKED = frozenset({"average_order_value", "days_since_last_order"})
-
 _PER_YEAR = {"days": 365, "weeks": 52, "months": 12, "years": 1}
 
 

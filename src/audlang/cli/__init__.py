@@ -106,7 +106,8 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
         errors = len(loaded.errors)
         warnings = len(loaded.diagnostics) - errors
         model = loaded.model
-        summary = ", ".join([_count(len(model.segments), "segment"), _count(len(model.campaigns), "campaign"),
+        summary = ", ".join([_count(len(model.segments), "segment"), _count(len(model.scores), "score"),
+                             _count(len(model.campaigns), "campaign"),
                              _count(len(model.destinations), "destination")]) + \
             f" in {_count(len(loaded.sources), 'file')}"
         if errors:
@@ -139,7 +140,7 @@ def fmt(ctx: click.Context, paths: tuple[str, ...], check: bool, show_diff: bool
     changed: list[str] = []
     for path, text in sources.items():
         file = file_of[path]
-        formatted, diagnostics = format_source(text, path)
+        formatted, diagnostics = format_source(text, path, config.fmt_width)
         if formatted is None:
             problems.extend(diagnostics)
             continue

@@ -173,11 +173,14 @@ class SegmentCompiler:
         number of customers with a value (``ranked_population``): SPEC §3.1's percentiles."""
         scope = _Scope(self, self._alias("customer_360", "p"))
         value = scope.ranked_value(node)
+        keys = scope.rank_keys(node, value)
         cid = scope.customer_id
         self._aliases += 1
-        values = select(cid.label("customer_id"), value.label("ranked_value")).select_from(scope.from_clause()) \
-            .where(cid.is_not(None)).subquery(f"v{self._aliases}")
-        order = values.c.ranked_value.desc() if node.side == "top" else values.c.ranked_value.asc()
+        values = select(cid.label("customer_id"), value.label("ranked_value"),
+                        *(k.label(f"ranked_key{i}") for i, k in enumerate(keys))) \
+            .select_from(scope.from_clause()).where(cid.is_not(None)).subquery(f"v{self._aliases}")
+        order = [values.c[f"ranked_key{i}"].desc() if node.side == "top" else values.c[f"ranked_key{i}"].asc()
+                 for i in range(len(keys))]
         return (
             select(values.c.customer_id, values.c.ranked_value,
                    func.rank().over(order_by=order).label("ranked_position"),
@@ -532,14 +535,38 @@ class _Scope:
         return _compare(value, node.op, number(node.value))
 
     def ranked_value(self, node: ast.Percentile) -> ColumnElement[Any]:
-        """What a percentile ranks: the score, or the number attribute (the checker lets no other through)."""
+        """What a percentile ranks, as shown (``explain``): the score, the number attribute, the days since
+        the last order, the average order value (the checker lets no other through); NULL when missing."""
         if node.score is not None:
             return self.score_value(node.score)
         assert node.attribute is not None, "a percentile of an attribute or of a score"
         operand, _info = self.operand(node.attribute.name)
+        if operand is not None and operand.kind == "days_since":
+            return dialects.days_before(operand.expr, dialects.date_param(self.compiler.as_of.date))
+        if operand is not None and operand.kind == "average":
+            d = operand.expr
+            average: ColumnElement[Any] = d.c.revenue / d.c.orders
+            return average
         if operand is None or operand.kind != NUMBER or not isinstance(operand.expr, ColumnElement):
             raise TypeError(f"cannot rank {node.attribute.name!r}")
         return operand.expr
+
+    def rank_keys(self, node: ast.Percentile, value: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+        """What the ranking orders by, exactly: the value itself (a decimal, a whole number of days), but
+        for ``average_order_value`` the exact quotient of the lifetime revenue R by the orders n, in whole
+        numbers: u = R in millionths (``AVERAGE_UNITS``), then (u div n, (u mod n) × 10^12 div n), compared
+        in that order. Two averages that are equal give equal keys; two that differ differ by at least
+        1 / (n₁ n₂) millionths, more than the 2 × 10^-12 the second key can lose while n ≤ 700,000
+        (docs/language.md, "Percentiles")."""
+        if node.attribute is None or node.attribute.name != "average_order_value":
+            return [value]
+        d = self.derived()
+        units = cast(func.round(d.c.revenue * literal(AVERAGE_UNITS, BigInteger())), BigInteger())
+        orders = cast(d.c.orders, BigInteger())
+        whole = dialects.whole_quotient(units, orders)
+        remainder = units - dialects.whole_quotient(units, orders) * orders
+        fraction = dialects.whole_quotient(remainder * literal(AVERAGE_FRACTION, BigInteger()), orders)
+        return [whole, fraction]
 
     def percentile(self, node: ast.Percentile) -> ColumnElement[bool]:
         """``v in top P%``: fewer than P% of the population has a better value. In whole numbers, exactly on
@@ -627,6 +654,12 @@ class _Scope:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+#: ``average_order_value`` is ranked on the lifetime revenue in millionths of the money unit (SQLite's
+#: sums are rounded to 6 places: ``dialects.money_sum``), its remainder by the orders to 12 digits.
+AVERAGE_UNITS = 10**6
+AVERAGE_FRACTION = 10**12
 
 
 def percentile_held(ranks: Subquery, percent: Decimal) -> ColumnElement[bool]:

@@ -23,6 +23,8 @@ each dialect's overrides beside a shared generator:
 - SHA-256 as lower-case hex (``sha256_hex``, the identifiers the ad platforms take): DuckDB's
   ``sha256``, PostgreSQL's ``sha256`` of the UTF-8 bytes (bytea, hex-encoded), Spark's ``sha2(…, 256)``,
   a deterministic Python function on SQLite;
+- the days from a date to D and the truncated quotient of whole numbers (``days_before``,
+  ``whole_quotient``: percentiles of ``days_since_last_order`` and ``average_order_value``);
 - Spark SQL (PyHive's ``hive`` dialect, used for Spark's Thrift server and
   Databricks): typed literals for dates, timestamps and decimals, Spark's
   string escapes, LIKE with Spark's own escape character.
@@ -517,6 +519,100 @@ def _month_day_sqlite(element: month_day, compiler: SQLCompiler, **kw: Any) -> s
 def _month_day_spark(element: month_day, compiler: SQLCompiler, **kw: Any) -> str:
     value = compiler.process(element.clauses, **kw)
     return f"(month({value}) * 100 + dayofmonth({value}))"
+
+
+# ------------------------------------------------------------------ ranking derived values exactly
+
+
+class days_before(functions.FunctionElement[int]):
+    """The whole days from a timestamp's UTC date to a day D (``days_since_last_order``): D − date(ts),
+    an integer on every engine, NULL when the timestamp is. Arguments: the timestamp, then D."""
+
+    name = "days_before"
+    type = types.Integer()
+    inherit_cache = True
+
+
+def _two(element: functions.FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    first, second = list(element.clauses)
+    return compiler.process(first, **kw), compiler.process(second, **kw)
+
+
+@compiles(days_before)
+def _days_before_default(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, day = _two(element, compiler, **kw)
+    return f"(CAST({day} AS DATE) - CAST({ts} AS DATE))"
+
+
+@compiles(days_before, "duckdb")
+@compiles(days_before, "trino")
+def _days_before_duckdb(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, day = _two(element, compiler, **kw)
+    return f"date_diff('day', CAST({ts} AS DATE), CAST({day} AS DATE))"
+
+
+@compiles(days_before, "sqlite")
+def _days_before_sqlite(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, day = _two(element, compiler, **kw)
+    return f"CAST(julianday({day}) - julianday(date({ts})) AS INTEGER)"
+
+
+@compiles(days_before, "hive")
+def _days_before_spark(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, day = _two(element, compiler, **kw)
+    return f"datediff(CAST({day} AS DATE), CAST({ts} AS DATE))"
+
+
+@compiles(days_before, "snowflake")
+def _days_before_snowflake(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, day = _two(element, compiler, **kw)
+    return f"DATEDIFF(day, CAST({ts} AS DATE), CAST({day} AS DATE))"
+
+
+@compiles(days_before, "bigquery")
+def _days_before_bigquery(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
+    ts, day = _two(element, compiler, **kw)
+    return f"DATE_DIFF(CAST({day} AS DATE), CAST({ts} AS DATE), DAY)"
+
+
+class whole_quotient(functions.FunctionElement[int]):
+    """The quotient of two whole numbers (BIGINT) truncated toward zero, exactly: ``/`` on PostgreSQL,
+    SQLite and Trino; DuckDB's ``//``; Spark's ``div``; BigQuery's ``DIV``; Snowflake ``(a - MOD(a, b)) /
+    b``, a division that leaves no remainder."""
+
+    name = "whole_quotient"
+    type = types.BigInteger()
+    inherit_cache = True
+
+
+@compiles(whole_quotient)
+def _whole_quotient_default(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _two(element, compiler, **kw)
+    return f"(({a}) / ({b}))"
+
+
+@compiles(whole_quotient, "duckdb")
+def _whole_quotient_duckdb(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _two(element, compiler, **kw)
+    return f"(({a}) // ({b}))"
+
+
+@compiles(whole_quotient, "hive")
+def _whole_quotient_spark(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _two(element, compiler, **kw)
+    return f"(({a}) div ({b}))"
+
+
+@compiles(whole_quotient, "bigquery")
+def _whole_quotient_bigquery(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _two(element, compiler, **kw)
+    return f"DIV({a}, {b})"
+
+
+@compiles(whole_quotient, "snowflake")
+def _whole_quotient_mod(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _two(element, compiler, **kw)
+    return f"((({a}) - MOD({a}, {b})) / ({b}))"
 
 
 # ------------------------------------------------------------------ campaign buckets

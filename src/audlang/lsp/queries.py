@@ -25,6 +25,7 @@ from audlang.lsp.text import (
     top_of_document, word_at,
 )
 from audlang.syntax import format_source, parse_source
+from audlang.syntax.formatter import WIDTH
 from audlang.syntax.formatter import score_item_text as format_score_item
 from audlang.syntax.grammar import keywords
 from audlang.syntax.parser import BOM, normalize
@@ -409,19 +410,19 @@ def semantic_token_data(text: str, key: str, units: Callable[[str], int] = len,
     return data
 
 
-def format_document(text: str, key: str) -> str | None:
+def format_document(text: str, key: str, width: int = WIDTH) -> str | None:
     """The canonical text, or None when the document does not parse (the diagnostics say why)."""
     try:
-        formatted, _ = format_source(text, key)
+        formatted, _ = format_source(text, key, width)
     except AssertionError:  # the formatter's own safety net; never rewrite in that case
         return None
     return formatted
 
 
-def formatting_edits(text: str, key: str) -> list[lsp.TextEdit] | None:
+def formatting_edits(text: str, key: str, width: int = WIDTH) -> list[lsp.TextEdit] | None:
     """One edit replacing the whole document with its canonical text; none when it is canonical
     already, ``None`` when it does not parse."""
-    formatted = format_document(text, key)
+    formatted = format_document(text, key, width)
     if formatted is None:
         return None
     if formatted == text:

@@ -26,8 +26,8 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from audlang import __version__
-from audlang.diagnostics import Span
+from audlang import __version__, project
+from audlang.diagnostics import AudlangError, Span
 from audlang.lsp.analysis import Analyzer, ProjectAnalysis, analyze, document_key, is_within, project_root
 from audlang.lsp.queries import (
     DOC_COMMENT_LEGEND, SERVER_NAME, Parse, completions, definition, diagnostics_by_document, document_symbols,
@@ -36,6 +36,7 @@ from audlang.lsp.queries import (
 )
 from audlang.lsp.text import lines_of, top_of_document
 from audlang.syntax import parse_source
+from audlang.syntax.formatter import WIDTH
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,17 @@ class AudlangLanguageServer(LanguageServer):
             folders.append(self.workspace.root_path)
         key = document_key(uri)
         return project_root(key, [f for f in folders if f], self.fallback_root) or key
+
+    def format_width(self, uri: str) -> int:
+        """The project's ``[fmt] width``; the default when the document is in no project or its
+        audlang.toml does not load (the diagnostics say why)."""
+        scope = self.scope_of(uri)
+        if isinstance(scope, Path):
+            try:
+                return project.load_config(scope).fmt_width
+            except AudlangError:
+                pass
+        return WIDTH
 
     def analysis_for(self, uri: str) -> ProjectAnalysis:
         """The project's analysis, brought up to date with what was typed (for completion, hover, …)."""
@@ -280,7 +292,8 @@ def _serve_edits(server: AudlangLanguageServer) -> None:
     @_guarded(lambda: None)
     def formatting(ls: AudlangLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        return formatting_edits(doc.source, document_key(doc.uri))  # whole lines: the same in any units
+        # whole lines: the same in any units
+        return formatting_edits(doc.source, document_key(doc.uri), ls.format_width(doc.uri))
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=['"']))
     @_guarded(lambda: lsp.CompletionList(is_incomplete=False, items=[]))

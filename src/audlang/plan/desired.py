@@ -51,7 +51,9 @@ class Desired:
 def canonical(decl: ast.Declaration) -> str:
     if isinstance(decl, (ast.Segment, ast.Destination, ast.Campaign)) and decl.paused:
         decl = attrs.evolve(decl, paused=False)
-    return "\n".join(format_declaration(decl, [])) + "\n"
+    # The recorded definition keeps one layout whatever the project's `fmt.width`, and the layout it
+    # had before groups wrapped: a layout change is not a definition change of what is deployed.
+    return "\n".join(format_declaration(decl, [], groups=False)) + "\n"
 
 
 def _nodes(node: object) -> Iterator[object]:

@@ -7,8 +7,9 @@ a ``UNION ALL`` of the segments' compiled queries, ``in segment`` reading the
 rows of the earlier batches (``SegmentCompiler(membership=…)``). Every figure
 is then one ``GROUP BY seg`` query over that table: the six insights (the same
 definitions as ``evaluate.insights_query``), purchases by channel, revenue by
-lifetime-spend band; and one ``GROUP BY group_name`` per campaign for its
-groups. Nothing but the aggregates comes back to Python.
+lifetime-spend band; one ``GROUP BY group_name`` per campaign for its
+groups; and per score the customers each item holds for and the customers per
+total (``score_figures``). Nothing but the aggregates comes back to Python.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from sqlalchemy import Integer, String, case, func, literal, select
 
 from audlang import ast, evaluate
 from audlang.check import Model, walk
+from audlang.check.limits import MAX_DECIMALS
 from audlang.compile import AsOf, SegmentCompiler, dialects, list_files_used
 from audlang.compile.facts import SharedFacts
 from audlang.warehouse import load_list, shared_facts
 
 MEMBERS_TABLE = "audlang_report_members"
 BATCH = 64
+#: A score's distribution has one bar per distinct total up to this many totals, else equal ranges.
+DISTINCT_TOTALS = 30
+BUCKETS_OF_TOTALS = 20
 
 #: Lifetime-spend bands (upper bounds, exclusive), as the charts label them.
 BANDS = ((Decimal(0), "no spend"), (Decimal(100), "under 100"), (Decimal(500), "100–500"),
@@ -41,6 +46,22 @@ class Figures:
     channels: dict[str, list[tuple[str, int, float]]]  # segment -> [(channel, orders, revenue)]
     bands: dict[str, list[tuple[str, int, float]]]  # segment -> [(band, members, lifetime revenue)]
     campaigns: dict[str, dict[str, int]]  # campaign -> group -> members
+    scores: dict[str, ScoreFigures] = attrs.Factory(dict)  # score -> its figures
+
+
+@attrs.frozen
+class ScoreFigures:
+    """A score over every customer (SPEC §3.1: 0 when no item holds): how many customers each item's
+    condition holds for, and the distribution of the totals, one bar per distinct total or, with more
+    than ``DISTINCT_TOTALS`` of them, per one of ``BUCKETS_OF_TOTALS`` equal ranges."""
+
+    customers: int
+    items: list[int]  # customers whose item condition holds, in the items' order
+    bucketed: bool
+    #: (low, high, customers): one total (low == high) or the range low ≤ total < high (≤ for the last)
+    distribution: list[tuple[Decimal, Decimal, int]]
+    lowest: Decimal | None
+    highest: Decimal | None
 
 
 def direct_dependencies(model: Model, name: str) -> set[str]:
@@ -76,8 +97,9 @@ def compute(conn: sa.Connection, model: Model, as_of: AsOf, progress=None) -> Fi
 
     bands = _bands(conn, compiler, members, names)
     campaigns = campaign_groups(conn, model, compiler)
+    scores = {name: score_figures(conn, model, compiler, name) for name in model.scores}
     members.drop(conn, checkfirst=True)
-    return Figures(str(as_of), insights, channels, bands, campaigns)
+    return Figures(str(as_of), insights, channels, bands, campaigns, scores)
 
 
 def _fill_members(conn: sa.Connection, model: Model, compiler: SegmentCompiler, members: sa.Table,
@@ -205,3 +227,52 @@ def campaign_groups(conn: sa.Connection, model: Model, compiler: SegmentCompiler
             sizes[group] = int(count)
         out[name] = sizes
     return out
+
+
+def score_figures(conn: sa.Connection, model: Model, compiler: SegmentCompiler, name: str) -> ScoreFigures:
+    """One score's figures in three set-based queries over ``customer_360``, each item's condition and the
+    total compiled as a segment's are (``in segment`` reads ``compiler.membership`` when it is set): the
+    customers per item; the lowest and highest total and how many distinct totals; the customers per
+    total (``GROUP BY`` the total) or per range of totals (``GROUP BY`` a ``CASE`` over the ranges)."""
+    score = model.scores[name]
+    for item in score.items:
+        for listed in list_files_used(model, item.condition):
+            load_list(conn, listed)
+    scope = compiler.customer_scope()
+    holds = [scope.condition(item.condition) for item in score.items]
+    total = scope.score_value(name)
+    cid = scope.customer_id
+    # One row per customer: its id, each item's verdict (1 or 0) and its total.
+    rows = (select(cid.label("customer_id"), total.label("total"),
+                   *(case((h, literal(1, Integer())), else_=literal(0, Integer())).label(f"item{i}")
+                     for i, h in enumerate(holds)))
+            .select_from(scope.from_clause()).where(cid.is_not(None)).distinct().subquery("score_rows"))
+    counts = conn.execute(select(func.count(), *(func.coalesce(func.sum(rows.c[f"item{i}"]), 0)
+                                                 for i in range(len(holds)))).select_from(rows)).one()
+    customers, items = int(counts[0]), [int(n) for n in counts[1:]]
+    low, high, distinct = conn.execute(select(func.min(rows.c.total), func.max(rows.c.total),
+                                              func.count(rows.c.total.distinct())).select_from(rows)).one()
+    if not customers:
+        return ScoreFigures(0, items, False, [], None, None)
+    lowest, highest = _points(low), _points(high)
+    if int(distinct) <= DISTINCT_TOTALS:
+        grouped = conn.execute(select(rows.c.total, func.count()).select_from(rows)
+                               .group_by(rows.c.total).order_by(rows.c.total))
+        distribution = [(_points(t), _points(t), int(n)) for t, n in grouped]
+        return ScoreFigures(customers, items, False, distribution, lowest, highest)
+    width = (highest - lowest) / BUCKETS_OF_TOTALS
+    edges = [(lowest + width * k).quantize(Decimal(1).scaleb(-MAX_DECIMALS)) for k in range(1, BUCKETS_OF_TOTALS)]
+    bucket = case(*((rows.c.total < dialects.points_param(edge), literal(k, Integer()))
+                    for k, edge in enumerate(edges)), else_=literal(BUCKETS_OF_TOTALS - 1, Integer()))
+    per_bucket = dict(conn.execute(select(bucket.label("bucket"), func.count()).select_from(rows)
+                                   .group_by(bucket)).all())
+    bounds = [lowest, *edges, highest]
+    distribution = [(bounds[k], bounds[k + 1], int(per_bucket.get(k, 0))) for k in range(BUCKETS_OF_TOTALS)]
+    return ScoreFigures(customers, items, True, distribution, lowest, highest)
+
+
+def _points(value) -> Decimal:
+    """A total as the engine returns it (a decimal; a double on SQLite, rounded there to the digits a
+    number of the language may have) as a plain Decimal without trailing zeros."""
+    number = Decimal(str(value)).quantize(Decimal(1).scaleb(-MAX_DECIMALS))
+    return number.normalize() if number != number.to_integral_value() else number.to_integral_value()

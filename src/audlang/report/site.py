@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from audlang import ast, warehouse
 from audlang.check import Model, walk
-from audlang.compile import AsOf
+from audlang.compile import AsOf, SegmentCompiler
+from audlang.report import explorer as exploring
 from audlang.report import figures as figuring
 from audlang.report import svg
 from audlang.state.clock import now
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from audlang.state import StateStore
     from audlang.state.model import DeployedObject, HistoryEvent
 
-PAGES = {"segment": "segments", "campaign": "campaigns", "destination": "destinations"}
+PAGES = {"segment": "segments", "campaign": "campaigns", "destination": "destinations", "score": "scores"}
 
 
 def slugs(names, kind: str) -> dict[str, str]:
@@ -208,9 +209,10 @@ def build(model: Model, root: Path, project_name: str, url: str, state_url: str 
     try:
         with warehouse.errors_translated(url, model), engine.begin() as conn:
             figures = figuring.compute(conn, model, moment, progress)
+            tables = exploring.profile(conn, model, SegmentCompiler(model, moment).derived())
     finally:
         engine.dispose()
-    return render(model, root, project_name, figures, state, out)
+    return render(model, root, project_name, figures, state, out, tables)
 
 
 def _links(model: Model):
@@ -241,13 +243,14 @@ def _campaign_destinations(campaign: ast.Campaign) -> list[str]:
     return list(seen)
 
 
-def render(model: Model, root: Path, project_name: str, figures: figuring.Figures, state: dict, out: Path) -> dict:
+def render(model: Model, root: Path, project_name: str, figures: figuring.Figures, state: dict, out: Path,
+           tables: list[exploring.Table] | None = None) -> dict:
     env = _environment()
     _prepare_folders(out)
     seg_link, cam_link, dst_link = _links(model)
     relations = _relations(model)
     files = sorted({_relative_file(d.span, root) for d in (*model.segments.values(), *model.campaigns.values(),
-                                                            *model.destinations.values())})
+                                                            *model.destinations.values(), *model.scores.values())})
     generated = now()
     common = {"project": project_name, "as_of": figures.as_of, "generated": generated,
               "has_state": state["has_state"], "last_apply": state["last_apply"]}
@@ -257,13 +260,16 @@ def render(model: Model, root: Path, project_name: str, figures: figuring.Figure
         html = env.get_template(template).render(root="../" * depth, **common, **context)
         (out / path).write_text(html, encoding="utf-8")
 
-    site = _Site(model, root, figures, state, seg_link, cam_link, dst_link, relations, write)
+    site = _Site(model, root, figures, state, seg_link, cam_link, dst_link, relations, write,
+                 slugs(model.scores, "score"))
     _index_page(site, files)
     _graph_page(site)
     _segment_pages(site)
     _campaign_pages(site)
     _destination_pages(site)
-    pages = 2 + len(model.segments) + len(model.campaigns) + len(model.destinations)
+    _explorer_page(site, tables or [])
+    _score_pages(site)
+    pages = 3 + len(model.segments) + len(model.campaigns) + len(model.destinations) + len(model.scores)
     return {"pages": pages, "as_of": figures.as_of, "index": str(out / "index.html")}
 
 
@@ -293,6 +299,14 @@ class _Relations:
     campaign_destinations: dict[str, list[str]]  # campaign -> the destinations its groups go to
     campaigns_of_segment: dict[str, list[str]]  # segment -> the campaigns that use it
     feeds: dict[str, list[tuple[str, str]]]  # destination -> (campaign, group)
+    segment_scores: dict[str, list[str]] = attrs.Factory(dict)  # segment -> the scores its condition reads
+    score_scores: dict[str, list[str]] = attrs.Factory(dict)  # score -> the scores its items read
+    score_segments: dict[str, list[str]] = attrs.Factory(dict)  # score -> the segments its items use
+
+    def score_users(self, name: str) -> tuple[list[str], list[str]]:
+        """The segments and the scores that read score ``name`` directly."""
+        return ([s for s, used in self.segment_scores.items() if name in used],
+                [s for s, used in self.score_scores.items() if name in used])
 
     def segment_destinations(self, name: str) -> list[str]:
         return sorted({d for c in self.campaigns_of_segment.get(name, []) for d in self.campaign_destinations[c]})
@@ -315,7 +329,24 @@ def _relations(model: Model) -> _Relations:
         for group in (*campaign.treatments, *campaign.subaudiences):
             for d in group.destinations:
                 feeds[d.value].append((c, group.name))
-    return _Relations(uses, used_by, campaign_segments, campaign_destinations, campaigns_of_segment, feeds)
+    segment_scores = {name: _scores_read(model.segments[name].condition) for name in model.segments}
+    score_scores = {name: sorted({s for item in score.items for s in _scores_read(item.condition)})
+                    for name, score in model.scores.items()}
+    score_segments = {name: sorted({n.name for item in score.items for n in walk(item.condition)
+                                    if isinstance(n, ast.InSegment)}) for name, score in model.scores.items()}
+    return _Relations(uses, used_by, campaign_segments, campaign_destinations, campaigns_of_segment, feeds,
+                      segment_scores, score_scores, score_segments)
+
+
+def _scores_read(condition: ast.Condition) -> list[str]:
+    """The scores a condition reads directly (``score "X" CMP n``, ``score "X" in top P%``), in order."""
+    seen: dict[str, None] = {}
+    for n in walk(condition):
+        if isinstance(n, ast.ScoreCompare):
+            seen[n.score] = None
+        elif isinstance(n, ast.Percentile) and n.score is not None:
+            seen[n.score] = None
+    return list(seen)
 
 
 @attrs.frozen
@@ -331,6 +362,7 @@ class _Site:
     dst_link: dict[str, str]
     relations: _Relations
     write: Callable[..., None]
+    score_link: dict[str, str] = attrs.Factory(dict)
 
 
 def _index_page(site: _Site, files: list[str]) -> None:
@@ -354,9 +386,17 @@ def _index_page(site: _Site, files: list[str]) -> None:
                          "destinations": [d], "rejected": len(state["rejected"].get(d, [])),
                          "last_sync": (state["runs"].get(d) or [{}])[0].get("when")}
                         for d, decl in model.destinations.items()]
+    score_rows = []
+    for name, score in model.scores.items():
+        users, _scores = rel.score_users(name)
+        f = figures.scores.get(name)
+        score_rows.append({"name": name, "href": site.score_link[name], "file": _relative_file(score.span, root),
+                           "description": score.description or "", "items": len(score.items),
+                           "lowest": f.lowest if f else None, "highest": f.highest if f else None,
+                           "segments": [(u, site.seg_link[u]) for u in users if u in site.seg_link]})
     all_destinations = sorted(model.destinations)
     site.write("index.html", "index.html.j2", segments=segment_rows, campaigns=campaign_rows,
-               destinations=destination_rows, files=files, destination_names=all_destinations)
+               destinations=destination_rows, scores=score_rows, files=files, destination_names=all_destinations)
 
 
 def _graph_page(site: _Site) -> None:
@@ -366,13 +406,19 @@ def _graph_page(site: _Site) -> None:
     nodes += [svg.Node(f"campaign:{n}", n, "campaign", cam_link[n], c.paused) for n, c in model.campaigns.items()]
     nodes += [svg.Node(f"destination:{n}", n, "destination", dst_link[n], d.paused)
               for n, d in model.destinations.items()]
+    nodes += [svg.Node(f"score:{n}", n, "score", site.score_link[n]) for n in model.scores]
     edges = [(f"segment:{d}", f"segment:{n}") for n, deps in rel.uses.items() for d in deps]
     edges += [(f"segment:{s}", f"campaign:{c}") for c, segs in rel.campaign_segments.items() for s in sorted(segs)
               if s in model.segments]
     edges += [(f"campaign:{c}", f"destination:{d}") for c, ds in rel.campaign_destinations.items() for d in ds
               if d in model.destinations]
+    edges += [(f"score:{s}", f"segment:{n}") for n, used in rel.segment_scores.items() for s in used
+              if s in model.scores]
+    edges += [(f"score:{s}", f"score:{n}") for n, used in rel.score_scores.items() for s in used if s in model.scores]
+    edges += [(f"segment:{s}", f"score:{n}") for n, used in rel.score_segments.items() for s in used
+              if s in model.segments]
     site.write("graph.html", "graph.html.j2", graph=svg.graph(nodes, edges),
-               counts={"segments": len(model.segments), "campaigns": len(model.campaigns),
+               counts={"segments": len(model.segments), "scores": len(model.scores), "campaigns": len(model.campaigns),
                        "destinations": len(model.destinations), "edges": len(edges)})
 
 
@@ -390,14 +436,23 @@ def _segment_pages(site: _Site) -> None:
         history = state["history"].get(name, [])
         deployed = state["deployed"].get(("segment", name))
         site.write(seg_link[name], "segment.html.j2", name=name, decl=decl, file=_relative_file(decl.span, site.root),
-                   line=decl.span.line if decl.span else None, definition=_highlight(_canonical(decl)),
+                   line=decl.span.line if decl.span else None,
+                   definition=exploring.link_attributes(_highlight(_canonical(decl)), site.model,
+                                                        "../explorer.html"),
                    figures=f, channel_chart=channel_chart, band_chart=band_chart,
                    history_chart=svg.line_chart(history, "members over time") if history else None,
                    history=history, deployed=deployed,
                    upstream=[(u, seg_link[u]) for u in rel.uses[name] if u in seg_link],
+                   scores=[(s, site.score_link[s]) for s in rel.segment_scores.get(name, []) if s in site.score_link],
                    downstream=[(d, seg_link[d]) for d in sorted(rel.used_by.get(name, []))],
                    campaigns=[(c, site.cam_link[c]) for c in sorted(rel.campaigns_of_segment.get(name, []))],
                    destinations=[(d, site.dst_link[d]) for d in rel.segment_destinations(name) if d in site.dst_link])
+
+
+def _explorer_page(site: _Site, tables: list[exploring.Table]) -> None:
+    """The Data Explorer: every table and attribute of the data model (``report.explorer``)."""
+    site.write("explorer.html", "explorer.html.j2", tables=tables, min_shown=exploring.MIN_SHOWN,
+               attribute_count=sum(len(t.columns) for t in tables), segment_links=site.seg_link)
 
 
 def _campaign_pages(site: _Site) -> None:
@@ -433,3 +488,33 @@ def _destination_pages(site: _Site) -> None:
                    runs=state["runs"].get(name, [])[:20], rejected=state["rejected"].get(name, [])[:200],
                    rejected_total=len(state["rejected"].get(name, [])),
                    deployed=state["deployed"].get(("destination", name)))
+
+
+def _score_pages(site: _Site) -> None:
+    """A page per score: its description, its items with the customers each holds for, the distribution of
+    the totals, the segments and scores that read it."""
+    from audlang.report.figures import DISTINCT_TOTALS
+    from audlang.syntax.formatter import number_text, score_item_text
+
+    rel = site.relations
+    for name, score in site.model.scores.items():
+        f = site.figures.scores[name]
+        items = [{"points": number_text(item.points), "text": score_item_text(item), "held": held}
+                 for item, held in zip(score.items, f.items, strict=True)]
+        bars = []
+        for low, high, count in f.distribution:
+            label = number_text(low) if low == high else f"{number_text(low)} – {number_text(high)}"
+            what = f"total {label}" if low == high else f"totals from {number_text(low)} to {number_text(high)}"
+            bars.append((label, count, f"{what}: {count:,} customers"))
+        chart = svg.bar_chart(bars, f"customers per total of {name}")
+        segments, scores = rel.score_users(name)
+        site.write(site.score_link[name], "score.html.j2", name=name, decl=score,
+                   file=_relative_file(score.span, site.root), line=score.span.line if score.span else None,
+                   definition=_highlight(_canonical(score)), figures=f, items=items, distribution_chart=chart,
+                   distinct_totals=DISTINCT_TOTALS,
+                   segments=[(s, site.seg_link[s]) for s in segments if s in site.seg_link],
+                   scores=[(s, site.score_link[s]) for s in scores if s in site.score_link],
+                   uses_segments=[(s, site.seg_link[s]) for s in rel.score_segments.get(name, [])
+                                  if s in site.seg_link],
+                   uses_scores=[(s, site.score_link[s]) for s in rel.score_scores.get(name, [])
+                                if s in site.score_link])

@@ -81,18 +81,21 @@ def line_chart(points: Sequence[tuple[str, int]], label: str) -> str:
 class Node:
     key: str  # unique: "segment:Name"
     label: str
-    kind: str  # segment, campaign, destination
+    kind: str  # segment, score, campaign, destination
     href: str
     paused: bool = False
 
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 28, 90, 10, 16
+#: The kinds laid out in columns by dependency depth (campaigns and destinations follow them).
+LAYERED = ("segment", "score")
 
 
 def layers(nodes: Sequence[Node], edges: Sequence[tuple[str, str]]) -> list[list[Node]]:
     """Nodes in columns by dependency depth (longest path from a source), ordered to keep edges short.
 
-    Segments take the columns of their depth; campaigns the column after the deepest segment;
+    Segments and scores take the columns of their depth (scores feed segments and segments scores);
+    campaigns the column after the deepest segment or score;
     destinations the last. Within a column, nodes are sorted by the mean row of their
     predecessors (the barycentre heuristic, two sweeps)."""
     by_key = {n.key: n for n in nodes}
@@ -107,14 +110,14 @@ def layers(nodes: Sequence[Node], edges: Sequence[tuple[str, str]]) -> list[list
             return depth[key]
         if key in seen:  # the checker refuses cycles; never loop on one anyway
             return 0
-        d = 1 + max((depth_of(p, seen | {key}) for p in preds[key] if by_key[p].kind == "segment"), default=-1)
+        d = 1 + max((depth_of(p, seen | {key}) for p in preds[key] if by_key[p].kind in LAYERED), default=-1)
         depth[key] = d
         return d
 
-    segment_depth = max((depth_of(n.key) for n in nodes if n.kind == "segment"), default=-1)
+    segment_depth = max((depth_of(n.key) for n in nodes if n.kind in LAYERED), default=-1)
     column: dict[str, int] = {}
     for n in nodes:
-        column[n.key] = depth_of(n.key) if n.kind == "segment" else \
+        column[n.key] = depth_of(n.key) if n.kind in LAYERED else \
             segment_depth + (1 if n.kind == "campaign" else 2)
     count = max(column.values(), default=-1) + 1
     cols: list[list[Node]] = [[] for _ in range(count)]

@@ -4,11 +4,11 @@ May import ``audlang.ast`` and ``audlang.diagnostics`` only.
 """
 
 from audlang.diagnostics import Diagnostic
-from audlang.syntax.formatter import format_file
+from audlang.syntax.formatter import WIDTH, format_file
 from audlang.syntax.parser import BOM, normalize, parse_source
 
 
-def format_source(text: str, file: str = "<string>") -> tuple[str | None, list[Diagnostic]]:
+def format_source(text: str, file: str = "<string>", width: int = WIDTH) -> tuple[str | None, list[Diagnostic]]:
     """Canonical text of ``text``, or ``(None, diagnostics)`` when it does not parse.
 
     The result is parsed again and compared with the original tree, so the
@@ -21,7 +21,7 @@ def format_source(text: str, file: str = "<string>") -> tuple[str | None, list[D
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
     body = normalize(text)
-    formatted = format_file(parsed, body)
+    formatted = format_file(parsed, body, width)
     # Text that is already canonical reads as it did; anything else is read again and compared.
     again, problems = (parsed, []) if formatted == body else parse_source(formatted, file)
     if problems or again != parsed:

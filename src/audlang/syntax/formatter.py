@@ -3,8 +3,9 @@
 Rules (the decisions are in docs/language.md):
 - one blank line between declarations; comment blocks above a declaration stay
   above it (a block directly above is its description, so the gap is kept);
-- a segment fits on one line up to 100 columns; otherwise its body is wrapped
-  one top-level clause per line, each after the first led by its `and`/`or`;
+- a segment fits on one line up to 100 columns (``fmt.width``); otherwise its body is
+  wrapped one top-level clause per line, each after the first led by its `and`/`or`,
+  and a clause still too long that is a group opens `(` and wraps the same way inside;
 - destinations, campaigns and mappings with a body put one item per line;
 - minimal parentheses, keywords lower case, units singular after 1;
 - comments inside a body stay beside the clause they were written beside.
@@ -213,18 +214,30 @@ def _placed(span: Span | None) -> Span:
 
 def _attach(comments: list[ast.Comment], items: list[Span | None], decl_span: Span | None) -> _Comments:
     out = _Comments()
+    inner = []
     for comment in comments:
         decl = _placed(decl_span)
-        line = comment.span.line
-        if line == decl.end_line and comment.span.column > decl.end_column - 1:
+        if comment.span.line == decl.end_line and comment.span.column > decl.end_column - 1:
             out.after_decl = comment
-            continue
+        else:
+            inner.append(comment)
+    _place(inner, items, out)
+    return out
+
+
+def _place(comments: list[ast.Comment], items: list[Span | None], out: _Comments) -> _Comments:
+    """Each comment beside the item it was written beside: trailing on the line an item ends on,
+    else leading the first item that ends on or after its line, else before the close."""
+    for comment in comments:
+        line = comment.span.line
         index = None
         for i in range(len(items) - 1, -1, -1):
             span = items[i]
             if span is not None and span.end_line == line and span.end_column <= comment.span.column:
                 index = i
                 break
+        if index is None and comment.after_close:
+            index = _ended_before(items, line)
         if index is not None and index not in out.trailing:
             out.trailing[index] = comment
             continue
@@ -235,6 +248,17 @@ def _attach(comments: list[ast.Comment], items: list[Span | None], decl_span: Sp
         else:
             out.before_close.append(comment)
     return out
+
+
+def _ended_before(items: list[Span | None], line: int) -> int | None:
+    """The item that ended on a line before ``line`` when the next one starts after it: what the code
+    before a comment on ``line`` closes (a group's `)`, whose span stops inside the parenthesis)."""
+    for i in range(len(items) - 1, -1, -1):
+        span = items[i]
+        if span is not None and span.end_line < line:
+            following = next((s for s in items[i + 1:] if s is not None), None)
+            return i if following is None or following.line > line else None
+    return None
 
 
 # ------------------------------------------------------------------ declarations
@@ -259,15 +283,72 @@ def _body(open_line: str, items: list[str], comments: _Comments, indent: str, cl
 
 
 def _condition_block(head: str, condition: ast.Condition, comments: _Comments, indent: str,
-                     tail: str = "") -> list[str]:
-    """``head < condition >tail`` on one line when it fits, else wrapped one clause per line."""
+                     tail: str = "", width: int = WIDTH, groups: bool = True) -> list[str]:
+    """``head < condition >tail`` on one line when it fits, else wrapped one clause per line.
+
+    With ``groups``, a clause that is still longer than ``width`` and is itself a group of
+    `and`/`or` opens a parenthesis and puts one condition per line inside it, and so on down.
+    """
     one_line = f"{indent}{head} < {condition_text(condition)} >{tail}"
-    if len(one_line) <= WIDTH and not comments.any_inside:
+    if len(one_line) <= width and not comments.any_inside:
         return [one_line]
     op, parts = clauses(condition)
     inner: float = 2 if op == "or" else 2.5
-    items = [(f"{op} " if i and op else "") + condition_text(p, inner if op else 0) for i, p in enumerate(parts)]
-    return _body(f"{indent}{head} <", items, comments, indent, f">{tail}")
+    lines = [f"{indent}{head} <"]
+    for i, part in enumerate(parts):
+        lead = f"{op} " if i and op else ""
+        lines.extend(_item_lines(part, lead, inner if op else 0, comments, i, indent + INDENT, width, groups))
+    lines.extend(indent + INDENT + c.text for c in comments.before_close)
+    lines.append(f"{indent}>{tail}")
+    return lines
+
+
+def _item_lines(node: ast.Condition, lead: str, parent: float, comments: _Comments, index: int, indent: str,
+                width: int, groups: bool) -> list[str]:
+    """Item ``index`` of a wrapped group: its leading comments, its lines, its trailing comment.
+
+    Comments written inside a clause that is a group stay inside it when it wraps."""
+    span = node.span
+    leading = comments.leading.get(index, [])
+    wraps = groups and span is not None and _group(node) is not None and _parenthesized(node, parent)
+    within = [c for c in leading if wraps and c.span.line >= _placed(span).line]
+    lines = [indent + c.text for c in leading if c not in within]
+    lines.extend(_clause_lines(node, lead, parent, within, indent, width, groups))
+    trailing = comments.trailing.get(index)
+    if trailing is not None:
+        lines[-1] += f"  {trailing.text}"
+    return lines
+
+
+def _group(node: ast.Condition) -> ast.And | ast.Or | None:
+    """The `and`/`or` group a clause wraps as, if any: the clause itself, or what its `not` negates."""
+    if isinstance(node, ast.Not):
+        node = node.operand
+    return node if isinstance(node, (ast.And, ast.Or)) else None
+
+
+def _parenthesized(node: ast.Condition, parent: float) -> bool:
+    """Whether ``condition_text(node, parent)`` puts the group in parentheses (or negates one)."""
+    return isinstance(node, ast.Not) or _PRECEDENCE.get(type(node), 4) < parent
+
+
+def _clause_lines(node: ast.Condition, lead: str, parent: float, comments: list[ast.Comment], indent: str,
+                  width: int, groups: bool) -> list[str]:
+    text = f"{indent}{lead}{condition_text(node, parent)}"
+    # Only a group that has its parentheses anyway wraps: the layout never adds a level of nesting.
+    group = _group(node) if groups and _parenthesized(node, parent) else None
+    if group is None or (len(text) <= width and not comments):
+        return [text]
+    opener = lead + ("not " if isinstance(node, ast.Not) else "") + "("
+    op, parts = clauses(group)
+    inner: float = 2 if op == "or" else 2.5
+    placed = _place(comments, [p.span for p in parts], _Comments())
+    lines = [indent + opener]
+    for i, part in enumerate(parts):
+        lines.extend(_item_lines(part, f"{op} " if i else "", inner, placed, i, indent + INDENT, width, groups))
+    lines.extend(indent + INDENT + c.text for c in placed.before_close)
+    lines.append(indent + ")")
+    return lines
 
 
 def _condition_item_spans(condition: ast.Condition) -> list[Span | None]:
@@ -304,11 +385,13 @@ def _percent(value: Decimal) -> str:
     return f"{value}%"
 
 
-def format_declaration(decl: ast.Declaration, comments: list[ast.Comment]) -> list[str]:
+def format_declaration(decl: ast.Declaration, comments: list[ast.Comment], width: int = WIDTH,
+                       groups: bool = True) -> list[str]:
+    """The declaration's lines. ``width`` and ``groups`` as in ``_condition_block``."""
     span = decl.span
     if isinstance(decl, ast.Segment):
         attached = _attach(comments, _condition_item_spans(decl.condition), span)
-        lines = _condition_block(_header(decl, "segment"), decl.condition, attached, "")
+        lines = _condition_block(_header(decl, "segment"), decl.condition, attached, "", width=width, groups=groups)
     elif isinstance(decl, ast.Score):
         attached = _attach(comments, [i.span for i in decl.items], span)
         head = f"score {quote(decl.name)}"
@@ -324,7 +407,7 @@ def format_declaration(decl: ast.Declaration, comments: list[ast.Comment]) -> li
         else:
             lines = [f"{head} < >"]
     elif isinstance(decl, ast.Campaign):
-        lines = _campaign(decl, comments)
+        lines = _campaign(decl, comments, width, groups)
         attached = _attach([c for c in comments if c.span.line == _placed(span).end_line], [], span)
     elif isinstance(decl, ast.TableMapping):
         attached = _attach(comments, [c.span for c in decl.columns], span)
@@ -344,7 +427,7 @@ def format_declaration(decl: ast.Declaration, comments: list[ast.Comment]) -> li
     return lines
 
 
-def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
+def _campaign(decl: ast.Campaign, comments: list[ast.Comment], width: int, groups: bool) -> list[str]:
     entries: list[tuple[Span | None, list[str]]] = []
     inner_comments = [c for c in comments
                       if c.span.line != _placed(decl.span).end_line or c.span.column < _placed(decl.span).end_column]
@@ -358,7 +441,8 @@ def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
         else:
             assert decl.audience.condition is not None, "an audience is a segment or a condition"
             entries.append((decl.audience.span,
-                            _condition_block("audience", decl.audience.condition, _Comments(), INDENT)))
+                            _condition_block("audience", decl.audience.condition, _Comments(), INDENT,
+                                             width=width, groups=groups)))
     if decl.salt is not None:
         simple(None, f"salt {quote(decl.salt)}")
     if decl.holdout is not None:
@@ -370,7 +454,7 @@ def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
             simple(s.span, f"subaudience {quote(s.name)} otherwise{_send_to(s.destinations)}")
         else:
             entries.append((s.span, _condition_block(f"subaudience {quote(s.name)}", s.condition, _Comments(),
-                                                     INDENT, _send_to(s.destinations))))
+                                                     INDENT, _send_to(s.destinations), width, groups)))
     attached = _attach(inner_comments, [e[0] for e in entries], decl.span)
     lines = [_header(decl, "campaign") + " <"]
     for i, (_span, block) in enumerate(entries):
@@ -386,8 +470,9 @@ def _campaign(decl: ast.Campaign, comments: list[ast.Comment]) -> list[str]:
     return lines
 
 
-def format_file(source: ast.SourceFile, text: str) -> str:
-    """The canonical text of a parsed file. ``text`` is the original, for blank-line facts."""
+def format_file(source: ast.SourceFile, text: str, width: int = WIDTH) -> str:
+    """The canonical text of a parsed file. ``text`` is the original, for blank-line facts;
+    ``width`` the longest line a condition keeps before it wraps."""
     text_lines = text.split("\n")
     declarations = sorted(source.declarations, key=lambda d: (_placed(d.span).line, _placed(d.span).column))
     comments = sorted(source.comments, key=lambda c: (c.span.line, c.span.column))
@@ -414,7 +499,7 @@ def format_file(source: ast.SourceFile, text: str) -> str:
             attached = i == len(blocks) - 1 and block[-1].span.line == span.line - 1
             if not attached:
                 out.append("")
-        out.extend(format_declaration(decl, inside))
+        out.extend(format_declaration(decl, inside, width))
     rest = comments[ci:]
     if rest:
         for block in _blocks(rest, text_lines):

@@ -586,7 +586,8 @@ def scan_comments(text: str, file: str) -> list[ast.Comment]:
         i = comment_start(line)
         if i is not None:
             body = line[i:].rstrip()
-            comments.append(ast.Comment(body, Span(file, number, i + 1, number, i + 1 + len(body))))
+            comments.append(ast.Comment(body, Span(file, number, i + 1, number, i + 1 + len(body)),
+                                        set(line[:i].strip()) == {")"}))
     return comments
 
 

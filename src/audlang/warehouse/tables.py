@@ -259,6 +259,24 @@ def catalog(conn: sa.Connection, prefix: str, names: Sequence[str] = ()) -> dict
     return {str(n): "view" if k == view_kind else "table" for n, k in conn.execute(query.where(wanted))}
 
 
+def column_names(conn: sa.Connection, physical: str) -> list[str] | None:
+    """The columns of a user's table (``physical``: ``name`` or ``schema.name``, as a mapping names it),
+    or None when there is no such table. Read from an empty ``SELECT *`` (the inspectors' column queries
+    differ by dialect, and DuckDB's fails on SQLAlchemy 2.1); the presence is checked first, so a missing
+    table never aborts the transaction (PostgreSQL)."""
+    schema, _, name = physical.rpartition(".")
+    if is_spark(conn):
+        from audlang.warehouse.spark import has_table as spark_has_table
+
+        present = spark_has_table(conn, name) if not schema else sa.inspect(conn).has_table(name, schema=schema)
+    else:
+        present = sa.inspect(conn).has_table(name, schema=schema or None)
+    if not present:
+        return None
+    everything = sa.select(sa.literal_column("*")).select_from(sa.table(name, schema=schema or None)).limit(0)
+    return [str(key) for key in conn.execute(everything).keys()]
+
+
 def has_view(conn: sa.Connection, name: str) -> bool:
     if is_spark(conn):
         from audlang.warehouse.spark import has_view as spark_has_view

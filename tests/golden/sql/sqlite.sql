@@ -138,8 +138,8 @@ WHERE c4.customer_id IS NOT NULL AND coalesce(d5.revenue, 0) IS NOT NULL AND coa
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT r4.customer_id 
-FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_value DESC) AS ranked_position, count(*) OVER () AS ranked_population 
-FROM (SELECT p2.customer_id AS customer_id, coalesce(d3.revenue, 0) AS ranked_value 
+FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_key0 DESC) AS ranked_position, count(*) OVER () AS ranked_population 
+FROM (SELECT p2.customer_id AS customer_id, coalesce(d3.revenue, 0) AS ranked_value, coalesce(d3.revenue, 0) AS ranked_key0 
 FROM customer_360 AS p2 LEFT OUTER JOIN (SELECT o3.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o3.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o3.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime)) AS last_order 
 FROM unified_transactions AS o3 
 WHERE o3.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o3.customer_id) AS d3 ON d3.customer_id = p2.customer_id 
@@ -337,3 +337,29 @@ FROM customer_360 AS c1
 WHERE c1.customer_id IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) IS NOT NULL AND (CASE WHEN lower(trim(c1.contactable_phone)) IN ('1', 'true', 't', 'yes', 'y') THEN 1 WHEN lower(trim(c1.contactable_phone)) IN ('0', 'false', 'f', 'no', 'n') THEN 0 END) = 1 AND (EXISTS (SELECT 1 AS anon_1 
 FROM stores AS s2 
 WHERE s2.store_id = 'PDX-01' AND CAST(NULLIF(s2.latitude, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(s2.longitude, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(c1.latitude, '') AS NUMERIC) IS NOT NULL AND CAST(NULLIF(c1.longitude, '') AS NUMERIC) IS NOT NULL AND 12742.0176 * asin(sqrt(CASE WHEN (sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) + cos(radians(CAST(NULLIF(c1.latitude, '') AS NUMERIC))) * cos(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC))) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) > 1) THEN 1.0 ELSE sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC) - CAST(NULLIF(c1.latitude, '') AS NUMERIC)) / (2.0 + 0.0)) + cos(radians(CAST(NULLIF(c1.latitude, '') AS NUMERIC))) * cos(radians(CAST(NULLIF(s2.latitude, '') AS NUMERIC))) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) * sin(radians(CAST(NULLIF(s2.longitude, '') AS NUMERIC) - CAST(NULLIF(c1.longitude, '') AS NUMERIC)) / (2.0 + 0.0)) END)) <= 16.09344));
+
+-- segment: Top Average Order
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT r4.customer_id 
+FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_key0 DESC, v4.ranked_key1 DESC) AS ranked_position, count(*) OVER () AS ranked_population 
+FROM (SELECT p2.customer_id AS customer_id, d3.revenue / (d3.orders + 0.0) AS ranked_value, ((CAST(round(d3.revenue * 1000000) AS BIGINT)) / (CAST(d3.orders AS BIGINT))) AS ranked_key0, (((CAST(round(d3.revenue * 1000000) AS BIGINT) - ((CAST(round(d3.revenue * 1000000) AS BIGINT)) / (CAST(d3.orders AS BIGINT))) * CAST(d3.orders AS BIGINT)) * 1000000000000) / (CAST(d3.orders AS BIGINT))) AS ranked_key1 
+FROM customer_360 AS p2 LEFT OUTER JOIN (SELECT o3.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o3.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o3.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime)) AS last_order 
+FROM unified_transactions AS o3 
+WHERE o3.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o3.customer_id) AS d3 ON d3.customer_id = p2.customer_id 
+WHERE p2.customer_id IS NOT NULL) AS v4 
+WHERE v4.ranked_value IS NOT NULL) AS r4 
+WHERE (CAST(r4.ranked_position AS BIGINT) - 1) * 100 < 10 * CAST(r4.ranked_population AS BIGINT));
+
+-- segment: Lapsed Longest
+SELECT DISTINCT c1.customer_id AS customer_id 
+FROM customer_360 AS c1 
+WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT r4.customer_id 
+FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_key0 DESC) AS ranked_position, count(*) OVER () AS ranked_population 
+FROM (SELECT p2.customer_id AS customer_id, CAST(julianday('2024-11-30') - julianday(date(d3.last_order)) AS INTEGER) AS ranked_value, CAST(julianday('2024-11-30') - julianday(date(d3.last_order)) AS INTEGER) AS ranked_key0 
+FROM customer_360 AS p2 LEFT OUTER JOIN (SELECT o3.customer_id AS customer_id, ROUND(SUM(CAST(NULLIF(o3.order_revenue, '') AS NUMERIC)), 6) AS revenue, count(o3.order_id) AS orders, min(strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime)) AS first_order, max(strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime)) AS last_order 
+FROM unified_transactions AS o3 
+WHERE o3.customer_id IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) IS NOT NULL AND strftime('%Y-%m-%d %H:%M:%f', o3.order_datetime) < '2024-12-01 00:00:00.000' GROUP BY o3.customer_id) AS d3 ON d3.customer_id = p2.customer_id 
+WHERE p2.customer_id IS NOT NULL) AS v4 
+WHERE v4.ranked_value IS NOT NULL) AS r4 
+WHERE (CAST(r4.ranked_position AS BIGINT) - 1) * 100 < 25 * CAST(r4.ranked_population AS BIGINT));

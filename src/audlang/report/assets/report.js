@@ -54,6 +54,42 @@
     apply();
   }
 
+  function explorerSearch() {
+    var input = document.getElementById("explorer-search");
+    if (!input) return;
+    var sections = Array.prototype.slice.call(document.querySelectorAll("section.explorer-table"));
+    var shown = document.getElementById("explorer-shown");
+    var none = document.getElementById("explorer-none");
+    var total = document.querySelectorAll("tr.column").length;
+
+    function apply() {
+      var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var visible = 0;
+      sections.forEach(function (section) {
+        var tableText = section.getAttribute("data-search");
+        var rows = Array.prototype.slice.call(section.querySelectorAll("tr.column"));
+        var any = false;
+        rows.forEach(function (row) {
+          var text = tableText + " " + row.getAttribute("data-search");
+          var ok = words.every(function (w) { return text.indexOf(w) !== -1; });
+          row.hidden = !ok;
+          if (ok) { any = true; visible += 1; }
+        });
+        section.hidden = !any;
+      });
+      shown.textContent = visible + " of " + total + " columns shown";
+      none.hidden = visible !== 0;
+    }
+
+    input.addEventListener("input", apply);
+    apply();
+    // An attribute's link (#attr-…) opens with that row marked.
+    if (location.hash.indexOf("#attr-") === 0) {
+      var target = document.getElementById(location.hash.slice(1));
+      if (target) { target.classList.add("target"); target.scrollIntoView(); }
+    }
+  }
+
   function graphSearch() {
     var input = document.getElementById("graph-search");
     var graph = document.getElementById("graph");
@@ -86,5 +122,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { indexFilters(); graphSearch(); });
+  document.addEventListener("DOMContentLoaded", function () { indexFilters(); graphSearch(); explorerSearch(); });
 })();
