@@ -1,7 +1,7 @@
 """Evaluate segments in the warehouse: members, insights and the SQL itself.
 
 Everything here runs in the database; Python receives only the answer (the
-member ids to print, or six numbers).
+member ids to print, or a few numbers).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy import and_, func, select, table, column, true, case
+from sqlalchemy import and_, case, column, func, or_, select, table, true
 
 from audlang import warehouse
 from audlang.check import Model
@@ -18,14 +18,15 @@ from audlang.check.datamodel import BOOLEAN, NUMBER
 from audlang.compile import AsOf, SegmentCompiler, list_files_used
 from audlang.compile import dialects
 from audlang.compile.facts import SharedFacts
+from audlang.compile.identifiers import email_sql, phone_sql
 from audlang.diagnostics import AudlangError, Diagnostic
 from audlang.diagnostics import did_you_mean_quoted
 
 if TYPE_CHECKING:
     from audlang.warehouse.engine_output import EarlyQuery
 
-INSIGHT_KEYS = ("members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone", "sms_opt_in",
-                "predicted_revenue")
+INSIGHT_KEYS = ("members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone",
+                "reachable_ad_platforms", "sms_opt_in", "predicted_revenue")
 #: The insights that are sums of money (the others are counts of customers).
 MONEY_INSIGHTS = ("revenue_last_365_days", "predicted_revenue")
 
@@ -184,6 +185,7 @@ def insights_query(model: Model, name: str, as_of: AsOf, facts: SharedFacts | No
         active.label("active"),
         flag("contactable_email").label("reachable_email"),
         flag("contactable_phone").label("reachable_phone"),
+        count_ad_reachable(col("email"), col("phone")).label("reachable_ad_platforms"),
         flag("sms_opt_in").label("sms_opt_in"),
         predicted_revenue(col("predicted_clv")).label("predicted_revenue"),
     ).select_from(segment.outerjoin(profile, col("customer_id") == segment.c.customer_id))
@@ -203,6 +205,14 @@ def count_true(column) -> sa.ColumnElement:
     """How many rows hold true in a boolean column (read by its declared type: SQLite text too)."""
     value = dialects.as_declared(column, BOOLEAN)
     return func.coalesce(func.sum(case((and_(value.is_not(None), value == true()), 1), else_=0)), 0)
+
+
+def count_ad_reachable(email, phone) -> sa.ColumnElement:
+    """How many rows hold a usable email or phone: what the ad platforms (Meta, Google Ads) match on,
+    hashed. Usable is what a sync would send (``compile.identifiers``: an email shaped like ``a@b.c``, a
+    phone in E.164); consent to messages (``contactable_*``) does not enter into it."""
+    usable = or_(email_sql(email).is_not(None), phone_sql(phone).is_not(None))
+    return func.coalesce(func.sum(case((usable, 1), else_=0)), 0)
 
 
 def _last_365_days():

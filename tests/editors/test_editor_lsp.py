@@ -215,7 +215,8 @@ async def test_document_symbols_and_doc_comments(client: LanguageClient, project
     uri = open_document(client, campaigns, text)
     symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(
         text_document=types.TextDocumentIdentifier(uri=uri)))
-    assert [s.name for s in symbols] == ["Holiday SMS 2024", "Store Invites", "Win Back", "Lapsed VIP Journey"]
+    assert [s.name for s in symbols] == ["Holiday SMS 2024", "Store Invites", "Win Back", "Lapsed VIP Journey",
+                                         "Holiday Retargeting"]
     assert [c.name for c in symbols[1].children] == ["Portland", "Seattle", "Elsewhere"]
 
     # The comment lines directly above a declaration are its description: semantic tokens mark them.

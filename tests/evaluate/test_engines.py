@@ -99,8 +99,8 @@ def insights(project, url, name) -> dict:
 def test_insights_agree_across_engines(project, warehouse_url, duckdb_url, reference):
     figures = insights(project, duckdb_url, "Holiday Shoppers - SMS")
     assert insights(project, warehouse_url, "Holiday Shoppers - SMS") == figures
-    assert set(figures) >= {"members", "revenue_last_365_days", "active", "reachable_email", "reachable_phone",
-                            "sms_opt_in", "predicted_revenue"}
+    assert set(figures) == {"segment", "as_of", "members", "revenue_last_365_days", "active", "reachable_email",
+                            "reachable_phone", "reachable_ad_platforms", "sms_opt_in", "predicted_revenue"}
     assert figures["members"] == figures["sms_opt_in"] > 0  # the segment requires sms_opt_in
     assert 0 < figures["active"] <= figures["members"]
     # predicted revenue: the members' predicted_clv summed (SPEC §3.1), as the reference sums it
@@ -109,6 +109,13 @@ def test_insights_agree_across_engines(project, warehouse_url, duckdb_url, refer
     expected = sum((Decimal(str(c["predicted_clv"])) for c in ref.data["customer_360"]
                     if c["customer_id"] in members and c["predicted_clv"] is not None), Decimal(0))
     assert Decimal(str(figures["predicted_revenue"])) == expected.quantize(Decimal("0.01")) > 0
+    # reachable on ad platforms: a usable email or phone (what Meta and Google Ads match, hashed)
+    from audlang.destinations import normalize_email, normalize_phone
+
+    usable = sum(1 for c in ref.data["customer_360"] if c["customer_id"] in members
+                 and (normalize_email(c["email"]) or normalize_phone(c["phone"])))
+    assert figures["reachable_ad_platforms"] == usable
+    assert 0 < usable <= figures["members"]
 
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
@@ -149,6 +156,9 @@ def test_insights_text(project, duckdb_url):
     out = run(project, "insights", "Big Spenders", "--as-of", AS_OF, "--warehouse", duckdb_url).stdout
     assert out.startswith('Segment "Big Spenders" as of 2024-11-30\n  members')
     assert "revenue, last 365 days" in out and "SMS opt-ins" in out
+    figures = insights(project, duckdb_url, "Big Spenders")
+    share = figures["reachable_ad_platforms"] / figures["members"]
+    assert f"  reachable on ad platforms {figures['reachable_ad_platforms']:>11,}  ({share:.1%})\n" in out
 
 
 def test_members_options(project, duckdb_url):

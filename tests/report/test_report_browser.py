@@ -95,13 +95,19 @@ def test_index_loads_without_console_errors_and_search_narrows(report, browser):
     assert errors(browser) == []
     everything = visible_names(browser, "segments")
     assert everything == list(example_model().segments)
+    ads = {r.find_element(By.CSS_SELECTOR, "td a").text: r.find_element(
+        By.CSS_SELECTOR, 'td[data-key="reachable_ad_platforms"]').text
+        for r in browser.find_elements(By.CSS_SELECTOR, "table#segments tr.item")}
+    figures = json.loads(run(report, "insights", "Big Spenders", "--as-of", APPLIES[-1], "--format", "json").stdout)
+    assert ads["Big Spenders"] == f"{figures['reachable_ad_platforms']:,}" != "0"
     search = browser.find_element(By.ID, "search")
     search.send_keys("holiday")
     narrowed = visible_names(browser, "segments")
     assert narrowed == ["Holiday Shoppers - SMS", "Holiday Shoppers - Last Season"]
-    assert visible_names(browser, "campaigns") == ["Holiday SMS 2024"]
-    assert visible_names(browser, "destinations") == ["Attentive - Holiday SMS", "Holiday Mailing File"]
-    assert browser.find_element(By.ID, "shown").text.startswith("5 of ")
+    assert visible_names(browser, "campaigns") == ["Holiday SMS 2024", "Holiday Retargeting"]
+    assert visible_names(browser, "destinations") == ["Attentive - Holiday SMS", "Holiday Mailing File",
+                                                      "Meta - Holiday Retargeting"]
+    assert browser.find_element(By.ID, "shown").text.startswith("7 of ")
     browser.save_screenshot(str(ARTIFACTS / "index-search.png"))
     search.clear()
     search.send_keys("x")
@@ -157,6 +163,9 @@ def test_segment_page_charts_render_with_data(report, browser):
     figures = json.loads(run(report, "insights", "Big Spenders", "--as-of", APPLIES[-1], "--format", "json").stdout)
     assert shown["members"] == f"{figures['members']:,}"
     assert shown["sms_opt_in"] == f"{figures['sms_opt_in']:,}"
+    assert shown["reachable_ad_platforms"] == f"{figures['reachable_ad_platforms']:,}" != "0"
+    caption = browser.find_element(By.XPATH, "//div[@data-key='reachable_ad_platforms']/following-sibling::div")
+    assert caption.text.startswith("reachable on ad platforms")
     assert shown["predicted_revenue"] == f"{figures['predicted_revenue']:,.2f}" != "0.00"
     assert browser.find_element(By.CSS_SELECTOR, ".definition .highlight").text.startswith('segment "Big Spenders"')
     downstream = [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".neighbours a")]

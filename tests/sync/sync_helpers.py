@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ from audlang import datagen
 from audlang.compile import AsOf
 from audlang.destinations import make_member
 from audlang.project import analyze
+from audlang.sync import FAULT_ENV
 
 AS_OF = AsOf.parse("2024-11-30")
 CUSTOMERS = 300
@@ -41,8 +46,10 @@ def model_of(folder: Path, text: str):
     return model
 
 
-def expected(engine: sa.Engine, campaign: str, group: str, identifiers: tuple[str, ...]) -> dict[str, str]:
-    """customer_id -> key of the group's members that have a usable key (first by customer_id per key)."""
+def expected(engine: sa.Engine, campaign: str, group: str, identifiers: tuple[str, ...],
+             hashed=None) -> dict[str, str]:
+    """customer_id -> key of the group's members that have a usable key (first by customer_id per key);
+    with ``hashed`` (``Settings.hashed``), the keys as the ad platforms take them: SHA-256 hex."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT m.customer_id, c.email, c.phone FROM audlang_campaign_members m "
@@ -51,7 +58,7 @@ def expected(engine: sa.Engine, campaign: str, group: str, identifiers: tuple[st
         ).mappings().fetchall()
     out, seen = {}, set()
     for row in rows:
-        member = make_member(row, identifiers)
+        member = make_member(row, identifiers, hashed=hashed)
         if member is not None and member.key not in seen:
             seen.add(member.key)
             out[member.customer_id] = member.key
@@ -89,3 +96,30 @@ def sync_project(tmp_path, tmp_path_factory):
     yield make
     for engine in engines:
         engine.dispose()
+
+
+KILLED_RUN = textwrap.dedent('''
+    import sys
+    import sqlalchemy as sa
+    from audlang import sync
+    from audlang.compile import AsOf
+    from audlang.project import analyze
+
+    folder, warehouse, state = sys.argv[1:4]
+    path = folder + "/project.aud"
+    model, _ = analyze({path: open(path).read()})
+    results = sync.run(model, sa.create_engine(warehouse), sa.create_engine(state), AsOf.parse("2024-11-30"),
+                       folder, env={"KEY": "secret-key", "TOKEN": "tok-123"}, http_options={"backoff": 0.01})
+    print([r.status for r in results])
+''')
+
+
+def run_killable(tmp_path, wh, fault: str | None):
+    """A sync of tmp_path's project in a process of its own, killed (SIGKILL) at ``fault`` (``point:seq``)."""
+    env = {**os.environ}
+    env.pop(FAULT_ENV, None)
+    if fault:
+        env[FAULT_ENV] = fault
+    return subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path), str(wh.url.render_as_string(False)),
+                           f"sqlite:///{tmp_path / 'state.db'}"], env=env, capture_output=True, text=True,
+                          timeout=120)

@@ -9,10 +9,14 @@ the sync fails with a message that names the other origin, never the key.
 
 from __future__ import annotations
 
+import functools
+
 import httpx
 import pytest
 from sync_helpers import AS_OF, expected, model_of, servers, sync_project, warehouse  # noqa: F401 - fixtures
-from vendor_servers import AttentiveServer, BrazeServer, KlaviyoServer, RecordingServer, WebhookServer
+from vendor_servers import (
+    AttentiveServer, BrazeServer, GoogleAdsServer, KlaviyoServer, MetaServer, RecordingServer, WebhookServer,
+)
 
 from audlang import sync
 from audlang.destinations import BatchRejected, DestinationUnavailable, Settings, SettingsError
@@ -28,7 +32,8 @@ campaign "Holiday" <
 >
 '''
 
-SERVERS = {"attentive": AttentiveServer, "braze": BrazeServer, "klaviyo": KlaviyoServer, "webhook": WebhookServer}
+SERVERS = {"attentive": AttentiveServer, "braze": BrazeServer, "klaviyo": KlaviyoServer, "webhook": WebhookServer,
+           "meta": MetaServer, "google_ads": functools.partial(GoogleAdsServer, developer_token=KEY)}
 
 
 def destination(kind: str, server) -> str:
@@ -39,6 +44,17 @@ destination "D" webhook <
   url = "{server.url}/hook"
   header "Authorization" = "Bearer " + env("KEY")
   header "X-Api-Key" = env("KEY")
+>
+'''
+    if kind in ("meta", "google_ads"):
+        # Two credentials for Google Ads (the OAuth token and the developer token): both stay on the origin.
+        settings = ('access_token = env("KEY")\n  audience_id = "1"' if kind == "meta" else
+                    'access_token = env("KEY")\n  developer_token = env("KEY")\n  customer_id = "1234567890"\n'
+                    '  user_list_id = "987654321"')
+        return f'''
+destination "D" {kind} <
+  {settings}
+  base_url = "{server.url}"
 >
 '''
     extra = {"attentive": 'segment = "seg-1"\n  identifiers = (phone, email)', "braze": "identifiers = (customer_id)",

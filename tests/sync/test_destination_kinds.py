@@ -13,6 +13,7 @@ from audlang import ast
 from audlang.check import destinations as checked
 from audlang.check import templates
 from audlang.destinations import SettingsError, Target, audience, base, open_destination, registry
+from audlang.destinations.ads import GoogleAds, Meta
 from audlang.destinations.files import CsvFile, SqlTable
 from audlang.destinations.vendors import Attentive, Braze, Klaviyo
 from audlang.destinations.webhook import Webhook
@@ -49,6 +50,9 @@ def _setting(key: str, value: str) -> ast.Setting:
     ("attentive", {"api_key": "k", "segment": "s"}, Attentive, True),
     ("braze", {"api_key": "k", "base_url": "https://rest.example.com"}, Braze, True),
     ("klaviyo", {"api_key": "k", "list_id": "L1"}, Klaviyo, True),
+    ("meta", {"access_token": "t", "audience_id": "23851234567890123"}, Meta, True),
+    ("google_ads", {"access_token": "t", "developer_token": "d", "customer_id": "1234567890",
+                    "user_list_id": "987654321"}, GoogleAds, True),
 ])
 def test_open_destination_opens_each_kind_with_its_class(tmp_path, kind, settings, cls, over_http):
     assert registry.destination_class(kind) is cls

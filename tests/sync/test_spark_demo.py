@@ -68,10 +68,12 @@ def test_spark_demo_syncs_the_campaigns_as_duckdb_does(spark_database, tmp_path,
 
     # Every target that is not paused was synced, none failed.
     synced = re.findall(r'synced "([^"]+)" / "([^"]+)" → "([^"]+)": (\w+)', out)
-    assert len(synced) == 11 and {s for *_, s in synced} <= {"ok", "unchanged", "paused"}, out
+    assert len(synced) == 13 and {s for *_, s in synced} <= {"ok", "unchanged", "paused"}, out
     assert {(c, g, d) for c, g, d, s in synced if s == "paused"} == {
         ("Win Back", "Email Offer", "Klaviyo - Win Back"), ("Lapsed VIP Journey", "Journey", "Braze - VIP"),
-        ("Lapsed VIP Journey", "Journey", "Store Ops Webhook")}
+        ("Lapsed VIP Journey", "Journey", "Store Ops Webhook"),
+        ("Holiday Retargeting", "Retarget", "Meta - Holiday Retargeting"),
+        ("Holiday Retargeting", "Retarget", "Google - Customer Match")}
 
     # The sandbox got members, and the csv files are exactly the groups materialized in Spark.
     sandbox = held(out)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import sqlalchemy as sa
 import state_layouts
-from sync_helpers import AS_OF, expected, model_of, servers, sync_project, warehouse  # noqa: F401 - fixtures
+from sync_helpers import (  # noqa: F401 - fixtures
+    AS_OF, expected, model_of, run_killable, servers, sync_project, warehouse,
+)
 from vendor_servers import AttentiveServer, BrazeServer, KlaviyoServer, WebhookServer
 
 from audlang import sync
@@ -317,32 +315,6 @@ def test_paused_campaigns_and_destinations_send_nothing_and_keep_their_state(set
 
 # ------------------------------------------------------------------ SIGKILL at every batch boundary
 
-KILLED_RUN = textwrap.dedent('''
-    import sys
-    import sqlalchemy as sa
-    from audlang import sync
-    from audlang.compile import AsOf
-    from audlang.project import analyze
-
-    folder, warehouse, state = sys.argv[1:4]
-    path = folder + "/project.aud"
-    model, _ = analyze({path: open(path).read()})
-    results = sync.run(model, sa.create_engine(warehouse), sa.create_engine(state), AsOf.parse("2024-11-30"),
-                       folder, env={"KEY": "secret-key", "TOKEN": "tok-123"}, http_options={"backoff": 0.01})
-    print([r.status for r in results])
-''')
-
-
-def _run_killable(tmp_path, wh, fault: str | None):
-    env = {**os.environ}
-    env.pop(sync.FAULT_ENV, None)
-    if fault:
-        env[sync.FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path), str(wh.url.render_as_string(False)),
-                           f"sqlite:///{tmp_path / 'state.db'}"], env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
 @pytest.mark.parametrize("point", ["before_send", "after_send", "after_ack", "after_append"])
 def test_killed_at_every_batch_boundary_then_run_again(setup, servers, tmp_path, point):
     server = servers(WebhookServer, api_key="tok-123") if point == "after_send" else servers(AttentiveServer)
@@ -370,9 +342,9 @@ campaign "Holiday" <
     assert batches >= 5
     wh.dispose()
     for seq in range(1, batches + 1):
-        killed = _run_killable(tmp_path, wh, f"{point}:{seq}")
+        killed = run_killable(tmp_path, wh, f"{point}:{seq}")
         assert killed.returncode == -9, killed.stderr
-    final = _run_killable(tmp_path, wh, None)
+    final = run_killable(tmp_path, wh, None)
     assert final.returncode == 0, final.stderr
     audience = "Holiday/All" if point == "after_send" else "seg-1"
     assert server.members(audience) == want

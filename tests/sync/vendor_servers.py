@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ class VendorServer:
         self.membership: dict[str, set[str]] = {}
         self.operations: list[tuple[str, str, str]] = []  # (audience, operation, member key) as applied
         self.requests: list[tuple[str, str]] = []
+        self.bodies: list[bytes] = []  # every request's body, as received
         self.received: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) of every request
         self.faults: list[tuple] = []
         self.poison: set[str] = set()
@@ -211,6 +213,181 @@ class KlaviyoServer(VendorServer):
         return 404, {"errors": [{"detail": "no such endpoint"}]}, {}
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class MetaServer(VendorServer):
+    """Meta's Custom Audience users edge: ``POST`` / ``DELETE /{version}/{audience_id}/users``, hashed rows.
+
+    As Graph API does, it answers a bad token with 400 and error code 190 (``authorized`` passes every
+    request to ``handle``), a malformed payload with code 100, a token in the URL is refused (audlang sends
+    it in the Authorization header only) and a ``flagged`` audience answers code 100, subcode 1713230.
+    A row whose hashes hold a ``poison`` one is counted invalid and shown in ``invalid_entry_samples``."""
+
+    kind = "meta"
+    limit = 10_000
+    SCHEMA = ("EMAIL_SHA256", "PHONE_SHA256")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flagged: set[str] = set()
+
+    def authorized(self, headers) -> bool:
+        return True
+
+    @staticmethod
+    def error(code: int, message: str, subcode: int | None = None):
+        body = {"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "x"}}
+        if subcode is not None:
+            body["error"]["error_subcode"] = subcode
+        return 400, body, {}
+
+    def handle(self, method, path, payload, headers):
+        parsed = urlparse(path)
+        if "access_token" in parse_qs(parsed.query):
+            self.refused.append("access_token in the URL")
+            return self.error(100, "the access token belongs in the Authorization header here")
+        if headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self.error(190, "Invalid OAuth access token - Cannot parse access token")
+        found = re.fullmatch(r"/v[0-9]+\.[0-9]+/([0-9]+)/users", parsed.path)
+        if not found or method not in ("POST", "DELETE"):
+            return 404, {"error": {"message": "Unknown path components", "code": 2500}}, {}
+        audience = found.group(1)
+        if audience in self.flagged:
+            return self.error(100, "Invalid parameter", 1713230)
+        if headers.get("Content-Type") != "application/json" or not isinstance(payload, dict):
+            return self.error(100, "(#100) payload is required")
+        body = payload.get("payload")
+        schema = body.get("schema") if isinstance(body, dict) else None
+        data = body.get("data") if isinstance(body, dict) else None
+        if (not isinstance(schema, list) or not schema or len(set(schema)) != len(schema)
+                or any(key not in self.SCHEMA for key in schema)):
+            return self.error(100, "(#100) Invalid schema")
+        if not isinstance(data, list) or not 1 <= len(data) <= self.limit:
+            return self.error(100, f"(#100) 1-{self.limit} rows a request")
+        keys, invalid = [], {}
+        for row in data:
+            if (not isinstance(row, list) or len(row) != len(schema)
+                    or any(not isinstance(v, str) or (v and not _SHA256.fullmatch(v)) for v in row)):
+                return self.error(100, "(#100) each row holds one hash (or \"\") per schema key")
+            if not any(row) or self.poison & set(row):
+                invalid.update({v: "invalid" for v in row if v})
+                continue
+            keys.append(row[0])
+        self.apply(audience, "add" if method == "POST" else "remove", keys)
+        return 200, {"audience_id": audience, "session_id": "1", "num_received": len(data),
+                     "num_invalid_entries": len(data) - len(keys), "invalid_entry_samples": invalid}, {}
+
+
+class GoogleAdsServer(VendorServer):
+    """Google Ads' offline user data jobs for Customer Match: create, addOperations, run, and the job's
+    status through ``googleAds:search``. A job applies its operations once run, at the second status read
+    (RUNNING, then SUCCESS); ``fail_jobs`` makes jobs end FAILED instead. At most 100,000 identifiers a
+    request; an identifier that is not a SHA-256 hex, or a ``poison`` one, fails its operation (partial
+    failure, named by index). Membership is keyed by an operation's first identifier."""
+
+    kind = "google_ads"
+    limit = 100_000
+    FIELDS = ("hashedEmail", "hashedPhoneNumber")
+
+    def __init__(self, *args, developer_token: str = "dev-token", customer: str = "1234567890",
+                 user_list: str = "987654321", login: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.developer_token, self.customer, self.user_list, self.login = developer_token, customer, user_list, login
+        self.jobs: dict[str, dict] = {}
+        self.fail_jobs = False
+
+    def authorized(self, headers) -> bool:
+        return (headers.get("Authorization") == f"Bearer {self.api_key}"
+                and headers.get("developer-token") == self.developer_token
+                and (self.login is None or headers.get("login-customer-id") == self.login))
+
+    @staticmethod
+    def error(status: int, message: str, code: str = "INVALID_ARGUMENT"):
+        return status, {"error": {"code": status, "message": message, "status": code}}, {}
+
+    def handle(self, method, path, payload, headers):
+        parsed = urlparse(path)
+        prefix = f"/v26/customers/{self.customer}/"
+        if method != "POST" or not parsed.path.startswith(prefix) or parsed.query:
+            return self.error(404, "not found", "NOT_FOUND")
+        if headers.get("Content-Type") != "application/json" or not isinstance(payload, dict):
+            return self.error(400, "a JSON body")
+        rest = parsed.path[len(prefix):]
+        if rest == "offlineUserDataJobs:create":
+            return self.create(payload)
+        if rest == "googleAds:search":
+            return self.search(payload)
+        found = re.fullmatch(r"offlineUserDataJobs/([0-9]+):(addOperations|run)", rest)
+        if not found or found.group(1) not in self.jobs:
+            return self.error(404, "no such job", "NOT_FOUND")
+        job = self.jobs[found.group(1)]
+        if job["status"] != "PENDING":
+            return self.error(400, "the job has run already")
+        if found.group(2) == "run":
+            job["status"] = "RUNNING"
+            return 200, {"name": f"customers/{self.customer}/operations/{found.group(1)}"}, {}
+        return self.add_operations(job, payload)
+
+    def create(self, payload):
+        job = payload.get("job") or {}
+        user_list = (job.get("customerMatchUserListMetadata") or {}).get("userList")
+        if job.get("type") != "CUSTOMER_MATCH_USER_LIST" or user_list != \
+                f"customers/{self.customer}/userLists/{self.user_list}":
+            return self.error(400, "a CUSTOMER_MATCH_USER_LIST job on an existing user list")
+        job_id = str(1000 + len(self.jobs))
+        self.jobs[job_id] = {"status": "PENDING", "operations": [], "reads": 0}
+        return 200, {"resourceName": f"customers/{self.customer}/offlineUserDataJobs/{job_id}"}, {}
+
+    def add_operations(self, job, payload):
+        operations = payload.get("operations")
+        if payload.get("enablePartialFailure") is not True or not isinstance(operations, list) or not operations:
+            return self.error(400, "operations, with enablePartialFailure")
+        identifiers = sum(len(next(iter(op.values()), {}).get("userIdentifiers", []))
+                          for op in operations if isinstance(op, dict))
+        if identifiers > self.limit:
+            return self.error(400, f"at most {self.limit} identifiers a request, not {identifiers}")
+        errors = []
+        for i, op in enumerate(operations):
+            kinds = [k for k in op if k in ("create", "remove")] if isinstance(op, dict) else []
+            ids = op[kinds[0]].get("userIdentifiers") if len(kinds) == 1 and len(op) == 1 else None
+            values = [next(iter(u.values())) for u in ids or [] if isinstance(u, dict) and len(u) == 1
+                      and next(iter(u)) in self.FIELDS]
+            if (not ids or len(ids) > 20 or len(values) != len(ids)
+                    or any(not isinstance(v, str) or not _SHA256.fullmatch(v) or v in self.poison for v in values)):
+                errors.append({"errorCode": {"offlineUserDataJobError": "INVALID_SHA256_FORMAT"},
+                               "message": "The SHA256 encoded value is malformed.",
+                               "location": {"fieldPathElements": [{"fieldName": "operations", "index": i},
+                                                                  {"fieldName": kinds[0] if kinds else "create"}]}})
+                continue
+            job["operations"].append(("add" if kinds[0] == "create" else "remove", values[0]))
+        if not errors:
+            return 200, {}, {}
+        return 200, {"partialFailureError": {"code": 3, "message": "Multiple errors in details.", "details": [
+            {"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+             "errors": errors}]}}, {}
+
+    def search(self, payload):
+        found = re.fullmatch(r"SELECT offline_user_data_job\.resource_name, offline_user_data_job\.status "
+                             r"FROM offline_user_data_job WHERE offline_user_data_job\.resource_name = "
+                             rf"'customers/{self.customer}/offlineUserDataJobs/([0-9]+)'", payload.get("query", ""))
+        if not found:
+            return self.error(400, "a GAQL query of one offline user data job")
+        job = self.jobs.get(found.group(1))
+        if job is None:
+            return 200, {"results": []}, {}
+        if job["status"] == "RUNNING":
+            job["reads"] += 1
+            if job["reads"] >= 2:
+                job["status"] = "FAILED" if self.fail_jobs else "SUCCESS"
+                if job["status"] == "SUCCESS":
+                    for operation, key in job["operations"]:
+                        self.apply(self.user_list, operation, [key])
+        name = f"customers/{self.customer}/offlineUserDataJobs/{found.group(1)}"
+        return 200, {"results": [{"offlineUserDataJob": {"resourceName": name, "status": job["status"]}}],
+                     "fieldMask": "offlineUserDataJob.resourceName,offlineUserDataJob.status"}, {}
+
+
 class WebhookServer(VendorServer):
     kind = "webhook"
     limit = 1000
@@ -269,6 +446,7 @@ class _VendorHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with self.vendor.lock:
             self.vendor.requests.append((self.command, self.path))
+            self.vendor.bodies.append(body)
             self.vendor.received.append((self.command, self.path, dict(self.headers.items())))
             fault = self.vendor.faults.pop(0) if self.vendor.faults else None
         if fault is not None and self._fault(fault):

@@ -17,6 +17,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import TypeVar, Union, cast
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -686,6 +687,9 @@ class _Checker:
             return
         specs = dest_specs.settings_for(kind)
         seen: dict[str, ast.Setting] = {}
+        listed = next((s.value for s in destination.settings if s.key == "identifiers" and not s.header
+                       and isinstance(s.value, ast.ListValue)), None)
+        identifiers = tuple(item.value for item in listed.items) if listed is not None else None
         for setting in destination.settings:
             if isinstance(setting.value, ast.TextValue):
                 for part in setting.value.parts:
@@ -710,13 +714,14 @@ class _Checker:
                 self.error("E110", f"{kind} destinations have no setting `{setting.key}`", setting.key_span,
                            did_you_mean(setting.key, specs) or f"settings: {', '.join(sorted(specs))}")
                 continue
-            self._setting_value(kind, setting, spec)
+            self._setting_value(kind, setting, spec, identifiers)
         for key, spec in specs.items():
             if spec.required and key not in seen:
                 self.error("E110", f"{kind} destination \"{destination.name}\" needs `{key}`", destination.name_span,
                            f'add `{key} = env("…")`' if spec.secret else None)
 
-    def _setting_value(self, kind: str, setting: ast.Setting, spec: dest_specs.SettingSpec) -> None:
+    def _setting_value(self, kind: str, setting: ast.Setting, spec: dest_specs.SettingSpec,
+                       identifiers: tuple[str, ...] | None = None) -> None:
         value = setting.value
         expected = {
             "text": ast.TextValue, "number": ast.NumberValue, "boolean": ast.BooleanValue,
@@ -728,10 +733,7 @@ class _Checker:
             self.error("E110", f"`{setting.key}` takes {shown[spec.kind]}", setting.span)
             return
         if isinstance(value, ast.TextValue):
-            if dest_specs.is_secret_setting(setting.key, spec) and not value.has_env:
-                self._literal_secret(f"`{setting.key}`", setting)
-            elif any(isinstance(p, ast.StringValue) and dest_specs.has_literal_password(p.value) for p in value.parts):
-                self._literal_secret(f"the password in `{setting.key}`", setting)
+            self._text_setting(setting, spec, value)
         if isinstance(value, ast.Word) and spec.choices and value.value not in spec.choices:
             self.error("E110", f"`{setting.key}` is one of {', '.join(spec.choices)}, not `{value.value}`",
                        value.span, did_you_mean(value.value, spec.choices))
@@ -742,13 +744,51 @@ class _Checker:
                                did_you_mean(item.value, spec.choices))
         if isinstance(value, ast.NumberValue):
             if setting.key == "batch_size":
-                limit = dest_specs.BATCH_LIMITS.get(kind)
+                limit = dest_specs.batch_limit(kind, identifiers)
                 if value.value < 1 or value.value != value.value.to_integral_value():
                     self.error("E110", "`batch_size` is a whole number of at least 1", value.span)
                 elif limit is not None and value.value > limit:
-                    self.error("E110", f"{kind} takes at most {limit:,} members a request", value.span)
+                    per = (f" ({dest_specs.BATCH_LIMITS[kind]:,} identifiers a request, one per identifier sent)"
+                           if kind in dest_specs.PER_IDENTIFIER_LIMITS else "")
+                    self.error("E110", f"{kind} takes at most {limit:,} members a request{per}", value.span)
             if setting.key == "max_removal" and not Decimal(0) <= value.value <= Decimal(100):
                 self.error("E110", "`max_removal` is a percentage from 0 to 100", value.span)
+
+    def _text_setting(self, setting: ast.Setting, spec: dest_specs.SettingSpec, value: ast.TextValue) -> None:
+        """A secret only from the environment; a vendor's id in digits; a base URL on https."""
+        if dest_specs.is_secret_setting(setting.key, spec) and not value.has_env:
+            self._literal_secret(f"`{setting.key}`", setting)
+        elif any(isinstance(p, ast.StringValue) and dest_specs.has_literal_password(p.value) for p in value.parts):
+            self._literal_secret(f"the password in `{setting.key}`", setting)
+        literal = None if value.has_env else "".join(
+            p.value for p in value.parts if isinstance(p, ast.StringValue))
+        if literal is not None and spec.digits and not re.fullmatch(r"[0-9]{1,30}", literal):
+            self.error("E110", f"`{setting.key}` is the vendor's numeric id: digits only, not "
+                       f"{printable(literal)[:60]!r}", value.span or setting.span,
+                       "write it without dashes or spaces" if re.fullmatch(r"[0-9 -]+", literal) else None)
+        if literal is not None and setting.key == "base_url":
+            self._base_url(literal, value.span or setting.span)
+        if literal is not None and setting.key == "api_version" and not re.fullmatch(r"v[0-9]{1,3}(\.[0-9]{1,3})?",
+                                                                                    literal):
+            self.error("E110", f"`api_version` is written like v25.0 or v26, not {printable(literal)[:30]!r}",
+                       value.span or setting.span)
+
+    def _base_url(self, url: str, span: Span | None) -> None:
+        """A vendor's base URL: absolute, https unless it names this machine (a stand-in server), no query
+        or fragment (the credentials go in headers, to this origin only)."""
+        try:
+            parts = urlsplit(url.strip())
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            self.error("E110", f"`base_url` must be an absolute https:// URL, not {printable(url)[:80]!r}", span)
+        elif parts.scheme == "http" and not dest_specs.is_local_host(host):
+            self.error("E110", f"`base_url` must use https: the credentials travel with every request to "
+                       f"{printable(host)[:60]}", span,
+                       "plain http is for a stand-in server on 127.0.0.1 or localhost only")
+        elif parts.query or parts.fragment:
+            self.error("E110", "`base_url` takes no query or fragment: audlang adds the vendor's paths to it", span)
 
     def _literal_secret(self, what: str, setting: ast.Setting) -> None:
         self.error("E108", f"{what} is a secret and cannot be written in the file", setting.value.span or setting.span,

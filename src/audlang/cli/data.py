@@ -179,6 +179,7 @@ def render_insights(name: str, as_of: str, figures: dict) -> str:
     def share(n: int) -> str:
         return f"  ({n / total:.1%})" if total else ""
 
+    ads = figures["reachable_ad_platforms"]  # a usable email or phone: what Meta and Google Ads match, hashed
     lines = [
         f'Segment "{name}" as of {as_of}',
         f"  members                {total:>14,}",
@@ -186,6 +187,7 @@ def render_insights(name: str, as_of: str, figures: dict) -> str:
         f"  active (ordered in 365 days) {figures['active']:>8,}{share(figures['active'])}",
         f"  reachable by email     {figures['reachable_email']:>14,}{share(figures['reachable_email'])}",
         f"  reachable by phone     {figures['reachable_phone']:>14,}{share(figures['reachable_phone'])}",
+        f"  reachable on ad platforms {ads:>11,}{share(ads)}",
         f"  SMS opt-ins            {figures['sms_opt_in']:>14,}{share(figures['sms_opt_in'])}",
         f"  predicted revenue (CLV) {figures['predicted_revenue']:>13,.2f}",
     ]
@@ -353,11 +355,12 @@ def _insights_table(engine, url: str, model, as_of) -> None:
     from audlang import evaluate
 
     table = Table(title=f"Every segment, as of {as_of}", title_justify="left")
-    for heading in ("segment", "members", "revenue 365d", "active", "email", "phone", "SMS", "predicted"):
+    for heading in ("segment", "members", "revenue 365d", "active", "email", "phone", "ads", "SMS", "predicted"):
         table.add_column(heading, justify="left" if heading == "segment" else "right")
     for name in model.segments:
         f = evaluate.insights(engine, url, model, name, as_of)
         table.add_row(Text(name), f"{f['members']:,}", f"{f['revenue_last_365_days']:,.2f}", f"{f['active']:,}",
-                      f"{f['reachable_email']:,}", f"{f['reachable_phone']:,}", f"{f['sms_opt_in']:,}",
+                      f"{f['reachable_email']:,}", f"{f['reachable_phone']:,}", f"{f['reachable_ad_platforms']:,}",
+                      f"{f['sms_opt_in']:,}",
                       f"{f['predicted_revenue']:,.2f}")
     Console(width=120).print(table)

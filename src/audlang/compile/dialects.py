@@ -20,6 +20,9 @@ each dialect's overrides beside a shared generator:
 - string literals for BigQuery (its dialect doubles ``%`` for its DB-API);
 - the clamp inside the haversine formula;
 - a date's month and day as one number (``month_day``, for anniversaries);
+- SHA-256 as lower-case hex (``sha256_hex``, the identifiers the ad platforms take): DuckDB's
+  ``sha256``, PostgreSQL's ``sha256`` of the UTF-8 bytes (bytea, hex-encoded), Spark's ``sha2(…, 256)``,
+  a deterministic Python function on SQLite;
 - the days from a date to D and the truncated quotient of whole numbers (``days_before``,
   ``whole_quotient``: percentiles of ``days_since_last_order`` and ``average_order_value``);
 - Spark SQL (PyHive's ``hive`` dialect, used for Spark's Thrift server and
@@ -723,6 +726,66 @@ def regexp_full_match_python(text: str | None, pattern: str) -> int | None:
 
 SQLITE_FUNCTIONS["audlang_regexp_replace"] = (3, regexp_replace_all_python)
 SQLITE_FUNCTIONS["audlang_regexp_full_match"] = (2, regexp_full_match_python)
+
+
+def sha256_hex_python(text: str | None) -> str | None:
+    """SQLite's ``audlang_sha256``: the SHA-256 of the text's UTF-8 bytes, lower-case hex; NULL for NULL."""
+    import hashlib
+
+    return None if text is None else hashlib.sha256(str(text).encode("utf-8")).hexdigest()
+
+
+SQLITE_FUNCTIONS["audlang_sha256"] = (1, sha256_hex_python)
+
+
+class sha256_hex(functions.FunctionElement[str]):
+    """The SHA-256 of a text's UTF-8 bytes as 64 lower-case hex digits, NULL for NULL, on every engine
+    (the identifiers the ad platforms take, hashed in the warehouse)."""
+
+    name = "audlang_sha256"
+    type = String()
+    inherit_cache = True
+
+
+def _sha256_arg(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(sha256_hex)
+@compiles(sha256_hex, "postgresql")
+def _sha256_postgresql(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    # sha256() takes and returns bytea: the text's UTF-8 bytes in, hex text out
+    return f"encode(sha256(convert_to({_sha256_arg(element, compiler, **kw)}, 'UTF8')), 'hex')"
+
+
+@compiles(sha256_hex, "duckdb")
+def _sha256_duckdb(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"sha256({_sha256_arg(element, compiler, **kw)})"
+
+
+@compiles(sha256_hex, "sqlite")
+def _sha256_sqlite(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"audlang_sha256({_sha256_arg(element, compiler, **kw)})"
+
+
+@compiles(sha256_hex, "hive")
+def _sha256_spark(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"sha2({_spark_concat(element.clauses, compiler, **kw)}, 256)"
+
+
+@compiles(sha256_hex, "snowflake")
+def _sha256_snowflake(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"SHA2({_sha256_arg(element, compiler, **kw)}, 256)"
+
+
+@compiles(sha256_hex, "bigquery")
+def _sha256_bigquery(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"TO_HEX(SHA256({_sha256_arg(element, compiler, **kw)}))"
+
+
+@compiles(sha256_hex, "trino")
+def _sha256_trino(element: sha256_hex, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower(to_hex(sha256(to_utf8({_sha256_arg(element, compiler, **kw)}))))"
 
 
 def register_sqlite_functions(dbapi_connection: sqlite3.Connection, _record: object = None) -> None:

@@ -23,18 +23,25 @@ To be computable the same way on every engine, the definitions are ASCII-exact:
   everywhere; floats and booleans are spelled differently by each engine and
   are not supported.
 
+The ad platforms take identifiers hashed: ``hash_identifier`` and ``hashed_sql``
+give the SHA-256 hex (lower case) of a normalized form (``HASH_FORMS``: the email;
+the phone in E.164; the phone's E.164 digits without the ``+``, as Meta writes
+it), NULL/None when the identifier is unusable. In SQL the hash is computed in
+the warehouse, so no plain identifier of those destinations leaves it.
+
 May import SQLAlchemy, the standard library and ``audlang.compile.dialects``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Union
 
 from sqlalchemy import Integer, String, types
 from sqlalchemy.sql import ClauseElement, ColumnElement, expression, functions
 
-from audlang.compile.dialects import regexp_full_match, regexp_replace_all, trim_chars
+from audlang.compile.dialects import regexp_full_match, regexp_replace_all, sha256_hex, trim_chars
 
 #: What counts as whitespace around (and, for emails, inside) an identifier.
 WHITESPACE = " \t\n\r\f\v"
@@ -165,3 +172,31 @@ def phone_sql(expr: SQLValue, default_country: str = "1") -> ColumnElement[Any]:
 
 
 SQL_NORMALIZERS = {"customer_id": customer_id_sql, "email": email_sql, "phone": phone_sql}
+
+
+# ------------------------------------------------------------------ hashed, for the ad platforms
+
+
+def _phone_digits(value: object) -> str | None:
+    phone = normalize_phone(value)
+    return None if phone is None else phone[1:]
+
+
+#: form -> its normalization in Python
+HASH_FORMS = {"email": normalize_email, "phone": normalize_phone, "phone_digits": _phone_digits}
+
+
+def hash_identifier(form: str, value: object) -> str | None:
+    """The SHA-256 hex (lower case) of ``value`` normalized as ``form``; None when it is unusable."""
+    normalized = HASH_FORMS[form](value)
+    return None if normalized is None else hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def hashed_sql(form: str, expr: SQLValue) -> ColumnElement[Any]:
+    """``hash_identifier`` in SQL: the normalization, then SHA-256 hex; NULL when unusable."""
+    normalized: ColumnElement[Any]
+    if form == "phone_digits":
+        normalized = functions.func.substr(phone_sql(expr), _int(2), type_=String())
+    else:
+        normalized = SQL_NORMALIZERS[form](expr)
+    return sha256_hex(normalized)

@@ -9,7 +9,8 @@ from audlang.check import Model
 
 def demo_model(model: Model, attentive_url: str) -> Model:
     """The example project as ``audlang demo`` runs it (cli/data.py): Attentive destinations pointed at
-    the local sandbox; the destinations with no local stand-in (Klaviyo, Braze, webhooks) paused."""
+    the local sandbox; the destinations with no local stand-in (Klaviyo, Braze, Meta, Google Ads, webhooks)
+    paused, so the demo never leaves the machine."""
     from audlang import ast
 
     destinations = {}

@@ -4,7 +4,8 @@
 settings (reading ``env("…")`` now; a missing variable is a ``SettingsError``)
 and returns the destination for one campaign group; a file destination writes
 only inside ``root`` (the project folder) or ``exports_root``. Kinds: csv and
-sql (``files``), webhook, attentive, braze and klaviyo (``vendors``), listed
+sql (``files``), webhook, attentive, braze and klaviyo (``vendors``), meta and
+google_ads (``ads``: identifiers arrive hashed, computed in the warehouse), listed
 once in ``registry`` (kind → class). HTTP goes through
 ``http.Http`` (httpx, tenacity retries, batch splitting). ``audience(settings,
 target)`` says which vendor audience a group's members go to, as each kind

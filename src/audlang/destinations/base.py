@@ -23,16 +23,17 @@ from urllib.parse import quote, quote_plus, urlsplit
 import attrs
 
 from audlang import ast
-from audlang.check.destinations import BATCH_LIMITS, settings_for
+from audlang.check.destinations import BATCH_LIMITS, HASHED_IDENTIFIERS, batch_limit, settings_for
 from audlang.compile.identifiers import (  # noqa: F401 - re-exported: destinations and sync import them from here
-    NORMALIZERS, normalize_customer_id, normalize_email, normalize_phone,
+    NORMALIZERS, hash_identifier, normalize_customer_id, normalize_email, normalize_phone,
 )
 from audlang.vocabulary import MemberOperation
 
 #: Identifier name -> how each vendor calls it.
 IDENTIFIERS = ("customer_id", "email", "phone")
 DEFAULT_IDENTIFIERS = {"csv": ("customer_id",), "webhook": ("customer_id",), "sql": ("customer_id",),
-                       "attentive": ("phone",), "braze": ("customer_id",), "klaviyo": ("email",)}
+                       "attentive": ("phone",), "braze": ("customer_id",), "klaviyo": ("email",),
+                       "meta": ("email", "phone"), "google_ads": ("email", "phone")}
 DEFAULT_BATCH = {"csv": 10_000, "webhook": 1_000, "sql": 10_000, **BATCH_LIMITS}
 
 
@@ -194,9 +195,16 @@ class Settings:
 
     @property
     def batch_size(self) -> int:
-        limit = DEFAULT_BATCH.get(self.kind, 1000)
-        size = int(self.values.get("batch_size") or limit)
-        return max(1, min(size, BATCH_LIMITS.get(self.kind, size)))
+        default = DEFAULT_BATCH.get(self.kind, 1000)
+        limit = batch_limit(self.kind, self.identifiers)
+        size = int(self.values.get("batch_size") or min(default, limit or default))
+        return max(1, min(size, limit or size))
+
+    @property
+    def hashed(self) -> Mapping[str, str] | None:
+        """For the ad platforms: identifier -> the normalized form sent as its SHA-256 hex (hashed in the
+        warehouse: plain identifiers never leave it); None for the kinds that send identifiers as they are."""
+        return HASHED_IDENTIFIERS.get(self.kind)
 
     @property
     def max_removal(self) -> float:
@@ -277,11 +285,14 @@ def resolve_settings(decl: ast.Destination, env: Mapping[str, str] | None = None
 # they are re-exported here, where destinations and sync have always found them.
 
 
-def make_member(row: Mapping[str, Any], identifiers: tuple[str, ...], fields: tuple[str, ...] = ()) -> Member | None:
-    """A member from a customer row, identifiers normalized; None when the key (the first identifier) is unusable."""
+def make_member(row: Mapping[str, Any], identifiers: tuple[str, ...], fields: tuple[str, ...] = (),
+                hashed: Mapping[str, str] | None = None) -> Member | None:
+    """A member from a customer row, identifiers normalized (and with ``hashed``, ``Settings.hashed``,
+    SHA-256-hashed as the ad platforms take them); None when the key (the first identifier) is unusable.
+    The Python reference of what the sync computes in the warehouse."""
     data: dict[str, Any] = {}
     for name in identifiers:
-        value = NORMALIZERS[name](row.get(name))
+        value = hash_identifier(hashed[name], row.get(name)) if hashed else NORMALIZERS[name](row.get(name))
         if value is not None:
             data[name] = value
     key = data.get(identifiers[0])

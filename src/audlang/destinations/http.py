@@ -73,7 +73,20 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Client headers that carry no credential; every other header value is redacted from messages.
-PLAIN_HEADERS = frozenset({"content-type", "accept", "revision", "user-agent"})
+PLAIN_HEADERS = frozenset({"content-type", "accept", "revision", "user-agent", "login-customer-id"})
+#: Refusals about the request as a whole (its credentials), never about one member: splitting the batch
+#: would only send it again member by member. The sync of the target fails, nothing is acknowledged.
+CREDENTIALS_REFUSED = frozenset({401, 403})
+
+
+def audience_url(url) -> str:
+    """A base URL as an audience names it (``audlang.sync.audience``): as written, no trailing slash."""
+    return str(url or "").rstrip("/")
+
+
+def bearer(token) -> dict[str, str]:
+    """The headers of a JSON API authorized by a bearer token (Attentive, Braze, Meta, Google Ads)."""
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
 class ForeignOrigin(DestinationUnavailable):
@@ -626,6 +639,39 @@ class HttpDestination:
 
     def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
         raise NotImplementedError
+
+    #: Seconds between two reads of an asynchronous job's status, and how long a job may take at most
+    #: before the sync of the target fails (nothing acknowledged: the next apply sends the batch again).
+    POLL = 0.5
+    POLL_TIMEOUT = 600.0
+
+    def _poll(self, read: Callable[[], str], final: Iterable[str], what: str) -> str:
+        """Read a job's status (``read``) until it is one of ``final``, which is returned (Klaviyo's import
+        jobs, Google Ads' offline user data jobs)."""
+        deadline = time.monotonic() + self.POLL_TIMEOUT
+        final = frozenset(final)
+        while True:
+            state = read()
+            if state in final:
+                return state
+            if time.monotonic() > deadline:
+                raise DestinationUnavailable(self.http.redact(
+                    f"{what} did not complete in {self.POLL_TIMEOUT:.0f}s (last status {state})"),
+                    self.http.requests, self.http.retries)
+            time.sleep(self.POLL)
+
+    def _refused_whole(self, response: httpx.Response) -> bool:
+        """Whether a refusal is about the whole request (its credentials, the audience itself), not its
+        members: then the target's sync fails instead of the batch being split member by member."""
+        return response.status_code in CREDENTIALS_REFUSED
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        """``Http.check``, with a refusal of the whole request (``_refused_whole``) failing the sync."""
+        if not 200 <= response.status_code < 300 and self._refused_whole(response):
+            raise DestinationUnavailable(self.http.redact(
+                f"{response.request.method} {response.request.url.path} was refused with {response.status_code}: "
+                f"{_text(response)}"), self.http.requests, self.http.retries)
+        return self.http.check(response)
 
     def finish(self, members: Iterable[Member]) -> None:
         return None

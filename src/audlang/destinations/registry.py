@@ -13,6 +13,7 @@ package imports it on first use, not at start-up.
 
 from __future__ import annotations
 
+from audlang.destinations.ads import GoogleAds, Meta
 from audlang.destinations.base import SettingsError
 from audlang.destinations.files import CsvFile, SqlTable
 from audlang.destinations.http import HttpDestination
@@ -20,7 +21,7 @@ from audlang.destinations.vendors import Attentive, Braze, Klaviyo
 from audlang.destinations.webhook import Webhook
 
 #: In the order the checker lists them.
-CLASSES: tuple[type, ...] = (CsvFile, Webhook, SqlTable, Attentive, Braze, Klaviyo)
+CLASSES: tuple[type, ...] = (CsvFile, Webhook, SqlTable, Attentive, Braze, Klaviyo, Meta, GoogleAds)
 KINDS: dict[str, type] = {cls.kind: cls for cls in CLASSES}
 
 

@@ -18,13 +18,12 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Member, Rejection, Settings, Target,
 )
-from audlang.destinations.http import Http, HttpDestination
+from audlang.destinations.http import Http, HttpDestination, audience_url, bearer
 from audlang.vocabulary import MemberOperation
 
 KLAVIYO_REVISION = "2025-01-15"
@@ -34,24 +33,19 @@ KLAVIYO_BASE_URL = "https://a.klaviyo.com"
 BRAZE_ATTRIBUTE = "audiences"
 
 
-def _origin(url) -> str:
-    return str(url or "").rstrip("/")
-
-
 class Attentive(HttpDestination):
     kind = "attentive"
     PATH = "/v2/bulk/segments/members"
 
     def __init__(self, settings: Settings, target: Target, **http_options):
-        http = Http(settings, settings.get("base_url") or ATTENTIVE_BASE_URL,
-                    {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
+        http = Http(settings, settings.get("base_url") or ATTENTIVE_BASE_URL, bearer(settings.get("api_key")),
                     **http_options)
         super().__init__(settings, target, http)
 
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The segment every group sent here writes to (``audlang.sync.audience``)."""
-        return (("base_url", _origin(settings.get("base_url") or ATTENTIVE_BASE_URL)),
+        return (("base_url", audience_url(settings.get("base_url") or ATTENTIVE_BASE_URL)),
                 ("segment", str(settings.get("segment"))))
 
     @staticmethod
@@ -78,9 +72,7 @@ class Braze(HttpDestination):
     ID_FIELDS = {"customer_id": "external_id", "email": "email", "phone": "phone"}
 
     def __init__(self, settings: Settings, target: Target, **http_options):
-        http = Http(settings, settings.get("base_url"),
-                    {"Authorization": f"Bearer {settings.get('api_key')}", "Content-Type": "application/json"},
-                    **http_options)
+        http = Http(settings, settings.get("base_url"), bearer(settings.get("api_key")), **http_options)
         super().__init__(settings, target, http)
         self.attribute, self.value = self.written(settings, target)
 
@@ -93,7 +85,7 @@ class Braze(HttpDestination):
     def audience(cls, settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The attribute value the group writes: two groups share one only when they write the same value."""
         attribute, value = cls.written(settings, target)
-        return (("base_url", _origin(settings.get("base_url"))), ("attribute", str(attribute)),
+        return (("base_url", audience_url(settings.get("base_url"))), ("attribute", str(attribute)),
                 ("value", str(value)))
 
     def _send(self, operation: MemberOperation, batch: Batch) -> BatchResult:
@@ -122,8 +114,6 @@ class Braze(HttpDestination):
 class Klaviyo(HttpDestination):
     kind = "klaviyo"
     JOBS = "/api/profile-bulk-import-jobs"
-    POLL = 0.5
-    POLL_TIMEOUT = 600.0
     #: Pages of one listing followed at most: a job's profiles or import errors are at most a batch
     #: (1,000), 50 pages at Klaviyo's default page size of 20; beyond, the sync fails (docs/sync.md).
     MAX_PAGES = 100
@@ -139,7 +129,7 @@ class Klaviyo(HttpDestination):
     @staticmethod
     def audience(settings: Settings, target: Target) -> tuple[tuple[str, str], ...]:
         """The list every group sent here goes on."""
-        return (("base_url", _origin(settings.get("base_url") or KLAVIYO_BASE_URL)),
+        return (("base_url", audience_url(settings.get("base_url") or KLAVIYO_BASE_URL)),
                 ("list_id", str(settings.get("list_id"))))
 
     @staticmethod
@@ -189,16 +179,12 @@ class Klaviyo(HttpDestination):
             raise created.unexpected("data.id is empty")
         # The job id comes from the response: quoted, it stays one path segment under the jobs endpoint.
         job_path = f"{self.JOBS}/{quote(job, safe='')}"
-        deadline = time.monotonic() + self.POLL_TIMEOUT
-        while True:
+
+        def status() -> str:
             polled = self.http.answer(self.http.check(self.http.request("GET", job_path)))
-            state = polled.get("data.attributes.status", str)
-            if state in ("complete", "cancelled", "failed"):
-                break
-            if time.monotonic() > deadline:
-                raise DestinationUnavailable(self.http.redact(
-                    f"Klaviyo import job {job} did not complete in {self.POLL_TIMEOUT:.0f}s"))
-            time.sleep(self.POLL)
+            return polled.get("data.attributes.status", str)
+
+        state = self._poll(status, ("complete", "cancelled", "failed"), f"Klaviyo import job {job}")
         if state != "complete":
             raise DestinationUnavailable(self.http.redact(f"Klaviyo import job {job} ended {state}"))
         # Only the batch's own keys are kept: what else the pages hold cannot grow the memory.

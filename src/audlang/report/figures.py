@@ -135,7 +135,7 @@ def _fill_members(conn: sa.Connection, model: Model, compiler: SegmentCompiler, 
 
 
 def _profile_insights(conn: sa.Connection, model: Model, m: sa.Table, names: list[str]) -> dict[str, dict]:
-    """Each segment's six insights, with the member count and the profile flags filled in (as
+    """Each segment's insights, with the member count and the profile flags filled in (as
     evaluate.insights_query: members left-joined with customer_360); revenue and active are zero."""
     insights = {name: dict.fromkeys(evaluate.INSIGHT_KEYS, 0) for name in names}
     for name in names:
@@ -147,14 +147,15 @@ def _profile_insights(conn: sa.Connection, model: Model, m: sa.Table, names: lis
         return evaluate.count_true(col(n))
 
     rows = conn.execute(select(m.c.seg, func.count(m.c.customer_id), flag("contactable_email"),
-                               flag("contactable_phone"), flag("sms_opt_in"),
-                               evaluate.predicted_revenue(col("predicted_clv")))
+                               flag("contactable_phone"), evaluate.count_ad_reachable(col("email"), col("phone")),
+                               flag("sms_opt_in"), evaluate.predicted_revenue(col("predicted_clv")))
                         .select_from(m.outerjoin(profile, col("customer_id") == m.c.customer_id))
                         .group_by(m.c.seg))
-    for seg, count, email, phone, sms, predicted in rows:
+    for seg, count, email, phone, ads, sms, predicted in rows:
         figures = insights[names[seg]]
         figures.update(members=int(count), reachable_email=int(email or 0), reachable_phone=int(phone or 0),
-                       sms_opt_in=int(sms or 0), predicted_revenue=evaluate.money(predicted))
+                       reachable_ad_platforms=int(ads or 0), sms_opt_in=int(sms or 0),
+                       predicted_revenue=evaluate.money(predicted))
     return insights
 
 

@@ -373,7 +373,8 @@ def _index_page(site: _Site, files: list[str]) -> None:
         f = figures.insights[name]
         segment_rows.append({"name": name, "href": site.seg_link[name], "file": _relative_file(decl.span, root),
                              "paused": decl.paused, "description": decl.description or "",
-                             "members": f["members"], "revenue": f["revenue_last_365_days"],
+                             "members": f["members"], "reachable_ads": f["reachable_ad_platforms"],
+                             "revenue": f["revenue_last_365_days"],
                              "predicted": f["predicted_revenue"],
                              "destinations": rel.segment_destinations(name)})
     campaign_rows = [{"name": c, "href": site.cam_link[c], "file": _relative_file(campaign.span, root),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from audlang import warehouse
 from audlang.campaigns import CAMPAIGN_MEMBERS_TABLE
 from audlang.check import Model
-from audlang.compile.identifiers import SQL_NORMALIZERS
+from audlang.compile.identifiers import SQL_NORMALIZERS, hashed_sql
 from audlang.vocabulary import MemberOperation
 
 LOG_TABLE = "audlang_sync_log"
@@ -260,9 +260,12 @@ class Desired:
 
 
 def desired(model: Model, campaign: str, group: str, identifiers: tuple[str, ...], fields: tuple[str, ...],
-            source: sa.Select | None = None, prefix: str = "audlang") -> Desired:
+            source: sa.Select | None = None, prefix: str = "audlang",
+            hashed: Mapping[str, str] | None = None) -> Desired:
     """``source`` is a (customer_id, group_name) query (the live assignment, for a preview); by default the
-    materialized ``audlang_campaign_members``."""
+    materialized ``audlang_campaign_members``. ``hashed`` (the ad platforms: identifier -> its form,
+    ``Settings.hashed``) makes every identifier the SHA-256 hex of its normalized form, computed here in
+    the warehouse: the keys, the fingerprints, the log and what is sent hold hashes only."""
     columns = desired_columns(identifiers, fields)
     members = _group_members(campaign, group, source)
     group_ids = sa.select(members.c.customer_id).distinct().cte(f"{prefix}_group")
@@ -270,7 +273,12 @@ def desired(model: Model, campaign: str, group: str, identifiers: tuple[str, ...
     values = []
     for i, name in enumerate(columns):
         raw = members.c.customer_id if name == "customer_id" else cols[name]
-        value = SQL_NORMALIZERS[name](raw) if name in identifiers else raw
+        if name not in identifiers:
+            value = raw
+        elif hashed is not None:
+            value = hashed_sql(hashed[name], raw)
+        else:
+            value = SQL_NORMALIZERS[name](raw)
         values.append(value.label(f"v{i}"))
     normalized = (sa.select(sa.cast(members.c.customer_id, sa.String).label("customer_id"), *values)
                   .select_from(members.outerjoin(profile, cols["customer_id"] == members.c.customer_id))

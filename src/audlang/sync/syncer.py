@@ -181,7 +181,7 @@ class Syncer:
         identifiers, fields = settings.identifiers, settings.fields
         with self.state.connect() as conn:
             target_id, pending, legacy = self._recorded(conn, target, decl)
-        want = wh.desired(self.model, campaign.name, group, identifiers, fields, source)
+        want = wh.desired(self.model, campaign.name, group, identifiers, fields, source, hashed=settings.hashed)
         want = attrs.evolve(want, shared=tuple(self._shared(target, decl)))
         # A plan on a state keyed before #16 counts what the apply's ``_upgrade`` appends first.
         split = self._split(target, decl) if legacy and target_id else None
@@ -209,7 +209,7 @@ class Syncer:
         for i, c, g, d in self.audiences.sharing(target, decl):
             settings = audience.settings_of(d)
             yield wh.desired(self.model, c.name, g, settings.identifiers, settings.fields,
-                             self.sources.get(c.name), prefix=f"audlang_shared{i}").desired
+                             self.sources.get(c.name), prefix=f"audlang_shared{i}", hashed=settings.hashed).desired
 
     def _split(self, target: Target, decl: ast.Destination) -> tuple[list[str], list[sa.CTE]] | None:
         """For a target whose state has the key of before #16: the log ids and desired rows of the targets
@@ -227,7 +227,8 @@ class Syncer:
                     ids.append(found)
                 settings = audience.settings_of(d)
                 wanted.append(wh.desired(self.model, c.name, g, settings.identifiers, settings.fields,
-                                         self.sources.get(c.name), prefix=f"audlang_split{i}").desired)
+                                         self.sources.get(c.name), prefix=f"audlang_split{i}",
+                                         hashed=settings.hashed).desired)
         return ids, wanted
 
     def _upgrade(self, campaign: ast.Campaign, group: str, decl: ast.Destination, target_id: str) -> None:
@@ -247,7 +248,7 @@ class Syncer:
         rows: list[Acked] = []
         if split is not None:
             own = wh.desired(self.model, campaign.name, group, settings.identifiers, settings.fields,
-                             self.sources.get(campaign.name))
+                             self.sources.get(campaign.name), hashed=settings.hashed)
             with self.warehouse.connect() as conn:
                 prepare_connection(conn)
                 if wh.has_log(conn):
