@@ -36,7 +36,7 @@ from audlang.destinations.base import (
     Batch, BatchResult, DestinationUnavailable, Rejection, Settings, SettingsError, Target,
 )
 from audlang.destinations.http import Answer, Http, HttpDestination, audience_url, bearer
-from audlang.vocabulary import MemberOperation
+from audlang.vocabulary import MemberOperation, counted
 
 META_BASE_URL = "https://graph.facebook.com"
 META_API_VERSION = "v25.0"
@@ -107,7 +107,7 @@ class Meta(HttpDestination):
         answer = self.http.answer(self._check(self.http.request(method, self.path, json=body)))
         received = answer.get("num_received", int)
         if received != len(batch.members):
-            raise answer.unexpected(f"num_received is {received}, not the {len(batch.members)} rows sent")
+            raise answer.unexpected(f"num_received is {received}, not the {counted(len(batch.members), 'row')} sent")
         if not answer.get("num_invalid_entries", int, 0):
             return BatchResult(accepted=batch.members)
         samples: set[str] = set()
