@@ -412,7 +412,7 @@ CASES = dict(data=st.data(), as_of=st.sampled_from(AS_OFS), first=st.one_of(beha
              second=st.none() | behaviour | conditions)
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_ORACLE_EXAMPLES", "200")), **SETTINGS)
 @given(**CASES)
 def test_sql_equals_reference_on_every_engine(engines, data, as_of, first, second):
     check_engines(engines, data, as_of, first, second)
@@ -421,7 +421,7 @@ def test_sql_equals_reference_on_every_engine(engines, data, as_of, first, secon
 # Fewer examples on Spark, where each query takes about a second.
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")), **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "30")), **SETTINGS)
 @given(**CASES)
 def test_sql_equals_reference_on_spark(engines, data, as_of, first, second):
     check_engines(engines, data, as_of, first, second)

@@ -111,7 +111,7 @@ def test_anniversaries_equal_reference_on_every_engine(engines, data, as_of, fir
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")) // 4, **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "30")) // 4, **SETTINGS)
 @given(**CASES)
 def test_anniversaries_equal_reference_on_spark(engines, data, as_of, first, second):
     check_anniversaries(engines, data, as_of, first, second)

@@ -125,7 +125,7 @@ conditions = st.one_of(
 CASES = dict(data=st.data(), as_of=st.sampled_from(AS_OFS), first=conditions, second=st.none() | conditions)
 
 
-@settings(max_examples=int(os.environ.get("AUDLANG_BEHAVIOUR_EXAMPLES", "80")), **oracle.SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_BEHAVIOUR_EXAMPLES", "60")), **oracle.SETTINGS)
 @given(**CASES)
 def test_behaviour_patterns_equal_reference_on_every_engine(engines, data, as_of, first, second):
     oracle.check_engines(engines, data, as_of, first, second, warehouses)
@@ -133,7 +133,7 @@ def test_behaviour_patterns_equal_reference_on_every_engine(engines, data, as_of
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")) // 3, **oracle.SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "30")) // 3, **oracle.SETTINGS)
 @given(**CASES)
 def test_behaviour_patterns_equal_reference_on_spark(engines, data, as_of, first, second):
     oracle.check_engines(engines, data, as_of, first, second, warehouses)

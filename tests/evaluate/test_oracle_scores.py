@@ -122,7 +122,7 @@ def test_scores_and_percentiles_equal_the_reference_on_every_engine(engines, dat
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
 @pytest.mark.spark
-@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "40")) // 3, **SETTINGS)
+@settings(max_examples=int(os.environ.get("AUDLANG_SPARK_EXAMPLES", "30")) // 3, **SETTINGS)
 @given(**CASES)
 def test_scores_and_percentiles_equal_the_reference_on_spark(engines, data, as_of, plain, layered, first, second):
     check_engines(engines, data, as_of, plain, layered, first, second)
