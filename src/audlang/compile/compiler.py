@@ -564,7 +564,7 @@ class _Scope:
         units = cast(func.round(d.c.revenue * literal(AVERAGE_UNITS, BigInteger())), BigInteger())
         orders = cast(d.c.orders, BigInteger())
         whole = dialects.whole_quotient(units, orders)
-        remainder = units - dialects.whole_quotient(units, orders) * orders
+        remainder = units - whole * orders
         fraction = dialects.whole_quotient(remainder * literal(AVERAGE_FRACTION, BigInteger()), orders)
         return [whole, fraction]
 

@@ -538,41 +538,27 @@ def _two(element: functions.FunctionElement[Any], compiler: SQLCompiler, **kw: A
     return compiler.process(first, **kw), compiler.process(second, **kw)
 
 
-@compiles(days_before)
-def _days_before_default(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
-    ts, day = _two(element, compiler, **kw)
-    return f"(CAST({day} AS DATE) - CAST({ts} AS DATE))"
+def _compile_two(function: type[functions.FunctionElement[Any]], templates: dict[str | None, str]) -> None:
+    """Compile a two-argument function from one template per dialect (``None``: every other one), the
+    arguments as ``{a}`` and ``{b}``."""
+    for dialect, template in templates.items():
+        def render(element: Any, compiler: SQLCompiler, _template: str = template, **kw: Any) -> str:
+            a, b = _two(element, compiler, **kw)
+            return _template.format(a=a, b=b)
+
+        compiles(function, *([dialect] if dialect else []))(render)
 
 
-@compiles(days_before, "duckdb")
-@compiles(days_before, "trino")
-def _days_before_duckdb(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
-    ts, day = _two(element, compiler, **kw)
-    return f"date_diff('day', CAST({ts} AS DATE), CAST({day} AS DATE))"
-
-
-@compiles(days_before, "sqlite")
-def _days_before_sqlite(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
-    ts, day = _two(element, compiler, **kw)
-    return f"CAST(julianday({day}) - julianday(date({ts})) AS INTEGER)"
-
-
-@compiles(days_before, "hive")
-def _days_before_spark(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
-    ts, day = _two(element, compiler, **kw)
-    return f"datediff(CAST({day} AS DATE), CAST({ts} AS DATE))"
-
-
-@compiles(days_before, "snowflake")
-def _days_before_snowflake(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
-    ts, day = _two(element, compiler, **kw)
-    return f"DATEDIFF(day, CAST({ts} AS DATE), CAST({day} AS DATE))"
-
-
-@compiles(days_before, "bigquery")
-def _days_before_bigquery(element: days_before, compiler: SQLCompiler, **kw: Any) -> str:
-    ts, day = _two(element, compiler, **kw)
-    return f"DATE_DIFF(CAST({day} AS DATE), CAST({ts} AS DATE), DAY)"
+# days_before(ts, D)
+_compile_two(days_before, {
+    None: "(CAST({b} AS DATE) - CAST({a} AS DATE))",
+    "duckdb": "date_diff('day', CAST({a} AS DATE), CAST({b} AS DATE))",
+    "trino": "date_diff('day', CAST({a} AS DATE), CAST({b} AS DATE))",
+    "sqlite": "CAST(julianday({b}) - julianday(date({a})) AS INTEGER)",
+    "hive": "datediff(CAST({b} AS DATE), CAST({a} AS DATE))",
+    "snowflake": "DATEDIFF(day, CAST({a} AS DATE), CAST({b} AS DATE))",
+    "bigquery": "DATE_DIFF(CAST({b} AS DATE), CAST({a} AS DATE), DAY)",
+})
 
 
 class whole_quotient(functions.FunctionElement[int]):
@@ -585,34 +571,13 @@ class whole_quotient(functions.FunctionElement[int]):
     inherit_cache = True
 
 
-@compiles(whole_quotient)
-def _whole_quotient_default(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = _two(element, compiler, **kw)
-    return f"(({a}) / ({b}))"
-
-
-@compiles(whole_quotient, "duckdb")
-def _whole_quotient_duckdb(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = _two(element, compiler, **kw)
-    return f"(({a}) // ({b}))"
-
-
-@compiles(whole_quotient, "hive")
-def _whole_quotient_spark(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = _two(element, compiler, **kw)
-    return f"(({a}) div ({b}))"
-
-
-@compiles(whole_quotient, "bigquery")
-def _whole_quotient_bigquery(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = _two(element, compiler, **kw)
-    return f"DIV({a}, {b})"
-
-
-@compiles(whole_quotient, "snowflake")
-def _whole_quotient_mod(element: whole_quotient, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = _two(element, compiler, **kw)
-    return f"((({a}) - MOD({a}, {b})) / ({b}))"
+_compile_two(whole_quotient, {
+    None: "(({a}) / ({b}))",
+    "duckdb": "(({a}) // ({b}))",
+    "hive": "(({a}) div ({b}))",
+    "bigquery": "DIV({a}, {b})",
+    "snowflake": "((({a}) - MOD({a}, {b})) / ({b}))",
+})
 
 
 # ------------------------------------------------------------------ campaign buckets
