@@ -181,7 +181,7 @@ class SegmentCompiler:
         condition = self.model.segments[name].condition
         if wide and not (self.facts is not None and self.facts.covers(condition)):
             return None
-        scope = _Scope(self, source, wide=wide, filtering=True)
+        scope = _Scope(self, source, wide=wide)
         test = scope.condition(condition)
         return test if scope.from_clause() is source else None
 
@@ -437,15 +437,10 @@ class SegmentCompiler:
 class _Scope:
     """Compiles the conditions of one query over one customer alias."""
 
-    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause, wide: bool = False,
-                 filtering: bool = False):
+    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause, wide: bool = False):
         self.compiler = compiler
         self.c = customers
         self.wide = wide  # ``customers`` is the shared facts' wide table (``compile.facts``)
-        #: the condition only filters rows (a WHERE, a CASE WHEN): a NULL test fails there as false
-        #: does, so outside a NOT a test needs no ``IS NOT NULL`` before it (``guarded``)
-        self.filtering = filtering
-        self._negations = 0
         self._derived: Any = None  # a Subquery, or the wide row's aggregates
         self.file = ""
 
@@ -474,18 +469,7 @@ class _Scope:
             return None
         having = (lambda value: _measure_test(node, value)) if isinstance(node, ast.HasPurchased) \
             and node.measure else None
-        return facts.wide_test(self.c, node, having, guarded=self.guards)
-
-    @property
-    def guards(self) -> bool:
-        """Whether a test must be two-valued here: false, not NULL, when its value is missing."""
-        return not self.filtering or self._negations > 0
-
-    def guarded(self, present: ColumnElement[bool], *tests: ColumnElement[bool]) -> ColumnElement[bool]:
-        """``present AND tests``, or the tests alone where no guard is needed (``guards``)."""
-        if self.guards:
-            return and_(present, *tests)
-        return tests[0] if len(tests) == 1 else and_(*tests)
+        return facts.wide_test(self.c, node, having)
 
     # ------------------------------------------------------------------ conditions
     def condition(self, node: ast.Condition) -> ColumnElement[bool]:
@@ -494,11 +478,7 @@ class _Scope:
         if isinstance(node, ast.Or):
             return or_(*(self.condition(o) for o in node.operands))
         if isinstance(node, ast.Not):
-            self._negations += 1
-            try:
-                return not_(self.condition(node.operand))
-            finally:
-                self._negations -= 1
+            return not_(self.condition(node.operand))
         if isinstance(node, ast.ATTRIBUTE_PREDICATES):
             return self.attribute_predicate(node)
         cc = self.compiler
@@ -682,21 +662,21 @@ class _Scope:
         if isinstance(node, ast.IsSet):
             return expr.is_(None) if node.negated else present
         if isinstance(node, ast.BooleanAttribute):
-            return self.guarded(present, expr == true())
+            return and_(present, expr == true())
         if isinstance(node, ast.StringMatch):
             match = {"starts with": dialects.starts_with, "ends with": dialects.ends_with,
                      "contains": dialects.contains}[node.op]
-            return self.guarded(present, match(expr, node.value.value))
+            return and_(present, match(expr, node.value.value))
         if operand.kind in (TIMESTAMP, "days_since"):
-            return self.guarded(present, _timestamp_test(expr, operand.kind, node, as_of))
+            return and_(present, _timestamp_test(expr, operand.kind, node, as_of))
         value: Callable[[ast.Value], ColumnElement[Any]] = lambda v: _param(v, operand.kind, as_of)  # noqa: E731
         if isinstance(node, ast.Compare):
-            return self.guarded(present, _compare(expr, node.op, value(node.value)))
+            return and_(present, _compare(expr, node.op, value(node.value)))
         if isinstance(node, ast.InValues):
             test = expr.in_([value(v) for v in node.values])
-            return self.guarded(present, not_(test) if node.negated else test)
+            return and_(present, not_(test) if node.negated else test)
         if isinstance(node, ast.BetweenValues):
-            return self.guarded(present, expr >= value(node.low), expr <= value(node.high))
+            return and_(present, expr >= value(node.low), expr <= value(node.high))
         raise TypeError(f"cannot compile {node!r}")
 
 

@@ -410,19 +410,17 @@ class SharedFacts:
         return self._ids_where(key, lambda value: self.pattern_test(value, node))
 
     def wide_test(self, wide: Any, node: ast.Condition,
-                  having: Callable[[ColumnElement[Any]], ColumnElement[bool]] | None = None,
-                  guarded: bool = True) -> ColumnElement[bool] | None:
+                  having: Callable[[ColumnElement[Any]], ColumnElement[bool]] | None = None
+                  ) -> ColumnElement[bool] | None:
         """A behaviour condition as a two-valued test on the wide table's row (a customer without a
-        facts row has NULL there: never a match), or None when its facts were not collected.
-        ``guarded=False``: where a NULL test fails as false does (a filter, outside a NOT), the count
-        is not first tested for NULL."""
+        facts row has NULL there: never a match), or None when its facts were not collected."""
         keys = self._node_keys(node)
         if not keys or any(k not in self._where for k in keys):
             return None
         if keys[0][0] in ("first", "periods"):
             return self.pattern_test(wide.c[self._wide_name(keys[0])], node)
         matched = wide.c[self._wide_name(keys[0])]
-        test = and_(matched.is_not(None), matched > 0) if guarded else matched > 0
+        test = and_(matched.is_not(None), matched > 0)
         if len(keys) == 2:
             assert having is not None, "a measure is tested by its having"
             return and_(test, having(wide.c[self._wide_name(keys[1])]))

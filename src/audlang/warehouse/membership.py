@@ -37,7 +37,6 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.sql.functions import Function
 
 from audlang.check.names import VIEW_PREFIX, view_name
@@ -254,9 +253,8 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
     meta = sa.MetaData()
     rows = sa.Table(PREVIEW_TABLE, meta, sa.Column("seg", sa.Integer), sa.Column("customer_id", sa.String),
                     prefixes=["TEMPORARY"])
-    # DDL without the catalog lookups of create_all/drop_all (DuckDB's pg_catalog is slow with many tables)
-    conn.execute(DropTable(rows, if_exists=True))
-    conn.execute(CreateTable(rows))
+    meta.drop_all(conn, checkfirst=True)
+    meta.create_all(conn)
     index: dict[str, int] = {}
     by_index: dict[int, str] = {}
     arrays = traits(conn).arrays
@@ -288,7 +286,7 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
                     execution_options=ONCE):
                 members, kept_ids, before = int(members or 0), int(kept_ids or 0), int(before or 0)
                 out[by_index[int(seg)]] = Previewed(members, before, members - kept_ids, before - kept_ids)
-    conn.execute(DropTable(rows))
+    meta.drop_all(conn)
     return out
 
 
