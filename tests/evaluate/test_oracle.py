@@ -32,11 +32,8 @@ from audlang import ast
 from audlang.holidays import HOLIDAYS
 from audlang.compile import AsOf, SegmentCompiler
 from audlang.compile.facts import SharedFacts
-from audlang.deploy.preview import previewed_part
 from audlang.project import analyze
 from audlang.syntax import format_file
-from audlang.warehouse import traits
-from audlang.warehouse.membership import numbered
 from audlang.warehouse.scratch import shared_facts
 from evaluate import text_tables
 from evaluate.reference import Reference
@@ -408,13 +405,6 @@ def agree_on_engines(engines: dict, model, text: str, warehouse, as_of: AsOf) ->
             for name in ("First", "Second"):
                 got = {row[0] for row in conn.execute(shared.segment(name))}
                 assert got == expected[name], f"{engine_name}, {name}, shared facts, as of {as_of}:\n{text}"
-            # The plan's preview: each segment that is a filter over the shared row, both tested on one scan.
-            parts = [(i, previewed_part(shared, name)) for i, name in enumerate(("First", "Second"))]
-            rows = conn.execute(numbered(parts, traits(conn).arrays)).all()
-            for i, name in enumerate(("First", "Second")):
-                got = {customer_id for seg, customer_id in rows if int(seg) == i}
-                assert got == {str(c) for c in expected[name]}, \
-                    f"{engine_name}, {name}, preview, as of {as_of}:\n{text}"
 
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -108,7 +108,6 @@ class SegmentCompiler:
         self.membership = membership or {}
         self.facts = facts
         self._aliases = 0
-        self._filter_source: tuple[NamedFromClause, bool] | None = None
 
     # ------------------------------------------------------------------ tables
     def _alias(self, logical: str, base: str, only: frozenset[str] | None = None) -> NamedFromClause:
@@ -162,32 +161,6 @@ class SegmentCompiler:
             .where(customer_id.is_not(None), where)
             .distinct()
         )
-
-    def filter_source(self) -> NamedFromClause:
-        """The one alias of this compiler's segment tests (``segment_test``), so that one scan of it tests
-        many segments: the shared facts' wide table, every column, when there is one; else
-        ``customer_360``."""
-        if self._filter_source is None:
-            wide = self.facts.wide_row("w") if self.facts is not None else None
-            self._filter_source = (wide, True) if wide is not None else (self._alias("customer_360", "w"), False)
-        return self._filter_source[0]
-
-    def segment_test(self, name: str) -> ColumnElement[bool] | None:
-        """The segment as a test on one row of ``filter_source()``: its members are the customer ids
-        (``source_customer_id``) of the rows where it holds. None when the segment is not a filter over
-        that one table (it joins another): ``segment`` compiles it."""
-        source = self.filter_source()
-        wide = self._filter_source is not None and self._filter_source[1]
-        condition = self.model.segments[name].condition
-        if wide and not (self.facts is not None and self.facts.covers(condition)):
-            return None
-        scope = _Scope(self, source, wide=wide)
-        test = scope.condition(condition)
-        return test if scope.from_clause() is source else None
-
-    def source_customer_id(self) -> ColumnElement[Any]:
-        """The customer id of ``filter_source()``'s row."""
-        return self._col(self.filter_source(), "customer_360", "customer_id")
 
     def customer_scope(self) -> _Scope:
         """A fresh alias of ``customer_360`` and the compiler of conditions over it (``audlang explain``
