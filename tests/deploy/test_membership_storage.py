@@ -131,6 +131,50 @@ def test_a_refresh_counts_against_the_deployed_membership(engine, tracked):
         assert mem.materialized(conn)
 
 
+twice_table = sa.Table("people_twice", sa.MetaData(), sa.Column("customer_id", sa.String), sa.Column("n", sa.Integer))
+
+
+@pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
+def test_the_preview_counts_what_the_refreshes_then_count(engine):
+    """The plan's preview (``Membership.preview``) over segments of each kind: filters over one table,
+    tested together on one scan of it (``unnest`` of an array on DuckDB and PostgreSQL, a SELECT each on
+    SQLite), whose table holds some ids twice; a segment's own SELECT; a segment never deployed; and a
+    second level reading a previewed segment. Its counts are those of the refreshes that follow."""
+    mem = warehouse.for_bind(engine)
+    with transaction(engine) as conn:
+        if not warehouse.has_table(conn, "people_twice"):
+            warehouse.create_table(conn, twice_table)
+            warehouse.bulk_insert(conn, twice_table, [{"customer_id": f"C{n:04d}", "n": n}
+                                                      for n in [*range(PEOPLE), *range(0, PEOPLE, 7)]])
+        for name, (lo, hi) in {"A": (0, 100), "B": (150, 300), "C": (0, 10), "D": (30, 60)}.items():
+            mem.replace(conn, name, ids(lo, hi))
+    twice = sa.table("people_twice", sa.column("customer_id"), sa.column("n")).alias("w")
+
+    def between(lo: int, hi: int) -> warehouse.Filter:
+        return warehouse.Filter(twice, twice.c.customer_id, sa.and_(twice.c.n >= lo, twice.c.n < hi))
+
+    first = {"A": between(20, 120), "B": between(150, 300), "C": ids(5, 40), "New": between(390, 400)}
+
+    def second(previewed):
+        a = previewed("A")
+        in_a = people.c.customer_id.in_(a if a is not None else ids(20, 120))
+        return {"D": sa.select(people.c.customer_id).where(in_a, people.c.n < 50).distinct(),
+                "E": warehouse.Filter(twice, twice.c.customer_id,
+                                      sa.and_(twice.c.customer_id.in_(a if a is not None else ids(20, 120)),
+                                              twice.c.n >= 100))}
+
+    with engine.connect() as conn:
+        previewed = mem.preview(conn, [lambda _previewed: first, second], used={"A"})
+    queries = {**{k: q.query() if isinstance(q, warehouse.Filter) else q for k, q in first.items()},
+               "D": ids(20, 50), "E": ids(100, 120)}
+    with transaction(engine) as conn:
+        changes = {name: mem.replace(conn, name, query) for name, query in queries.items()}
+    assert {k: (p.members, p.added, p.removed) for k, p in previewed.items()} == \
+        {k: (c.members, c.added, c.removed) for k, c in changes.items()}
+    assert changes["A"] == Change(100, 20, 20) and changes["New"] == Change(10, 10, 0)
+    assert previewed["D"].deployed == 30 and previewed["E"].deployed == 0
+
+
 @pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
 def test_a_rename_moves_the_tables_and_no_row(engine, tracked):
     mem = warehouse.for_bind(engine, tracked=tracked)

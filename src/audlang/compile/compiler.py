@@ -25,7 +25,7 @@ from sqlalchemy import (
     BigInteger, Boolean, Float, Integer, Numeric, String, and_, case, cast, column, exists, false, func, literal,
     literal_column, not_, or_, select, table, true,
 )
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, visitors
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 
@@ -108,6 +108,7 @@ class SegmentCompiler:
         self.membership = membership or {}
         self.facts = facts
         self._aliases = 0
+        self._filter_source: tuple[NamedFromClause, bool] | None = None
 
     # ------------------------------------------------------------------ tables
     def _alias(self, logical: str, base: str, only: frozenset[str] | None = None) -> NamedFromClause:
@@ -162,6 +163,32 @@ class SegmentCompiler:
             .distinct()
         )
 
+    def filter_source(self) -> NamedFromClause:
+        """The one alias of this compiler's segment tests (``segment_test``), so that one scan of it tests
+        many segments: the shared facts' wide table, every column, when there is one; else
+        ``customer_360``."""
+        if self._filter_source is None:
+            wide = self.facts.wide_row("w") if self.facts is not None else None
+            self._filter_source = (wide, True) if wide is not None else (self._alias("customer_360", "w"), False)
+        return self._filter_source[0]
+
+    def segment_test(self, name: str) -> ColumnElement[bool] | None:
+        """The segment as a test on one row of ``filter_source()``: its members are the customer ids
+        (``source_customer_id``) of the rows where it holds. None when the segment is not a filter over
+        that one table (it joins another): ``segment`` compiles it."""
+        source = self.filter_source()
+        wide = self._filter_source is not None and self._filter_source[1]
+        condition = self.model.segments[name].condition
+        if wide and not (self.facts is not None and self.facts.covers(condition)):
+            return None
+        scope = _Scope(self, source, wide=wide, filtering=True)
+        test = scope.condition(condition)
+        return test if scope.from_clause() is source else None
+
+    def source_customer_id(self) -> ColumnElement[Any]:
+        """The customer id of ``filter_source()``'s row."""
+        return self._col(self.filter_source(), "customer_360", "customer_id")
+
     def customer_scope(self) -> _Scope:
         """A fresh alias of ``customer_360`` and the compiler of conditions over it (``audlang explain``
         compiles each clause of a condition as its own column from this)."""
@@ -176,11 +203,13 @@ class SegmentCompiler:
         keys = scope.rank_keys(node, value)
         cid = scope.customer_id
         self._aliases += 1
+        # a key that is the value itself is ordered by the value's own column: the value (a score's
+        # whole sum, say) is written once, not twice
+        names = ["ranked_value" if k is value else f"ranked_key{i}" for i, k in enumerate(keys)]
         values = select(cid.label("customer_id"), value.label("ranked_value"),
-                        *(k.label(f"ranked_key{i}") for i, k in enumerate(keys))) \
+                        *(k.label(n) for k, n in zip(keys, names, strict=True) if k is not value)) \
             .select_from(scope.from_clause()).where(cid.is_not(None)).subquery(f"v{self._aliases}")
-        order = [values.c[f"ranked_key{i}"].desc() if node.side == "top" else values.c[f"ranked_key{i}"].asc()
-                 for i in range(len(keys))]
+        order = [values.c[n].desc() if node.side == "top" else values.c[n].asc() for n in names]
         return (
             select(values.c.customer_id, values.c.ranked_value,
                    func.rank().over(order_by=order).label("ranked_position"),
@@ -410,10 +439,15 @@ class SegmentCompiler:
 class _Scope:
     """Compiles the conditions of one query over one customer alias."""
 
-    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause, wide: bool = False):
+    def __init__(self, compiler: SegmentCompiler, customers: NamedFromClause, wide: bool = False,
+                 filtering: bool = False):
         self.compiler = compiler
         self.c = customers
         self.wide = wide  # ``customers`` is the shared facts' wide table (``compile.facts``)
+        #: the condition only filters rows (a WHERE, a CASE WHEN): a NULL test fails there as false
+        #: does, so outside a NOT a test needs no ``IS NOT NULL`` before it (``guarded``)
+        self.filtering = filtering
+        self._negations = 0
         self._derived: Any = None  # a Subquery, or the wide row's aggregates
         self.file = ""
 
@@ -442,7 +476,20 @@ class _Scope:
             return None
         having = (lambda value: _measure_test(node, value)) if isinstance(node, ast.HasPurchased) \
             and node.measure else None
-        return facts.wide_test(self.c, node, having)
+        return facts.wide_test(self.c, node, having, guarded=self.guards)
+
+    @property
+    def guards(self) -> bool:
+        """Whether a test must be two-valued here: false, not NULL, when its value is missing."""
+        return not self.filtering or self._negations > 0
+
+    def guarded(self, present: ColumnElement[bool], *tests: ColumnElement[bool]) -> ColumnElement[bool]:
+        """``present AND tests``, or the tests alone where no guard is needed (``guards``). A test that
+        reads no column (``days_since_last_order != 2.5`` is a constant true) keeps its guard: only a
+        test of the value is NULL where the value is."""
+        if self.guards or not all(_reads_a_column(t) for t in tests):
+            return and_(present, *tests)
+        return tests[0] if len(tests) == 1 else and_(*tests)
 
     # ------------------------------------------------------------------ conditions
     def condition(self, node: ast.Condition) -> ColumnElement[bool]:
@@ -451,7 +498,11 @@ class _Scope:
         if isinstance(node, ast.Or):
             return or_(*(self.condition(o) for o in node.operands))
         if isinstance(node, ast.Not):
-            return not_(self.condition(node.operand))
+            self._negations += 1
+            try:
+                return not_(self.condition(node.operand))
+            finally:
+                self._negations -= 1
         if isinstance(node, ast.ATTRIBUTE_PREDICATES):
             return self.attribute_predicate(node)
         cc = self.compiler
@@ -635,21 +686,21 @@ class _Scope:
         if isinstance(node, ast.IsSet):
             return expr.is_(None) if node.negated else present
         if isinstance(node, ast.BooleanAttribute):
-            return and_(present, expr == true())
+            return self.guarded(present, expr == true())
         if isinstance(node, ast.StringMatch):
             match = {"starts with": dialects.starts_with, "ends with": dialects.ends_with,
                      "contains": dialects.contains}[node.op]
-            return and_(present, match(expr, node.value.value))
+            return self.guarded(present, match(expr, node.value.value))
         if operand.kind in (TIMESTAMP, "days_since"):
-            return and_(present, _timestamp_test(expr, operand.kind, node, as_of))
+            return self.guarded(present, _timestamp_test(expr, operand.kind, node, as_of))
         value: Callable[[ast.Value], ColumnElement[Any]] = lambda v: _param(v, operand.kind, as_of)  # noqa: E731
         if isinstance(node, ast.Compare):
-            return and_(present, _compare(expr, node.op, value(node.value)))
+            return self.guarded(present, _compare(expr, node.op, value(node.value)))
         if isinstance(node, ast.InValues):
             test = expr.in_([value(v) for v in node.values])
-            return and_(present, not_(test) if node.negated else test)
+            return self.guarded(present, not_(test) if node.negated else test)
         if isinstance(node, ast.BetweenValues):
-            return and_(present, expr >= value(node.low), expr <= value(node.high))
+            return self.guarded(present, expr >= value(node.low), expr <= value(node.high))
         raise TypeError(f"cannot compile {node!r}")
 
 
@@ -762,6 +813,10 @@ def anniversary_ranges(node: ast.Anniversary, day: dt.date) -> tuple[tuple[int, 
             ranges.append((run[0], run[-1]))
             run = []
     return tuple(ranges)
+
+
+def _reads_a_column(test: ColumnElement[Any]) -> bool:
+    return any(isinstance(e, ColumnClause) for e in visitors.iterate(test))
 
 
 def _day_range_test(ts: ColumnElement[Any], op: str, day: dt.date) -> ColumnElement[bool]:

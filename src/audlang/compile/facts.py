@@ -330,6 +330,24 @@ class SharedFacts:
         """An alias of the wide table with the columns ``condition`` reads (customer columns under their
         physical names, facts under ``_wide_name``), or None when it reads a customer column the wide
         table does not hold (a condition the facts were not collected for)."""
+        names = self._wide_columns(condition)
+        return None if names is None else table(WIDE_TABLE, *(column(n) for n in names)).alias(alias)
+
+    def covers(self, condition: ast.Condition) -> bool:
+        """Whether ``condition`` is a test on the wide table's row alone (``wide_alias`` is not None)."""
+        return self._wide_columns(condition) is not None
+
+    def wide_row(self, alias: str) -> Any | None:
+        """An alias of the whole wide table, every column, or None without one: the row many segments'
+        tests share when one scan tests them all (``SegmentCompiler.segment_test``)."""
+        if not self.wide:
+            return None
+        info = self.model.data_model.tables["customer_360"]
+        names = [info.column(n) for n in sorted(self._customer)]
+        names.extend(self._wide_name(f.key) for t in self._tables for f in t.facts)
+        return table(WIDE_TABLE, *(column(n) for n in dict.fromkeys(names))).alias(alias)
+
+    def _wide_columns(self, condition: ast.Condition) -> list[str] | None:
         needed = self._compiler._customer_columns(condition)
         if not self.wide or not needed <= self._customer:
             return None
@@ -340,7 +358,7 @@ class SharedFacts:
             if keys and keys[0][0] == "derived" and keys[0] not in self._where:
                 return None  # the lifetime aggregates were not collected: the direct query joins them
             names.extend(self._wide_name(k) for k in keys if k in self._where)
-        return table(WIDE_TABLE, *(column(n) for n in dict.fromkeys(names))).alias(alias)
+        return list(dict.fromkeys(names))
 
     def _node_keys(self, node: ast.Condition) -> list[tuple[Any, ...]]:
         if isinstance(node, ast.HasPurchased) and isinstance(node.window, ast.InPeriods):
@@ -392,17 +410,19 @@ class SharedFacts:
         return self._ids_where(key, lambda value: self.pattern_test(value, node))
 
     def wide_test(self, wide: Any, node: ast.Condition,
-                  having: Callable[[ColumnElement[Any]], ColumnElement[bool]] | None = None
-                  ) -> ColumnElement[bool] | None:
+                  having: Callable[[ColumnElement[Any]], ColumnElement[bool]] | None = None,
+                  guarded: bool = True) -> ColumnElement[bool] | None:
         """A behaviour condition as a two-valued test on the wide table's row (a customer without a
-        facts row has NULL there: never a match), or None when its facts were not collected."""
+        facts row has NULL there: never a match), or None when its facts were not collected.
+        ``guarded=False``: where a NULL test fails as false does (a filter, outside a NOT), the count
+        is not first tested for NULL."""
         keys = self._node_keys(node)
         if not keys or any(k not in self._where for k in keys):
             return None
         if keys[0][0] in ("first", "periods"):
             return self.pattern_test(wide.c[self._wide_name(keys[0])], node)
         matched = wide.c[self._wide_name(keys[0])]
-        test = and_(matched.is_not(None), matched > 0)
+        test = and_(matched.is_not(None), matched > 0) if guarded else matched > 0
         if len(keys) == 2:
             assert having is not None, "a measure is tested by its having"
             return and_(test, having(wide.c[self._wide_name(keys[1])]))

@@ -47,6 +47,15 @@ def frozen_membership(model: Model, deployed: Snapshot, mem: warehouse.Membershi
     return out
 
 
+def previewed_part(compiler: SegmentCompiler, name: str) -> sa.Select | warehouse.Filter:
+    """What the preview counts for a segment: a filter over the compiler's one row source where the
+    segment is one (the preview tests all of them on one scan), else its query."""
+    test = compiler.segment_test(name)
+    if test is None:
+        return compiler.segment(name)
+    return warehouse.Filter(compiler.filter_source(), compiler.source_customer_id(), test)
+
+
 def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed: Snapshot,
                        session: Session | None = None) -> dict[str, MembershipPreview]:
     """For every segment that is not paused: members, deployed members, added and removed, counted by SQL.
@@ -88,7 +97,7 @@ def preview_membership(conn: sa.Connection, model: Model, as_of: AsOf, deployed:
                 if query is not None:
                     membership[other] = query
             compiler = SegmentCompiler(model, as_of, membership=membership, facts=facts)
-            return {key(n): compiler.segment(n) for n in names}
+            return {key(n): previewed_part(compiler, n) for n in names}
         return queries
 
     levels = [level_queries([n for n in level if level[n] == depth]) for depth in sorted(set(level.values()))]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     )
     from audlang.warehouse.errors import errors_translated, reason, translate
     from audlang.warehouse.lists import list_ids, load_list
-    from audlang.warehouse.membership import LEGACY_TABLE, Change, Membership, Previewed, for_bind, nobody
+    from audlang.warehouse.membership import LEGACY_TABLE, Change, Filter, Membership, Previewed, for_bind, nobody
     from audlang.warehouse.scratch import shared_facts
     from audlang.warehouse.tables import Traits, bulk_insert, create_table, csv_text, has_table, raw_rows, traits
     from audlang.warehouse.urls import DEFAULT_WAREHOUSE, Urls, default_state, file_missing, resolve, resolve_url, \
@@ -48,7 +48,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
                                   "prepare_connection", "read_only", "session_lock"),
     "audlang.warehouse.errors": ("errors_translated", "reason", "translate"),
     "audlang.warehouse.lists": ("list_ids", "load_list"),
-    "audlang.warehouse.membership": ("LEGACY_TABLE", "Change", "Membership", "Previewed", "for_bind", "nobody"),
+    "audlang.warehouse.membership": ("LEGACY_TABLE", "Change", "Filter", "Membership", "Previewed", "for_bind",
+                                     "nobody"),
     "audlang.warehouse.scratch": ("shared_facts",),
     "audlang.warehouse.tables": ("Traits", "bulk_insert", "create_table", "csv_text", "has_table", "raw_rows",
                                  "traits"),
@@ -82,7 +83,8 @@ def connect(url: str, must_exist: bool = True, role: Role | None = None) -> Engi
 
 
 __all__ = [
-    "Change", "DEFAULT_WAREHOUSE", "LEGACY_TABLE", "Membership", "Previewed", "Role", "SessionLock", "Traits", "Urls",
+    "Change", "DEFAULT_WAREHOUSE", "Filter", "LEGACY_TABLE", "Membership", "Previewed", "Role", "SessionLock",
+    "Traits", "Urls",
     "WarehouseBusy", "bulk_insert", "connect", "create_table", "csv_text", "duckdb_files", "default_state",
     "errors_translated", "file_missing", "for_bind", "harden", "has_session_locks", "has_table", "holding",
     "list_ids", "load_list", "nobody", "open_engine",

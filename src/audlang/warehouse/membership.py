@@ -31,10 +31,14 @@ readers saw), the views repointed, the old table dropped. Until then the old vie
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.sql.functions import Function
 
 from audlang.check.names import VIEW_PREFIX, view_name
 from audlang.warehouse import generations
@@ -47,6 +51,9 @@ PREVIEW_TABLE = "audlang_preview"
 #: Segments per INSERT … SELECT … UNION ALL of the preview.
 PREVIEW_CHUNK = 50
 CAMPAIGN_COLUMNS = ("campaign", "group_name", "customer_id")
+#: For a statement run once: SQLAlchemy skips the cache key of its compiled form (a walk of the
+#: whole statement that a big preview statement pays for nothing).
+ONCE = {"compiled_cache": None}
 
 
 @attrs.frozen
@@ -85,10 +92,25 @@ def _view(name: str) -> sa.TableClause:
     return sa.table(name, sa.column("customer_id"))
 
 
-#: ``queries(previewed) -> {key: SELECT}`` for one level of segments: the SELECT of each segment of the
+@attrs.frozen(eq=False)
+class Filter:
+    """A segment whose members are the ``customer_id`` of the rows of ``source`` where ``test`` holds.
+    The preview tests all the filters over one source on one scan of it."""
+
+    source: Any  # a FromClause
+    customer_id: Any  # the column of ``source``
+    test: Any  # a boolean ColumnElement over ``source``
+
+    def query(self) -> sa.Select:
+        """The members as a segment's query: ``SELECT DISTINCT customer_id``."""
+        return select(self.customer_id.label("customer_id")).select_from(self.source) \
+            .where(self.customer_id.is_not(None), self.test).distinct()
+
+
+#: ``queries(previewed) -> {key: SELECT or Filter}`` for one level of segments: each segment of the
 #: level, compiled with ``in segment`` reading ``previewed(key)`` for the segments of earlier levels
 #: (None where the storage keeps no preview rows: the compiler computes the segment again).
-LevelQueries = Callable[[Callable[[str], sa.Select | None]], Mapping[str, sa.Select]]
+LevelQueries = Callable[[Callable[[str], sa.Select | None]], Mapping[str, "sa.Select | Filter"]]
 
 
 class Membership:
@@ -222,48 +244,25 @@ def migrate(conn: sa.Connection) -> None:
 
 def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQueries],
                                  deployed: set[str], used: Collection[str]) -> dict[str, Previewed]:
-    """A chunk of segments is counted in one statement: the would-be members of each (``UNION ALL``,
-    keyed by the segment's number) full-outer-joined on (number, id) to the rows of their views (the
-    ids on each side are distinct), grouped by number: the members, the deployed members, and those in
-    both; added and removed follow. Nothing is written but the members of the segments that later
-    levels read (``used``, through ``in segment``): those go into a temporary table, keyed by number
-    (each level's rows are inserted together, so the engine skips the other row groups), and are
-    counted from there. The temporary table is dropped at the end."""
+    """A chunk of segments is counted in one statement (``_counts``): the would-be members of each and
+    the rows of their views, keyed by the segment's number, grouped on (number, id), then per number:
+    the members, the deployed members, and those in both; added and removed follow. The filters over
+    one table are tested on one scan of it (``_numbered``). Nothing is written but the members of the
+    segments that later levels read (``used``, through ``in segment``): those go into a temporary
+    table, keyed by number (each level's rows are inserted together, so the engine skips the other row
+    groups), and are counted from there. The temporary table is dropped at the end."""
     meta = sa.MetaData()
     rows = sa.Table(PREVIEW_TABLE, meta, sa.Column("seg", sa.Integer), sa.Column("customer_id", sa.String),
                     prefixes=["TEMPORARY"])
-    meta.drop_all(conn, checkfirst=True)
-    meta.create_all(conn)
+    # DDL without the catalog lookups of create_all/drop_all (DuckDB's pg_catalog is slow with many tables)
+    conn.execute(DropTable(rows, if_exists=True))
+    conn.execute(CreateTable(rows))
     index: dict[str, int] = {}
     by_index: dict[int, str] = {}
+    arrays = traits(conn).arrays
 
     def previewed_members(key: str) -> sa.Select:
         return select(rows.c.customer_id).where(rows.c.seg == index[key])
-
-    def counted(keys: list[str], sources: Mapping[str, sa.Select]) -> None:
-        """One statement for a chunk of segments: their would-be members and their views' rows, each keyed
-        by the segment's number, in one full outer join on (number, id); grouped, the three counts."""
-        new = [select(sa.literal(index[k], sa.Integer).label("seg"),
-                      sa.cast(sources[k].subquery().c.customer_id, sa.String).label("customer_id")) for k in keys]
-        old = [select(sa.literal(index[k], sa.Integer).label("seg"), _view(view_name(k)).c.customer_id)
-               for k in keys if view_name(k) in deployed]
-        n = (new[0] if len(new) == 1 else sa.union_all(*new)).subquery("n")
-        if not old:
-            query = select(n.c.seg, func.count(), sa.literal(0, sa.Integer), sa.literal(0, sa.Integer)) \
-                .group_by(n.c.seg)
-        else:
-            d = (old[0] if len(old) == 1 else sa.union_all(*old)).subquery("d")
-            both = func.sum(sa.case((sa.and_(n.c.customer_id.is_not(None), d.c.customer_id.is_not(None)), 1),
-                                    else_=0))
-            query = select(func.coalesce(n.c.seg, d.c.seg), func.count(n.c.customer_id), both,
-                           func.count(d.c.customer_id)) \
-                .select_from(n.join(d, sa.and_(n.c.seg == d.c.seg, n.c.customer_id == d.c.customer_id), full=True)) \
-                .group_by(func.coalesce(n.c.seg, d.c.seg))
-        for k in keys:
-            out[k] = Previewed(0, 0, 0, 0)
-        for seg, members, kept_ids, before in conn.execute(query):
-            members, kept_ids, before = int(members or 0), int(kept_ids or 0), int(before or 0)
-            out[by_index[int(seg)]] = Previewed(members, before, members - kept_ids, before - kept_ids)
 
     out: dict[str, Previewed] = {}
     for level in levels:
@@ -273,25 +272,92 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
             by_index[index[key]] = key
         kept = [key for key in queries if key in used]
         for start in range(0, len(kept), PREVIEW_CHUNK):
-            parts = [select(sa.literal(index[k], sa.Integer).label("seg"),
-                            sa.cast(queries[k].subquery().c.customer_id, sa.String).label("customer_id"))
-                     for k in kept[start:start + PREVIEW_CHUNK]]
+            n = numbered([(index[k], queries[k]) for k in kept[start:start + PREVIEW_CHUNK]], arrays) \
+                .subquery("n")
             conn.execute(rows.insert().from_select(["seg", "customer_id"],
-                                                   parts[0] if len(parts) == 1 else sa.union_all(*parts)))
+                                                   select(n.c.seg, n.c.customer_id).distinct()), execution_options=ONCE)
         names = list(queries)
         sources = {k: previewed_members(k) if k in used else queries[k] for k in names}
         for start in range(0, len(names), PREVIEW_CHUNK):
-            counted(names[start:start + PREVIEW_CHUNK], sources)
-    meta.drop_all(conn)
+            keys = names[start:start + PREVIEW_CHUNK]
+            for k in keys:
+                out[k] = Previewed(0, 0, 0, 0)
+            old = [(index[k], view_name(k)) for k in keys if view_name(k) in deployed]
+            for seg, members, kept_ids, before in conn.execute(
+                    _counts(conn, numbered([(index[k], sources[k]) for k in keys], arrays), old),
+                    execution_options=ONCE):
+                members, kept_ids, before = int(members or 0), int(kept_ids or 0), int(before or 0)
+                out[by_index[int(seg)]] = Previewed(members, before, members - kept_ids, before - kept_ids)
+    conn.execute(DropTable(rows))
     return out
+
+
+def _number(n: int) -> sa.ColumnElement[int]:
+    return sa.literal_column(str(int(n)), sa.Integer)
+
+
+def numbered(parts: Sequence[tuple[int, sa.Select | Filter]], arrays: bool) -> sa.Select:
+    """``(seg, customer_id)`` rows of each numbered segment (as text; a filter's rows may repeat an id
+    when its table does). The filters over one source are tested on one scan of it: where the engine
+    has arrays, each row's numbers are ``unnest(ARRAY[CASE WHEN test THEN number END, …])``, the NULLs
+    dropped; elsewhere one ``SELECT`` per filter over the source, with no subquery."""
+    selects: list[sa.Select] = []
+    filters: dict[int, list[tuple[int, Filter]]] = {}
+    for number, part in parts:
+        if isinstance(part, Filter):
+            filters.setdefault(id(part.source), []).append((number, part))
+            continue
+        q = part.subquery()
+        selects.append(select(_number(number).label("seg"), sa.cast(q.c.customer_id, sa.String).label("customer_id")))
+    for group in filters.values():
+        first = group[0][1]
+        cid = first.customer_id
+        if arrays and len(group) > 1:
+            flags = postgresql.array([sa.case((f.test, _number(number))) for number, f in group])
+            # Function, not func.unnest: another dialect package may register an `unnest` of its own
+            flagged = select(Function("unnest", flags, type_=sa.Integer).label("seg"),
+                             sa.cast(cid, sa.String).label("customer_id")) \
+                .select_from(first.source).where(cid.is_not(None)).subquery("flagged")
+            selects.append(select(flagged.c.seg, flagged.c.customer_id).where(flagged.c.seg.is_not(None)))
+        else:
+            selects.extend(select(_number(number).label("seg"), sa.cast(f.customer_id, sa.String).label("customer_id"))
+                           .select_from(f.source).where(f.customer_id.is_not(None), f.test) for number, f in group)
+    return selects[0] if len(selects) == 1 else sa.union_all(*selects)
+
+
+def _counts(conn: sa.Connection, new: sa.Select, old: Sequence[tuple[int, str]]) -> sa.Select:
+    """Per number: the members (``new``'s distinct ids), the ids in both, the deployed members (the
+    rows of the views ``old``, distinct already). One ``GROUP BY`` of both sides on (number, id),
+    then one per number: no join, and a repeated id counts once."""
+    n = new.subquery("n")
+    sides: list[Any] = [select(n.c.seg, n.c.customer_id, _number(1).label("in_new"), _number(0).label("in_old"))]
+    if old:
+        d = _deployed(conn, old).subquery("d")
+        sides.append(select(d.c.seg, d.c.customer_id, d.c.in_new, d.c.in_old))
+    u = (sides[0] if len(sides) == 1 else sa.union_all(*sides)).subquery("u")
+    per = select(u.c.seg, func.max(u.c.in_new).label("in_new"), func.max(u.c.in_old).label("in_old")) \
+        .group_by(u.c.seg, u.c.customer_id).subquery("per")
+    return select(per.c.seg, func.sum(per.c.in_new), func.sum(per.c.in_new * per.c.in_old),
+                  func.sum(per.c.in_old)).group_by(per.c.seg)
+
+
+def _deployed(conn: sa.Connection, old: Sequence[tuple[int, str]]) -> sa.TextualSelect:
+    """The rows of the views ``old`` (number, view name), keyed by number: one ``UNION ALL`` written out
+    from quoted names and whole numbers, which a thousand views make in no time (SQLAlchemy would build
+    and compile a SELECT each)."""
+    quote = conn.dialect.identifier_preparer.quote
+    sql = " UNION ALL ".join(f"SELECT {int(number)} AS seg, customer_id, 0 AS in_new, 1 AS in_old FROM {quote(view)}"
+                             for number, view in old)
+    return sa.text(sql).columns(sa.column("seg", sa.Integer), sa.column("customer_id", sa.String),
+                                sa.column("in_new", sa.Integer), sa.column("in_old", sa.Integer))
 
 
 def _preview_each(conn: sa.Connection, levels: Sequence[LevelQueries], deployed: set[str]) -> dict[str, Previewed]:
     """Without temporary tables (Spark): per segment, the would-be members counted against its view."""
     out: dict[str, Previewed] = {}
     for level in levels:
-        for key, query in level(lambda _key: None).items():
-            new = query.cte("new_members")
+        for key, part in level(lambda _key: None).items():
+            new = (part.query() if isinstance(part, Filter) else part).cte("new_members")
             if view_name(key) in deployed:
                 old = _view(view_name(key))
                 row = conn.execute(select(

@@ -37,6 +37,8 @@ class Traits:
     #: ``check.names.view_name`` keeps to that); None: no cut (Spark, whose generation tables have always
     #: been named in full)
     name_limit: int | None = 63
+    #: ``unnest(ARRAY[…])`` in a select list: one row per element (PostgreSQL, DuckDB)
+    arrays: bool = False
 
 
 def traits(bind: sa.Connection | sa.Engine) -> Traits:
@@ -44,8 +46,8 @@ def traits(bind: sa.Connection | sa.Engine) -> Traits:
     if name in backends.SPARK_BACKENDS:
         return Traits(transactions=False, temporary_tables=False, indexes_help=False, name_limit=None)
     if name == "duckdb":
-        return Traits(indexes_help=False)
-    return Traits()
+        return Traits(indexes_help=False, arrays=True)
+    return Traits(arrays=name == "postgresql")
 
 
 def is_spark(bind: sa.Connection | sa.Engine) -> bool:

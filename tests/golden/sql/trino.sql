@@ -138,8 +138,8 @@ WHERE c4.customer_id IS NOT NULL AND coalesce(d5.revenue, 0) IS NOT NULL AND coa
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT r4.customer_id 
-FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_key0 DESC) AS ranked_position, count(*) OVER () AS ranked_population 
-FROM (SELECT p2.customer_id AS customer_id, coalesce(d3.revenue, 0) AS ranked_value, coalesce(d3.revenue, 0) AS ranked_key0 
+FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_value DESC) AS ranked_position, count(*) OVER () AS ranked_population 
+FROM (SELECT p2.customer_id AS customer_id, coalesce(d3.revenue, 0) AS ranked_value 
 FROM customer_360 AS p2 LEFT OUTER JOIN (SELECT o3.customer_id AS customer_id, SUM(o3.order_revenue) AS revenue, count(o3.order_id) AS orders, min(o3.order_datetime) AS first_order, max(o3.order_datetime) AS last_order 
 FROM unified_transactions AS o3 
 WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o3.customer_id) AS d3 ON d3.customer_id = p2.customer_id 
@@ -355,8 +355,8 @@ WHERE (CAST(r4.ranked_position AS BIGINT) - 1) * 100 < 10 * CAST(r4.ranked_popul
 SELECT DISTINCT c1.customer_id AS customer_id 
 FROM customer_360 AS c1 
 WHERE c1.customer_id IS NOT NULL AND c1.customer_id IN (SELECT r4.customer_id 
-FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_key0 DESC) AS ranked_position, count(*) OVER () AS ranked_population 
-FROM (SELECT p2.customer_id AS customer_id, date_diff('day', CAST(d3.last_order AS DATE), CAST(DATE '2024-11-30' AS DATE)) AS ranked_value, date_diff('day', CAST(d3.last_order AS DATE), CAST(DATE '2024-11-30' AS DATE)) AS ranked_key0 
+FROM (SELECT v4.customer_id AS customer_id, v4.ranked_value AS ranked_value, rank() OVER (ORDER BY v4.ranked_value DESC) AS ranked_position, count(*) OVER () AS ranked_population 
+FROM (SELECT p2.customer_id AS customer_id, date_diff('day', CAST(d3.last_order AS DATE), CAST(DATE '2024-11-30' AS DATE)) AS ranked_value 
 FROM customer_360 AS p2 LEFT OUTER JOIN (SELECT o3.customer_id AS customer_id, SUM(o3.order_revenue) AS revenue, count(o3.order_id) AS orders, min(o3.order_datetime) AS first_order, max(o3.order_datetime) AS last_order 
 FROM unified_transactions AS o3 
 WHERE o3.customer_id IS NOT NULL AND o3.order_datetime IS NOT NULL AND o3.order_datetime < TIMESTAMP '2024-12-01 00:00:00' GROUP BY o3.customer_id) AS d3 ON d3.customer_id = p2.customer_id 
