@@ -105,8 +105,9 @@ def table(conn: sa.Connection, view: str, number: int) -> str:
 
 
 def write(conn: sa.Connection, view: str, query: sa.Select, index: Sequence[str] = (),
-          before: list[int] | None = None) -> str:
-    """Write ``query`` as ``view``'s next generation, not yet read by the view; returns its table.
+          before: list[int] | None = None) -> tuple[str, int | None]:
+    """Write ``query`` as ``view``'s next generation, not yet read by the view; returns its table and
+    the rows written, where the engine reports them (``tables.create_table_as``).
     ``index``: columns to index where indexes help (made once, after the rows); ``before``: the view's
     generations, when the caller has listed them (then the next number is known to be free)."""
     found = generations(conn, view) if before is None else before
@@ -117,7 +118,7 @@ def write(conn: sa.Connection, view: str, query: sa.Select, index: Sequence[str]
     if before is None or not traits(conn).transactions:
         drop_table(conn, name)  # on Spark: what a write stopped by a kill left
     try:
-        create_table_as(conn, name, query)
+        rows = create_table_as(conn, name, query)
         if index:
             create_index(conn, name, index)
     except BaseException:
@@ -125,7 +126,7 @@ def write(conn: sa.Connection, view: str, query: sa.Select, index: Sequence[str]
             with contextlib.suppress(Exception):
                 drop_table(conn, name)
         raise
-    return name
+    return name, rows
 
 
 def swap(conn: sa.Connection, view: str, new_table: str, columns: Sequence[str] = ("customer_id",),

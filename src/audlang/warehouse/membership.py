@@ -149,8 +149,8 @@ class Membership:
             catalog = generations.Catalog(conn)
         # the one catalog query of a refresh (none when the catalog is tracked)
         before, at_view = catalog.listed(conn, view) if catalog else generations.listed(conn, view)
-        new_table = generations.write(conn, view, _ids(query.subquery("members")), before=before)
-        change = _counted(conn, new_table, view if before or at_view == "view" else None)
+        new_table, rows = generations.write(conn, view, _ids(query.subquery("members")), before=before)
+        change = _counted(conn, new_table, view if before or at_view == "view" else None, rows)
         generations.swap(conn, view, new_table, before=before, at_view=at_view)
         if catalog is not None:
             catalog.refreshed(conn, view, new_table, before)
@@ -198,7 +198,7 @@ class Membership:
             parts.append(select(*(before.c[c] for c in CAMPAIGN_COLUMNS))
                          .where(before.c.campaign.in_([sa.literal(n, sa.String()) for n in kept])))
         everything = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-        new_table = generations.write(conn, table.name, everything, index=("campaign", "group_name"))
+        new_table, _rows = generations.write(conn, table.name, everything, index=("campaign", "group_name"))
         t = sa.table(new_table, sa.column("campaign"), sa.column("group_name"))
         out: dict[str, dict[str, int]] = {name: {} for name in queries}
         for campaign, group_name, count in conn.execute(
@@ -209,13 +209,14 @@ class Membership:
         return out
 
 
-def _counted(conn: sa.Connection, new_table: str, old_view: str | None) -> Change:
+def _counted(conn: sa.Connection, new_table: str, old_view: str | None, rows: int | None = None) -> Change:
     """The new generation counted against what the view shows now (before the swap): one query, the two
     sides' sizes and their ``INTERSECT`` (a segment's ids are distinct: its query is a SELECT DISTINCT, and
-    each generation is written from one), which costs half of two ``EXCEPT``s."""
+    each generation is written from one), which costs half of two ``EXCEPT``s. With nothing deployed,
+    the rows the write reported (``rows``) are the count, where the engine reports them."""
     new = select(_view(new_table).c.customer_id)
     if old_view is None:
-        members = int(conn.execute(select(_count(new))).scalar_one())
+        members = int(conn.execute(select(_count(new))).scalar_one()) if rows is None else rows
         return Change(members, members, 0)
     old = select(_view(old_view).c.customer_id)
     row = conn.execute(select(_count(new).label("members"), _count(old).label("deployed"),
@@ -233,7 +234,7 @@ def migrate(conn: sa.Connection) -> None:
     ddl_in_transaction(conn)
     tables = table_names(conn, generations.GENERATION_PREFIX)
     old_views = [v for v in sorted(view_names(conn, VIEW_PREFIX)) if not generations.generations(conn, v, tables)]
-    written = [(v, generations.write(conn, v, _ids(_view(v)), before=[])) for v in old_views]
+    written = [(v, generations.write(conn, v, _ids(_view(v)), before=[])[0]) for v in old_views]
     for view, new_table in written:
         generations.swap(conn, view, new_table, before=[])
     drop_table(conn, LEGACY_TABLE)

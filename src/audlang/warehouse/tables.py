@@ -39,6 +39,9 @@ class Traits:
     name_limit: int | None = 63
     #: ``unnest(ARRAY[…])`` in a select list: one row per element (PostgreSQL, DuckDB)
     arrays: bool = False
+    #: ``CREATE TABLE … AS`` reports the rows it wrote (DuckDB returns them, PostgreSQL's command tag
+    #: ``SELECT n``): a new generation needs no ``count(*)`` after it
+    counts_created_rows: bool = False
 
 
 def traits(bind: sa.Connection | sa.Engine) -> Traits:
@@ -46,8 +49,9 @@ def traits(bind: sa.Connection | sa.Engine) -> Traits:
     if name in backends.SPARK_BACKENDS:
         return Traits(transactions=False, temporary_tables=False, indexes_help=False, name_limit=None)
     if name == "duckdb":
-        return Traits(indexes_help=False, arrays=True)
-    return Traits(arrays=name == "postgresql")
+        return Traits(indexes_help=False, arrays=True, counts_created_rows=True)
+    postgresql = name == "postgresql"
+    return Traits(arrays=postgresql, counts_created_rows=postgresql)
 
 
 def is_spark(bind: sa.Connection | sa.Engine) -> bool:
@@ -314,14 +318,18 @@ def _create_parquet_table_as(element: CreateTableAs, compiler: SQLCompiler, **kw
     return f"{made} {element.name}{stored} AS {compiler.process(element.query, **kw)}"
 
 
-def create_table_as(conn: sa.Connection, name: str, query: sa.Select) -> None:
-    """Write ``query``'s rows into a new table ``name``: one statement, each row written once. On Spark
-    the literals go inline (PyHive takes no parameters), as everywhere audlang runs SQL there."""
+def create_table_as(conn: sa.Connection, name: str, query: sa.Select) -> int | None:
+    """Write ``query``'s rows into a new table ``name``: one statement, each row written once. Returns
+    the number of rows written where the engine reports it (``Traits.counts_created_rows``), else None.
+    On Spark the literals go inline (PyHive takes no parameters), as everywhere audlang runs SQL there."""
     if is_spark(conn):
         sql = str(CreateTableAs(name, query).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         _driver(conn).exec_driver_sql(sql)
-        return
-    conn.execute(CreateTableAs(name, query))
+        return None
+    result = conn.execute(CreateTableAs(name, query))
+    rows = result.rowcount if traits(conn).counts_created_rows else -1
+    result.close()
+    return rows if rows >= 0 else None
 
 
 def replace_view(conn: sa.Connection, name: str, select_sql: str) -> None:
