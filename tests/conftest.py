@@ -150,6 +150,16 @@ def spark_database(spark_url):
     admin.dispose()
 
 
+# -- two workers (pytest -n 2 --dist loadgroup, as the README runs it) -------------------------------
+
+def pytest_collection_modifyitems(config, items):
+    """The Spark leg is one group, so one worker starts the one Spark server and runs all of it; every
+    other test is grouped with its module, whose module-scoped fixtures are then made once."""
+    for item in items:
+        group = "spark" if item.get_closest_marker("spark") else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 # -- the engine under test ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=ENGINES)
