@@ -157,8 +157,9 @@ twice_table = sa.Table("people_twice", sa.MetaData(), sa.Column("customer_id", s
 def test_the_preview_counts_what_the_refreshes_then_count(engine):
     """The plan's preview (``Membership.preview``) over segments of each kind: filters over one table,
     tested together on one scan of it (``unnest`` of an array on DuckDB and PostgreSQL, a SELECT each on
-    SQLite), whose table holds some ids twice; a segment's own SELECT; a segment never deployed; and a
-    second level reading a previewed segment. Its counts are those of the refreshes that follow."""
+    SQLite), whose table holds some ids twice; a segment's own SELECT; segments never deployed, over
+    that table and over one that holds each id once (counted without their rows); and a second level
+    reading a previewed segment. Its counts are those of the refreshes that follow."""
     mem = warehouse.for_bind(engine)
     with transaction(engine) as conn:
         if not warehouse.has_table(conn, "people_twice"):
@@ -172,7 +173,10 @@ def test_the_preview_counts_what_the_refreshes_then_count(engine):
     def between(lo: int, hi: int) -> warehouse.Filter:
         return warehouse.Filter(twice, twice.c.customer_id, sa.and_(twice.c.n >= lo, twice.c.n < hi))
 
-    first = {"A": between(20, 120), "B": between(150, 300), "C": ids(5, 40), "New": between(390, 400)}
+    once = people.alias("p")  # each id once: a filter over it with nothing deployed is counted without its rows
+    first = {"A": between(20, 120), "B": between(150, 300), "C": ids(5, 40), "New": between(390, 400),
+             "Fresh": warehouse.Filter(once, once.c.customer_id, sa.or_(once.c.n < 3, once.c.n >= 395)),
+             "Fresh empty": warehouse.Filter(once, once.c.customer_id, once.c.n > PEOPLE)}
 
     def second(previewed):
         a = previewed("A")
@@ -191,6 +195,7 @@ def test_the_preview_counts_what_the_refreshes_then_count(engine):
     assert {k: (p.members, p.added, p.removed) for k, p in previewed.items()} == \
         {k: (c.members, c.added, c.removed) for k, c in changes.items()}
     assert changes["A"] == Change(100, 20, 20) and changes["New"] == Change(10, 10, 0)
+    assert changes["Fresh"] == Change(8, 8, 0) and changes["Fresh empty"] == Change(0, 0, 0)
     assert previewed["D"].deployed == 30 and previewed["E"].deployed == 0
 
 

@@ -283,6 +283,13 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
             keys = names[start:start + PREVIEW_CHUNK]
             for k in keys:
                 out[k] = Previewed(0, 0, 0, 0)
+            fresh = _fresh_counts(conn, [(k, part) for k in keys if isinstance(part := sources[k], Filter)
+                                         and view_name(k) not in deployed])
+            for k, members in fresh.items():
+                out[k] = Previewed(members, 0, members, 0)
+            keys = [k for k in keys if k not in fresh]
+            if not keys:
+                continue
             old = [(index[k], view_name(k)) for k in keys if view_name(k) in deployed]
             for seg, members, kept_ids, before in conn.execute(
                     _counts(conn, numbered([(index[k], sources[k]) for k in keys], arrays), old),
@@ -290,6 +297,25 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
                 members, kept_ids, before = int(members or 0), int(kept_ids or 0), int(before or 0)
                 out[by_index[int(seg)]] = Previewed(members, before, members - kept_ids, before - kept_ids)
     conn.execute(DropTable(rows))
+    return out
+
+
+def _fresh_counts(conn: sa.Connection, filters: Sequence[tuple[str, Filter]]) -> dict[str, int]:
+    """The members of filters with nothing deployed, where nothing else is needed: per source, one row
+    of ``count(CASE WHEN test THEN 1 END)`` per filter, no rows kept or grouped, when the source holds
+    each customer id once (``count(id) = count(DISTINCT id)``, in the same scan). A source that repeats
+    an id leaves its filters out (``_counts`` counts their distinct ids)."""
+    groups: dict[int, list[tuple[str, Filter]]] = {}
+    for key, part in filters:
+        groups.setdefault(id(part.source), []).append((key, part))
+    out: dict[str, int] = {}
+    for group in groups.values():
+        source, cid = group[0][1].source, group[0][1].customer_id
+        counts = [func.count(sa.case((part.test, _number(1)))) for _key, part in group]
+        row = conn.execute(select(func.count(cid), func.count(cid.distinct()), *counts).select_from(source)
+                           .where(cid.is_not(None)), execution_options=ONCE).one()
+        if row[0] == row[1]:
+            out.update({key: int(n) for (key, _part), n in zip(group, row[2:], strict=True)})
     return out
 
 
