@@ -36,7 +36,7 @@ from helpers import ENGINES, WITH_SPARK
 
 from audlang import campaigns, warehouse
 from audlang.check.names import view_name
-from audlang.warehouse import generations, tables
+from audlang.warehouse import generations, membership, tables
 from audlang.warehouse.membership import Change
 
 PEOPLE = 400
@@ -154,7 +154,7 @@ twice_table = sa.Table("people_twice", sa.MetaData(), sa.Column("customer_id", s
 
 
 @pytest.mark.parametrize("warehouse", WITH_SPARK, indirect=True)
-def test_the_preview_counts_what_the_refreshes_then_count(engine):
+def test_the_preview_counts_what_the_refreshes_then_count(engine, monkeypatch):
     """The plan's preview (``Membership.preview``) over segments of each kind: filters over one table,
     tested together on one scan of it (``unnest`` of an array on DuckDB and PostgreSQL, a SELECT each on
     SQLite), whose table holds some ids twice; a segment's own SELECT; segments never deployed, over
@@ -188,6 +188,9 @@ def test_the_preview_counts_what_the_refreshes_then_count(engine):
 
     with engine.connect() as conn:
         previewed = mem.preview(conn, [lambda _previewed: first, second], used={"A"})
+        # a segment a chunk: a table's check of its ids is made once and kept for the later chunks
+        monkeypatch.setattr(membership, "PREVIEW_CHUNK", 1)
+        assert mem.preview(conn, [lambda _previewed: first, second], used={"A"}) == previewed
     queries = {**{k: q.query() if isinstance(q, warehouse.Filter) else q for k, q in first.items()},
                "D": ids(20, 50), "E": ids(100, 120)}
     with transaction(engine) as conn:

@@ -30,8 +30,8 @@ readers saw), the views repointed, the old table dropped. Until then the old vie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -54,6 +54,7 @@ CAMPAIGN_COLUMNS = ("campaign", "group_name", "customer_id")
 #: For a statement run once: SQLAlchemy skips the cache key of its compiled form (a walk of the
 #: whole statement that a big preview statement pays for nothing).
 ONCE = {"compiled_cache": None}
+_K = TypeVar("_K")
 
 
 @attrs.frozen
@@ -248,7 +249,8 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
     """A chunk of segments is counted in one statement (``_counts``): the would-be members of each and
     the rows of their views, keyed by the segment's number, grouped on (number, id), then per number:
     the members, the deployed members, and those in both; added and removed follow. The filters over
-    one table are tested on one scan of it (``_numbered``). Nothing is written but the members of the
+    one table are tested on one scan of it (``numbered``); those with nothing deployed, over a table that
+    holds each id once, are only counted (``_fresh_counts``). Nothing is written but the members of the
     segments that later levels read (``used``, through ``in segment``): those go into a temporary
     table, keyed by number (each level's rows are inserted together, so the engine skips the other row
     groups), and are counted from there. The temporary table is dropped at the end."""
@@ -261,6 +263,7 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
     index: dict[str, int] = {}
     by_index: dict[int, str] = {}
     arrays = traits(conn).arrays
+    once: dict[int, bool] = {}  # per filter source: whether it holds each id once (``_fresh_counts``)
 
     def previewed_members(key: str) -> sa.Select:
         return select(rows.c.customer_id).where(rows.c.seg == index[key])
@@ -284,7 +287,7 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
             for k in keys:
                 out[k] = Previewed(0, 0, 0, 0)
             fresh = _fresh_counts(conn, [(k, part) for k in keys if isinstance(part := sources[k], Filter)
-                                         and view_name(k) not in deployed])
+                                         and view_name(k) not in deployed], once)
             for k, members in fresh.items():
                 out[k] = Previewed(members, 0, members, 0)
             keys = [k for k in keys if k not in fresh]
@@ -300,23 +303,36 @@ def _preview_in_temporary_tables(conn: sa.Connection, levels: Sequence[LevelQuer
     return out
 
 
-def _fresh_counts(conn: sa.Connection, filters: Sequence[tuple[str, Filter]]) -> dict[str, int]:
+def _fresh_counts(conn: sa.Connection, filters: Sequence[tuple[str, Filter]], once: dict[int, bool]
+                  ) -> dict[str, int]:
     """The members of filters with nothing deployed, where nothing else is needed: per source, one row
     of ``count(CASE WHEN test THEN 1 END)`` per filter, no rows kept or grouped, when the source holds
-    each customer id once (``count(id) = count(DISTINCT id)``, in the same scan). A source that repeats
-    an id leaves its filters out (``_counts`` counts their distinct ids)."""
-    groups: dict[int, list[tuple[str, Filter]]] = {}
-    for key, part in filters:
-        groups.setdefault(id(part.source), []).append((key, part))
+    each customer id once. The first such scan of a source checks that too (``count(id) =
+    count(DISTINCT id)``) and ``once`` keeps the answer for the later chunks. A source that repeats an
+    id leaves its filters out (``_counts`` counts their distinct ids)."""
     out: dict[str, int] = {}
-    for group in groups.values():
+    for key_of, group in _by_source(filters).items():
+        if once.get(key_of) is False:
+            continue
         source, cid = group[0][1].source, group[0][1].customer_id
+        checks = [] if once.get(key_of) else [func.count(cid), func.count(cid.distinct())]
         counts = [func.count(sa.case((part.test, _number(1)))) for _key, part in group]
-        row = conn.execute(select(func.count(cid), func.count(cid.distinct()), *counts).select_from(source)
-                           .where(cid.is_not(None)), execution_options=ONCE).one()
-        if row[0] == row[1]:
-            out.update({key: int(n) for (key, _part), n in zip(group, row[2:], strict=True)})
+        row = conn.execute(select(*checks, *counts).select_from(source).where(cid.is_not(None)),
+                           execution_options=ONCE).one()
+        if checks:
+            once[key_of] = row[0] == row[1]
+            if not once[key_of]:
+                continue
+        out.update({key: int(n) for (key, _part), n in zip(group, row[len(checks):], strict=True)})
     return out
+
+
+def _by_source(parts: Iterable[tuple[_K, Filter]]) -> dict[int, list[tuple[_K, Filter]]]:
+    """The filters grouped by the table they read (the same alias object), in their order."""
+    groups: dict[int, list[tuple[_K, Filter]]] = {}
+    for key, part in parts:
+        groups.setdefault(id(part.source), []).append((key, part))
+    return groups
 
 
 def _number(n: int) -> sa.ColumnElement[int]:
@@ -329,14 +345,12 @@ def numbered(parts: Sequence[tuple[int, sa.Select | Filter]], arrays: bool) -> s
     has arrays, each row's numbers are ``unnest(ARRAY[CASE WHEN test THEN number END, …])``, the NULLs
     dropped; elsewhere one ``SELECT`` per filter over the source, with no subquery."""
     selects: list[sa.Select] = []
-    filters: dict[int, list[tuple[int, Filter]]] = {}
     for number, part in parts:
-        if isinstance(part, Filter):
-            filters.setdefault(id(part.source), []).append((number, part))
-            continue
-        q = part.subquery()
-        selects.append(select(_number(number).label("seg"), sa.cast(q.c.customer_id, sa.String).label("customer_id")))
-    for group in filters.values():
+        if not isinstance(part, Filter):
+            q = part.subquery()
+            selects.append(select(_number(number).label("seg"),
+                                  sa.cast(q.c.customer_id, sa.String).label("customer_id")))
+    for group in _by_source((n, p) for n, p in parts if isinstance(p, Filter)).values():
         first = group[0][1]
         cid = first.customer_id
         if arrays and len(group) > 1:
